@@ -151,7 +151,8 @@ function holdsServerKey(text: string): boolean {
 /** The multiple-comparison corrections the results take (`correction`). */
 export const correctionMethodSchema = z.enum([CorrectionMethod.Holm, CorrectionMethod.BenjaminiHochberg, CorrectionMethod.None]);
 
-const ALPHA_MESSAGE = 'must be a significance level between 0 and 1 (both excluded), such as 0.05';
+/** What an alpha outside (0, 1), or not a number, is told. */
+export const ALPHA_MESSAGE = 'must be a significance level between 0 and 1 (both excluded), such as 0.05';
 
 /**
  * `schema` held to the significance levels the results take (`alpha`): above 0 and below 1. Given
@@ -172,7 +173,7 @@ export const analysisPlanSchema = z.strictObject({
   /** Confidence sequences (always-valid p-values: safe to look at any time) instead of the fixed-horizon test. */
   sequential: z.boolean().optional(),
   /** Significance level, above 0 and below 1. */
-  alpha: alphaBounds(z.number()).optional(),
+  alpha: alphaBounds(z.number({ error: ALPHA_MESSAGE })).optional(),
   /** CUPED variance reduction with each unit's pre-exposure data, when there is some. */
   cuped: z.boolean().optional(),
   /** Multiple-comparison correction across metrics × variations: holm (family-wise error), bh (false discovery rate) or none. */

@@ -65,7 +65,7 @@ export const metricSchema = z
       ctx.addIssue({
         code: 'custom',
         path: ['windowHours'],
-        message: `the window must end after the exposure: delayHours (${m.delayHours}) + windowHours (${m.windowHours}) must be greater than 0`,
+        message: `the window must end after the exposure: the delay (delayHours, ${m.delayHours} h) plus the window (windowHours, ${m.windowHours} h) must be more than 0`,
       });
     }
     if (m.type === MetricType.Ratio) {

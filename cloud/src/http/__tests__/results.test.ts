@@ -352,9 +352,12 @@ describe.each(TARGETS.map((t) => [t().name, t] as const))('experiment results on
       const issue = (res.body.error.details.issues as { path: string; message: string }[]).find((i) => i.path === path);
       expect(issue?.message).toContain(message);
     }
-    const query = await p.request('GET', `${BASE}/experiments/replanned/results?alpha=1`, { token: owner });
-    expect(query.status).toBe(400);
-    expect(JSON.stringify(query.body.error)).toContain('must be a significance level between 0 and 1');
+    for (const alpha of ['1', 'abc']) {
+      const query = await p.request('GET', `${BASE}/experiments/replanned/results?alpha=${alpha}`, { token: owner });
+      expect(query.status).toBe(400);
+      expect(JSON.stringify(query.body.error)).toContain('must be a significance level between 0 and 1');
+      expect(JSON.stringify(query.body.error)).not.toContain('NaN');
+    }
   });
 
   it('caps per-unit values before summing: absolute in SQL, percentile from the pooled quantile', async () => {

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { alphaBounds, attributeNameSchema, correctionMethodSchema, isoDateSchema, keySchema } from '@xp/shared';
+import { ALPHA_MESSAGE, alphaBounds, attributeNameSchema, correctionMethodSchema, isoDateSchema, keySchema } from '@xp/shared';
 import { Permission } from '../../auth/permissions.js';
 import { BOM_VALUES, UTF8_BOM, resultsCsv, timeSeriesCsv } from '../../domain/results-csv.js';
 import { MAX_BREAKDOWN_VALUES, ResultsService, experimentResultsSchema, resultsBreakdownSchema } from '../../domain/results.js';
@@ -34,7 +34,7 @@ const known = {
   segment: keySchema.optional().describe('A segment key: id lists match unit ids, conditions the attributes stored with the first exposure'),
   sequential: z.enum(['true', 'false']).optional().describe(`Confidence sequences (always-valid p-values) instead of the fixed-horizon test; ${PLANNED} false`),
   cuped: z.enum(['true', 'false']).optional().describe(`CUPED variance reduction when pre-exposure data exists; ${PLANNED} true`),
-  alpha: alphaBounds(z.coerce.number()).optional().describe(`Significance level, above 0 and below 1; ${PLANNED} 0.05`),
+  alpha: alphaBounds(z.coerce.number({ error: ALPHA_MESSAGE })).optional().describe(`Significance level, above 0 and below 1; ${PLANNED} 0.05`),
   correction: correctionMethodSchema.optional().describe(`Multiple-comparison correction; ${PLANNED} holm`),
   interval: z.enum([BucketWidth.Hour, BucketWidth.Day]).default(BucketWidth.Day).describe('Time-series bucket width: whole hours, or days from the hour the experiment (or the analysed split phase) started in'),
   phase: z

@@ -253,7 +253,7 @@ describe('experimentSchema analysis plan', () => {
 
     expect(errors({ alpha: 0 })).toEqual(['analysis.alpha: must be a significance level between 0 and 1 (both excluded), such as 0.05']);
     expect(errors({ alpha: 1 })).toEqual(['analysis.alpha: must be a significance level between 0 and 1 (both excluded), such as 0.05']);
-    expect(errors({ alpha: '0.05' })).toEqual(['analysis.alpha: Invalid input: expected number, received string']);
+    expect(errors({ alpha: '0.05' })).toEqual(['analysis.alpha: must be a significance level between 0 and 1 (both excluded), such as 0.05']);
     expect(errors({ correction: 'bonferroni' })).toEqual(['analysis.correction: Invalid option: expected one of "holm"|"bh"|"none"']);
     expect(errors({ sequential: 'yes' })).toEqual(['analysis.sequential: Invalid input: expected boolean, received string']);
     expect(errors({ cuped: true, power: 0.8 })).toEqual(['analysis: Unrecognized key: "power"']);
@@ -295,7 +295,7 @@ describe('segmentSchema and metricSchema', () => {
 
   it('refuses a metric window that closes before the exposure (a negative delay is for clocks behind, not for the past)', () => {
     const metric = (delayHours: number, windowHours?: number) => ({ key: 'm', name: 'M', type: 'conversion', event: 'buy', delayHours, ...(windowHours === undefined ? {} : { windowHours }) });
-    expect(errorsOf(metricSchema.safeParse(metric(-24, 1)))).toEqual(['windowHours: the window must end after the exposure: delayHours (-24) + windowHours (1) must be greater than 0']);
+    expect(errorsOf(metricSchema.safeParse(metric(-24, 1)))).toEqual(['windowHours: the window must end after the exposure: the delay (delayHours, -24 h) plus the window (windowHours, 1 h) must be more than 0']);
     expect(errorsOf(metricSchema.safeParse(metric(-2, 2)))).toHaveLength(1);
     expect(metricSchema.safeParse(metric(-2, 2.5)).success).toBe(true);
     expect(metricSchema.safeParse(metric(-24)).success).toBe(true);

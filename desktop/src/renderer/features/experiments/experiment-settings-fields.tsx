@@ -326,12 +326,8 @@ export function analysisPlanOf(stored: AnalysisPlan | undefined, draft: Analysis
   return stored === undefined && Object.keys(changed).length === 0 ? undefined : { ...stored, ...changed };
 }
 
-/** The plan in a few words: "sequential test, α = 0.05, CUPED on, Holm–Bonferroni correction". */
-export function analysisPlanText(plan: AnalysisPlan | undefined): string {
-  const applied = appliedAnalysisPlan(plan);
-  const correction = { holm: 'Holm–Bonferroni correction', bh: 'Benjamini–Hochberg correction', none: 'no correction' }[applied.correction];
-  return `${applied.sequential ? 'sequential' : 'fixed-horizon'} test, α = ${String(applied.alpha)}, CUPED ${applied.cuped ? 'on' : 'off'}, ${correction}`;
-}
+/** A multiple-comparison correction in plain words, by its code (the results' `analysis.correction`). */
+export const CORRECTION_WORDS: Readonly<Record<string, string>> = { holm: 'Holm–Bonferroni correction', bh: 'Benjamini–Hochberg correction', none: 'no correction' };
 
 /**
  * The analysis plan: the test, α, CUPED and the correction the results use unless a reader asks for

@@ -6,6 +6,7 @@ import { formatCount, formatEffect, formatInterval, formatMean, formatNumber, fo
 import { Badge, Empty, ExplainedBadge, ScrollRegion, useScrollableTabIndex } from '../../lib/ui.js';
 import { ForestPlot, TONE_TEXT } from './forest-plot.js';
 import type { ForestRow } from './forest-plot.js';
+import { CORRECTION_WORDS } from './experiment-settings-fields.js';
 
 /**
  * Whether the results view shows a warning itself: a metric's warnings (DOMINANT_UNIT) in its card,
@@ -302,7 +303,7 @@ export function ResultsView({ results, selectedMetric, onSelectMetric, chart, cu
       ) : null}
       <DataQualityWarnings warnings={unitWarnings} label="Data-quality warnings: unit ids" />
       <p className="small muted">
-        {results.analysis.sequential ? 'Sequential (always-valid) intervals' : 'Fixed-horizon intervals'} · α = {results.analysis.alpha} · correction {results.analysis.correction} · computed {formatTime(results.computedAt)}
+        {results.analysis.sequential ? 'Sequential (always-valid) intervals' : 'Fixed-horizon intervals'} · α = {results.analysis.alpha} · {CORRECTION_WORDS[results.analysis.correction] ?? `correction ${results.analysis.correction}`} · computed {formatTime(results.computedAt)}
       </p>
       <ScrollRegion label="Units per variation">
         <table aria-label="Units per variation">

@@ -189,10 +189,13 @@ describe('results view', () => {
     const { rerender } = render(<ResultsView results={results()} />);
     expect(headers()).toEqual(['Variation', 'Units', 'Mean', 'Effect', 'CI (corrected)', 'p-value (corrected)', 'Chance to win']);
     expect(screen.getByTitle('uncorrected p < 0.001')).toBeTruthy();
+    // The footer names the correction in words, not by its code.
+    expect(screen.getByText(/Fixed-horizon intervals · α = 0.05 · Holm–Bonferroni correction · computed/)).toBeTruthy();
 
     rerender(<ResultsView results={results({ analysis: { alpha: 0.05, sequential: false, correction: 'none', interval: 'day' } })} />);
     expect(headers()).toEqual(['Variation', 'Units', 'Mean', 'Effect', 'CI', 'p-value', 'Chance to win']);
     expect(screen.queryByTitle(/uncorrected p/)).toBeNull();
+    expect(screen.getByText(/α = 0.05 · no correction · computed/)).toBeTruthy();
   });
 
   it('shows a dash, not a made-up 0, for a mean that overflowed, and marks a comparison CUPED left unadjusted', () => {

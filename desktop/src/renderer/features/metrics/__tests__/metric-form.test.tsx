@@ -438,7 +438,7 @@ describe('metric form', () => {
     await typeInto(u, 'Window (hours)', '24');
     await u.click(screen.getByRole('button', { name: 'Create metric' }));
     expect(sent).toEqual([]);
-    expect(errorUnder(/^Window/)).toBe('Window (hours): the window must end after the exposure: delayHours (-24) + windowHours (24) must be greater than 0');
+    expect(errorUnder(/^Window/)).toBe('Window (hours): the window must end after the exposure: the delay (delayHours, -24 h) plus the window (windowHours, 24 h) must be more than 0');
 
     await typeInto(u, 'Delay (hours)', '-25');
     expect(errorUnder(/^Delay/)).toBe('Delay (hours): at least -24');

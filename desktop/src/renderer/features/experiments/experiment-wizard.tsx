@@ -232,6 +232,8 @@ export default function ExperimentWizard(): ReactNode {
     power,
     variations: variations.map((v) => ({ key: v.key, weight: v.weight })),
     metrics: analysedMetrics,
+    correction: analysisDraft.correction,
+    sequential: analysisDraft.sequential,
     dailyUnits: daily,
     coverage: coverage / 100,
   });
@@ -505,7 +507,18 @@ export default function ExperimentWizard(): ReactNode {
                 </span>
               </label>
             ) : null}
-            {step === 3 ? <AnalysisPlanField draft={analysisDraft} onChange={setAnalysisDraft} refusal={analysisPlanRefusal(error)} /> : null}
+            {step === 3 ? <AnalysisPlanField
+                draft={analysisDraft}
+                onChange={(draft) => {
+                  setAnalysisDraft(draft);
+                  // The power calculation plans at the plan's α (it can still be changed there).
+                  const planned = checkAnalysisPlan(draft).alpha;
+                  if (planned !== undefined) {
+                    setAlpha(planned);
+                  }
+                }}
+                refusal={analysisPlanRefusal(error)}
+              /> : null}
             {step === 4 ? (
               <>
                 <p className="muted">

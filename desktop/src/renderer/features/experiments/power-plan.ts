@@ -22,6 +22,13 @@ export interface PowerPlanInput {
    * assumed). The results correct every metric × treatment comparison together (Holm).
    */
   readonly metrics?: number;
+  /**
+   * The analysis plan's correction across the comparisons (default holm): `none` plans each at α;
+   * holm and bh are planned at α / comparisons (Bonferroni, which neither is stricter than).
+   */
+  readonly correction?: 'holm' | 'bh' | 'none';
+  /** The analysis plan's test is sequential: the fixed-horizon figure is a lower bound, said so. */
+  readonly sequential?: boolean;
   /** Eligible units per day and the share of them the experiment covers. */
   readonly dailyUnits: number;
   readonly coverage: number;
@@ -50,6 +57,8 @@ export interface PowerPlanResult {
   readonly comparisons: number;
   readonly metrics: number;
   readonly alphaPerComparison: number;
+  readonly correction: 'holm' | 'bh' | 'none';
+  readonly sequential: boolean;
 }
 
 export type PowerPlan = PowerPlanResult | { readonly error: string; readonly field?: PowerPlanField };
@@ -120,7 +129,8 @@ export function planDuration(input: PowerPlanInput): PowerPlan {
   // A count of metrics (an experiment lists at most a few hundred): anything else plans for one.
   const metrics = Math.min(1000, Math.max(1, Math.floor(Number.isFinite(input.metrics) ? (input.metrics ?? 1) : 1)));
   const comparisons = metrics * treatments;
-  const alphaPerComparison = input.alpha / comparisons;
+  const correction = input.correction ?? 'holm';
+  const alphaPerComparison = correction === 'none' ? input.alpha : input.alpha / comparisons;
 
   // Units in all (N) each treatment's comparison needs: its control units are w_c·N.
   const needs: number[] = [];
@@ -159,7 +169,7 @@ export function planDuration(input: PowerPlanInput): PowerPlan {
   const worst = needs.indexOf(needed) + 1;
   const bottleneck = even ? null : ((control < (shares[worst] ?? 0) ? arms[0] : arms[worst]) ?? null);
   const total = shares.reduce((s, share) => s + units(share, needed), 0);
-  return { arms, total, days, bottleneck, comparisons, metrics, alphaPerComparison };
+  return { arms, total, days, bottleneck, comparisons, metrics, alphaPerComparison, correction, sequential: input.sequential === true };
 }
 
 /** "about 95 days", "less than a day", or more than 10 years: no duration then, but what is needed. */
@@ -205,8 +215,13 @@ export function planText(plan: PowerPlan, dailyUnits: number, coverage: number):
     const treatments = plan.comparisons / plan.metrics;
     const family = `${plan.metrics} ${plan.metrics === 1 ? 'metric' : 'metrics'} × ${treatments} ${treatments === 1 ? 'treatment' : 'treatments'}`;
     parts.push(
-      `The results correct the ${plan.comparisons} comparisons (${family}) together (Holm), so each is planned at α ${alphaText(plan.alphaPerComparison)} (Bonferroni: α / ${plan.comparisons}, a little conservative).`,
+      plan.correction === 'none'
+        ? `The analysis plan corrects none of the ${plan.comparisons} comparisons (${family}), so each is planned at α ${alphaText(plan.alphaPerComparison)}; expect more false positives across them.`
+        : `The results correct the ${plan.comparisons} comparisons (${family}) together (${plan.correction === 'bh' ? 'Benjamini–Hochberg' : 'Holm'}), so each is planned at α ${alphaText(plan.alphaPerComparison)} (Bonferroni: α / ${plan.comparisons}, a little conservative).`,
     );
+  }
+  if (plan.sequential) {
+    parts.push('The analysis plan is a sequential test, which may be read at any time but needs more units than this fixed-horizon figure for the same power: plan for longer.');
   }
   return parts.join(' ');
 }

@@ -639,6 +639,9 @@ describe('experiment wizard: guardrail action, holdout and namespace', () => {
     await u.selectOptions(select('Test'), 'sequential');
     await u.click(within(plan).getByRole('checkbox', { name: 'CUPED' }));
     await next(u, 'Metrics', 'Power');
+    // The power calculation plans at the plan's α, and says the plan's sequential test needs more units.
+    expect(screen.getByRole<HTMLInputElement>('spinbutton', { name: 'Significance level α' }).value).toBe('0.01');
+    expect(screen.getByRole('status').textContent).toContain('The analysis plan is a sequential test');
     await next(u, 'Power', 'Review');
 
     const body = await createDraft(u, sent);

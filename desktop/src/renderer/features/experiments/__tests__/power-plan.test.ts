@@ -94,6 +94,21 @@ describe('power plan', () => {
     expect(JSON.stringify([planDuration({ ...BASE, alpha: 0 }), planDuration({ ...BASE, power: 0 })])).not.toMatch(/ratio|tuning/);
   });
 
+  it("plans at the analysis plan's correction and says when its test is sequential", () => {
+    const three = { ...BASE, metrics: 3 };
+    const holm = planDuration(three) as PowerPlanResult;
+    const bh = planDuration({ ...three, correction: 'bh' }) as PowerPlanResult;
+    const none = planDuration({ ...three, correction: 'none' }) as PowerPlanResult;
+
+    expect([holm.alphaPerComparison, bh.alphaPerComparison, none.alphaPerComparison]).toEqual([BASE.alpha / 3, BASE.alpha / 3, BASE.alpha]);
+    expect(none.total).toBeLessThan(holm.total);
+    expect(planText(holm, 1000, 1)).toContain('together (Holm)');
+    expect(planText(bh, 1000, 1)).toContain('together (Benjamini–Hochberg)');
+    expect(planText(none, 1000, 1)).toContain('corrects none of the 3 comparisons');
+    expect(planText(holm, 1000, 1)).not.toContain('sequential');
+    expect(planText(planDuration({ ...three, sequential: true }) as PowerPlanResult, 1000, 1)).toContain('The analysis plan is a sequential test');
+  });
+
   it('asks for at least one unit a day, and says "1 unit" in the singular', () => {
     expect(planDuration({ ...BASE, dailyUnits: 0.5 })).toEqual({ error: 'Enter the eligible units you expect per day: at least 1.', field: 'dailyUnits' });
     const plan = planDuration({ ...BASE, dailyUnits: 1 });

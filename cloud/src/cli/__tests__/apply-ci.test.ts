@@ -4,7 +4,7 @@
  * document text that cannot inject lines into a CI log, `--propose` with a request still open,
  * and the document read from standard input.
  */
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { Readable } from 'node:stream';
@@ -14,25 +14,10 @@ import { OWNER, mustAs, startPlatform } from '../../http/__tests__/harness.js';
 import type { Platform } from '../../http/__tests__/harness.js';
 import { pgliteTarget } from '../../store/__tests__/test-databases.js';
 import { main } from '../xp.js';
-import { runXp, serveApi } from './cli-over-http.js';
+import { booleanFlagDoc, runXpText, serveApi, writeDocument } from './cli-over-http.js';
 
 const DEMO = '/api/v1/projects/demo';
 const EDITOR_PASSWORD = 'a much longer passphrase 42';
-
-/** A boolean flag of a document, with the given states. */
-function flagDoc(key: string, environments: Record<string, Record<string, unknown>>, extra: Record<string, unknown> = {}): Record<string, unknown> {
-  return {
-    key,
-    name: key,
-    type: 'boolean',
-    variations: [
-      { key: 'off', value: false },
-      { key: 'on', value: true },
-    ],
-    environments,
-    ...extra,
-  };
-}
 
 describe('xp apply in CI', () => {
   let p: Platform;
@@ -57,25 +42,18 @@ describe('xp apply in CI', () => {
     await rm(dir, { recursive: true, force: true });
   });
 
-  const write = async (name: string, doc: unknown): Promise<string> => {
-    const file = path.join(dir, name);
-    await writeFile(file, typeof doc === 'string' ? doc : YAML.stringify(doc));
-    return file;
-  };
-  const run = async (args: string[], env: NodeJS.ProcessEnv = asOwner): Promise<{ code: number; out: string; err: string }> => {
-    const { code, out, err } = await runXp(args, env);
-    return { code, out: out.join('\n'), err: err.join('\n') };
-  };
+  const write = (name: string, doc: unknown): Promise<string> => writeDocument(dir, name, doc);
+  const run = (args: string[], env: NodeJS.ProcessEnv = asOwner): Promise<{ code: number; out: string; err: string }> => runXpText(args, env);
   const states = async (key: string): Promise<Record<string, { enabled: boolean }>> => ((await mustAs(p, owner, 'GET', `${DEMO}/flags/${key}`)) as { definition: { environments: Record<string, { enabled: boolean }> } }).definition.environments;
 
   it('leaves a kill switch the document leaves out as the console or xp flags set it, and starts a new state without it off', async () => {
-    const first = await write('kill-1.yaml', { xp: 1, project: 'demo', flags: [flagDoc('ci-kill', { production: { enabled: true, defaultVariation: 'on', offVariation: 'off' }, development: { defaultVariation: 'on', offVariation: 'off' } })] });
+    const first = await write('kill-1.yaml', { xp: 1, project: 'demo', flags: [booleanFlagDoc('ci-kill', { production: { enabled: true, defaultVariation: 'on', offVariation: 'off' }, development: { defaultVariation: 'on', offVariation: 'off' } })] });
     expect((await run(['apply', first])).code).toBe(0);
     expect(await states('ci-kill')).toMatchObject({ production: { enabled: true }, development: { enabled: false } });
 
     // Production is killed outside git; the file drops `enabled` there and changes the description.
     expect((await run(['flags', 'off', 'ci-kill', '--project', 'demo', '--env', 'production'])).code).toBe(0);
-    const second = await write('kill-2.yaml', { xp: 1, project: 'demo', flags: [flagDoc('ci-kill', { production: { defaultVariation: 'on', offVariation: 'off' }, development: { defaultVariation: 'on', offVariation: 'off' } }, { description: 'Kill switch' })] });
+    const second = await write('kill-2.yaml', { xp: 1, project: 'demo', flags: [booleanFlagDoc('ci-kill', { production: { defaultVariation: 'on', offVariation: 'off' }, development: { defaultVariation: 'on', offVariation: 'off' } }, { description: 'Kill switch' })] });
     const plan = await run(['apply', second, '--dry-run']);
     expect(plan.code).toBe(0);
     expect(plan.out).toContain('~ flag ci-kill (update)\n    add /description "Kill switch"\n\nPlan: 0 to create, 1 to update, 0 to delete.');
@@ -98,7 +76,7 @@ describe('xp apply in CI', () => {
   });
 
   it('prints the plan as one JSON document and exits 2 when there are changes, 0 when none, 1 on an error (--json, --detailed-exitcode)', async () => {
-    const doc = { xp: 1, project: 'demo', flags: [flagDoc('ci-json', { development: { enabled: true, defaultVariation: 'on', offVariation: 'off' } })] };
+    const doc = { xp: 1, project: 'demo', flags: [booleanFlagDoc('ci-json', { development: { enabled: true, defaultVariation: 'on', offVariation: 'off' } })] };
     const file = await write('json.yaml', doc);
     const planned = await run(['apply', file, '--dry-run', '--json', '--detailed-exitcode']);
     expect(planned.code).toBe(2);
@@ -158,9 +136,9 @@ describe('xp apply in CI', () => {
     expect(numberErr.split('\n').filter((l) => l.startsWith('::'))).toEqual([]);
 
     // A value of a plan: the description with U+202E and U+2066 is shown escaped.
-    const plan = await write('bidi.yaml', { xp: 1, project: 'demo', flags: [flagDoc('ci-bidi', {}, { description: 'evil\u202Etxt.exe\u2066' })] });
+    const plan = await write('bidi.yaml', { xp: 1, project: 'demo', flags: [booleanFlagDoc('ci-bidi', {}, { description: 'evil\u202Etxt.exe\u2066' })] });
     expect((await run(['apply', plan])).code).toBe(0);
-    const changed = await write('bidi-2.yaml', { xp: 1, project: 'demo', flags: [flagDoc('ci-bidi', {}, { description: 'line\u2028two\u202E' })] });
+    const changed = await write('bidi-2.yaml', { xp: 1, project: 'demo', flags: [booleanFlagDoc('ci-bidi', {}, { description: 'line\u2028two\u202E' })] });
     const planned = await run(['apply', changed, '--dry-run']);
     expect(planned.code).toBe(0);
     expect(planned.out).toContain('replace /description "evil\\u202etxt.exe\\u2066" → "line\\u2028two\\u202e"');
@@ -195,9 +173,9 @@ describe('xp apply in CI', () => {
   it('names the open change request that proposes a state production still differs in (--propose)', async () => {
     const production = (await mustAs(p, owner, 'GET', `${DEMO}/environments/production`)) as { version: number; definition?: unknown };
     await mustAs(p, owner, 'PUT', `${DEMO}/environments/production`, { key: 'production', name: 'Production', production: true, requireApproval: true }, production.version);
-    const created = await write('propose-1.yaml', { xp: 1, project: 'demo', flags: [flagDoc('ci-propose', { production: { enabled: false, defaultVariation: 'on', offVariation: 'off' } })] });
+    const created = await write('propose-1.yaml', { xp: 1, project: 'demo', flags: [booleanFlagDoc('ci-propose', { production: { enabled: false, defaultVariation: 'on', offVariation: 'off' } })] });
     expect((await run(['apply', created])).code).toBe(0);
-    const on = await write('propose-2.yaml', { xp: 1, project: 'demo', flags: [flagDoc('ci-propose', { production: { enabled: true, defaultVariation: 'on', offVariation: 'off' } })] });
+    const on = await write('propose-2.yaml', { xp: 1, project: 'demo', flags: [booleanFlagDoc('ci-propose', { production: { enabled: true, defaultVariation: 'on', offVariation: 'off' } })] });
     expect((await run(['apply', on, '--propose'], asEditor)).code).toBe(0);
     const requests = (await mustAs(p, owner, 'GET', `${DEMO}/change-requests?status=open&resourceKey=ci-propose`)) as { items: { id: string }[] };
     expect(requests.items).toHaveLength(1);
@@ -215,7 +193,7 @@ describe('xp apply in CI', () => {
   it('reads the document from standard input (-), and names an unknown option in one line with the way to the usage', async () => {
     const out: string[] = [];
     const err: string[] = [];
-    const text = YAML.stringify({ xp: 1, project: 'demo', flags: [flagDoc('ci-stdin', {})] });
+    const text = YAML.stringify({ xp: 1, project: 'demo', flags: [booleanFlagDoc('ci-stdin', {})] });
     const code = await main(['apply', '-', '--dry-run'], asOwner, (l) => out.push(l), (l) => err.push(l), Readable.from([Buffer.from(text)]));
     expect({ code, err }).toEqual({ code: 0, err: [] });
     expect(out[0]).toBe('+ flag ci-stdin (create)\n\nPlan: 1 to create, 0 to update, 0 to delete.');

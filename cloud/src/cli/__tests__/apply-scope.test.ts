@@ -3,7 +3,7 @@
  * HTTP (PGlite): each document owns the definitions carrying its scope's tag, prunes only those,
  * refuses to write one outside its scope unless `--adopt`, and `xp export --scope-tag` round-trips.
  */
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -11,23 +11,13 @@ import YAML from 'yaml';
 import { OWNER, mustAs, startPlatform } from '../../http/__tests__/harness.js';
 import type { Platform } from '../../http/__tests__/harness.js';
 import { pgliteTarget } from '../../store/__tests__/test-databases.js';
-import { runXp, serveApi } from './cli-over-http.js';
+import { booleanFlagDoc, runXpText, serveApi, writeDocument } from './cli-over-http.js';
 
 const MONO = '/api/v1/projects/mono';
 
 /** A boolean flag, on in development, with `extra` (a rule naming a segment). */
 function flag(key: string, extra: Record<string, unknown> = {}, rules: unknown[] = []): Record<string, unknown> {
-  return {
-    key,
-    name: key,
-    type: 'boolean',
-    variations: [
-      { key: 'off', value: false },
-      { key: 'on', value: true },
-    ],
-    environments: { development: { enabled: true, defaultVariation: 'off', offVariation: 'off', rules } },
-    ...extra,
-  };
+  return booleanFlagDoc(key, { development: { enabled: true, defaultVariation: 'off', offVariation: 'off', rules } }, extra);
 }
 
 const segment = (key: string, values: string[] = ['u1']): Record<string, unknown> => ({ key, name: key, type: 'ids', attribute: 'id', values });
@@ -54,15 +44,8 @@ describe('xp apply with a scope', () => {
     await rm(dir, { recursive: true, force: true });
   });
 
-  const write = async (name: string, doc: unknown): Promise<string> => {
-    const file = path.join(dir, name);
-    await writeFile(file, YAML.stringify(doc));
-    return file;
-  };
-  const run = async (args: string[]): Promise<{ code: number; out: string; err: string }> => {
-    const { code, out, err } = await runXp(args, asOwner);
-    return { code, out: out.join('\n'), err: err.join('\n') };
-  };
+  const write = (name: string, doc: unknown): Promise<string> => writeDocument(dir, name, doc);
+  const run = (args: string[]): Promise<{ code: number; out: string; err: string }> => runXpText(args, asOwner);
   const keys = async (kind: string): Promise<string[]> => ((await mustAs(p, owner, 'GET', `${MONO}/${kind}?archived=true&limit=100`)) as { items: { key: string }[] }).items.map((i) => i.key).sort();
   const stored = async (kind: string, key: string): Promise<{ version: number; definition: { tags?: string[] } }> => (await mustAs(p, owner, 'GET', `${MONO}/${kind}/${key}`)) as { version: number; definition: { tags?: string[] } };
 

@@ -2,7 +2,10 @@
  * What the CLI's tests share: the platform's API served over real HTTP on a free local port, and
  * `xp` run in-process with its output lines captured.
  */
+import { writeFile } from 'node:fs/promises';
 import type { AddressInfo } from 'node:net';
+import path from 'node:path';
+import YAML from 'yaml';
 import { serve } from '@hono/node-server';
 import type { Platform } from '../../http/__tests__/harness.js';
 import { main } from '../xp.js';
@@ -30,4 +33,32 @@ export async function runXp(args: readonly string[], env: NodeJS.ProcessEnv): Pr
   const err: string[] = [];
   const code = await main([...args], env, (l) => out.push(l), (l) => err.push(l));
   return { code, out, err };
+}
+
+/** `runXp` with stdout's and stderr's lines joined, as a test compares them with a text. */
+export async function runXpText(args: readonly string[], env: NodeJS.ProcessEnv): Promise<{ code: number; out: string; err: string }> {
+  const { code, out, err } = await runXp(args, env);
+  return { code, out: out.join('\n'), err: err.join('\n') };
+}
+
+/** Writes a flags document into `dir` (YAML from a value, or the text given); its path. */
+export async function writeDocument(dir: string, name: string, doc: unknown): Promise<string> {
+  const file = path.join(dir, name);
+  await writeFile(file, typeof doc === 'string' ? doc : YAML.stringify(doc));
+  return file;
+}
+
+/** A boolean flag of a flags document (variations off and on), with the given states. */
+export function booleanFlagDoc(key: string, environments: Record<string, Record<string, unknown>>, extra: Record<string, unknown> = {}): Record<string, unknown> {
+  return {
+    key,
+    name: key,
+    type: 'boolean',
+    variations: [
+      { key: 'off', value: false },
+      { key: 'on', value: true },
+    ],
+    environments,
+    ...extra,
+  };
 }

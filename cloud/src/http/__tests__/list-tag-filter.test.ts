@@ -58,7 +58,18 @@ describe('?tag= on the definition lists', () => {
   it('refuses an empty tag list, and the parameter on kinds without tags', async () => {
     expect((await p.request('GET', `${DEMO}/flags?tag=,`, { token })).status).toBe(400);
     expect((await p.request('GET', `${DEMO}/flags?tag=${'x'.repeat(65)}`, { token })).status).toBe(400);
-    expect((await p.request('GET', `${DEMO}/segments?tag=team-1`, { token })).status).toBe(400);
+    expect((await p.request('GET', `${DEMO}/holdouts?tag=team-1`, { token })).status).toBe(400);
+  });
+
+  it('filters segments by their optional tags (what `xp apply` scopes a repository by)', async () => {
+    const segment = (key: string, tags?: string[]) => ({ key, name: key, type: 'ids', values: ['u1'], ...(tags === undefined ? {} : { tags }) });
+    for (const body of [segment('seg-untagged'), segment('seg-team-1', ['team-1']), segment('seg-both', ['team-1', 'checkout'])]) {
+      expect((await p.request('POST', `${DEMO}/segments`, { token, body })).status).toBe(201);
+    }
+    expect(await keys(`${DEMO}/segments?tag=team-1`)).toEqual(['seg-both', 'seg-team-1']);
+    expect(await keys(`${DEMO}/segments?tag=checkout,team-1`)).toEqual(['seg-both']);
+    expect(await keys(`${DEMO}/segments?tag=team-1&q=seg-team`)).toEqual(['seg-team-1']);
+    expect((await p.request('GET', `${DEMO}/segments?tag=,`, { token })).status).toBe(400);
   });
 
   it('documents the parameter in the OpenAPI document', async () => {

@@ -33,8 +33,8 @@ function stored(name: string, schema: z.ZodType): z.ZodType {
   return s;
 }
 
-/** The kinds whose lists filter by `tags` (holdouts have none; segments' optional tags are for `xp apply` scopes, not filtered). */
-const TAGGED_KINDS: ReadonlySet<string> = new Set(['flag', 'experiment', 'metric']);
+/** The kinds whose lists filter by `tags` (holdouts have none). */
+const TAGGED_KINDS: ReadonlySet<string> = new Set(['flag', 'experiment', 'metric', 'segment']);
 
 /** `?tag=a,b`: definitions having every tag listed (comma-separated; a parameter is given once). */
 const tagFilter = z

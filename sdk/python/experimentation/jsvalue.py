@@ -55,7 +55,7 @@ def js_number_to_string(x: float | int) -> str:
     """JavaScript's Number::toString: shortest round-trip digits, exponent from 1e21 and below 1e-6."""
     if type(x) is int and -_MAX_SAFE <= x <= _MAX_SAFE:
         return str(x)
-    f = float(x)
+    f = _exact_float(x)
     if f != f:
         return "NaN"
     if f in (math.inf, -math.inf):
@@ -120,8 +120,17 @@ def _string_to_number(s: str) -> float:
     if _DECIMAL.fullmatch(t):
         return float(t.replace("Infinity", "inf"))
     if _NON_DECIMAL.fullmatch(t):
-        return float(int(t[2:], {"x": 16, "o": 8, "b": 2}[t[1].lower()]))
+        return _exact_float(int(t[2:], {"x": 16, "o": 8, "b": 2}[t[1].lower()]))
     return _NAN
+
+
+def _exact_float(v: int | float) -> float:
+    """The nearest double, as JavaScript rounds a number: past the largest double (an int such as
+    10**400, a string "0x" followed by 300 "f"s) that is Infinity, where Python's float() raises."""
+    try:
+        return float(v)
+    except OverflowError:
+        return math.inf if v > 0 else -math.inf
 
 
 def to_js_number(v: Any) -> float:
@@ -131,7 +140,7 @@ def to_js_number(v: Any) -> float:
     if v is True:
         return 1.0
     if is_number(v):
-        return float(v)
+        return _exact_float(v)
     if isinstance(v, str):
         return _string_to_number(v)
     p = _to_primitive(v)

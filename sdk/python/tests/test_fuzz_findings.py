@@ -91,5 +91,17 @@ class NonFiniteNowTest(unittest.TestCase):
                          [True, False, False, False, False, False, False])
 
 
+class HugeNumberStringTest(unittest.TestCase):
+    def test_a_hex_or_binary_string_past_the_largest_double_is_infinity_as_in_javascript(self) -> None:
+        # JavaScript: Number("0x" + "f".repeat(300)) is Infinity; Python's float(int(...)) raised
+        # OverflowError, so the flag failed to evaluate (ERROR, default served, an error logged).
+        doc = ruleset({"f": {"variations": BOOL, "default": 0, "off": 0, "rules": [{"id": "r", "type": "force", "variation": 1, "condition": {"n": {"$gt": 5}}}]}})
+        huge = ["0x" + "f" * 300, "0b" + "1" * 1100, "0o" + "7" * 400, ["0x" + "f" * 300]]
+        with self.assertNoLogs("experimentation", level="ERROR"):
+            results = [evaluate_flag(doc, "f", {"attributes": {"n": n}}) for n in huge]
+        self.assertEqual([(r.value, r.reason) for r in results], [(True, "TARGETING_MATCH")] * len(huge))
+        self.assertEqual(evaluate_flag(doc, "f", {"attributes": {"n": "-0x" + "f" * 300}}).reason, "DEFAULT")
+
+
 if __name__ == "__main__":
     unittest.main()

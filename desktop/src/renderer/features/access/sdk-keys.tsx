@@ -330,8 +330,8 @@ function CreateSdkKey({ onClose, onCreated }: { onClose: () => void; onCreated: 
               </option>
             ))}
           </select>
-          <FieldError id="sdk-key-environment-error" message={fields.get('environment')} />
         </label>
+        <FieldError id="sdk-key-environment-error" message={fields.get('environment')} />
         <fieldset>
           <legend>Kind</legend>
           {(['server', 'client'] as const).map((k) => (
@@ -343,8 +343,8 @@ function CreateSdkKey({ onClose, onCreated }: { onClose: () => void; onCreated: 
         <label>
           Name
           <input required maxLength={100} value={name} placeholder="e.g. checkout service" onChange={(e) => { setName(e.target.value); }} {...invalidProps('sdk-key-name-error', fields.get('name'))} />
-          <FieldError id="sdk-key-name-error" message={fields.get('name')} />
         </label>
+        <FieldError id="sdk-key-name-error" message={fields.get('name')} />
         <FormErrorNote error={error} shown={['environment', 'name']} />
         <div className="actions">
           <button type="button" onClick={onClose}>

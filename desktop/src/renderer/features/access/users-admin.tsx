@@ -69,13 +69,13 @@ export function InviteUser({ onClose, onInvited }: { onClose: () => void; onInvi
       <label>
         Email
         <input type="email" value={email} onChange={(e) => { setEmail(e.target.value); }} {...invalidProps('invite-email-error', emailProblem)} />
-        <FieldError id="invite-email-error" message={emailProblem} />
       </label>
+      <FieldError id="invite-email-error" message={emailProblem} />
       <label>
         Name
         <input value={name} onChange={(e) => { setName(e.target.value); }} {...invalidProps('invite-name-error', nameProblem)} />
-        <FieldError id="invite-name-error" message={nameProblem} />
       </label>
+      <FieldError id="invite-name-error" message={nameProblem} />
       <label>
         Role
         <select value={role} onChange={(e) => { setRole(e.target.value as Role); }}>

@@ -223,8 +223,8 @@ export function NamespaceField({
             <option key={u} value={u} />
           ))}
         </datalist>
-        <FieldError id={idError} message={problems.id} />
       </label>
+      <FieldError id={idError} message={problems.id} />
       <p className="small muted">
         Experiments in one namespace whose ranges do not overlap never share a unit. Leave empty for none.
         {experiments.status === 'error' ? ` The project's experiments could not be loaded (${errorMessage(experiments.error)}), so the ranges they use are not shown.` : null}

@@ -368,18 +368,18 @@ export default function ExperimentWizard(): ReactNode {
                 <label>
                   Key
                   <input ref={keyInput} value={key} onChange={(e) => { setKey(e.target.value); }} placeholder="checkout-copy-test" {...invalidProps('experiment-key-error', shownDetails('key'))} />
-                  <FieldError id="experiment-key-error" message={shownDetails('key')} />
                 </label>
+                <FieldError id="experiment-key-error" message={shownDetails('key')} />
                 <label>
                   Name
                   <input value={name} onChange={(e) => { setName(e.target.value); }} {...invalidProps('experiment-name-error', shownDetails('name'))} />
-                  <FieldError id="experiment-name-error" message={shownDetails('name')} />
                 </label>
+                <FieldError id="experiment-name-error" message={shownDetails('name')} />
                 <label>
                   Hypothesis
                   <textarea rows={3} value={hypothesis} onChange={(e) => { setHypothesis(e.target.value); }} placeholder="If we …, then … will increase because …" {...invalidProps('experiment-hypothesis-error', shownDetails('hypothesis'))} />
-                  <FieldError id="experiment-hypothesis-error" message={shownDetails('hypothesis')} />
                 </label>
+                <FieldError id="experiment-hypothesis-error" message={shownDetails('hypothesis')} />
               </>
             ) : null}
             {step === 1 ? (

@@ -89,11 +89,11 @@ function NewFlagDialog({ onClose }: { onClose: () => void }): ReactNode {
             onChange={(e) => { setKey(e.target.value); setKeyError(undefined); }}
             placeholder="new-checkout"
           />
-          <FieldError id="new-flag-key-error" message={keyError} />
-          <small id="new-flag-key-rule" className="muted">
-            {KEY_RULE}
-          </small>
         </label>
+        <FieldError id="new-flag-key-error" message={keyError} />
+        <small id="new-flag-key-rule" className="muted">
+          {KEY_RULE}
+        </small>
         <label>
           Name
           <input value={name} onChange={(e) => { setName(e.target.value); }} placeholder="New checkout" />

@@ -269,11 +269,13 @@ export function MetricForm({ existing, onClose, onSaved }: { existing?: Stored<M
     const message = messageOf(name);
     const { numeric, ...props } = extra;
     return (
-      <label>
-        {labels[name]}
-        <input value={value} {...props} {...(numeric === true ? { inputMode: 'decimal' as const } : {})} onChange={(e) => { onChange(e.target.value); }} {...invalidProps(errorId(name), message)} />
+      <>
+        <label>
+          {labels[name]}
+          <input value={value} {...props} {...(numeric === true ? { inputMode: 'decimal' as const } : {})} onChange={(e) => { onChange(e.target.value); }} {...invalidProps(errorId(name), message)} />
+        </label>
         <FieldError id={errorId(name)} message={message} />
-      </label>
+      </>
     );
   };
   const sideFields = (side: Side, title: string): ReactNode => {
@@ -290,8 +292,8 @@ export function MetricForm({ existing, onClose, onSaved }: { existing?: Stored<M
             <option value="count">Count of the events</option>
             <option value="sum">Sum of an event property, or of the events' value</option>
           </select>
-          <FieldError id={errorId(`${side}.aggregation`)} message={aggregation} />
         </label>
+        <FieldError id={errorId(`${side}.aggregation`)} message={aggregation} />
         {s.aggregation === 'sum' ? field(`${side}.property`, s.property, (property) => { setSide({ property }); }, { placeholder: 'empty: the events\' value' }) : null}
       </fieldset>
     );

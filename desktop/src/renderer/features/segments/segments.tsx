@@ -94,23 +94,23 @@ export function SegmentForm({ existing, onClose, onSaved }: { existing?: Stored<
       <label>
         Key
         <input value={draft.key} disabled={base !== undefined} onChange={(e) => { set({ key: e.target.value }); }} {...invalidProps('segment-key-error', msg('key'))} />
-        <FieldError id="segment-key-error" message={msg('key')} />
       </label>
+      <FieldError id="segment-key-error" message={msg('key')} />
       <label>
         Name
         <input value={draft.name} onChange={(e) => { set({ name: e.target.value }); }} {...invalidProps('segment-name-error', msg('name'))} />
-        <FieldError id="segment-name-error" message={msg('name')} />
       </label>
+      <FieldError id="segment-name-error" message={msg('name')} />
       <label>
         Description
         <input value={draft.description} onChange={(e) => { set({ description: e.target.value }); }} {...invalidProps('segment-description-error', msg('description'))} />
-        <FieldError id="segment-description-error" message={msg('description')} />
       </label>
+      <FieldError id="segment-description-error" message={msg('description')} />
       <label>
         Tags
         <input value={draft.tags} placeholder="comma-separated: checkout, repo-a" onChange={(e) => { set({ tags: e.target.value }); }} {...invalidProps('segment-tags-error', msg('tags'))} />
-        <FieldError id="segment-tags-error" message={msg('tags')} />
       </label>
+      <FieldError id="segment-tags-error" message={msg('tags')} />
       <label>
         Kind
         <select value={draft.type} onChange={(e) => { set({ type: e.target.value as Draft['type'] }); }}>
@@ -132,8 +132,8 @@ export function SegmentForm({ existing, onClose, onSaved }: { existing?: Stored<
           <label>
             Matched attribute
             <input value={draft.attribute} onChange={(e) => { set({ attribute: e.target.value }); }} {...invalidProps('segment-attribute-error', msg('attribute'))} />
-            <FieldError id="segment-attribute-error" message={msg('attribute')} />
           </label>
+          <FieldError id="segment-attribute-error" message={msg('attribute')} />
           <label>
             Unit ids (comma or newline separated)
             <textarea rows={5} value={draft.ids} onChange={(e) => { set({ ids: e.target.value }); }} {...invalidProps('segment-condition-error', conditionMessage)} />

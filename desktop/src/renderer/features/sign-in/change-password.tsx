@@ -74,8 +74,8 @@ export function ChangePassword({ client, onClose }: { client: XpApiClient; onClo
             onChange={(e) => { setConfirm(e.target.value); setConfirmError(undefined); }}
             {...invalidProps('change-password-confirm-error', confirmError)}
           />
-          <FieldError id="change-password-confirm-error" message={confirmError} />
         </label>
+        <FieldError id="change-password-confirm-error" message={confirmError} />
         <label className="inline">
           <input type="checkbox" checked={revokeTokens} onChange={(e) => { setRevokeTokens(e.target.checked); }} /> Also revoke my personal access tokens
         </label>

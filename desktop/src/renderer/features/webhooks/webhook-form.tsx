@@ -267,8 +267,8 @@ export function WebhookFormDialog({ original: opened, onClose, onSaved, onConfli
         <label>
           Name
           <input value={draft.name} maxLength={NAME_MAX} placeholder="e.g. Deploy notifier" onChange={(e) => { update({ name: e.target.value }); }} {...invalidProps(`${id}-name-error`, message('name'))} />
-          <FieldError id={`${id}-name-error`} message={message('name')} />
         </label>
+        <FieldError id={`${id}-name-error`} message={message('name')} />
         <label>
           URL
           <input

@@ -52,6 +52,25 @@ describe('segment form', () => {
     expect(sent.map((r) => (r.body as { tags?: string[] }).tags)).toEqual([['repo-a'], ['repo-a', 'checkout']]);
   });
 
+  it("keeps a field's accessible name to its label when it shows an error, and describes the field with the error", async () => {
+    const u = userEvent.setup();
+    const issues = [{ path: 'name', message: 'Too big: expected string to have <=200 characters' }, { path: 'tags', message: 'Too big: expected array to have <=50 items' }];
+    const { client } = fakeApi((req) => (req.method === 'PUT' ? { status: 400, body: { error: { code: 'VALIDATION_FAILED', message: 'invalid body', details: { issues } } } } : undefined));
+    render(
+      <WithSession client={client} me={user()}>
+        <SegmentForm existing={stored(3, 'Beta', ['a'])} onClose={() => undefined} onSaved={() => undefined} />
+      </WithSession>,
+    );
+    await u.type(screen.getByRole('textbox', { name: 'Name' }), '!');
+    await u.click(screen.getByRole('button', { name: 'Save segment' }));
+    // Inside the <label>, the error became part of the name ("Name Name must be at most …"): a screen
+    // reader read it twice and voice control users could no longer say "click Name".
+    const name = await screen.findByRole('textbox', { name: 'Name' });
+    expect(name.getAttribute('aria-invalid')).toBe('true');
+    expect(document.getElementById(name.getAttribute('aria-describedby') ?? '')?.textContent).toMatch(/200/);
+    expect(screen.getByRole('textbox', { name: 'Tags' }).getAttribute('aria-invalid')).toBe('true');
+  });
+
   it('explains a conflict and reloads the other version on request', async () => {
     const u = userEvent.setup();
     const { client, sent } = fakeApi((req) => {

@@ -116,11 +116,25 @@ function parsePart<S extends z.ZodType>(schema: S | undefined, value: unknown, w
   }
   const result = schema.safeParse(value);
   if (!result.success) {
+    if (where === 'body' && value === undefined) {
+      // "body: Invalid input: expected object, received undefined" read as if the client had sent something wrong in it.
+      throw new AppError(AppErrorCode.Validation, 'the request has no body: send a JSON object (Content-Type: application/json)', { issues: [{ path: 'body', message: 'missing' }] });
+    }
     const issues = issuesOf(result.error).map((i) => ({ ...i, path: i.path === '' ? where : `${where}.${i.path}` }));
     const first = issues[0]!;
-    throw new AppError(AppErrorCode.Validation, `invalid ${where}: ${first.path}: ${first.message}`, { issues });
+    const hint = where === 'body' && isStoredRecord(value) ? ' (this is a stored record as a GET answers it: send its "definition" object as the body, and its "version" as If-Match)' : '';
+    throw new AppError(AppErrorCode.Validation, `invalid ${where}: ${first.path}: ${first.message}${hint}`, { issues });
   }
   return result.data;
+}
+
+/** A body shaped like what GET answers for a definition (`{ key, version, …, definition }`), sent back whole to a PUT. */
+function isStoredRecord(value: unknown): boolean {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+    return false;
+  }
+  const record = value as Record<string, unknown>;
+  return typeof record.definition === 'object' && record.definition !== null && typeof record.version === 'number' && 'createdAt' in record;
 }
 
 const IF_MATCH = /^\s*(?:W\/)?"(\d{1,9})"\s*$/;

@@ -481,37 +481,135 @@ export async function refuseFlagRuleChanges(db: Queryable, projectId: string, ki
   await refuseMovedExperimentArms(db, projectId, kind, definition, current);
 }
 
+/** Whether a rule condition matches every unit: none, or an empty one (`{}` is true). */
+function unconditional(rule: Rule): boolean {
+  return (
+    (rule.condition === undefined || Object.keys(rule.condition).length === 0) &&
+    (rule.segments ?? []).length === 0 &&
+    (rule.excludeSegments ?? []).length === 0 &&
+    rule.activeFrom === undefined &&
+    rule.activeUntil === undefined
+  );
+}
+
+/**
+ * Whether an enabled rule certainly serves every unit `exp` could assign through a later rule of
+ * the same state in `env`, so that rule gets none. Conservative: only a force rule, a rollout at full
+ * coverage without a schedule that hashes by the experiment's attributes (a unit without them falls
+ * through, but the experiment could not assign it either), and an experiment rule whose experiment
+ * is stopped with its winner released (served to everyone before any hashing), each with no
+ * condition, segment or time window. A split, or anything conditional, may leave units through.
+ */
+async function servesEveryUnitOf(rule: Rule, exp: Experiment, env: string, find: (key: string) => Promise<Experiment | undefined>): Promise<boolean> {
+  if (rule.enabled === false || !unconditional(rule)) {
+    return false;
+  }
+  switch (rule.type) {
+    case 'force':
+      return true;
+    case 'rollout':
+      return (
+        rule.coverage >= 1 &&
+        (rule.schedule ?? []).length === 0 &&
+        rule.hashAttribute === exp.hashAttribute &&
+        (exp.fallbackAttribute === undefined || exp.fallbackAttribute === rule.fallbackAttribute)
+      );
+    case 'split':
+      return false;
+    case 'experiment': {
+      const other = rule.experiment === exp.key ? undefined : await find(rule.experiment);
+      return other !== undefined && releasesWinner(other) && runsIn(other, env);
+    }
+  }
+}
+
+/** Whether a stopped experiment's winner is released: every rule for it serves the winner to everyone. */
+function releasesWinner(exp: Experiment | undefined): boolean {
+  return exp?.status === 'stopped' && exp.releaseWinner && exp.winner !== undefined && expandVariations(exp).some((v) => v.key === exp.winner);
+}
+
+/**
+ * The experiments an environment's state of `flag` delivers traffic to: those with an enabled
+ * experiment rule there that no earlier rule takes every unit from (servesEveryUnitOf). `shadowed`
+ * gets, for an experiment whose enabled rules are all behind such a rule, the first of them and the
+ * rule in front of it.
+ */
+async function deliveredExperiments(
+  flag: Flag,
+  env: string,
+  find: (key: string) => Promise<Experiment | undefined>,
+  shadowed?: Map<string, { rule: string; by: string; at: number }>,
+): Promise<Set<string>> {
+  const rules = Object.hasOwn(flag.environments, env) ? flag.environments[env]!.rules : [];
+  const delivered = new Set<string>();
+  for (const [i, rule] of rules.entries()) {
+    if (rule.type !== 'experiment' || rule.enabled === false || delivered.has(rule.experiment)) {
+      continue;
+    }
+    const exp = await find(rule.experiment);
+    let by: number | undefined;
+    if (exp !== undefined) {
+      for (const [j, earlier] of rules.slice(0, i).entries()) {
+        if (await servesEveryUnitOf(earlier, exp, env, find)) {
+          by = j;
+          break;
+        }
+      }
+    }
+    if (by === undefined) {
+      delivered.add(rule.experiment);
+      shadowed?.delete(rule.experiment);
+    } else if (shadowed !== undefined && !shadowed.has(rule.experiment)) {
+      shadowed.set(rule.experiment, { rule: rule.id, by: rules[by]!.id, at: by });
+    }
+  }
+  return delivered;
+}
+
 /**
  * Refuses taking a running experiment's traffic from a flag where it runs: its enabled rule there
- * removed, disabled or pointed at another experiment (or the flag's state there removed) would leave
- * it running with no traffic from the flag, and would open the way around the delete and archive
- * guards (remove the rule, then delete). Turning the flag's state off stays allowed: the kill switch.
+ * removed, disabled or pointed at another experiment (or the flag's state there removed), or put
+ * behind an enabled rule that serves every unit first (a force rule with no condition, say: see
+ * servesEveryUnitOf), would leave it running with no traffic from the flag, and would open the way
+ * around the delete and archive guards (remove the rule, then delete). Only what the change brings:
+ * an experiment the stored flag did not deliver to is not judged. Turning the flag's state off stays
+ * allowed: the kill switch.
  */
 async function refuseDroppedExperimentRules(db: Queryable, projectId: string, kind: DefinitionKind, definition: unknown, current: unknown): Promise<void> {
   if (kind !== DefinitionKind.Flag || current === undefined || (current as Flag).archived) {
     return;
   }
-  const delivered = (flag: Flag, env: string): Set<string> =>
-    new Set((Object.hasOwn(flag.environments, env) ? flag.environments[env]!.rules : []).flatMap((r) => (r.type === 'experiment' && r.enabled !== false ? [r.experiment] : [])));
   const find = experimentLookup(db, projectId);
   const issues: { path: string; message: string }[] = [];
   const experiments = new Set<string>();
+  let behind = false;
   for (const env of Object.keys((current as Flag).environments).sort()) {
-    const kept = delivered(definition as Flag, env);
-    for (const key of delivered(current as Flag, env)) {
+    const shadowed = new Map<string, { rule: string; by: string; at: number }>();
+    const kept = await deliveredExperiments(definition as Flag, env, find, shadowed);
+    for (const key of await deliveredExperiments(current as Flag, env, find)) {
       const exp = await find(key);
       if (kept.has(key) || exp?.status !== 'running' || !runsIn(exp, env)) {
         continue;
       }
       experiments.add(key);
-      issues.push({ path: `environments.${env}.rules`, message: `in "${env}" no enabled rule delivers the running experiment "${key}" any more` });
+      const shadow = shadowed.get(key);
+      if (shadow === undefined) {
+        issues.push({ path: `environments.${env}.rules`, message: `in "${env}" no enabled rule delivers the running experiment "${key}" any more` });
+      } else {
+        behind = true;
+        issues.push({
+          path: `environments.${env}.rules.${shadow.at}`,
+          message: `in "${env}" rule "${shadow.by}" serves every unit before rule "${shadow.rule}" of the running experiment "${key}" can`,
+        });
+      }
     }
   }
   if (experiments.size > 0) {
     const named = [...experiments].map((e) => `"${e}"`).join(', ');
+    const howTo = behind ? ': stop the experiment first, or put the rule that serves every unit after its rule (or give that rule a condition)' : ': stop the experiment first';
     throw new AppError(
       AppErrorCode.InvalidState,
-      `the change takes the traffic of the running ${experiments.size === 1 ? 'experiment' : 'experiments'} ${named} away from flag "${(current as Flag).key}" (${issues.map((i) => i.message).join('; ')}), so it would keep running with no traffic from it: stop the experiment first`,
+      `the change takes the traffic of the running ${experiments.size === 1 ? 'experiment' : 'experiments'} ${named} away from flag "${(current as Flag).key}" (${issues.map((i) => i.message).join('; ')}), so it would keep running with no traffic from it${howTo}`,
       { experiments: [...experiments], issues },
     );
   }
@@ -727,6 +825,92 @@ async function refuseUnknownHoldout(db: Queryable, projectId: string, kind: Defi
 }
 
 /**
+ * An experiment's holdout must hash units by the experiment's `hashAttribute`: a holdout by "id" under
+ * an experiment by "accountId" would hold out some of an account's users and let the others in, so
+ * the account would be both held out and in the experiment. Only `hashAttribute` is compared: a
+ * holdout has no fallback attribute, so units the experiment hashes by its `fallbackAttribute` (an
+ * anonymous visitor before login) have no value the holdout reads and are never held out, as they
+ * would not be under a holdout on the experiment's own attribute either. Judged where the change
+ * brings it (a new experiment, another holdout or hashAttribute, a start or resume): a stored one
+ * that disagrees can still be edited otherwise, stopped, archived and deleted.
+ */
+async function refuseHoldoutOnOtherAttribute(db: Queryable, projectId: string, kind: DefinitionKind, definition: unknown, current: unknown): Promise<void> {
+  if (kind !== DefinitionKind.Experiment) {
+    return;
+  }
+  const exp = definition as Experiment;
+  const before = current as Experiment | undefined;
+  if (exp.holdout === undefined) {
+    return;
+  }
+  const brought = before === undefined || before.holdout !== exp.holdout || before.hashAttribute !== exp.hashAttribute || (exp.status === 'running' && before.status !== 'running');
+  const holdout = brought ? (await holdoutsRepo.find(db, projectId, exp.holdout))?.definition : undefined;
+  // An unknown holdout is refuseUnknownHoldout's (or, at a start, the ruleset compiler's) to name.
+  if (holdout === undefined || holdout.hashAttribute === exp.hashAttribute) {
+    return;
+  }
+  throw invalid(
+    `experiment "${exp.key}" assigns units by "${exp.hashAttribute}" but its holdout "${holdout.key}" holds out units by "${holdout.hashAttribute}", so units sharing one "${exp.hashAttribute}" would be split: some held out, others in the experiment; name a holdout whose hashAttribute is "${exp.hashAttribute}" (create one: POST …/holdouts), or leave "holdout" out`,
+    { issues: [{ path: 'holdout', message: `holdout "${holdout.key}" hashes by "${holdout.hashAttribute}", the experiment by "${exp.hashAttribute}"` }] },
+  );
+}
+
+/**
+ * Refuses releasing an experiment's winner (a stop, a PUT revising the decision, a create of a
+ * stopped one) while another running experiment gets traffic from a later rule of a flag where this
+ * one's enabled rule is, in an environment both run in: a released winner is served to every unit
+ * that reaches the rule, before namespace, holdout and condition checks, so no unit would reach the
+ * later rules. 409, naming them; stopping without releasing stays allowed.
+ */
+async function refuseSharedFlagRelease(db: Queryable, projectId: string, kind: DefinitionKind, definition: unknown, current: unknown): Promise<void> {
+  if (kind !== DefinitionKind.Experiment) {
+    return;
+  }
+  const exp = definition as Experiment;
+  const before = current as Experiment | undefined;
+  if (!releasesWinner(exp) || (releasesWinner(before) && jsonDiff(before!.environments, exp.environments).length === 0)) {
+    return;
+  }
+  const find = experimentLookup(db, projectId);
+  const issues: { path: string; message: string }[] = [];
+  const experiments = new Set<string>();
+  for (const stored of await flagsRepo.all(db, projectId)) {
+    const flag = stored.definition;
+    if (flag.archived) {
+      continue;
+    }
+    for (const [env, state] of Object.entries(flag.environments)) {
+      const first = state.rules.findIndex((r) => r.type === 'experiment' && r.enabled !== false && r.experiment === exp.key);
+      if (first < 0 || !runsIn(exp, env)) {
+        continue;
+      }
+      for (const [i, rule] of state.rules.entries()) {
+        if (i <= first || rule.type !== 'experiment' || rule.enabled === false || rule.experiment === exp.key) {
+          continue;
+        }
+        const other = await find(rule.experiment);
+        if (other?.status !== 'running' || !runsIn(other, env)) {
+          continue;
+        }
+        experiments.add(other.key);
+        issues.push({
+          path: `flags.${flag.key}.environments.${env}.rules.${i}`,
+          message: `flag "${flag.key}" in "${env}": rule "${rule.id}" of the running experiment "${other.key}" comes after rule "${state.rules[first]!.id}"`,
+        });
+      }
+    }
+  }
+  if (experiments.size > 0) {
+    const named = [...experiments].map((e) => `"${e}"`).join(', ');
+    throw new AppError(
+      AppErrorCode.InvalidState,
+      `releasing the winner of experiment "${exp.key}" would serve "${exp.winner}" to every unit that reaches its rules, so the running ${experiments.size === 1 ? 'experiment' : 'experiments'} ${named}, whose rules come after them, would get no more traffic (${issues.map((i) => i.message).join('; ')}): stop ${experiments.size === 1 ? 'it' : 'them'} first, or stop "${exp.key}" without releasing the winner and change the flag's rules to serve it`,
+      { experiments: [...experiments], issues },
+    );
+  }
+}
+
+/**
  * A holdout's hashing fields (HOLDOUT_HASHING_FIELDS) cannot change while an experiment that has
  * started and is not archived names it: units held out would get the experiment, and units that got
  * it would be held out. Its coverage may change (it moves only units at the edge, see docs/api.md).
@@ -858,6 +1042,8 @@ async function refuseChangeFrom(db: Queryable, projectId: string, kind: Definiti
   await refuseUnservableExperimentRules(db, projectId, kind, definition, current);
   await refuseFlagRuleChanges(db, projectId, kind, definition, current, now);
   await refuseNamespaceOverlap(db, projectId, kind, definition, current);
+  await refuseHoldoutOnOtherAttribute(db, projectId, kind, definition, current);
+  await refuseSharedFlagRelease(db, projectId, kind, definition, current);
 }
 
 /**
@@ -924,7 +1110,10 @@ async function refuseUnservableExperimentRules(db: Queryable, projectId: string,
  * in (a new one, a start or resume, or a live range change). Nor may it give up part of its range
  * while it runs: another could then take that part, and the units exposed there would be in both
  * (sticky bucketing keeps them here) or enter the other having seen this one. Growing into free
- * space is allowed, as coverage is. Drafts and stopped ones hold nothing.
+ * space is allowed, as coverage is. Drafts and stopped ones hold nothing. Ranges keep units apart
+ * only when both experiments hash by the same attribute (and fallback attribute, where both have one):
+ * a running experiment may not share its namespace, in an environment both run in, with a running
+ * one that hashes by another.
  */
 async function refuseNamespaceOverlap(db: Queryable, projectId: string, kind: DefinitionKind, definition: unknown, current: unknown): Promise<void> {
   if (kind !== DefinitionKind.Experiment) {
@@ -953,9 +1142,27 @@ async function refuseNamespaceOverlap(db: Queryable, projectId: string, kind: De
   }
   const shareEnvironment = (other: Experiment): boolean =>
     exp.environments.length === 0 || other.environments.length === 0 || exp.environments.some((env) => other.environments.includes(env));
-  const clashes = (await experimentsRepo.all(db, projectId))
-    .map((e) => e.definition)
-    .filter((o) => o.key !== exp.key && o.status === 'running' && o.namespace?.id === ns.id && o.namespace.range[0] < ns.range[1] && ns.range[0] < o.namespace.range[1] && shareEnvironment(o));
+  const neighbours = (await experimentsRepo.all(db, projectId)).map((e) => e.definition).filter((o) => o.key !== exp.key && o.status === 'running' && o.namespace?.id === ns.id && shareEnvironment(o));
+  // A unit's place in the namespace is hashed from the experiment's hash value: experiments hashing
+  // by other attributes place one unit in unrelated ranges, so disjoint ranges keep nothing apart.
+  // Fallback attributes count where both have one (a unit without the hash attribute is hashed by
+  // it); where one has none, it assigns no such unit.
+  const hashing = (e: Experiment): string => `"${e.hashAttribute}"${e.fallbackAttribute === undefined ? '' : ` (fallback "${e.fallbackAttribute}")`}`;
+  const mixed = neighbours.filter(
+    (o) => o.hashAttribute !== exp.hashAttribute || (o.fallbackAttribute !== undefined && exp.fallbackAttribute !== undefined && o.fallbackAttribute !== exp.fallbackAttribute),
+  );
+  if (mixed.length > 0) {
+    const where = (o: Experiment): string => {
+      const both = exp.environments.length === 0 ? o.environments : o.environments.length === 0 ? exp.environments : exp.environments.filter((env) => o.environments.includes(env));
+      return both.length === 0 ? 'every environment' : both.map((env) => `"${env}"`).join(', ');
+    };
+    const held = mixed.map((o) => `"${o.key}" hashes by ${hashing(o)} in ${where(o)}`).join(', ');
+    throw invalid(
+      `namespace "${ns.id}" is used by running experiments that hash units by other attributes than this one's ${hashing(exp)} (${held}), so one unit would fall in unrelated places of the namespace and could be in both whatever the ranges; use one hash attribute per namespace: choose another namespace, or stop the others first`,
+      { issues: [{ path: 'namespace.id', message: `running ${mixed.map((o) => `"${o.key}"`).join(', ')} in namespace "${ns.id}" ${mixed.length === 1 ? 'hashes' : 'hash'} by other attributes` }] },
+    );
+  }
+  const clashes = neighbours.filter((o) => o.namespace!.range[0] < ns.range[1] && ns.range[0] < o.namespace!.range[1]);
   if (clashes.length > 0) {
     const held = clashes.map((o) => `"${o.key}" holds [${o.namespace!.range.join(', ')})`).join(', ');
     throw invalid(`namespace "${ns.id}": range [${ns.range.join(', ')}) overlaps running experiments (${held}), so units would be in both; choose a free range or stop the other first`, {
@@ -1150,6 +1357,8 @@ export class DefinitionService<K extends DefinitionKind> {
       // A flag created again with a deleted one's key while its experiments run is held to what they were served.
       await refuseMovedExperimentArms(tx, project.id, this.kind, definition, undefined);
       await refuseNamespaceOverlap(tx, project.id, this.kind, definition, undefined);
+      await refuseHoldoutOnOtherAttribute(tx, project.id, this.kind, definition, undefined);
+      await refuseSharedFlagRelease(tx, project.id, this.kind, definition, undefined);
       if (previous !== undefined) {
         // The checks above take the create as new (each reference checked); these compare with what it replaces.
         await refuseChangeFrom(tx, project.id, this.kind, definition, previous, this.deps.now());
@@ -1455,6 +1664,8 @@ export class DefinitionService<K extends DefinitionKind> {
       await refuseUnservableExperimentRules(tx, project.id, this.kind, validated, current.definition);
       await refuseFlagRuleChanges(tx, project.id, this.kind, validated, current.definition, this.deps.now());
       await refuseNamespaceOverlap(tx, project.id, this.kind, validated, current.definition);
+      await refuseHoldoutOnOtherAttribute(tx, project.id, this.kind, validated, current.definition);
+      await refuseSharedFlagRelease(tx, project.id, this.kind, validated, current.definition);
       await refuseBrokenSegmentReferences(tx, project.id, this.kind, validated, current.definition);
       const stored = await this.config.repo.update(tx, project.id, validated, expectedVersion, actor.userId);
       await recordFlagArms(tx, project.id, this.kind, stored.definition);

@@ -84,6 +84,10 @@ export function resultsCsv(results: ExperimentResults): string {
     'warnings',
     // Why CUPED did or did not adjust the metric (applied, disabled, no-pre-exposure-data, …).
     'cuped_status',
+    // What a unit is (the results' `unit`): the experiment's hash attribute ("id", "accountId", …)
+    // and its fallback attribute (empty when none). `units` and every other unit count count these.
+    'unit_attribute',
+    'unit_fallback_attribute',
   ];
   const phase = results.filters.phase;
   const excluded = new Map(results.variations.map((v) => [v.key, v.excluded]));
@@ -134,20 +138,22 @@ export function resultsCsv(results: ExperimentResults): string {
         excluded.get(v.variation) ?? 0,
         warningsOf(m.key, v.variation),
         m.cupedStatus,
+        results.unit.attribute,
+        results.unit.fallbackAttribute,
       ]);
     }
   }
   return toCsv(header, rows);
 }
 
-/** One row per time-series point × metric × treatment: the cumulative effect and interval. */
+/** One row per time-series point × metric × treatment: the cumulative effect and interval; last, what a unit is (as the summary's). */
 export function timeSeriesCsv(results: ExperimentResults): string {
-  const header = ['bucket', 'end', 'metric', 'variation', 'control_units', 'variation_units', 'effect', 'ci_lower', 'ci_upper', 'p_value', 'error'];
+  const header = ['bucket', 'end', 'metric', 'variation', 'control_units', 'variation_units', 'effect', 'ci_lower', 'ci_upper', 'p_value', 'error', 'unit_attribute', 'unit_fallback_attribute'];
   const control = results.variations[0]?.key ?? '';
   const rows: Cell[][] = [];
   for (const p of results.timeSeries.points) {
     for (const m of p.metrics) {
-      rows.push([p.bucket, p.end, m.metric, m.variation, p.units[control] ?? 0, p.units[m.variation] ?? 0, m.effect, m.ci[0], m.ci[1], m.pValue, m.error?.code ?? null]);
+      rows.push([p.bucket, p.end, m.metric, m.variation, p.units[control] ?? 0, p.units[m.variation] ?? 0, m.effect, m.ci[0], m.ci[1], m.pValue, m.error?.code ?? null, results.unit.attribute, results.unit.fallbackAttribute]);
     }
   }
   return toCsv(header, rows);

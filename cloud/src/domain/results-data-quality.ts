@@ -47,7 +47,7 @@ export const DOMINANT_UNIT_SHARE = 0.25;
 /**
  * …when its value is also at least this many times the mean of the other units with a (non-zero)
  * value: an outlier among those who have the metric at all, not the rarity of the metric. Three
- * users with one refund each hold a third each and none stands out; a ratio of 10 is passed by
+ * units with one refund each hold a third each and none stands out; a ratio of 10 is passed by
  * any unit over 25% once 31 units have a value (share · (n − 1) / (1 − share) ≥ (n − 1) / 3), so
  * the rule only bites on rare metrics. A lone contributor has no one to stand out from.
  */
@@ -66,6 +66,46 @@ export function truncateUnitId(id: string): string {
   }
   const graphemes = Array.from(new Intl.Segmenter(undefined, { granularity: 'grapheme' }).segment(id), (s) => s.segment);
   return graphemes.length <= MAX_UNIT_ID_CHARS ? id : `${graphemes.slice(0, MAX_UNIT_ID_CHARS).join('')}…`;
+}
+
+/** What a unit is: the experiment's hash attribute and fallback (the results' `unit`). */
+export interface UnitKind {
+  readonly attribute: string;
+  readonly fallbackAttribute: string | null;
+}
+
+/** The attribute(s) a unit's id is a value of, for messages: "accountId", or "accountId or id" with a fallback. */
+export function unitAttributes(unit: UnitKind): string {
+  return unit.fallbackAttribute === null || unit.fallbackAttribute === unit.attribute ? unit.attribute : `${unit.attribute} or ${unit.fallbackAttribute}`;
+}
+
+/**
+ * What one unit is called in a message: "unit" when the experiment buckets on `id` alone (any
+ * visitor or user), else the attribute(s) it buckets on ("accountId", "accountId/id").
+ */
+export function unitLabel(unit: UnitKind): string {
+  if (unit.attribute === 'id' && unit.fallbackAttribute === null) {
+    return 'unit';
+  }
+  return unit.fallbackAttribute === null || unit.fallbackAttribute === unit.attribute ? unit.attribute : `${unit.attribute}/${unit.fallbackAttribute}`;
+}
+
+/**
+ * The thing an id attribute names, when its name says so: "account" for accountId, account_id or
+ * account-id, "device" for deviceId; undefined otherwise (id itself, email, anything else), and
+ * with a fallback attribute (a unit is then one of two kinds).
+ */
+export function unitNoun(unit: UnitKind): string | undefined {
+  if (unit.fallbackAttribute !== null && unit.fallbackAttribute !== unit.attribute) {
+    return undefined;
+  }
+  // Id after a camelCase boundary or a separator: not the "id" of "paid" or "userid".
+  const stem = /^([A-Za-z][A-Za-z0-9]*?)(?:[_-](?:id|Id|ID)|Id|ID)$/.exec(unit.attribute)?.[1];
+  if (stem === undefined) {
+    return undefined;
+  }
+  // camelCase words apart, lower case: customerAccountId → "customer account".
+  return stem.replace(/([a-z0-9])([A-Z])/g, '$1 $2').toLowerCase();
 }
 
 /** What an arm of a metric sums to, as the analysis saw it (capped values). */
@@ -123,8 +163,12 @@ export async function dominantUnitWarnings(
   target: ResultsTarget,
   arms: readonly ArmSums[],
   filter: PopulationFilter,
-  names: { metric(key: string): string; variation(key: string): string },
+  names: { metric(key: string): string; variation(key: string): string; unit: UnitKind },
 ): Promise<ResultsWarning[]> {
+  const label = unitLabel(names.unit);
+  const noun = unitNoun(names.unit);
+  // Neutral about what a unit is: a user, a visitor's device, an account, …
+  const check = noun === undefined ? 'Check that it is genuine (not a bot, a test account or an id shared by many)' : `Check that it is a real ${noun} (not a test ${noun}, a bot or an id shared by many)`;
   const candidates = arms.filter(mayHaveDominantUnit);
   if (candidates.length === 0) {
     return [];
@@ -150,8 +194,8 @@ export async function dominantUnitWarnings(
     out.push({
       code: ResultsWarningCode.DominantUnit,
       message:
-        `one unit (${JSON.stringify(id)}) holds ${formatShare(share)} of ${signed ? 'the absolute total of ' : ''}${names.metric(arm.metric)} in ${names.variation(arm.variation)}${capped} (${figures}): ` +
-        `the variation's mean and the comparison hinge on it. Check that it is a real user (not a bot, a test account or a shared id), then ` +
+        `one ${label} (${JSON.stringify(id)}) holds ${formatShare(share)} of ${signed ? 'the absolute total of ' : ''}${names.metric(arm.metric)} in ${names.variation(arm.variation)}${capped} (${figures}): ` +
+        `the variation's mean and the comparison hinge on it. ${check}, then ` +
         (arm.cap === null ? 'cap the metric (capping: absolute or percentile) to limit outliers' : 'lower the cap'),
       metric: arm.metric,
       variation: arm.variation,
@@ -227,8 +271,11 @@ export async function suspiciousUnitIdWarnings(
   db: Queryable,
   target: ResultsTarget,
   filter: PopulationFilter,
-  names: { variation(key: string): string },
+  names: { variation(key: string): string; unit: UnitKind },
 ): Promise<ResultsWarning[]> {
+  const attributes = unitAttributes(names.unit);
+  // Bucketed on id, the callers without one are users (or visitors); on accountId, they are whatever lacked an account id.
+  const missing = attributes === 'id' ? 'every user whose id was missing' : `all traffic whose ${attributes} was missing`;
   const rows: UnitIdRow[] = await queryUnitsWithIds(db, target, SUSPICIOUS_UNIT_IDS, filter, MAX_SUSPICIOUS_ROWS);
   const byVariation = new Map<string, string[]>();
   for (const r of rows) {
@@ -243,7 +290,7 @@ export async function suspiciousUnitIdWarnings(
         code: ResultsWarningCode.SuspiciousUnitIds,
         message:
           `${ids.length} analysed unit${ids.length === 1 ? ' has an id' : 's have ids'} that a client sends for a missing value (${list}) in ${names.variation(variation)}: ` +
-          'every user whose id was missing is counted as that one unit. Fix the SDK call that passes the id, and consider stopping and restarting the experiment once fixed',
+          `${missing} is counted as that one unit. Fix the SDK call that passes ${attributes === 'id' ? 'the id' : attributes}, and consider stopping and restarting the experiment once fixed`,
         metric: null,
         variation,
         unitIds: shown,

@@ -310,6 +310,24 @@ function resolvePhase(experiment: Experiment, request: Pick<ResultsRequest, 'pha
   };
 }
 
+/**
+ * What one analysed unit is: the attribute the experiment hashes on (`hashAttribute`, default `id`)
+ * and its `fallbackAttribute`, as the evaluator applies them. Every count of `units` in a response
+ * counts distinct values of these (accounts, when an experiment buckets by `accountId`), not users.
+ */
+export const resultsUnitSchema = z
+  .object({
+    attribute: z.string().describe('The experiment\'s hashAttribute: "id" unless it names another ("accountId", "deviceId", …)'),
+    fallbackAttribute: z.string().nullable().describe("The experiment's fallbackAttribute, hashed for a unit without the attribute; null when it has none (with one, a unit may be of either kind)"),
+  })
+  .describe("What one unit is: the attribute the experiment hashes on (and its fallback). Every units count of the response counts distinct values of it: accounts for an experiment bucketed by accountId, not users");
+export type ResultsUnit = z.output<typeof resultsUnitSchema>;
+
+/** The unit of an experiment as the evaluator buckets it (hashAttribute defaults to "id" when parsed). */
+export function resultsUnitOf(experiment: Pick<Experiment, 'hashAttribute' | 'fallbackAttribute'>): ResultsUnit {
+  return { attribute: experiment.hashAttribute, fallbackAttribute: experiment.fallbackAttribute ?? null };
+}
+
 /** Where an analysis option came from: the request's query parameter, the experiment's analysis plan, or the platform's default. */
 const analysisSourceSchema = z.enum(['request', 'experiment', 'default']);
 type AnalysisSource = z.output<typeof analysisSourceSchema>;
@@ -332,6 +350,8 @@ export const experimentResultsSchema = z
     experiment: z.object({ key: z.string(), name: z.string(), status: z.string(), startedAt: z.string().nullable() }),
     environment: z.string(),
     computedAt: z.string(),
+    /** What a unit is (the experiment's hash attribute and fallback): every `units` count below counts these. */
+    unit: resultsUnitSchema,
     filters: filtersSchema,
     /** The options analysed with, each the request's, else the experiment's analysis plan, else the default (`source` says which). */
     analysis: z.object({
@@ -383,6 +403,8 @@ export const resultsBreakdownSchema = z
     environment: z.string(),
     dimension: z.string(),
     computedAt: z.string(),
+    /** What a unit is (the experiment's hash attribute and fallback), as in each value's results. */
+    unit: resultsUnitSchema,
     /** The filters applied to every value (as the results echo them); `attributes` never holds the dimension itself. */
     filters: filtersSchema,
     /**
@@ -553,6 +575,7 @@ export async function computeBreakdown(
     environment: target.environment,
     dimension: request.dimension,
     computedAt: now.toISOString(),
+    unit: resultsUnitOf(parsed.data),
     filters: filtersView(request, phase),
     values,
     omitted: { values: rest.length, units: rest.reduce((n, v) => n + v.units, 0) },
@@ -777,11 +800,12 @@ export async function computeResults(
 
   const unknown = acc.unknownVariations();
   const srmFlagged = unknown.length > 0 || analysis.srm.flagged;
-  const warnings = [...phase.warnings, ...(await dataQualityWarnings(db, target, filter, plans, variations, acc, caps, srmFlagged))];
+  const warnings = [...phase.warnings, ...(await dataQualityWarnings(db, target, filter, plans, variations, acc, caps, srmFlagged, resultsUnitOf(experiment)))];
   return {
     experiment: { key: stored.key, name: experiment.name, status: experiment.status, startedAt: experiment.startedAt ?? null },
     environment: target.environment,
     computedAt: now.toISOString(),
+    unit: resultsUnitOf(experiment),
     filters: filtersView(request, phase),
     analysis: {
       alpha: analysis.alpha,
@@ -1261,11 +1285,13 @@ async function dataQualityWarnings(
   acc: Accumulator,
   caps: ReadonlyMap<string, CapSpec | null>,
   srmFlagged: boolean,
+  unit: ResultsUnit,
 ): Promise<ResultsWarning[]> {
   const metricNames = new Map(plans.map(({ metric }) => [metric.key, metric.name]));
   const names = {
     metric: (key: string) => JSON.stringify(metricNames.get(key) ?? key),
     variation: (key: string) => `variation ${JSON.stringify(key)}`,
+    unit,
   };
   const arms: ArmTotals[] = [];
   for (const { metric } of plans) {

@@ -846,7 +846,7 @@ describe.each(TARGETS.map((t) => [t().name, t] as const))('experiment results on
     expect(text).toContain("revenue-capped,'=Revenue capped,");
     expect(lines.at(-1)).toBe('');
     expect(series.headers.get('content-disposition')).toBe('attachment; filename="checkout-production-timeseries.csv"');
-    expect((series.body as string).split('\r\n')[0]).toBe('bucket,end,metric,variation,control_units,variation_units,effect,ci_lower,ci_upper,p_value,error');
+    expect((series.body as string).split('\r\n')[0]).toBe('bucket,end,metric,variation,control_units,variation_units,effect,ci_lower,ci_upper,p_value,error,unit_attribute,unit_fallback_attribute');
     expect((series.body as string).split('\r\n')).toHaveLength(1 + 3 * 6 + 1);
   });
 

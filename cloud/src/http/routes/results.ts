@@ -155,6 +155,7 @@ const DESCRIPTION =
   'Filter the exposed population with attr.<name>=<value> (the attributes sent with the unit\'s first exposure; ' +
   'the value matches as text and, when it spells one, as a number or boolean), segment, from and to. ' +
   "When the experiment's split moved while running (splitHistory), only the current split phase is analysed unless phase says otherwise (filters.phase says which; warnings flag effects that pool phases). " +
+  'unit names what a unit is (the experiment\'s hashAttribute and fallbackAttribute): every units count counts its values, accounts and not users for an experiment bucketed by accountId. ' +
   'Unbounded interval ends are null. Degenerate comparisons carry error.code and neutral numbers.';
 
 export function resultRoutes(services: Services): AnyRoute[] {

@@ -1253,6 +1253,8 @@ export interface ExperimentResultsView {
   readonly computedAt: string;
   /** The filters and split phase applied (absent from older servers). */
   readonly filters?: ResultsFiltersView;
+  /** What a unit is: the experiment's hash attribute and fallback (absent from older servers). */
+  readonly unit?: { readonly attribute: string; readonly fallbackAttribute: string | null };
   /** `cuped` and `source` (where each option came from: the request, the experiment's analysis plan or the default) are absent from older servers. */
   readonly analysis: {
     readonly alpha: number;

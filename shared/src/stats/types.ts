@@ -31,7 +31,7 @@ export type StatisticType = (typeof StatisticType)[keyof typeof StatisticType];
 
 /** Sufficient statistics of one metric in one arm. A proportion passes sum = sumSquares = conversions. */
 export interface SampleStats {
-  /** Units (users) in the arm. */
+  /** Units in the arm (values of the experiment's hash attribute: users, accounts, devices…). */
   readonly n: number;
   /** Σ x over units. */
   readonly sum: number;
@@ -56,7 +56,7 @@ export interface MomentSums {
 
 /** Sufficient statistics of a ratio metric Σ numerator / Σ denominator in one arm. */
 export interface RatioStats {
-  /** Units (users) in the arm. */
+  /** Units in the arm (values of the experiment's hash attribute: users, accounts, devices…). */
   readonly n: number;
   readonly numerator: MomentSums;
   readonly denominator: MomentSums;

@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { conditionSchema, jsonValueSchema } from '@xp/shared';
 import type { AnyRoute, ResponseSpec } from './api.js';
 import { errorSchema } from './api.js';
+import { SDK_SECURITY_SCHEMES, evaluateAnswerSchema, evaluateBodySchema, eventsAnswerSchema, eventsBodySchema, sdkPaths, sdkRulesetSchema } from './sdk/sdk-openapi.js';
 
 type JsonObject = Record<string, unknown>;
 
@@ -147,10 +148,22 @@ function queryParameters(querySchema: z.ZodObject | undefined): JsonObject[] {
   return parameters;
 }
 
-/** Builds the OpenAPI 3.1 document from the route table. */
-export function openApiDocument(routes: readonly AnyRoute[], info: { title: string; version: string; description: string }): JsonObject {
+export interface OpenApiOptions {
+  /**
+   * Also describe the SDK endpoints (/sdk/v1/ruleset, stream, evaluate, events and /r/{experimentKey},
+   * sdk/sdk-openapi.ts) with their SDK-key security schemes: for an app that mounts them (deps.events).
+   */
+  readonly sdk?: boolean;
+}
+
+/** Builds the OpenAPI 3.1 document from the route table (and the SDK endpoints with `sdk`). */
+export function openApiDocument(routes: readonly AnyRoute[], info: { title: string; version: string; description: string }, options: OpenApiOptions = {}): JsonObject {
   const requestNames = new Map<z.ZodType, string>(NESTED_NAMES);
   const responseNames = new Map<z.ZodType, string>([[errorSchema, 'Error'], ...NESTED_NAMES]);
+  if (options.sdk === true) {
+    requestNames.set(evaluateBodySchema, 'SdkEvaluateBody').set(eventsBodySchema, 'SdkEventBatch');
+    responseNames.set(evaluateAnswerSchema, 'SdkEvaluation').set(eventsAnswerSchema, 'SdkEventsAccepted').set(sdkRulesetSchema, 'Ruleset');
+  }
   // A schema without an id is named after the first operation that uses it, never after its place in the table.
   const nameFor = (map: Map<z.ZodType, string>, schema: z.ZodType, fallback: string): string => {
     let name = map.get(schema);
@@ -221,15 +234,23 @@ export function openApiDocument(routes: readonly AnyRoute[], info: { title: stri
     const path = (paths[r.path] ??= {});
     path[r.method] = op;
   }
+  if (options.sdk === true) {
+    const ref = (name: string): JsonObject => ({ $ref: `#/components/schemas/${name}` });
+    Object.assign(
+      paths,
+      sdkPaths({ evaluateBody: ref('SdkEvaluateBodyInput'), eventsBody: ref('SdkEventBatchInput'), evaluateAnswer: ref('SdkEvaluation'), eventsAnswer: ref('SdkEventsAccepted'), ruleset: ref('Ruleset'), error: ref('Error') }),
+    );
+  }
   return {
     openapi: '3.1.0',
     info,
     servers: [{ url: '/' }],
     paths,
     components: {
-      // The SDK endpoints (/sdk/v1, X-XP-SDK-Key) are not in this document: no scheme for them.
+      // The SDK endpoints (/sdk/v1, X-XP-SDK-Key; /r with ?k=) have their own schemes, with `sdk` only.
       securitySchemes: {
         bearer: { type: 'http', scheme: 'bearer', description: 'A login session (POST /api/v1/auth/login) or a personal access token' },
+        ...(options.sdk === true ? SDK_SECURITY_SCHEMES : {}),
       },
       schemas: { ...toComponents(requestNames, 'input', 'Input'), ...toComponents(responseNames, 'output', '') },
     },

@@ -810,3 +810,55 @@ describe('bad input gets a clean 4xx and changes nothing (pglite)', () => {
     });
   });
 });
+
+describe('bad input to POST /sdk/v1/evaluate gets a clean 400 naming the field (pglite)', () => {
+  let p: Platform;
+  let key = '';
+
+  beforeAll(async () => {
+    p = await startPlatform(pgliteTarget(), {
+      deps: (d) => ({
+        ...d,
+        events: { put: () => Promise.resolve() },
+      }),
+    });
+    key = p.boot.sdkKeys!.development!.server;
+  });
+  afterAll(async () => {
+    await p.close();
+  });
+
+  /** A valid body with every field present, so each can be corrupted in turn. */
+  const VALID = { unit: { id: 'u-1', attributes: { country: 'NL' } }, flags: ['button-color'], explain: false, privateAttributes: ['country'], exposure: false };
+  const evaluate = (body: unknown): Promise<Response> => p.request('POST', '/sdk/v1/evaluate', { body, headers: { 'X-XP-SDK-Key': key } });
+
+  it('accepts the valid body', async () => {
+    expect((await evaluate(VALID)).status).toBe(200);
+  });
+
+  it.each([
+    ['exposure', null, 'body.exposure'],
+    ['exposure', 'false', 'body.exposure'],
+    ['exposure', 0, 'body.exposure'],
+    ['exposure', [false], 'body.exposure'],
+    ['explain', null, 'body.explain'],
+    ['explain', 'yes', 'body.explain'],
+    ['privateAttributes', 'country', 'body.privateAttributes'],
+    ['privateAttributes', [''], 'body.privateAttributes[0]'],
+    ['flags', null, 'body.flags'],
+    ['flags', ['button-color', 7], 'body.flags[1]'],
+    ['unit', null, 'body.unit'],
+  ])('refuses %s: %j', async (field, value, path) => {
+    const res = await evaluate({ ...VALID, [field]: value });
+
+    expect(faults(`${field}: ${JSON.stringify(value)}`, res, 400, 'VALIDATION_FAILED')).toEqual([]);
+    expect(issuePaths(res)).toEqual([path]);
+  });
+
+  it('refuses an unknown field (logExposures is not the name), naming it', async () => {
+    const res = await evaluate({ ...VALID, logExposures: false });
+
+    expect(faults('logExposures', res, 400, 'VALIDATION_FAILED')).toEqual([]);
+    expect(res.body.error.message).toContain('unrecognized key "logExposures"');
+  });
+});

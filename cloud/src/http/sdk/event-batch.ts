@@ -34,6 +34,21 @@ export const MAX_AGE_MS = 30 * 24 * 60 * 60 * 1000;
 
 const ID_SHAPE = /^[A-Za-z0-9_-]{1,64}$/;
 
+/** The longest string an exposure attribute may hold (the limit event-check.ts enforces). */
+const MAX_ATTRIBUTE_STRING = 1024;
+/**
+ * What an exposure attribute may be, said instead of the event check's bare type mismatch
+ * ("expected number, received null"): the check tries a number last, so null, an object or an
+ * array read as if only numbers were allowed.
+ */
+export const ATTRIBUTE_VALUE_MESSAGE = `expected a string of at most ${MAX_ATTRIBUTE_STRING} characters, a number or a boolean; null, objects and arrays are not allowed (attributes are flat: leave one without a value out)`;
+
+/** The check's problem as told to the sender: an exposure attribute's wrong type names what is allowed. */
+function problemText(path: string, message: string): string {
+  const text = path.startsWith('attributes.') && message.startsWith('expected number, received ') ? ATTRIBUTE_VALUE_MESSAGE : message;
+  return `${path === '' ? 'event' : path}: ${text}`;
+}
+
 /** Epoch milliseconds of an event timestamp (already validated by the schema). */
 export function occurredAtOf(event: SdkEvent): number {
   return typeof event.timestamp === 'number' ? event.timestamp : Date.parse(event.timestamp);
@@ -79,7 +94,7 @@ export function validateBatch(events: readonly unknown[], where: { projectId: st
     const checked = checkSdkEvent(raw);
     if (!checked.ok) {
       const { path, message } = checked.problem;
-      reject(RejectCode.Invalid, `${path === '' ? 'event' : path}: ${message}`);
+      reject(RejectCode.Invalid, problemText(path, message));
       return;
     }
     // The aggregator could never store it (and its unit id is the stream's partition key).

@@ -63,9 +63,10 @@ export interface ServedRuleset extends RulesetView {
   /** Without the server-side-only flags and experiments; the same view when there are none. */
   readonly client: RulesetView;
   /**
-   * The whole ruleset plus a top-level `serverOnly: { flags, experiments }` listing the keys
-   * client-side keys do not get (`GET /ruleset?include=serverOnly`, server keys), so an SDK can
-   * strip them from a snapshot meant for a browser. The same view when nothing is server-side only.
+   * The whole ruleset plus a top-level `serverOnly: { flags, experiments, savedGroups, holdouts }`
+   * listing the keys client-side keys do not get (`GET /ruleset?include=serverOnly`, server keys;
+   * see leftOut), so an SDK can strip them from a snapshot meant for a browser. The same view when
+   * the client view lacks nothing.
    * Same ETag as the whole: its content is a function of the store's etag, which covers the list.
    */
   readonly annotated: RulesetView;
@@ -100,12 +101,40 @@ function serve(p: PublishedRuleset): ServedRuleset {
   }
   // The store's etag covers the server-only keys, so the client view's content is a function of it.
   const ruleset = clientRuleset(p.ruleset, p.serverOnly);
-  const serverOnly = { flags: p.serverOnly.flags, experiments: p.serverOnly.experiments };
+  const serverOnly = leftOut(p.ruleset, ruleset);
   return {
     ...whole,
     client: viewOf(p, `"${p.etag}-client"`, ruleset, JSON.stringify(ruleset)),
-    annotated: viewOf(p, whole.etag, p.ruleset, JSON.stringify({ ...p.ruleset, serverOnly })),
+    annotated: serverOnly === undefined ? whole : viewOf(p, whole.etag, p.ruleset, JSON.stringify({ ...p.ruleset, serverOnly })),
   };
+}
+
+/**
+ * The `serverOnly` annotation (`GET /ruleset?include=serverOnly`): the keys of each section of the
+ * whole ruleset that the client view lacks, sorted; undefined when it lacks none. Not the keys marked
+ * `clientSide: false`: a marked flag that a client-side flag needs as a prerequisite (and a marked
+ * experiment a client-side flag runs) is in the client view, so it is not listed, and removing the
+ * listed entries from the whole ruleset gives the client view exactly.
+ */
+export interface ServerOnlyListing {
+  readonly flags: readonly string[];
+  readonly experiments: readonly string[];
+  readonly savedGroups: readonly string[];
+  readonly holdouts: readonly string[];
+}
+
+export function leftOut(whole: Ruleset, client: Ruleset): ServerOnlyListing | undefined {
+  const missing = (all: Readonly<Record<string, unknown>> | undefined, kept: Readonly<Record<string, unknown>> | undefined): string[] =>
+    Object.keys(all ?? {})
+      .filter((key) => kept === undefined || !Object.hasOwn(kept, key))
+      .sort();
+  const listing: ServerOnlyListing = {
+    flags: missing(whole.flags, client.flags),
+    experiments: missing(whole.experiments, client.experiments),
+    savedGroups: missing(whole.savedGroups, client.savedGroups),
+    holdouts: missing(whole.holdouts, client.holdouts),
+  };
+  return [listing.flags, listing.experiments, listing.savedGroups, listing.holdouts].some((keys) => keys.length > 0) ? listing : undefined;
 }
 
 /** What `read` answers when the cached version is still the newest. */

@@ -11,7 +11,7 @@ import { ExposureRetryBuffer } from './exposure-retry.js';
 import { noteEvaluations } from './sdk-outcomes.js';
 import type { MetricSink } from './sdk-outcomes.js';
 import type { StickyAssignmentStore } from '../../store/sticky-buckets.js';
-import { findBadString, NOT_UTF8_BODY, unsupportedEncoding, utf8Text } from '../text.js';
+import { findBadJson, NOT_UTF8_BODY, unsupportedEncoding, utf8Text } from '../text.js';
 import { admitBody, declaredLength } from '../body-limits.js';
 import type { BodyBudget } from '../body-limits.js';
 import { validateBatch } from './event-batch.js';
@@ -139,16 +139,23 @@ export interface EvaluateBody {
   readonly explain?: boolean;
   /** Attributes evaluated but not stored with the unit's exposures, by name, or `true` for none stored (the SDKs' privateAttributes). */
   readonly privateAttributes?: readonly string[] | true;
+  /**
+   * `false`: log no exposure for this call (the JS SDK's per-call `{ exposure: false }`), for a client
+   * that prefetches values and sends an exposure itself (POST /sdk/v1/events) when it uses one. Default true.
+   */
+  readonly exposure?: boolean;
 }
 
 /**
- * The /sdk/v1/evaluate body: `{ unit: { id?, attributes? }, flags?, explain?, privateAttributes? }`, unknown keys refused. Written
+ * The /sdk/v1/evaluate body: `{ unit: { id?, attributes? }, flags?, explain?, privateAttributes?, exposure? }`, unknown keys refused. Written
  * out rather than with zod, which the evaluation Lambda does not load. `input` comes from JSON.parse,
- * so every attribute value is already JSON.
+ * so every attribute value is already JSON. Issue paths are the management API's: `body.` first,
+ * array items as `[i]` (`body.flags[3]`, `body.unit.attributes.plan`).
  */
 export function parseEvaluateBody(input: unknown): EvaluateBody {
-  const fail = (path: string, message: string): never => {
-    throw new AppError(AppErrorCode.Validation, `invalid body: ${path === '' ? '' : `${path}: `}${message}`, { issues: [{ path, message }] });
+  const fail = (field: string, message: string): never => {
+    const path = field === '' ? 'body' : field.startsWith('[') ? `body${field}` : `body.${field}`;
+    throw new AppError(AppErrorCode.Validation, `invalid body: ${path}: ${message}`, { issues: [{ path, message }] });
   };
   const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
   const onlyKeys = (v: Record<string, unknown>, path: string, allowed: readonly string[]): void => {
@@ -160,9 +167,12 @@ export function parseEvaluateBody(input: unknown): EvaluateBody {
   if (!isObject(input)) {
     return fail('', 'expected an object');
   }
-  onlyKeys(input, '', ['unit', 'flags', 'explain', 'privateAttributes']);
+  onlyKeys(input, '', ['unit', 'flags', 'explain', 'privateAttributes', 'exposure']);
   if (input.explain !== undefined && typeof input.explain !== 'boolean') {
     fail('explain', 'expected true or false');
+  }
+  if (input.exposure !== undefined && typeof input.exposure !== 'boolean') {
+    fail('exposure', 'expected true or false (false: log no exposure for this call); leave it out for true');
   }
   // null and false count as absent (none private), as in the SDKs.
   if (input.privateAttributes === null || input.privateAttributes === false) {
@@ -175,7 +185,7 @@ export function parseEvaluateBody(input: unknown): EvaluateBody {
     }
     (hidden as unknown[]).forEach((name, index) => {
       if (typeof name !== 'string' || name.length === 0 || name.length > 200) {
-        fail(`privateAttributes.${index}`, 'expected an attribute name of 1-200 characters');
+        fail(`privateAttributes[${index}]`, 'expected an attribute name of 1-200 characters');
       }
     });
   }
@@ -216,15 +226,15 @@ export function parseEvaluateBody(input: unknown): EvaluateBody {
     }
     list.forEach((key, index) => {
       if (!isKey(key)) {
-        fail(`flags.${index}`, typeof key === 'string' ? KEY_PATTERN_MESSAGE : 'expected a flag key');
+        fail(`flags[${index}]`, typeof key === 'string' ? KEY_PATTERN_MESSAGE : 'expected a flag key');
       }
     });
   }
   // Unit ids and attributes travel with exposures to the aggregator, which could never store these;
   // attribute values nest as deep as event properties may (and 1e999, read as Infinity, is refused as there).
-  const bad = findBadString(input, EVALUATE_MAX_DEPTH);
+  const bad = findBadJson(input, { maxDepth: EVALUATE_MAX_DEPTH });
   if (bad !== undefined) {
-    fail(bad.path, bad.reason);
+    fail(bad.path, bad.problem === 'key' ? `has a key that ${bad.reason}` : bad.reason);
   }
   return input as unknown as EvaluateBody;
 }
@@ -762,7 +772,8 @@ export function mountSdkRoutes(app: Hono, deps: Deps, options: SdkOptions = {}):
       const result = evaluateFlag(served.ruleset, key, context, input.explain === true ? EXPLAIN : undefined);
       flags[key] = toEvaluated(result, input.explain === true);
       const exp = result.experiment;
-      if (exp?.inExperiment === true) {
+      // `exposure: false`: the caller sends the exposure itself (/sdk/v1/events) if it uses the value.
+      if (exp?.inExperiment === true && input.exposure !== false) {
         // The caller's attributes, as the SDKs send them: without `id`, which unit.id overrides (the
         // exposure's unitId already), so a conflicting attributes.id does not become a dimension.
         // Less the private ones (privateAttributes): evaluated above, never stored.

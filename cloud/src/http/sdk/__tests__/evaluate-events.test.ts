@@ -153,7 +153,7 @@ describe('POST /sdk/v1/evaluate and /sdk/v1/events', () => {
       // The caller's default comes back: no trace, as the SDKs give none.
       expect(explained.body.flags['no-such-flag']).toMatchObject({ reason: 'FLAG_NOT_FOUND' });
       expect(explained.body.flags['no-such-flag']).not.toHaveProperty('trace');
-      expect([wrong.status, wrong.body.error.details.issues[0].path]).toEqual([400, 'explain']);
+      expect([wrong.status, wrong.body.error.details.issues[0].path]).toEqual([400, 'body.explain']);
     });
 
     it('evaluates and exposes a flag named twice once', async () => {
@@ -229,8 +229,8 @@ describe('POST /sdk/v1/evaluate and /sdk/v1/events', () => {
       const nulKey = await post('/sdk/v1/evaluate', server, { unit: { id: 'u-ok', attributes: { 'a\u0000': 1 } } });
 
       expect([nulId.status, surrogate.status, nulKey.status]).toEqual([400, 400, 400]);
-      expect(nulId.body.error.details.issues).toEqual([{ path: 'unit.id', message: 'contains a NUL character' }]);
-      expect(surrogate.body.error.details.issues[0].path).toBe('unit.attributes.plan');
+      expect(nulId.body.error.details.issues).toEqual([{ path: 'body.unit.id', message: 'contains a NUL character' }]);
+      expect(surrogate.body.error.details.issues[0].path).toBe('body.unit.attributes.plan');
       expect(nulKey.body.error.code).toBe('VALIDATION_FAILED');
       const logged = (await readStream(s.kinesis)).filter((r) => r.event.event.unitId.startsWith('nul'));
       expect(logged).toEqual([]);
@@ -242,7 +242,7 @@ describe('POST /sdk/v1/evaluate and /sdk/v1/events', () => {
       const deep = await post('/sdk/v1/evaluate', server, { unit: { id: 'u-ok', attributes: { doc: nest(40) } } });
       const fine = await post('/sdk/v1/evaluate', server, { unit: { id: 'u-ok', attributes: { doc: nest(30), score: 1e300 } } });
 
-      expect([infinite.status, infinite.body.error.details.issues]).toEqual([400, [{ path: 'unit.attributes.score', message: 'expected a finite number (JSON such as 1e999 reads as infinity)' }]]);
+      expect([infinite.status, infinite.body.error.details.issues]).toEqual([400, [{ path: 'body.unit.attributes.score', message: 'expected a finite number (JSON such as 1e999 reads as infinity)' }]]);
       expect([deep.status, deep.body.error.details.issues[0].message]).toEqual([400, 'too deeply nested']);
       expect(fine.status).toBe(200);
     });

@@ -97,6 +97,6 @@ describe('POST /sdk/v1/evaluate with privateAttributes', () => {
     );
 
     expect(refused.map((r) => r.status)).toEqual([400, 400, 400, 400, 400, 400, 400]);
-    expect(refused.map((r) => r.body.error.details.issues[0].path)).toEqual(['privateAttributes', 'privateAttributes', 'privateAttributes.1', 'privateAttributes.0', 'privateAttributes.0', '', 'unit']);
+    expect(refused.map((r) => r.body.error.details.issues[0].path)).toEqual(['body.privateAttributes', 'body.privateAttributes', 'body.privateAttributes[1]', 'body.privateAttributes[0]', 'body.privateAttributes[0]', 'body', 'body.unit']);
   });
 });

@@ -105,11 +105,16 @@ export function createApp(services: Services, options: AppOptions = {}): Hono {
   // Small routes (sign-in, tokens…) take SMALL_BODY_BYTES, the others maxBodyBytes; all within the budget.
   app.use('/api/*', guardBodies({ maxBytes: options.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES, budget: options.bodyBudget }));
   app.get('/healthz', healthz(services));
-  const doc = openApiDocument(routes, {
-    title: 'xp management API',
-    version: options.version ?? '0.1.0',
-    description: 'Flags, experiments, segments, metrics, environments, SDK keys, users, change requests and the audit log.',
-  });
+  const doc = openApiDocument(
+    routes,
+    {
+      title: 'xp management API',
+      version: options.version ?? '0.1.0',
+      description: 'Flags, experiments, segments, metrics, environments, SDK keys, users, change requests and the audit log; and, where this app serves them, the SDK endpoints (/sdk/v1, /r).',
+    },
+    // The SDK endpoints are described where they are mounted (below).
+    { sdk: services.deps.events !== undefined },
+  );
   app.get('/openapi.json', (c) => c.json(doc));
   app.get('/docs', (c) => c.html(DOCS_HTML));
   const require = createRequire(import.meta.url);

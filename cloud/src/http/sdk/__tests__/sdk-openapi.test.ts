@@ -97,6 +97,12 @@ describe('live SDK answers parse with the documented schemas', () => {
     await s.close();
   });
 
+  it('are in the /openapi.json the app serves where it mounts them', async () => {
+    const served = await s.p.request('GET', '/openapi.json');
+    expect(served.status).toBe(200);
+    expect(Object.keys(served.body.paths as object).filter((p) => !p.startsWith('/api/')).sort()).toEqual(['/r/{experimentKey}', '/sdk/v1/evaluate', '/sdk/v1/events', '/sdk/v1/ruleset', '/sdk/v1/stream']);
+  });
+
   it('the ruleset, an explained evaluation and an events answer', async () => {
     const headers = { 'X-XP-SDK-Key': server };
     const ruleset = await s.p.request('GET', '/sdk/v1/ruleset', { headers });

@@ -27,7 +27,7 @@ export interface ApiStackProps extends StackProps {
   readonly config: XpConfig;
   readonly vpc: ec2.IVpc;
   readonly data: DataStack;
-  /** The evaluation function (or its alias) serving /sdk/v1/* and /r/*. */
+  /** The evaluation function (or its alias) serving /sdk/v1/*, /r/* and /ofrep/v1/*. */
   readonly evaluation: lambda.IFunction;
   readonly code?: CodeFactory;
 }
@@ -129,6 +129,8 @@ export class ApiStack extends Stack {
     const sdkRoutes = [
       ...this.httpApi.addRoutes({ path: '/sdk/v1/{proxy+}', methods: [apigwv2.HttpMethod.ANY], integration: sdk }),
       ...this.httpApi.addRoutes({ path: '/r/{experimentKey}', methods: [apigwv2.HttpMethod.GET], integration: sdk }),
+      // OpenFeature's remote evaluation protocol (OFREP), served beside /sdk/v1 by the same function.
+      ...this.httpApi.addRoutes({ path: '/ofrep/v1/{proxy+}', methods: [apigwv2.HttpMethod.ANY], integration: sdk }),
     ];
 
     const domain =
@@ -167,7 +169,7 @@ export class ApiStack extends Stack {
     // The SDK routes throttle in a bucket of their own, so SDK traffic cannot starve the management API.
     // RouteSettings is free-form JSON in the L1: CloudFormation's own (PascalCase) names.
     const sdkLimits = { ThrottlingRateLimit: config.sdkThrottle.rate, ThrottlingBurstLimit: config.sdkThrottle.burst, DetailedMetricsEnabled: true };
-    (this.stage.node.defaultChild as apigwv2.CfnStage).routeSettings = { 'ANY /sdk/v1/{proxy+}': sdkLimits, 'GET /r/{experimentKey}': sdkLimits };
+    (this.stage.node.defaultChild as apigwv2.CfnStage).routeSettings = { 'ANY /sdk/v1/{proxy+}': sdkLimits, 'GET /r/{experimentKey}': sdkLimits, 'ANY /ofrep/v1/{proxy+}': sdkLimits };
     for (const route of sdkRoutes) {
       this.stage.node.addDependency(route);
     }

@@ -862,3 +862,47 @@ describe('bad input to POST /sdk/v1/evaluate gets a clean 400 naming the field (
     expect(res.body.error.message).toContain('unrecognized key "logExposures"');
   });
 });
+
+describe("bad input to the OFREP endpoints (/ofrep/v1/evaluate/flags[/{key}]) gets the protocol's 400, naming the context path (pglite)", () => {
+  let p: Platform;
+  let key = '';
+
+  beforeAll(async () => {
+    p = await startPlatform(pgliteTarget(), { deps: (d) => ({ ...d, events: { put: () => Promise.resolve() } }) });
+    key = p.boot.sdkKeys!.development!.server;
+  });
+  afterAll(async () => {
+    await p.close();
+  });
+
+  /** A valid OFREP context with every kind of entry, so each can be corrupted in turn. */
+  const VALID = { targetingKey: 'u-1', country: 'NL', plan: { tier: 'pro' } };
+  const PATHS = ['/ofrep/v1/evaluate/flags/button-color', '/ofrep/v1/evaluate/flags'];
+  const evaluate = (path: string, body: unknown): ReturnType<Platform['request']> => p.request('POST', path, { body, headers: { authorization: `Bearer ${key}` } });
+
+  it('accepts the valid body', async () => {
+    for (const path of PATHS) {
+      expect((await evaluate(path, { context: VALID })).status).toBe(200);
+    }
+  });
+
+  it.each([
+    ['the body', [VALID], 'PARSE_ERROR', 'JSON object'],
+    ['the body', 'context', 'PARSE_ERROR', 'JSON object'],
+    ['context', { context: 'u-1' }, 'INVALID_CONTEXT', 'context must be an object'],
+    ['context', { context: [VALID] }, 'INVALID_CONTEXT', 'context must be an object'],
+    ['context.targetingKey', { context: { ...VALID, targetingKey: true } }, 'INVALID_CONTEXT', 'context.targetingKey'],
+    ['context.targetingKey', { context: { ...VALID, targetingKey: ['u-1'] } }, 'INVALID_CONTEXT', 'context.targetingKey'],
+    ['context.targetingKey', { context: { ...VALID, targetingKey: 'u'.repeat(257) } }, 'INVALID_CONTEXT', 'context.targetingKey'],
+    ['context.plan.tier', { context: { ...VALID, plan: { tier: 'pro\u0000' } } }, 'INVALID_CONTEXT', 'context.plan.tier'],
+    ['an attribute name', { context: { ...VALID, ['n'.repeat(201)]: 1 } }, 'INVALID_CONTEXT', 'context.nnnn'],
+  ])('refuses %s: %j', async (_what, body, errorCode, named) => {
+    for (const path of PATHS) {
+      const res = await evaluate(path, body);
+      const single = path !== '/ofrep/v1/evaluate/flags';
+
+      expect(res.status).toBe(400);
+      expect(res.body).toEqual({ ...(single ? { key: 'button-color' } : {}), errorCode, errorDetails: expect.stringContaining(named) });
+    }
+  });
+});

@@ -8,6 +8,7 @@ import { AppError, AppErrorCode, invalid } from '../../errors.js';
 import type { EventSink } from '../../store/event-sink.js';
 import { InMemoryStickyAssignmentStore, loadStickySnapshot, saveStickySnapshot } from '../../store/sticky-buckets.js';
 import { ExposureRetryBuffer } from './exposure-retry.js';
+import { mountOfrepRoutes } from './ofrep.js';
 import { noteEvaluations } from './sdk-outcomes.js';
 import type { MetricSink } from './sdk-outcomes.js';
 import type { StickyAssignmentStore } from '../../store/sticky-buckets.js';
@@ -923,6 +924,9 @@ export function mountSdkRoutes(app: Hono, deps: Deps, options: SdkOptions = {}):
     target.search = [target.search.slice(1), ...rawQuery.split('&').filter((pair) => pair !== '' && !isKeyParameter(pair))].filter((part) => part !== '').join('&');
     return c.redirect(target.toString(), 302);
   });
+
+  // OFREP (ofrep.ts): OpenFeature's remote evaluation protocol over the same keys, rulesets, sticky store and exposures.
+  mountOfrepRoutes(app, { keys, current, sticky, logExposures, exposure, now, readBody: (c) => readJsonBody(c, EVALUATE_BODY_BYTES, options.bodyBudget), logger: deps.logger });
 
   return metrics;
 }

@@ -283,10 +283,16 @@ describe('the CDK app (default configuration, cdk-nag AwsSolutions applied)', ()
       AccessLogSettings: { DestinationArn: Match.anyValue(), Format: Match.stringLikeRegexp('requestId') },
     })).toBeGreaterThan(0);
     const routes = Object.values(t.api.findResources('AWS::ApiGatewayV2::Route')).map((r) => (r as { Properties: { RouteKey: string } }).Properties.RouteKey);
-    expect(routes.sort()).toEqual(['$default', 'ANY /sdk/v1/{proxy+}', 'GET /r/{experimentKey}']);
+    expect(routes.sort()).toEqual(['$default', 'ANY /ofrep/v1/{proxy+}', 'ANY /sdk/v1/{proxy+}', 'GET /r/{experimentKey}']);
+    // OFREP (OpenFeature's remote evaluation protocol) goes to the evaluation function, as /sdk/v1 does.
+    const integrationOf = (key: string): unknown => {
+      const route = Object.values(t.api.findResources('AWS::ApiGatewayV2::Route', { Properties: { RouteKey: key } }))[0] as { Properties: { Target: unknown } };
+      return route.Properties.Target;
+    };
+    expect(integrationOf('ANY /ofrep/v1/{proxy+}')).toEqual(integrationOf('ANY /sdk/v1/{proxy+}'));
     // The SDK routes throttle in a bucket of their own, after the routes exist.
     const sdkLimits = { ThrottlingRateLimit: 2000, ThrottlingBurstLimit: 4000, DetailedMetricsEnabled: true };
-    expect(count(t.api, 'AWS::ApiGatewayV2::Stage', { RouteSettings: { 'ANY /sdk/v1/{proxy+}': sdkLimits, 'GET /r/{experimentKey}': sdkLimits } })).toBe(1);
+    expect(count(t.api, 'AWS::ApiGatewayV2::Stage', { RouteSettings: { 'ANY /sdk/v1/{proxy+}': sdkLimits, 'GET /r/{experimentKey}': sdkLimits, 'ANY /ofrep/v1/{proxy+}': sdkLimits } })).toBe(1);
     const resources = t.api.toJSON().Resources as Record<string, { Type: string; DependsOn?: string[] }>;
     const stage = Object.values(resources).find((r) => r.Type === 'AWS::ApiGatewayV2::Stage')!;
     const routeIds = Object.entries(resources).filter(([, r]) => r.Type === 'AWS::ApiGatewayV2::Route').map(([id]) => id).filter((id) => !id.includes('Default'));

@@ -9,7 +9,7 @@ import { Badge } from '../../lib/ui.js';
  * page's segment, exposure dates and other attribute filters to every value, and echoes them: a line
  * at its top names them, so that the units are read as the filtered ones.
  */
-export function BreakdownTable({ breakdown, metric, onChoose }: { breakdown: ResultsBreakdownView; metric: string; onChoose: (value: string) => void }): ReactNode {
+export function BreakdownTable({ breakdown, metric, onChoose, unit }: { breakdown: ResultsBreakdownView; metric: string; onChoose: (value: string) => void; /** What one unit is when not the user (unitText): named in the Units header. */ unit?: string | undefined }): ReactNode {
   const first = breakdown.values[0]?.results;
   const treatments = first?.variations.slice(1).map((v) => v.key) ?? [];
   // Headers by the variations' names, as the rest of the results view shows them.
@@ -42,7 +42,7 @@ export function BreakdownTable({ breakdown, metric, onChoose }: { breakdown: Res
         <thead>
           <tr>
             <th>{breakdown.dimension}</th>
-            <th className="num">Units</th>
+            <th className="num">{unit === undefined ? 'Units' : `Units (${unit})`}</th>
             {treatments.map((t) => (
               <th key={t} className="num">
                 <span className="break-anywhere">{names.get(t) ?? t}</span>: effect [CI], p{corrected ? ' (corrected)' : ''}

@@ -20,8 +20,8 @@ import { shipAdvice, shipCautions } from './ship-advice.js';
 import { download } from '../../lib/download.js';
 import { validationIssues } from '../../lib/field-errors.js';
 import { ATTRIBUTE_NAME_PATTERN } from '../flags/condition-model.js';
-import { AnalysisPlanField, GuardrailActionField, HoldoutField, NamespaceField, analysisPlanDraftOf, analysisPlanOf, analysisPlanRefusal, checkAnalysisPlan, checkNamespace, guardrailActionText, namespaceDraftOf, namespaceRefusal, percentText, withField } from './experiment-settings-fields.js';
-import type { AnalysisPlanDraft, GuardrailAction, NamespaceDraft } from './experiment-settings-fields.js';
+import { AnalysisPlanField, GuardrailActionField, HoldoutField, NamespaceField, UnitField, analysisPlanDraftOf, analysisPlanOf, analysisPlanRefusal, checkAnalysisPlan, checkNamespace, checkUnit, guardrailActionText, knownUnitAttributes, namespaceDraftOf, namespaceRefusal, percentText, unitDraftOf, unitRefusal, unitText, withField } from './experiment-settings-fields.js';
+import type { AnalysisPlanDraft, GuardrailAction, NamespaceDraft, UnitDraft } from './experiment-settings-fields.js';
 import { AlertAcknowledgement, isAcknowledged } from './alert-acknowledgement.js';
 
 const STATUS_TONE = { draft: 'neutral', running: 'good', stopped: 'warn' } as const;
@@ -220,9 +220,14 @@ function DecideDialog({ analysis, ...props }: DialogProps & { analysis: Analysis
  */
 export function withSettings(
   definition: Experiment,
-  form: { readonly clientSide: boolean; readonly guardrailAction: GuardrailAction | undefined; readonly holdout: string; readonly namespace: NamespaceDraft; readonly analysis: AnalysisPlanDraft },
+  form: { readonly clientSide: boolean; readonly guardrailAction: GuardrailAction | undefined; readonly holdout: string; readonly namespace: NamespaceDraft; readonly analysis: AnalysisPlanDraft; readonly unit?: UnitDraft },
 ): Experiment {
   let out = withClientSide(definition, form.clientSide);
+  // The unit only while a draft: once started, the API refuses any change of it (the form shows it read-only).
+  const unit = form.unit === undefined || definition.startedAt !== undefined ? undefined : checkUnit(form.unit, definition.type).unit;
+  if (unit !== undefined && (unit.hashAttribute !== definition.hashAttribute || unit.fallbackAttribute !== definition.fallbackAttribute)) {
+    out = withField(withField(out, 'hashAttribute', unit.hashAttribute), 'fallbackAttribute', unit.fallbackAttribute);
+  }
   if ((form.guardrailAction ?? 'alert') !== (definition.guardrailAction ?? 'alert')) {
     out = withField(out, 'guardrailAction', form.guardrailAction);
   }
@@ -252,7 +257,9 @@ function SettingsDialog(props: DialogProps): ReactNode {
   const [holdout, setHoldout] = useState(initial.holdout ?? '');
   const [namespace, setNamespace] = useState(namespaceDraftOf(initial.namespace));
   const [analysis, setAnalysis] = useState(analysisPlanDraftOf(initial.analysis));
+  const [unit, setUnit] = useState(unitDraftOf(initial));
   const { base: experiment, busy, save, feedback, reloadButton, error } = useDialogSave(props, (latest) => {
+    setUnit(unitDraftOf(latest.definition));
     setClientSide(availableToClientSide(latest.definition));
     setGuardrailAction(latest.definition.guardrailAction);
     setHoldout(latest.definition.holdout ?? '');
@@ -264,11 +271,32 @@ function SettingsDialog(props: DialogProps): ReactNode {
   const experiments = useAsync(() => client.listAll(project, 'experiments'), [client, project]);
   const namespaceProblems = Object.keys(checkNamespace(namespace).problems).length > 0;
   const analysisProblem = checkAnalysisPlan(analysis).problem !== undefined;
+  const started = experiment.definition.startedAt !== undefined;
+  const unitProblem = !started && Object.keys(checkUnit(unit, experiment.definition.type).problems).length > 0;
   const submit = (): Promise<void> =>
-    save((base) => client.replace(project, 'experiments', base.key, withSettings(base.definition, { clientSide, guardrailAction, holdout, namespace, analysis }), base.version));
+    save((base) => client.replace(project, 'experiments', base.key, withSettings(base.definition, { clientSide, guardrailAction, holdout, namespace, analysis, unit }), base.version));
   return (
     <Dialog title={`Settings of ${experiment.definition.name}`} onClose={onClose}>
       <ClientSideField kind="experiment" checked={clientSide} onChange={setClientSide} />
+      <UnitField
+        draft={started ? unitDraftOf(experiment.definition) : unit}
+        onChange={setUnit}
+        type={experiment.definition.type}
+        suggestions={knownUnitAttributes({
+          ...(experiments.state.status === 'ready' ? { experiments: experiments.state.data } : {}),
+          ...(holdouts.state.status === 'ready' ? { holdouts: holdouts.state.data } : {}),
+        })}
+        locked={
+          started
+            ? 'Fixed since the experiment started: another unit would move units to other variations, and those already exposed would be counted in one they did not see, so the API refuses the change. To randomise by another attribute, create a new experiment.'
+            : undefined
+        }
+        holdout={{ key: holdout, holdouts: holdouts.state.status === 'ready' ? holdouts.state.data : [] }}
+        namespace={namespace.id}
+        experiments={experiments.state.status === 'ready' ? experiments.state.data : []}
+        self={experiment.key}
+        refusal={unitRefusal(error)}
+      />
       <GuardrailActionField value={guardrailAction} onChange={setGuardrailAction} />
       <HoldoutField holdouts={holdouts.state} value={holdout} onChange={setHoldout} />
       <NamespaceField
@@ -289,8 +317,8 @@ function SettingsDialog(props: DialogProps): ReactNode {
         <button
           type="button"
           className="primary"
-          disabled={busy || namespaceProblems || analysisProblem}
-          {...(namespaceProblems ? { title: 'Fix the namespace first' } : analysisProblem ? { title: 'Fix the significance level first' } : {})}
+          disabled={busy || unitProblem || namespaceProblems || analysisProblem}
+          {...(unitProblem ? { title: 'Fix the unit of randomisation first' } : namespaceProblems ? { title: 'Fix the namespace first' } : analysisProblem ? { title: 'Fix the significance level first' } : {})}
           onClick={() => void submit()}
         >
           Save settings
@@ -300,11 +328,18 @@ function SettingsDialog(props: DialogProps): ReactNode {
   );
 }
 
-/** The experiment's guardrail action, and its holdout and namespace range when it has them. */
+/** The experiment's guardrail action, its unit when not the user (`id`), and its holdout and namespace range when it has them. */
 export function SettingsSummary({ experiment }: { experiment: Experiment }): ReactNode {
+  const unit = unitText(experiment);
   return (
     <section aria-label="Guardrail action, holdout and namespace" className="small">
       <p>
+        {unit === undefined ? null : (
+          <>
+            <strong>Unit (randomised by):</strong> <code>{unit}</code>
+            {' · '}
+          </>
+        )}
         <strong>Guardrail action:</strong> {guardrailActionText(experiment.guardrailAction)}
         {experiment.holdout === undefined ? null : (
           <>
@@ -1220,12 +1255,12 @@ function WarningList({ warnings }: { warnings: readonly { readonly code: string;
 }
 
 /** Says which filters narrow the results, with their units, and clears them in one click. */
-function FilterBanner({ parts, units, onClear }: { parts: readonly string[]; units: number | undefined; onClear: () => void }): ReactNode {
+function FilterBanner({ parts, units, unit, onClear }: { parts: readonly string[]; units: number | undefined; unit: string | undefined; onClear: () => void }): ReactNode {
   return (
     <div className="banner banner-info filter-banner" role="status" aria-label="Results filter">
       <span>
         <strong>Filtered:</strong> {parts.join(' · ')}
-        {units === undefined ? null : ` · ${formatCount(units)} unit${units === 1 ? '' : 's'}`}. Every figure below covers only these units.
+        {units === undefined ? null : ` · ${formatCount(units)} unit${units === 1 ? '' : 's'}${unit === undefined ? '' : ` (${unit})`}`}. Every figure below covers only these units.
       </span>{' '}
       <button type="button" onClick={onClear}>
         Clear filter
@@ -1237,6 +1272,8 @@ function FilterBanner({ parts, units, onClear }: { parts: readonly string[]; uni
 function ResultsPanel({ experiment, environments, segments, onAnalysis }: { experiment: Stored<Experiment>; environments: readonly string[]; segments: readonly string[]; onAnalysis?: (analysis: Analysis) => void }): ReactNode {
   const { client, project, environment: sessionEnv, environments: known, refreshTick } = useSession();
   const [environment, setEnvironment] = useState(environments.includes(sessionEnv) ? sessionEnv : (environments[0] ?? sessionEnv));
+  // What one unit is, from the definition the page has (undefined for the user, `id`): named wherever units are counted.
+  const unit = unitText(experiment.definition);
   // The test and CUPED follow the experiment's analysis plan (as saved now) until chosen here.
   const [sequentialChoice, setSequential] = useState<boolean | undefined>(undefined);
   const [cupedChoice, setCuped] = useState<boolean | undefined>(undefined);
@@ -1503,12 +1540,13 @@ function ResultsPanel({ experiment, environments, segments, onAnalysis }: { expe
                 breakdown={b}
                 metric={metric ?? b.values[0]?.results.metrics[0]?.key ?? ''}
                 onChoose={chooseValue}
+                unit={unit}
               />
             )
           }
         </AsyncView>
       )}
-      {filterParts.length === 0 ? null : <FilterBanner parts={filterParts} units={state.status === 'ready' ? state.data.units.analysed : undefined} onClear={clearFilters} />}
+      {filterParts.length === 0 ? null : <FilterBanner parts={filterParts} units={state.status === 'ready' ? state.data.units.analysed : undefined} unit={unit} onClear={clearFilters} />}
       <AsyncView state={state} onRetry={reload}>
         {(results) => {
           const selected = metric ?? results.metrics[0]?.key;
@@ -1520,6 +1558,7 @@ function ResultsPanel({ experiment, environments, segments, onAnalysis }: { expe
               <PhaseNote results={results} changes={splitChanges} />
               <ResultsView
                 results={results}
+                unit={unit}
                 cuped={cuped}
                 filtered={filterParts.length > 0}
                 {...(emptyDates === undefined ? {} : { emptyText: emptyDates })}

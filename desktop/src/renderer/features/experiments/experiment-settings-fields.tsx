@@ -1,7 +1,7 @@
 import { useId } from 'react';
 import type { ReactNode } from 'react';
-import { appliedAnalysisPlan } from '@xp/shared';
-import type { AnalysisPlan, Experiment, Holdout, ResolvedAnalysisPlan, Stored } from '@xp/shared';
+import { SPLIT_URL_HASH_ATTRIBUTES, appliedAnalysisPlan, attributeNameSchema } from '@xp/shared';
+import type { AnalysisPlan, Experiment, Holdout, ResolvedAnalysisPlan, Segment, Stored } from '@xp/shared';
 import { FieldError, fieldErrors, invalidProps } from '../../lib/field-errors.js';
 import { errorMessage } from '../../lib/ui.js';
 import type { AsyncState } from '../../lib/use-async.js';
@@ -386,4 +386,212 @@ export function analysisPlanRefusal(error: unknown): string | undefined {
 export function withField<T extends object, K extends keyof T>(definition: T, field: K, value: T[K] | undefined): T {
   const { [field]: _old, ...rest } = definition;
   return (value === undefined ? rest : { ...rest, [field]: value }) as T;
+}
+
+/**
+ * The unit of randomisation as the form holds it: the attribute units are hashed by
+ * (`hashAttribute`) and the one used for units without it (`fallbackAttribute`, '' for none), as typed.
+ */
+export interface UnitDraft {
+  readonly attribute: string;
+  readonly fallback: string;
+}
+
+/** The attribute an experiment randomises by when it names none: the user (`id`). */
+export const DEFAULT_UNIT_ATTRIBUTE = 'id';
+
+/** The form of a stored unit (a new experiment: `id`, no fallback). */
+export function unitDraftOf(experiment?: Pick<Experiment, 'hashAttribute' | 'fallbackAttribute'>): UnitDraft {
+  return { attribute: experiment?.hashAttribute ?? DEFAULT_UNIT_ATTRIBUTE, fallback: experiment?.fallbackAttribute ?? '' };
+}
+
+/** The unit fields the form gives, trimmed: `fallbackAttribute` absent for none. */
+export interface UnitFields {
+  readonly hashAttribute: string;
+  readonly fallbackAttribute?: string;
+}
+
+const MAX_UNIT_ATTRIBUTE = attributeNameSchema.maxLength ?? 256;
+
+/**
+ * The unit the form gives, and what is wrong with it in plain words, as the API's schema judges it:
+ * an attribute name of 1 to 256 characters, an optional fallback of at most 256, and for a split-URL
+ * experiment an attribute its /r/{key} links know (the cookie's `id` or what the request says).
+ */
+export function checkUnit(draft: UnitDraft, type: Experiment['type'] = 'ab'): { readonly unit?: UnitFields; readonly problems: { readonly attribute?: string; readonly fallback?: string } } {
+  const attribute = draft.attribute.trim();
+  const fallback = draft.fallback.trim();
+  let attributeProblem: string | undefined;
+  if (attribute === '') {
+    attributeProblem = `Unit (randomise by): enter the attribute that identifies a unit, such as ${DEFAULT_UNIT_ATTRIBUTE} (each user) or accountId (each account).`;
+  } else if (attribute.length > MAX_UNIT_ATTRIBUTE) {
+    attributeProblem = `Unit (randomise by): at most ${MAX_UNIT_ATTRIBUTE} characters (this one has ${attribute.length.toLocaleString('en-US')}).`;
+  } else if (type === 'split-url' && !SPLIT_URL_HASH_ATTRIBUTES.includes(attribute) && (fallback === '' || !SPLIT_URL_HASH_ATTRIBUTES.includes(fallback))) {
+    attributeProblem = `Unit (randomise by): a split-URL experiment's links know a visitor only by the cookie's "${DEFAULT_UNIT_ATTRIBUTE}" and what the request says, never by "${attribute}"; use ${DEFAULT_UNIT_ATTRIBUTE}.`;
+  }
+  const fallbackProblem = fallback.length > MAX_UNIT_ATTRIBUTE ? `Fallback attribute: at most ${MAX_UNIT_ATTRIBUTE} characters (this one has ${fallback.length.toLocaleString('en-US')}).` : undefined;
+  const problems = { ...(attributeProblem === undefined ? {} : { attribute: attributeProblem }), ...(fallbackProblem === undefined ? {} : { fallback: fallbackProblem }) };
+  if (attributeProblem !== undefined || fallbackProblem !== undefined) {
+    return { problems };
+  }
+  return { unit: { hashAttribute: attribute, ...(fallback === '' ? {} : { fallbackAttribute: fallback }) }, problems };
+}
+
+/** The API's refusal of the unit (a 400 naming `hashAttribute` or `fallbackAttribute`), for under each field. */
+export function unitRefusal(error: unknown): { readonly attribute?: string; readonly fallback?: string } {
+  const errors = fieldErrors(error);
+  const attribute = errors.get('hashAttribute');
+  const fallback = errors.get('fallbackAttribute');
+  return { ...(attribute === undefined ? {} : { attribute }), ...(fallback === undefined ? {} : { fallback }) };
+}
+
+/**
+ * The attribute names the project already randomises or lists units by, to suggest: `id`, its
+ * experiments' units and fallbacks, its holdouts' and its id lists' attributes.
+ */
+export function knownUnitAttributes(sources: {
+  readonly experiments?: readonly Stored<Experiment>[];
+  readonly holdouts?: readonly Stored<Holdout>[];
+  readonly segments?: readonly Stored<Segment>[];
+}): string[] {
+  const names = new Set<string>([DEFAULT_UNIT_ATTRIBUTE]);
+  for (const e of sources.experiments ?? []) {
+    names.add(e.definition.hashAttribute);
+    if (e.definition.fallbackAttribute !== undefined) {
+      names.add(e.definition.fallbackAttribute);
+    }
+  }
+  for (const h of sources.holdouts ?? []) {
+    names.add(h.definition.hashAttribute);
+  }
+  for (const s of sources.segments ?? []) {
+    if (s.definition.type === 'ids') {
+      names.add(s.definition.attribute);
+    }
+  }
+  return [...names].sort((a, b) => (a === DEFAULT_UNIT_ATTRIBUTE ? -1 : b === DEFAULT_UNIT_ATTRIBUTE ? 1 : a.localeCompare(b)));
+}
+
+/**
+ * The unit in a few words for where units are counted: undefined for the default (`id`, no
+ * fallback), whose wording stays "units"; else the attribute, with its fallback ("accountId or deviceId").
+ */
+export function unitText(unit: { readonly hashAttribute: string; readonly fallbackAttribute?: string | undefined }): string | undefined {
+  if (unit.hashAttribute === DEFAULT_UNIT_ATTRIBUTE && unit.fallbackAttribute === undefined) {
+    return undefined;
+  }
+  return unit.fallbackAttribute === undefined ? unit.hashAttribute : `${unit.hashAttribute} or ${unit.fallbackAttribute}`;
+}
+
+/**
+ * The unit of randomisation: the attribute (free text, with the project's known attribute names to
+ * pick from) and an optional fallback, with a warning when a fallback is set, what a holdout or
+ * namespace requires of it, problems in plain words and the API's refusal under each field.
+ * `locked`: why it cannot change (the experiment has started); the fields are then read-only.
+ */
+export function UnitField({
+  draft,
+  onChange,
+  type = 'ab',
+  suggestions,
+  locked,
+  holdout,
+  namespace,
+  experiments = [],
+  self,
+  refusal = {},
+}: {
+  draft: UnitDraft;
+  onChange: (draft: UnitDraft) => void;
+  type?: Experiment['type'];
+  /** Attribute names to suggest (knownUnitAttributes). */
+  suggestions: readonly string[];
+  locked?: string | undefined;
+  /** The holdout the experiment names ('' none), and the project's holdouts when loaded. */
+  holdout?: { readonly key: string; readonly holdouts: readonly Stored<Holdout>[] } | undefined;
+  /** The namespace id the experiment names ('' none). */
+  namespace?: string | undefined;
+  /** The project's experiments, for the running ones of the namespace. */
+  experiments?: readonly Stored<Experiment>[];
+  /** The experiment edited (left out of the namespace's others); none in the wizard. */
+  self?: string | undefined;
+  refusal?: { readonly attribute?: string; readonly fallback?: string };
+}): ReactNode {
+  const ids = useId();
+  const listId = `${ids}-attributes`;
+  const hint = `${ids}-hint`;
+  const attributeError = `${ids}-attribute-error`;
+  const fallbackError = `${ids}-fallback-error`;
+  const { problems } = checkUnit(draft, type);
+  const attributeMessage = locked === undefined ? (problems.attribute ?? (refusal.attribute === undefined ? undefined : `The API refused this unit: ${refusal.attribute}.`)) : undefined;
+  const fallbackMessage = locked === undefined ? (problems.fallback ?? (refusal.fallback === undefined ? undefined : `The API refused this fallback: ${refusal.fallback}.`)) : undefined;
+  const attribute = draft.attribute.trim();
+  const fallback = draft.fallback.trim();
+  const holdoutKey = holdout?.key ?? '';
+  const namespaceId = (namespace ?? '').trim();
+  const chosenHoldout = holdoutKey === '' ? undefined : holdout?.holdouts.find((h) => h.key === holdoutKey);
+  const holdoutClash = chosenHoldout !== undefined && attribute !== '' && chosenHoldout.definition.hashAttribute !== attribute ? chosenHoldout : undefined;
+  const namespaceClashes =
+    namespaceId === '' || attribute === ''
+      ? []
+      : experiments.filter(
+          (e) =>
+            e.key !== self &&
+            e.definition.status === 'running' &&
+            e.definition.namespace?.id === namespaceId &&
+            (e.definition.hashAttribute !== attribute || (e.definition.fallbackAttribute !== undefined && fallback !== '' && e.definition.fallbackAttribute !== fallback)),
+        );
+  const set = (patch: Partial<UnitDraft>): void => { onChange({ ...draft, ...patch }); };
+  const describedBy = (error: string, message: string | undefined): { 'aria-invalid'?: true; 'aria-describedby': string } =>
+    message === undefined ? { 'aria-describedby': hint } : { 'aria-invalid': true, 'aria-describedby': `${error} ${hint}` };
+  return (
+    <fieldset>
+      <legend>Unit of randomisation</legend>
+      <div className="row">
+        <label>
+          Unit (randomise by)
+          <input value={draft.attribute} list={listId} placeholder={DEFAULT_UNIT_ATTRIBUTE} readOnly={locked !== undefined} {...describedBy(attributeError, attributeMessage)} onChange={(e) => { set({ attribute: e.target.value }); }} />
+          <datalist id={listId}>
+            {suggestions.map((s) => (
+              <option key={s} value={s} />
+            ))}
+          </datalist>
+        </label>
+        <label>
+          Fallback attribute
+          <input value={draft.fallback} list={listId} placeholder={locked === undefined ? 'none (recommended)' : 'none'} readOnly={locked !== undefined} {...describedBy(fallbackError, fallbackMessage)} onChange={(e) => { set({ fallback: e.target.value }); }} />
+        </label>
+      </div>
+      <FieldError id={attributeError} message={attributeMessage} />
+      <FieldError id={fallbackError} message={fallbackMessage} />
+      <p id={hint} className="small muted">
+        {locked ?? (
+          <>
+            The attribute SDKs send that identifies one unit: {DEFAULT_UNIT_ATTRIBUTE} gives each user their variation, accountId (for example) gives every user of an account
+            the same one, and the results then count accounts. Fixed once the experiment starts.
+          </>
+        )}
+        {holdoutKey !== '' || namespaceId !== ''
+          ? ` ${holdoutKey !== '' && namespaceId !== '' ? 'Its holdout and the other experiments of its namespace' : holdoutKey !== '' ? 'Its holdout' : 'The other experiments of its namespace'} must randomise by the same attribute: the API refuses a mismatch.`
+          : null}
+      </p>
+      {fallback === '' ? null : (
+        <p className="banner banner-warn" role="note" aria-label="Fallback attribute set">
+          With a fallback, a unit is a value of either attribute: events without {attribute === '' ? 'the unit attribute' : attribute} count under {fallback}, so one visitor can count as two units (say a user and an
+          account), possibly in both variations. For an account experiment, prefer no fallback.
+        </p>
+      )}
+      {holdoutClash === undefined ? null : (
+        <p className="banner banner-warn" role="note" aria-label="Holdout randomises by another attribute">
+          Holdout {holdoutClash.key} holds out units by {holdoutClash.definition.hashAttribute}, this experiment randomises by {attribute}: the API refuses this. Choose a holdout by {attribute}, or no holdout.
+        </p>
+      )}
+      {namespaceClashes.length === 0 ? null : (
+        <p className="banner banner-warn" role="note" aria-label="Namespace randomises by another attribute">
+          Namespace {namespaceId} has running experiments that randomise by another attribute ({namespaceClashes.map((e) => `${e.key} by ${unitText(e.definition) ?? DEFAULT_UNIT_ATTRIBUTE}`).join(', ')}): one namespace keeps
+          units apart only within one attribute, and the API refuses to run both. Choose another namespace.
+        </p>
+      )}
+    </fieldset>
+  );
 }

@@ -16,8 +16,8 @@ import type { ConditionRow } from '../flags/condition-model.js';
 import { planDuration, planText } from './power-plan.js';
 import type { PowerPlan, PowerPlanField } from './power-plan.js';
 import { variationIssues } from './variation-checks.js';
-import { AnalysisPlanField, GuardrailActionField, HoldoutField, NamespaceField, analysisPlanDraftOf, analysisPlanOf, analysisPlanRefusal, checkAnalysisPlan, checkNamespace, namespaceDraftOf, namespaceRefusal } from './experiment-settings-fields.js';
-import type { AnalysisPlanDraft, GuardrailAction, NamespaceDraft } from './experiment-settings-fields.js';
+import { AnalysisPlanField, DEFAULT_UNIT_ATTRIBUTE, GuardrailActionField, HoldoutField, NamespaceField, UnitField, analysisPlanDraftOf, analysisPlanOf, analysisPlanRefusal, checkAnalysisPlan, checkNamespace, checkUnit, knownUnitAttributes, namespaceDraftOf, namespaceRefusal, unitDraftOf, unitRefusal } from './experiment-settings-fields.js';
+import type { AnalysisPlanDraft, GuardrailAction, NamespaceDraft, UnitDraft } from './experiment-settings-fields.js';
 import type { VariationDraft } from './variation-checks.js';
 
 const STEPS = ['Hypothesis', 'Variations', 'Targeting', 'Metrics', 'Power', 'Review'] as const;
@@ -200,6 +200,9 @@ export default function ExperimentWizard(): ReactNode {
   const [holdout, setHoldout] = useState('');
   const [namespaceDraft, setNamespaceDraft] = useState<NamespaceDraft>(namespaceDraftOf(undefined));
   const namespaceCheck = checkNamespace(namespaceDraft);
+  /** `id` without a fallback until changed: the API's default, and nothing is sent. */
+  const [unitDraft, setUnitDraft] = useState<UnitDraft>(unitDraftOf());
+  const unitCheck = checkUnit(unitDraft);
   /** The platform's defaults until changed: only the options changed are sent. */
   const [analysisDraft, setAnalysisDraft] = useState<AnalysisPlanDraft>(analysisPlanDraftOf(undefined));
   const analysisPlan = analysisPlanOf(undefined, analysisDraft);
@@ -249,9 +252,11 @@ export default function ExperimentWizard(): ReactNode {
       ? 'Fix the targeting conditions.'
       : envs.length === 0
         ? 'Choose at least one environment.'
-        : Object.keys(namespaceCheck.problems).length > 0
-          ? 'Fix the namespace.'
-          : null,
+        : Object.keys(unitCheck.problems).length > 0
+          ? 'Fix the unit of randomisation.'
+          : Object.keys(namespaceCheck.problems).length > 0
+            ? 'Fix the namespace.'
+            : null,
     dimensionsProblem(dimensions) ?? (checkAnalysisPlan(analysisDraft).problem === undefined ? null : 'Fix the significance level α of the analysis plan.'),
     null,
     null,
@@ -310,6 +315,8 @@ export default function ExperimentWizard(): ReactNode {
       metrics: { primary: metric('primary'), secondary: metric('secondary'), guardrails: metric('guardrail').filter((k) => !projectWide.has(k)) },
       ...(dimensions.length === 0 ? {} : { dimensions }),
       ...(clientSide ? {} : { clientSide: false }),
+      ...(unitCheck.unit === undefined || unitCheck.unit.hashAttribute === DEFAULT_UNIT_ATTRIBUTE ? {} : { hashAttribute: unitCheck.unit.hashAttribute }),
+      ...(unitCheck.unit?.fallbackAttribute === undefined ? {} : { fallbackAttribute: unitCheck.unit.fallbackAttribute }),
       ...(holdout === '' ? {} : { holdout }),
       ...(namespaceCheck.namespace === undefined ? {} : { namespace: namespaceCheck.namespace }),
       ...(guardrailAction === undefined ? {} : { guardrailAction }),
@@ -443,6 +450,19 @@ export default function ExperimentWizard(): ReactNode {
                   {coverage}%
                 </label>
                 <ClientSideField kind="experiment" checked={clientSide} onChange={setClientSide} />
+                <UnitField
+                  draft={unitDraft}
+                  onChange={setUnitDraft}
+                  suggestions={knownUnitAttributes({
+                    segments,
+                    ...(experiments.state.status === 'ready' ? { experiments: experiments.state.data } : {}),
+                    ...(holdouts.state.status === 'ready' ? { holdouts: holdouts.state.data } : {}),
+                  })}
+                  holdout={{ key: holdout, holdouts: holdouts.state.status === 'ready' ? holdouts.state.data : [] }}
+                  namespace={namespaceDraft.id}
+                  experiments={experiments.state.status === 'ready' ? experiments.state.data : []}
+                  refusal={unitRefusal(error)}
+                />
                 <h3>Who is eligible</h3>
                 <ConditionBuilder rows={rows} onChange={setRows} segments={segments.map((s) => s.key)} label="Experiment targeting" />
                 <h3>Holdout and namespace</h3>

@@ -107,9 +107,11 @@ interface MetricCardProps {
   readonly corrected: boolean;
   /** The results' warnings about this metric (DOMINANT_UNIT). */
   readonly warnings: readonly ResultsWarningView[];
+  /** The Units column's header: "Units", or "Units (accountId)" for an experiment on another unit than the user. */
+  readonly unitsHeader: string;
 }
 
-const MetricCard = memo(function MetricCard({ metric, selected, onSelect, names, cuped, corrected, warnings }: MetricCardProps): ReactNode {
+const MetricCard = memo(function MetricCard({ metric, selected, onSelect, names, cuped, corrected, warnings, unitsHeader }: MetricCardProps): ReactNode {
   const control = metric.variations.find((v) => v.comparison === null);
   const compared = metric.variations.filter((v) => v.comparison !== null);
   const difference = compared[0]?.comparison?.difference ?? 'relative';
@@ -155,7 +157,7 @@ const MetricCard = memo(function MetricCard({ metric, selected, onSelect, names,
         <thead>
           <tr>
             <th>Variation</th>
-            <th className="num">Units</th>
+            <th className="num">{unitsHeader}</th>
             <th className="num">Mean</th>
             <th className="num">Effect</th>
             {corrected ? (
@@ -249,10 +251,16 @@ export interface ResultsViewProps {
   readonly filtered?: boolean;
   /** What to say, when filtered, if no units match (instead of blaming attributes or a segment: a date window alone). */
   readonly emptyText?: string;
+  /**
+   * What one unit is when not the user: the experiment's attribute ("accountId", unitText), named
+   * wherever units are counted; undefined for `id`, whose wording stays "Units".
+   */
+  readonly unit?: string | undefined;
 }
 
 /** An experiment's results: SRM check, units per variation, and per metric a forest plot and table. */
-export function ResultsView({ results, selectedMetric, onSelectMetric, chart, cuped = true, filtered = false, emptyText }: ResultsViewProps): ReactNode {
+export function ResultsView({ results, selectedMetric, onSelectMetric, chart, cuped = true, filtered = false, emptyText, unit }: ResultsViewProps): ReactNode {
+  const unitsHeader = unit === undefined ? 'Units' : `Units (${unit})`;
   const totalUnits = results.variations.reduce((s, v) => s + v.units, 0);
   const names = new Map(results.variations.map((v) => [v.key, v.name ?? v.key]));
   const unknownUnits = results.units.unknownVariation ?? 0;
@@ -305,12 +313,17 @@ export function ResultsView({ results, selectedMetric, onSelectMetric, chart, cu
       <p className="small muted">
         {results.analysis.sequential ? 'Sequential (always-valid) intervals' : 'Fixed-horizon intervals'} · α = {results.analysis.alpha} · {CORRECTION_WORDS[results.analysis.correction] ?? `correction ${results.analysis.correction}`} · computed {formatTime(results.computedAt)}
       </p>
+      {unit === undefined ? null : (
+        <p className="small muted">
+          Randomised by <code>{unit}</code>: each unit counted below is one {unit} value.
+        </p>
+      )}
       <ScrollRegion label="Units per variation">
         <table aria-label="Units per variation">
           <thead>
             <tr>
               <th>Variation</th>
-              <th className="num">Units</th>
+              <th className="num">{unitsHeader}</th>
               <th className="num">Observed share</th>
               <th className="num">Expected share</th>
             </tr>
@@ -354,7 +367,7 @@ export function ResultsView({ results, selectedMetric, onSelectMetric, chart, cu
       {results.metrics.length === 0 ? (
         <Empty>This experiment has no metrics yet. Add primary metrics and guardrails to see effects.</Empty>
       ) : (
-        results.metrics.map((m) => <MetricCard key={m.key} metric={m} names={names} cuped={cuped} corrected={corrected} warnings={byMetric.get(m.key) ?? NO_WARNINGS} selected={selectedMetric === m.key} {...(onSelectMetric === undefined ? {} : { onSelect: onSelectMetric })} />)
+        results.metrics.map((m) => <MetricCard key={m.key} metric={m} names={names} cuped={cuped} corrected={corrected} warnings={byMetric.get(m.key) ?? NO_WARNINGS} unitsHeader={unitsHeader} selected={selectedMetric === m.key} {...(onSelectMetric === undefined ? {} : { onSelect: onSelectMetric })} />)
       )}
     </div>
   );

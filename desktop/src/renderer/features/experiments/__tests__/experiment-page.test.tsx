@@ -1522,6 +1522,60 @@ describe('experiment page: guardrail action, holdout, namespace and analysis pla
     fireEvent.change(start, { target: { value: '40' } });
     expect(save).toHaveProperty('disabled', false);
   });
+
+  it('edits the unit of a draft in Settings…, and saves it with its fallback', async () => {
+    const u = userEvent.setup();
+    const { backend, sent } = render5({ status: 'draft', startedAt: undefined });
+    const stored = backend.current().definition;
+    await u.click(await screen.findByRole('button', { name: 'Settings…' }));
+    const dialog = screen.getByRole('dialog', { name: 'Settings of Checkout' });
+    const unit = within(dialog).getByRole<HTMLInputElement>('combobox', { name: 'Unit (randomise by)' });
+    expect(unit.value).toBe('id');
+    expect(unit.readOnly).toBe(false);
+    await u.clear(unit);
+    expect(within(dialog).getByRole('button', { name: 'Save settings' })).toHaveProperty('disabled', true);
+    await u.type(unit, 'accountId');
+    await u.type(within(dialog).getByRole('combobox', { name: 'Fallback attribute' }), 'deviceId');
+    expect(within(dialog).getByRole('note', { name: 'Fallback attribute set' })).toBeTruthy();
+    await u.click(within(dialog).getByRole('button', { name: 'Save settings' }));
+    await waitFor(() => { expect(screen.queryByRole('dialog')).toBeNull(); });
+
+    expect(sent.find((r) => r.method === 'PUT')?.body).toEqual({ ...stored, hashAttribute: 'accountId', fallbackAttribute: 'deviceId' });
+    expect(screen.getByRole('region', { name: 'Guardrail action, holdout and namespace' }).textContent).toBe('Unit (randomised by): accountId or deviceId · Guardrail action: alert only');
+  });
+
+  it('shows the unit of a started experiment read-only in Settings…, with the reason, and saves other settings without touching it', async () => {
+    const u = userEvent.setup();
+    const { backend, sent } = render5({ hashAttribute: 'accountId' });
+    const stored = backend.current().definition;
+    await u.click(await screen.findByRole('button', { name: 'Settings…' }));
+    const dialog = screen.getByRole('dialog', { name: 'Settings of Checkout' });
+    const unit = within(dialog).getByRole<HTMLInputElement>('combobox', { name: 'Unit (randomise by)' });
+    expect(unit.value).toBe('accountId');
+    expect(unit.readOnly).toBe(true);
+    expect(within(dialog).getByRole<HTMLInputElement>('combobox', { name: 'Fallback attribute' }).readOnly).toBe(true);
+    expect(document.getElementById(unit.getAttribute('aria-describedby') ?? '')?.textContent).toMatch(/^Fixed since the experiment started: .*the API refuses the change\. To randomise by another attribute, create a new experiment\./);
+    await u.type(unit, 'x');
+    expect(unit.value).toBe('accountId');
+    await u.click(within(dialog).getByRole('checkbox', { name: 'Available to client-side SDKs (browsers, mobile apps)' }));
+    await u.click(within(dialog).getByRole('button', { name: 'Save settings' }));
+    await waitFor(() => { expect(screen.queryByRole('dialog')).toBeNull(); });
+    expect(sent.find((r) => r.method === 'PUT')?.body).toEqual({ ...stored, clientSide: false });
+  });
+
+  it('names a unit other than the user on the page and where the results count units', async () => {
+    render5({ hashAttribute: 'accountId' });
+    expect((await screen.findByRole('region', { name: 'Guardrail action, holdout and namespace' })).textContent).toBe('Unit (randomised by): accountId · Guardrail action: alert only');
+    const units = await screen.findByRole('table', { name: 'Units per variation' });
+    expect(within(units).getAllByRole('columnheader').map((h) => h.textContent)).toEqual(['Variation', 'Units (accountId)', 'Observed share', 'Expected share']);
+    expect(screen.getByText(/^Randomised by/).textContent).toBe('Randomised by accountId: each unit counted below is one accountId value.');
+    // The user's experiments keep their wording.
+    cleanup();
+    render5({});
+    const plain = await screen.findByRole('table', { name: 'Units per variation' });
+    expect(within(plain).getAllByRole('columnheader').map((h) => h.textContent)).toEqual(['Variation', 'Units', 'Observed share', 'Expected share']);
+    expect(screen.queryByText(/^Randomised by/)).toBeNull();
+  });
 });
 
 describe('experiment page while the API is down', () => {

@@ -696,4 +696,127 @@ describe('experiment wizard: guardrail action, holdout and namespace', () => {
     await u.click(screen.getByRole('checkbox', { name: 'Development' }));
     expect(screen.queryByRole('status')).toBeNull();
   });
+
+  describe('unit of randomisation', () => {
+    /** An account experiment running in namespace "accounts", and a holdout by account. */
+    const ACCOUNT_HOLDOUT: Stored<Holdout> = storedOf<Holdout>({ key: 'accounts-2026', name: 'Accounts 2026', hashAttribute: 'accountId', coverage: 0.05 });
+    const SEATS = storedOf(abExperiment('seats', { name: 'Seats', status: 'running', environments: ['development'], hashAttribute: 'accountId', namespace: { id: 'accounts', range: [0, 0.5] } }));
+    function unitApi(refuse = false): ReturnType<typeof fakeApi> {
+      return fakeApi((req) => {
+        if (req.method === 'POST' && req.path === '/api/v1/projects/web/experiments') {
+          return refuse
+            ? {
+                status: 400,
+                body: { error: { code: 'VALIDATION_FAILED', message: 'invalid body', details: { issues: [{ path: 'body.hashAttribute', message: 'Too big: expected string to have <=256 characters' }] } } },
+              }
+            : { status: 201, body: stored(1, 'draft') };
+        }
+        if (req.method === 'GET' && /\/holdouts(\?|$)/.test(req.path)) {
+          return { status: 200, body: { items: [HOLDOUT, ACCOUNT_HOLDOUT] } };
+        }
+        if (req.method === 'GET' && /\/experiments\?/.test(req.path)) {
+          return { status: 200, body: { items: [BANNER, SEATS] } };
+        }
+        return emptyLists(req);
+      });
+    }
+    const unitField = (): HTMLInputElement => screen.getByRole<HTMLInputElement>('combobox', { name: 'Unit (randomise by)' });
+    const fallbackField = (): HTMLInputElement => screen.getByRole<HTMLInputElement>('combobox', { name: 'Fallback attribute' });
+    /** Every text an input's aria-describedby points at (the error first, then the help). */
+    const describedAll = (el: HTMLElement): string[] => (el.getAttribute('aria-describedby') ?? '').split(' ').map((id) => document.getElementById(id)?.textContent ?? '');
+
+    it('randomises by id unless changed, and sends no hashAttribute then (the API\'s default)', async () => {
+      const u = userEvent.setup();
+      const { client, sent } = unitApi();
+      await openWizard(u, client, user(), [DEVELOPMENT], 'per-user', 'Per user');
+      await toTargeting(u);
+      expect(unitField().value).toBe('id');
+      expect(fallbackField().value).toBe('');
+      expect(screen.queryByRole('note', { name: 'Fallback attribute set' })).toBeNull();
+      await next(u, 'Targeting', 'Metrics');
+      await next(u, 'Metrics', 'Power');
+      await next(u, 'Power', 'Review');
+      const body = await createDraft(u, sent);
+      expect(body).not.toHaveProperty('hashAttribute');
+      expect(body).not.toHaveProperty('fallbackAttribute');
+    });
+
+    it('offers the attributes the project uses, warns of a fallback, and sends hashAttribute and fallbackAttribute', async () => {
+      const u = userEvent.setup();
+      const { client, sent } = unitApi();
+      await openWizard(u, client, user(), [DEVELOPMENT], 'account-seats', 'Account seats');
+      await toTargeting(u);
+      // id first, then what the project's experiments and holdouts randomise by.
+      await waitFor(() => {
+        const offered = document.getElementById(unitField().getAttribute('list') ?? '');
+        expect([...(offered?.querySelectorAll('option') ?? [])].map((o) => o.getAttribute('value'))).toEqual(['id', 'accountId']);
+      });
+      await u.clear(unitField());
+      await u.type(unitField(), ' accountId ');
+      await u.type(fallbackField(), 'deviceId');
+      expect(screen.getByRole('note', { name: 'Fallback attribute set' }).textContent).toMatch(/one visitor can count as two units \(say a user and an account\), possibly in both variations\. For an account experiment, prefer no fallback\./);
+      expect(screen.queryByRole('alert')).toBeNull();
+      await next(u, 'Targeting', 'Metrics');
+      await next(u, 'Metrics', 'Power');
+      await next(u, 'Power', 'Review');
+      expect(screen.getByRole('region', { name: 'Experiment definition' }).textContent).toContain('"hashAttribute": "accountId"');
+      const body = await createDraft(u, sent);
+      expect(body).toMatchObject({ hashAttribute: 'accountId', fallbackAttribute: 'deviceId' });
+    });
+
+    it('says a holdout or namespace must use the same attribute, and warns of a holdout or running namespace experiment that does not', async () => {
+      const u = userEvent.setup();
+      const { client } = unitApi();
+      await openWizard(u, client, user(), [DEVELOPMENT], 'mixed', 'Mixed');
+      await toTargeting(u);
+      await waitFor(() => { expect(select('Holdout').options).toHaveLength(3); });
+      expect(describedAll(unitField()).join(' ')).not.toContain('must randomise by the same attribute');
+      await u.selectOptions(select('Holdout'), 'accounts-2026');
+      expect(describedAll(unitField()).join(' ')).toContain('Its holdout must randomise by the same attribute: the API refuses a mismatch.');
+      expect(screen.getByRole('note', { name: 'Holdout randomises by another attribute' }).textContent).toBe(
+        'Holdout accounts-2026 holds out units by accountId, this experiment randomises by id: the API refuses this. Choose a holdout by id, or no holdout.',
+      );
+      await u.type(namespaceField(), 'accounts');
+      expect(describedAll(unitField()).join(' ')).toContain('Its holdout and the other experiments of its namespace must randomise by the same attribute');
+      expect(screen.getByRole('note', { name: 'Namespace randomises by another attribute' }).textContent).toMatch(/^Namespace accounts has running experiments that randomise by another attribute \(seats by accountId\)/);
+
+      await u.clear(unitField());
+      await u.type(unitField(), 'accountId');
+      expect(screen.queryByRole('note', { name: 'Holdout randomises by another attribute' })).toBeNull();
+      expect(screen.queryByRole('note', { name: 'Namespace randomises by another attribute' })).toBeNull();
+    });
+
+    it('checks the attribute as the API does before sending, in plain words, and shows the API\'s refusal under the field', async () => {
+      const u = userEvent.setup();
+      const { client, sent } = unitApi(true);
+      await openWizard(u, client, user(), [DEVELOPMENT], 'checked', 'Checked');
+      await toTargeting(u);
+      await u.clear(unitField());
+      expect(unitField().getAttribute('aria-invalid')).toBe('true');
+      expect(describedAll(unitField())[0]).toBe('Unit (randomise by): enter the attribute that identifies a unit, such as id (each user) or accountId (each account).');
+      expect(screen.getByRole('button', { name: 'Next' }).getAttribute('aria-disabled')).toBe('true');
+      expect(screen.getByText('Fix the unit of randomisation.')).toBeTruthy();
+      // The message follows the label (never inside it): the field's accessible name stays its label.
+      expect(unitField().closest('label')?.querySelector('.field-error')).toBeNull();
+
+      fireEvent.change(unitField(), { target: { value: 'a'.repeat(257) } });
+      expect(describedAll(unitField())[0]).toBe('Unit (randomise by): at most 256 characters (this one has 257).');
+      fireEvent.change(fallbackField(), { target: { value: 'b'.repeat(300) } });
+      expect(describedAll(fallbackField())[0]).toBe('Fallback attribute: at most 256 characters (this one has 300).');
+      fireEvent.change(fallbackField(), { target: { value: '' } });
+      fireEvent.change(unitField(), { target: { value: 'accountId' } });
+      expect(unitField().getAttribute('aria-invalid')).toBeNull();
+      await next(u, 'Targeting', 'Metrics');
+      await next(u, 'Metrics', 'Power');
+      await next(u, 'Power', 'Review');
+      await u.click(screen.getByRole('button', { name: 'Create draft' }));
+      await waitFor(() => { expect(sent.some((r) => r.method === 'POST')).toBe(true); });
+      await u.click(screen.getByRole('button', { name: 'Back' }));
+      await u.click(screen.getByRole('button', { name: 'Back' }));
+      await u.click(screen.getByRole('button', { name: 'Back' }));
+      expect(currentStep()).toBe('Targeting');
+      expect(unitField().getAttribute('aria-invalid')).toBe('true');
+      expect(describedAll(unitField())[0]).toBe('The API refused this unit: Too big: expected string to have <=256 characters.');
+    });
+  });
 });

@@ -28,8 +28,8 @@ afterEach(() => {
   zone.viewer = undefined;
 });
 
-function experiment(): Stored<Experiment> {
-  return storedOf(abExperiment('checkout', { name: 'Checkout', status: 'running', startedAt: '2026-11-20T00:00:00Z', environments: ['production'], dimensions: ['country'] }), { version: 2, at: '2026-11-20T00:00:00Z' });
+function experiment(overrides: Partial<Experiment> = {}): Stored<Experiment> {
+  return storedOf(abExperiment('checkout', { name: 'Checkout', status: 'running', startedAt: '2026-11-20T00:00:00Z', environments: ['production'], dimensions: ['country'], ...overrides }), { version: 2, at: '2026-11-20T00:00:00Z' });
 }
 
 function purchase(units: number): MetricResultView {
@@ -55,11 +55,11 @@ function results(units: number): ExperimentResultsView {
   });
 }
 
-function backend(resultsFor: (q: URLSearchParams) => ExperimentResultsView): { respond: Responder; lastResults: () => URLSearchParams } {
+function backend(resultsFor: (q: URLSearchParams) => ExperimentResultsView, definition: Partial<Experiment> = {}): { respond: Responder; lastResults: () => URLSearchParams } {
   const asked: URLSearchParams[] = [];
   const respond: Responder = (req) => {
     if (req.method === 'GET' && req.path === '/api/v1/projects/web/experiments/checkout') {
-      return { status: 200, body: experiment() };
+      return { status: 200, body: experiment(definition) };
     }
     if (req.path.startsWith('/api/v1/projects/web/experiments/checkout/results/breakdown')) {
       return { status: 200, body: { dimension: 'country', environment: 'production', values: [], omitted: { values: 0, units: 0 } } };
@@ -109,6 +109,17 @@ describe('results filter banner and URL', () => {
     expect(screen.getByRole<HTMLSelectElement>('combobox', { name: 'Dimension' }).value).toBe('');
     await waitFor(() => { expect([...api.lastResults().keys()].filter((k) => k === 'segment' || k.startsWith('attr.') || k === 'from' || k === 'to')).toEqual([]); });
     expect(window.location.hash).toBe('#/experiments/checkout');
+  });
+
+  it('names the unit of an account experiment in the filter banner and the metric table', async () => {
+    const u = userEvent.setup();
+    const api = backend((q) => results(q.has('segment') ? 500 : 1500), { hashAttribute: 'accountId' });
+    renderPage(api.respond);
+    await screen.findByRole('table', { name: 'Units per variation' });
+    expect(screen.getByRole('table', { name: 'Purchase by variation' }).querySelectorAll('th')[1]?.textContent).toBe('Units (accountId)');
+    await u.selectOptions(screen.getByRole('combobox', { name: 'Segment' }), 'beta');
+    const banner = await screen.findByRole('status', { name: 'Results filter' });
+    await waitFor(() => { expect(banner.textContent).toContain('Filtered: segment beta · 1,000 units (accountId).'); });
   });
 
   it('opens with the filter of its URL, so a reload or a shared link shows the same subset', async () => {

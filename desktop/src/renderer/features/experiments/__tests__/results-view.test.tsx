@@ -4,6 +4,7 @@ import { userEvent } from '@testing-library/user-event';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import type { ComparisonView, ExperimentResultsView, MetricResultView } from '@xp/shared';
 import { comparisonView, metricView, resultsView } from '../../../test/fixtures.js';
+import { BreakdownTable } from '../breakdown-table.js';
 import { ResultsView } from '../results-view.js';
 
 afterEach(cleanup);
@@ -222,6 +223,17 @@ describe('results view', () => {
     expect(treatment.textContent).toContain('50.5%');
     expect(treatment.textContent).toContain('50.0%');
     expect(within(units).getByRole('row', { name: /Total/ }).textContent).toContain('10,100');
+  });
+
+  it('names the unit, when not the user, in every Units header, and says what one unit is', () => {
+    render(<ResultsView results={results()} unit="accountId or deviceId" />);
+    expect(within(screen.getByRole('table', { name: 'Units per variation' })).getAllByRole('columnheader')[1]?.textContent).toBe('Units (accountId or deviceId)');
+    expect(within(screen.getByRole('table', { name: 'Metric purchase by variation' })).getAllByRole('columnheader')[1]?.textContent).toBe('Units (accountId or deviceId)');
+    expect(screen.getByText(/^Randomised by/).textContent).toBe('Randomised by accountId or deviceId: each unit counted below is one accountId or deviceId value.');
+    cleanup();
+
+    render(<BreakdownTable breakdown={{ dimension: 'country', environment: 'production', values: [{ value: 'US', results: results() }], omitted: { values: 0, units: 0 } }} metric="purchase" onChoose={() => undefined} unit="accountId" />);
+    expect(screen.getAllByRole('columnheader')[1]?.textContent).toBe('Units (accountId)');
   });
 
   it('renders 5 variations × 20 metrics and lets the user pick one to chart', async () => {

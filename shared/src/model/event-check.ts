@@ -155,7 +155,7 @@ function timestamp(value: unknown, path: string): void {
     return;
   }
   if (typeof value !== 'string' || !INSTANT.test(value)) {
-    throw new Problem(path, 'expected epoch milliseconds or an ISO 8601 instant with a time zone');
+    throw new Problem(path, 'expected epoch milliseconds or an RFC 3339 instant such as 2026-01-31T12:00:00Z or 2026-01-31T12:00:00.123+02:00 (seconds required, "T" and "Z" upper case, the offset with a colon)');
   }
 }
 

@@ -90,6 +90,13 @@ describe('checkSdkEvent', () => {
 
   it('names the field at fault', () => {
     expect(checkSdkEvent({ id: 'evt_0001', type: 'track', unitId: '', timestamp: 1, name: 'x' })).toEqual({ ok: false, problem: { path: 'unitId', message: 'must not be empty' } });
+    // Go's time.RFC3339Nano and Ruby's Time#iso8601 pass; what fails says what the shape is, not only "ISO 8601".
+    for (const ts of ['2026-12-07T00:14:05.123456789Z', '2026-12-07T00:14:05+00:00']) {
+      expect(checkSdkEvent({ id: 'evt_0001', type: 'track', unitId: 'u', timestamp: ts, name: 'x' })).toMatchObject({ ok: true });
+    }
+    for (const ts of ['2026-12-07T00:14:05+0000', '2026-12-07t00:14:05z', '2026-12-07T00:14Z', '2026-12-07 00:14:05Z']) {
+      expect(checkSdkEvent({ id: 'evt_0001', type: 'track', unitId: 'u', timestamp: ts, name: 'x' })).toMatchObject({ ok: false, problem: { path: 'timestamp', message: expect.stringMatching(/RFC 3339 instant such as 2026-01-31T12:00:00Z .*seconds required/) } });
+    }
     expect(checkSdkEvent({ id: 'evt_0001', type: 'track', unitId: 'u', timestamp: 1, name: 'x', bogus: 1 })).toEqual({ ok: false, problem: { path: '', message: 'unrecognized key "bogus"' } });
     expect(checkSdkEvent({ id: 'evt_0001', type: 'exposure', unitId: 'u', timestamp: 1, experiment: 'e', variation: '-v' })).toMatchObject({ ok: false, problem: { path: 'variation' } });
     expect(checkSdkEvent('nope')).toEqual({ ok: false, problem: { path: '', message: 'expected object, received string' } });

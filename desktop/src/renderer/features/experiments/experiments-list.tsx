@@ -10,6 +10,7 @@ import { allowanceProps, usePermission } from '../../lib/permissions.js';
 import { LIST_POLL_MS } from '../../lib/list-all.js';
 import { useAsync } from '../../lib/use-async.js';
 import { AsyncView, Badge, Empty, ExplainedBadge, errorMessage } from '../../lib/ui.js';
+import { unitText } from './experiment-settings-fields.js';
 
 const TONE = { draft: 'neutral', running: 'good', stopped: 'warn' } as const;
 
@@ -155,6 +156,7 @@ export default function ExperimentsList(): ReactNode {
                             </ExplainedBadge>
                           ) : null}{' '}
                           <ServerSideOnlyBadge definition={x.definition} />
+                          {unitText(x.definition) === undefined ? null : <span> · randomised by {unitText(x.definition)}</span>}
                         </div>
                       </td>
                       <td>

@@ -109,6 +109,15 @@ describe('experiments list', () => {
     expect(within(checkout).queryByRole('button', { name: 'archived' })).toBeNull();
   });
 
+  it('says by what an experiment randomises when it is not the user id, so an account experiment is told apart in the list', async () => {
+    const accounts = storedOf(abExperiment('seats', { name: 'Seats', status: 'running', hashAttribute: 'accountId' }));
+    const users = storedOf(abExperiment('checkout', { name: 'Checkout', status: 'running' }));
+    const { client } = fakeApi(withAlerts([accounts, users]));
+    showList(client);
+    expect((await rowOf('Seats')).textContent).toContain('randomised by accountId');
+    expect((await rowOf('Checkout')).textContent).not.toContain('randomised by');
+  });
+
   it('searches as the API does, ignoring case and accents, and isolates each name\'s direction', async () => {
     const u = userEvent.setup();
     const items = [storedOf(abExperiment('office', { name: 'İstanbul office' })), storedOf(abExperiment('menu', { name: 'Café menu' }))];

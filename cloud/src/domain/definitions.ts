@@ -616,6 +616,45 @@ async function refuseDroppedExperimentRules(db: Queryable, projectId: string, ki
 }
 
 /**
+ * Refuses starting or resuming an experiment that flag rules name but none would deliver: each enabled
+ * experiment rule for it, in every non-archived flag and environment it runs in, sits behind an enabled
+ * rule that serves every unit first (servesEveryUnitOf), so it would run with no traffic. As for
+ * refuseStartOnlyThroughArchivedFlags, an experiment with no enabled rule for it where it runs (a
+ * standalone one read with getExperiment, or rules still disabled) starts, and one rule that delivers,
+ * in any flag or environment, is enough.
+ */
+async function refuseShadowedOnlyDelivery(db: Queryable, projectId: string, exp: Experiment, action: 'start' | 'resume'): Promise<void> {
+  const lookup = experimentLookup(db, projectId);
+  // The experiment as it will run; others as stored.
+  const find = (key: string): Promise<Experiment | undefined> => (key === exp.key ? Promise.resolve(exp) : lookup(key));
+  const issues: { path: string; message: string }[] = [];
+  const flags = new Set<string>();
+  for (const { definition: flag } of await flagsRepo.all(db, projectId)) {
+    for (const env of Object.keys(flag.environments).sort()) {
+      if (!runsIn(exp, env) || !flag.environments[env]!.rules.some((r) => r.type === 'experiment' && r.experiment === exp.key && r.enabled !== false)) {
+        continue;
+      }
+      const shadowed = new Map<string, { rule: string; by: string; at: number }>();
+      if ((await deliveredExperiments(flag, env, find, shadowed)).has(exp.key)) {
+        return;
+      }
+      const shadow = shadowed.get(exp.key);
+      if (shadow !== undefined) {
+        flags.add(flag.key);
+        issues.push({ path: `flags.${flag.key}.environments.${env}.rules.${shadow.at}`, message: `flag "${flag.key}" in "${env}": rule "${shadow.by}" serves every unit before rule "${shadow.rule}" of the experiment can` });
+      }
+    }
+  }
+  if (issues.length > 0) {
+    throw new AppError(
+      AppErrorCode.InvalidState,
+      `experiment "${exp.key}" cannot ${action}: every rule for it comes after a rule that serves every unit first (${issues.map((i) => i.message).join('; ')}), so it would run with no traffic: put the rule that serves every unit after the experiment's rule (or give it a condition, or disable it), or add an enabled rule for the experiment before it`,
+      { flags: [...flags], issues },
+    );
+  }
+}
+
+/**
  * Protected environments whose split-URL links (`/r/{key}`) a change of a stopped experiment sends
  * elsewhere: where a stopped experiment runs, its links go to its released winner's URL (else the
  * control's), and nowhere (404) where it does not run or once it is deleted. A stopped experiment is
@@ -1993,6 +2032,8 @@ export class ExperimentService extends DefinitionService<'experiment'> {
       // map): the record keeps the first, and switching between them later would swap the arms.
       await refuseDisagreeingArmRules(tx, project.id, { ...current, status: 'running' });
       await refuseStartOnlyThroughArchivedFlags(tx, project.id, key);
+      // Rules for it all behind a catch-all (a force rule with no condition, say) give it no traffic.
+      await refuseShadowedOnlyDelivery(tx, project.id, { ...current, status: 'running' }, 'start');
       return { next: { ...current, status: 'running', startedAt: this.clock().toISOString() } };
     });
   }
@@ -2054,6 +2095,8 @@ export class ExperimentService extends DefinitionService<'experiment'> {
       await refuseUnknownEnvironments(tx, project.id, DefinitionKind.Experiment, current, undefined);
       // Flags changed while it was stopped may not serve the arms other variations than its units were served.
       await refuseRemappedArmsOnRun(tx, project.id, { ...current, status: 'running' }, 'resume');
+      // A catch-all put in front of its rules while it was stopped would leave it no traffic.
+      await refuseShadowedOnlyDelivery(tx, project.id, { ...current, status: 'running' }, 'resume');
       const { stoppedAt, decision: _decision, winner: _winner, ...rest } = current;
       const now = this.clock().toISOString();
       // The stop stays on record: events of the time it was stopped count for nothing, also when they arrive later.

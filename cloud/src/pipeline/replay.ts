@@ -20,6 +20,10 @@ import { lockProjectAggregates } from '../store/project-locks.js';
 import { parseRecord, processBatchInTransaction, rebuildTotals } from './aggregate.js';
 import type { StreamRecord } from './aggregate.js';
 
+/** Deletes the stored rows of the (project, event id) pairs in $1-$2: by the unit_events_event_id index (migration 0038). */
+export const DELETE_UNIT_EVENTS_OF =
+  'DELETE FROM unit_events u USING unnest($1::text[], $2::text[]) AS r(project_id, event_id) WHERE u.project_id = r.project_id AND u.event_id = r.event_id';
+
 export interface ReplayOptions {
   /** Local archive root (`<data dir>/archive/events`), or another source such as the S3 bucket. */
   readonly archive: string | ArchiveSource;
@@ -114,7 +118,7 @@ export async function replayArchive(db: Database, options: ReplayOptions): Promi
     // 1. Forget what these events stored, so applying them again is not a no-op or a double count.
     await tx.query('DELETE FROM processed_events p USING unnest($1::text[], $2::text[]) AS r(project_id, event_id) WHERE p.project_id = r.project_id AND p.event_id = r.event_id', [ids.projects, ids.events]);
     if (tracks.length > 0) {
-      await tx.query('DELETE FROM unit_events u USING unnest($1::text[], $2::text[]) AS r(project_id, event_id) WHERE u.project_id = r.project_id AND u.event_id = r.event_id', [tracks.map((e) => e.projectId), tracks.map((e) => e.event.id)]);
+      await tx.query(DELETE_UNIT_EVENTS_OF, [tracks.map((e) => e.projectId), tracks.map((e) => e.event.id)]);
     }
     if (exposures.length > 0) {
       await tx.query('DELETE FROM exposures x USING unnest($1::text[], $2::text[]) AS r(project_id, event_id) WHERE x.project_id = r.project_id AND x.first_event_id = r.event_id', [

@@ -1,8 +1,9 @@
 /**
  * Changes that would silently break a running experiment, refused on every path a change takes: a
  * holdout hashing by another attribute than its experiment, a namespace shared by experiments that
- * hash by other attributes, a catch-all rule put in front of a running experiment's rule, and a
- * winner released on a flag whose later rules feed other running experiments.
+ * hash by other attributes, a catch-all rule put in front of a running experiment's rule, a start or
+ * resume of an experiment whose every rule comes after a catch-all, and a winner released on a flag
+ * whose later rules feed other running experiments.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { pgliteTarget } from '../../store/__tests__/test-databases.js';
@@ -268,6 +269,78 @@ describe('changes that would silently break a running experiment', () => {
       const renamed = await replaceFlag('hero-old', (d) => ({ ...d, name: 'Old hero' }));
 
       expect(renamed.status).toBe(200);
+    });
+  });
+
+  describe('starting or resuming an experiment whose only rules come after a catch-all', () => {
+    const everyone = { id: 'everyone', type: 'force', variation: 'off' };
+    const status = async (key: string): Promise<string> => (await must('GET', `${BASE}/experiments/${key}`)).definition.status as string;
+
+    it('refuses the start, naming the flag, the environment and the rule in front, and starts once the catch-all goes after it', async () => {
+      await must('POST', `${BASE}/experiments`, draft('bh-start'));
+      // The experiment is a draft: nothing holds the flag to it yet.
+      await must('POST', `${BASE}/flags`, booleanFlagBody('bh-flag', { production: state([everyone, expRule('bh-start')]) }));
+
+      const started = await action('bh-start', 'start');
+
+      expect([started.status, started.body.error?.code]).toEqual([409, 'INVALID_STATE']);
+      expect(started.body.error.message).toBe(
+        'experiment "bh-start" cannot start: every rule for it comes after a rule that serves every unit first (flag "bh-flag" in "production": rule "everyone" serves every unit before rule "bh-start" of the experiment can), so it would run with no traffic: put the rule that serves every unit after the experiment\'s rule (or give it a condition, or disable it), or add an enabled rule for the experiment before it',
+      );
+      expect(started.body.error.details).toEqual({ flags: ['bh-flag'], issues: [{ path: 'flags.bh-flag.environments.production.rules.0', message: expect.stringContaining('rule "everyone"') }] });
+      expect(await status('bh-start')).toBe('draft');
+
+      expect((await putState('bh-flag', 'production', state([expRule('bh-start'), everyone]))).status).toBe(200);
+      expect((await action('bh-start', 'start')).status).toBe(200);
+    });
+
+    it('names every flag and environment when all of them put a catch-all first', async () => {
+      await must('POST', `${BASE}/experiments`, draft('bh-many', { environments: ['production', 'staging'] }));
+      await must('POST', `${BASE}/flags`, booleanFlagBody('bh-many-a', { production: state([everyone, expRule('bh-many')]), staging: state([{ id: 'all', type: 'rollout', variation: 'on', coverage: 1 }, expRule('bh-many')]) }));
+      await must('POST', `${BASE}/flags`, booleanFlagBody('bh-many-b', { production: state([{ ...everyone, id: 'first', condition: {} }, expRule('bh-many')]) }));
+
+      const started = await action('bh-many', 'start');
+
+      expect([started.status, started.body.error?.code]).toEqual([409, 'INVALID_STATE']);
+      expect(started.body.error.details.flags).toEqual(['bh-many-a', 'bh-many-b']);
+      expect(issuePaths(started)).toEqual(['flags.bh-many-a.environments.production.rules.0', 'flags.bh-many-a.environments.staging.rules.0', 'flags.bh-many-b.environments.production.rules.0']);
+      expect(await status('bh-many')).toBe('draft');
+    });
+
+    it('starts when a conditional rule is in front, when another flag or environment delivers it, and when no flag names it', async () => {
+      await must('POST', `${BASE}/experiments`, draft('bh-cond'));
+      await must('POST', `${BASE}/flags`, booleanFlagBody('bh-cond-flag', { production: state([{ ...everyone, condition: { country: 'NZ' } }, expRule('bh-cond')]) }));
+      await must('POST', `${BASE}/experiments`, draft('bh-other'));
+      await must('POST', `${BASE}/flags`, booleanFlagBody('bh-other-a', { production: state([everyone, expRule('bh-other')]) }));
+      await must('POST', `${BASE}/flags`, booleanFlagBody('bh-other-b', { production: state([expRule('bh-other')]) }));
+      await must('POST', `${BASE}/experiments`, draft('bh-env', { environments: ['production', 'staging'] }));
+      await must('POST', `${BASE}/flags`, booleanFlagBody('bh-env-flag', { production: state([everyone, expRule('bh-env')]), staging: state([expRule('bh-env')]) }));
+      // Shadowed only where the experiment does not run: not its traffic.
+      await must('POST', `${BASE}/experiments`, draft('bh-elsewhere'));
+      await must('POST', `${BASE}/flags`, booleanFlagBody('bh-elsewhere-flag', { production: state([expRule('bh-elsewhere')]), staging: state([everyone, expRule('bh-elsewhere')]) }));
+      await must('POST', `${BASE}/experiments`, draft('bh-standalone'));
+
+      for (const key of ['bh-cond', 'bh-other', 'bh-env', 'bh-elsewhere', 'bh-standalone']) {
+        const res = await action(key, 'start');
+        expect([key, res.status]).toEqual([key, 200]);
+      }
+    });
+
+    it('refuses the resume once a catch-all was put in front while it was stopped', async () => {
+      await must('POST', `${BASE}/experiments`, experiment('bh-resume'));
+      await must('POST', `${BASE}/flags`, booleanFlagBody('bh-resume-flag', { production: state([expRule('bh-resume')]) }));
+      expect((await action('bh-resume', 'stop')).status).toBe(200);
+      // Stopped, it holds nothing: the catch-all may go first.
+      expect((await putState('bh-resume-flag', 'production', state([everyone, expRule('bh-resume')]))).status).toBe(200);
+
+      const resumed = await action('bh-resume', 'resume');
+
+      expect([resumed.status, resumed.body.error?.code]).toEqual([409, 'INVALID_STATE']);
+      expect(resumed.body.error.message).toContain('experiment "bh-resume" cannot resume: every rule for it comes after a rule that serves every unit first (flag "bh-resume-flag" in "production": rule "everyone"');
+      expect(await status('bh-resume')).toBe('stopped');
+
+      expect((await putState('bh-resume-flag', 'production', state([{ ...everyone, condition: { country: 'NZ' } }, expRule('bh-resume')]))).status).toBe(200);
+      expect((await action('bh-resume', 'resume')).status).toBe(200);
     });
   });
 

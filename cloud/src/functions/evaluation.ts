@@ -1,5 +1,5 @@
 /**
- * The evaluation Lambda: only the SDK endpoints (/sdk/v1/*, /r/*), latency first. Module init
+ * The evaluation Lambda: only the SDK endpoints (/sdk/v1/*, /ofrep/v1/*, /r/*), latency first. Module init
  * imports just Hono, the SDK routes and their stores; the database secret is read and the app built
  * on the first request, after which the ruleset and SDK key caches stay warm across invocations.
  */

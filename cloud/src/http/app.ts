@@ -110,7 +110,7 @@ export function createApp(services: Services, options: AppOptions = {}): Hono {
     {
       title: 'xp management API',
       version: options.version ?? '0.1.0',
-      description: 'Flags, experiments, segments, metrics, environments, SDK keys, users, change requests and the audit log; and, where this app serves them, the SDK endpoints (/sdk/v1, /r).',
+      description: 'Flags, experiments, segments, metrics, environments, SDK keys, users, change requests and the audit log; and, where this app serves them, the SDK endpoints (/sdk/v1, /ofrep/v1, /r).',
     },
     // The SDK endpoints are described where they are mounted (below).
     { sdk: services.deps.events !== undefined },
@@ -141,6 +141,8 @@ export function createApp(services: Services, options: AppOptions = {}): Hono {
   if (services.deps.events !== undefined) {
     if (options.sdkMetrics !== undefined) {
       app.use('/sdk/*', sdkOutcomes(options.sdkMetrics));
+      // OFREP (sdk/ofrep.ts) evaluates as /sdk/v1/evaluate does, and is counted alike (Evaluations, latency).
+      app.use('/ofrep/*', sdkOutcomes(options.sdkMetrics));
     }
     const sdk: SdkOptions = { ...(options.sdkMetrics === undefined ? {} : { metricSink: options.sdkMetrics }), ...(options.bodyBudget === undefined ? {} : { bodyBudget: options.bodyBudget }), ...options.sdk };
     mountSdkRoutes(app, services.deps, sdk);

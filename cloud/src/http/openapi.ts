@@ -2,7 +2,20 @@ import { z } from 'zod';
 import { conditionSchema, jsonValueSchema } from '@xp/shared';
 import type { AnyRoute, ResponseSpec } from './api.js';
 import { errorSchema } from './api.js';
-import { SDK_SECURITY_SCHEMES, evaluateAnswerSchema, evaluateBodySchema, eventsAnswerSchema, eventsBodySchema, sdkPaths, sdkRulesetSchema } from './sdk/sdk-openapi.js';
+import {
+  SDK_SECURITY_SCHEMES,
+  evaluateAnswerSchema,
+  evaluateBodySchema,
+  eventsAnswerSchema,
+  eventsBodySchema,
+  ofrepBodySchema,
+  ofrepBulkAnswerSchema,
+  ofrepFailureSchema,
+  ofrepGeneralErrorSchema,
+  ofrepSuccessSchema,
+  sdkPaths,
+  sdkRulesetSchema,
+} from './sdk/sdk-openapi.js';
 
 type JsonObject = Record<string, unknown>;
 
@@ -150,8 +163,8 @@ function queryParameters(querySchema: z.ZodObject | undefined): JsonObject[] {
 
 export interface OpenApiOptions {
   /**
-   * Also describe the SDK endpoints (/sdk/v1/ruleset, stream, evaluate, events and /r/{experimentKey},
-   * sdk/sdk-openapi.ts) with their SDK-key security schemes: for an app that mounts them (deps.events).
+   * Also describe the SDK endpoints (/sdk/v1/ruleset, stream, evaluate, events, /r/{experimentKey}
+   * and OFREP's /ofrep/v1/evaluate/flags[/{key}], sdk/sdk-openapi.ts) with their SDK-key security schemes: for an app that mounts them (deps.events).
    */
   readonly sdk?: boolean;
 }
@@ -161,8 +174,13 @@ export function openApiDocument(routes: readonly AnyRoute[], info: { title: stri
   const requestNames = new Map<z.ZodType, string>(NESTED_NAMES);
   const responseNames = new Map<z.ZodType, string>([[errorSchema, 'Error'], ...NESTED_NAMES]);
   if (options.sdk === true) {
-    requestNames.set(evaluateBodySchema, 'SdkEvaluateBody').set(eventsBodySchema, 'SdkEventBatch');
+    requestNames.set(evaluateBodySchema, 'SdkEvaluateBody').set(eventsBodySchema, 'SdkEventBatch').set(ofrepBodySchema, 'OfrepEvaluationRequest');
     responseNames.set(evaluateAnswerSchema, 'SdkEvaluation').set(eventsAnswerSchema, 'SdkEventsAccepted').set(sdkRulesetSchema, 'Ruleset');
+    responseNames
+      .set(ofrepSuccessSchema, 'OfrepEvaluationSuccess')
+      .set(ofrepFailureSchema, 'OfrepEvaluationFailure')
+      .set(ofrepGeneralErrorSchema, 'OfrepGeneralError')
+      .set(ofrepBulkAnswerSchema, 'OfrepBulkEvaluationSuccess');
   }
   // A schema without an id is named after the first operation that uses it, never after its place in the table.
   const nameFor = (map: Map<z.ZodType, string>, schema: z.ZodType, fallback: string): string => {
@@ -238,7 +256,19 @@ export function openApiDocument(routes: readonly AnyRoute[], info: { title: stri
     const ref = (name: string): JsonObject => ({ $ref: `#/components/schemas/${name}` });
     Object.assign(
       paths,
-      sdkPaths({ evaluateBody: ref('SdkEvaluateBodyInput'), eventsBody: ref('SdkEventBatchInput'), evaluateAnswer: ref('SdkEvaluation'), eventsAnswer: ref('SdkEventsAccepted'), ruleset: ref('Ruleset'), error: ref('Error') }),
+      sdkPaths({
+        evaluateBody: ref('SdkEvaluateBodyInput'),
+        eventsBody: ref('SdkEventBatchInput'),
+        evaluateAnswer: ref('SdkEvaluation'),
+        eventsAnswer: ref('SdkEventsAccepted'),
+        ruleset: ref('Ruleset'),
+        error: ref('Error'),
+        ofrepBody: ref('OfrepEvaluationRequestInput'),
+        ofrepSuccess: ref('OfrepEvaluationSuccess'),
+        ofrepFailure: ref('OfrepEvaluationFailure'),
+        ofrepGeneralError: ref('OfrepGeneralError'),
+        ofrepBulkAnswer: ref('OfrepBulkEvaluationSuccess'),
+      }),
     );
   }
   return {
@@ -247,7 +277,7 @@ export function openApiDocument(routes: readonly AnyRoute[], info: { title: stri
     servers: [{ url: '/' }],
     paths,
     components: {
-      // The SDK endpoints (/sdk/v1, X-XP-SDK-Key; /r with ?k=) have their own schemes, with `sdk` only.
+      // The SDK endpoints (/sdk/v1, X-XP-SDK-Key; /r with ?k=; /ofrep/v1, also a bearer SDK key or X-API-Key) have their own schemes, with `sdk` only.
       securitySchemes: {
         bearer: { type: 'http', scheme: 'bearer', description: 'A login session (POST /api/v1/auth/login) or a personal access token' },
         ...(options.sdk === true ? SDK_SECURITY_SCHEMES : {}),

@@ -17,7 +17,7 @@ export interface ConsoleStackProps extends StackProps {
 }
 
 /** Paths CloudFront sends to the API, so the web console calls it same-origin (no CORS). */
-export const API_PATHS = ['/api/*', '/sdk/*', '/r/*', '/openapi.json', '/docs', '/docs/*', '/healthz'] as const;
+export const API_PATHS = ['/api/*', '/sdk/*', '/ofrep/*', '/r/*', '/openapi.json', '/docs', '/docs/*', '/healthz'] as const;
 
 /**
  * The web build of the console: a private S3 bucket behind CloudFront (origin access control),

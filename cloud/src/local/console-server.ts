@@ -10,7 +10,7 @@ export interface FetchApp {
 }
 
 export interface ConsoleServerOptions {
-  /** The API app; /api/*, /sdk/*, /docs and /openapi.json are passed to it in-process (same origin, no CORS). */
+  /** The API app; /api/*, /sdk/*, /ofrep/*, /docs and /openapi.json are passed to it in-process (same origin, no CORS). */
   readonly api: FetchApp;
   /** Shown by the placeholder page when the renderer has not been built. */
   readonly apiUrl: string;
@@ -57,6 +57,8 @@ export function createConsoleApp(options: ConsoleServerOptions): Hono {
   const forward = (c: { req: { raw: Request }; env: unknown }): Response | Promise<Response> => options.api.fetch(c.req.raw, c.env);
   app.all('/api/*', forward);
   app.all('/sdk/*', forward);
+  // OFREP (OpenFeature providers), as CloudFront forwards it on AWS (console-stack's API_PATHS).
+  app.all('/ofrep/*', forward);
   app.get('/docs', forward);
   // The docs page's own assets (Swagger UI's script and styles), as on AWS (console-stack's /docs/*).
   app.get('/docs/*', forward);

@@ -39,6 +39,7 @@ import { createDynamoClient, createDynamoRulesetStore } from '../store/ruleset-s
 import { openSharedStores } from '../store/shared-stores.js';
 import type { SharedStoreKind, StickyStoreKind } from '../store/shared-stores.js';
 import { createRulesetNotifier } from '../http/sdk/ruleset-notifier.js';
+import { OFREP_CORS_HEADERS, OFREP_PREFLIGHT_HEADERS } from '../http/sdk/ofrep.js';
 import { SDK_CORS_HEADERS, SDK_PREFLIGHT_HEADERS } from '../http/sdk/sdk-routes.js';
 import { createKinesisClient, ensureStream, startDynalite, startKinesalite } from './aws-local.js';
 import type { LocalService } from './aws-local.js';
@@ -316,17 +317,24 @@ const STREAM_PATH = /\/stream(?:\?|$)/;
 
 const STARTING = JSON.stringify({ error: { code: AppErrorCode.Unavailable, message: 'xp is starting; retry in a moment' } });
 
+/** OFREP's refusals take the protocol's shape (`{ errorDetails }` for a 503), as ofrep.ts answers them. */
+const STARTING_OFREP = JSON.stringify({ errorDetails: 'xp is starting; retry in a moment' });
+
 /**
- * The answer while the app does not exist yet. The SDK endpoints' carries their CORS headers, and
- * their preflight is answered as they answer it: without them a browser SDK on another origin would
- * see a CORS failure, not a 503 whose Retry-After it can read and wait out.
+ * The answer while the app does not exist yet. The SDK and OFREP endpoints' carries their CORS
+ * headers, and their preflight is answered as they answer it: without them a browser SDK (or
+ * OpenFeature OFREP provider) on another origin would see a CORS failure, not a 503 whose
+ * Retry-After it can read and wait out.
  */
 function starting(request: Request): Response {
-  const sdk = new URL(request.url).pathname.startsWith('/sdk/');
-  if (sdk && request.method === 'OPTIONS') {
-    return new Response(null, { status: 204, headers: SDK_PREFLIGHT_HEADERS });
+  const pathname = new URL(request.url).pathname;
+  const sdk = pathname.startsWith('/sdk/');
+  const ofrep = pathname.startsWith('/ofrep/');
+  if ((sdk || ofrep) && request.method === 'OPTIONS') {
+    return new Response(null, { status: 204, headers: ofrep ? OFREP_PREFLIGHT_HEADERS : SDK_PREFLIGHT_HEADERS });
   }
-  return new Response(STARTING, { status: 503, headers: { 'content-type': 'application/json', 'retry-after': '1', ...(sdk ? SDK_CORS_HEADERS : {}) } });
+  const cors = sdk ? SDK_CORS_HEADERS : ofrep ? OFREP_CORS_HEADERS : {};
+  return new Response(ofrep ? STARTING_OFREP : STARTING, { status: 503, headers: { 'content-type': 'application/json', 'retry-after': '1', ...cors } });
 }
 
 /**

@@ -59,8 +59,10 @@ export type OfrepErrorCode = (typeof OfrepErrorCode)[keyof typeof OfrepErrorCode
 
 /** The headers OFREP providers send the key in, and the others a browser may send: what the preflight allows. */
 const ALLOWED_HEADERS = ['Authorization', 'X-API-Key', SDK_KEY_HEADER, 'Content-Type', 'If-None-Match'];
-const CORS_HEADERS: Readonly<Record<string, string>> = { 'Access-Control-Allow-Origin': '*', 'Access-Control-Expose-Headers': 'ETag, Retry-After' };
-const PREFLIGHT_HEADERS: Readonly<Record<string, string>> = {
+/** The CORS headers of every OFREP answer (the local server's startup 503 sends them too, stack.ts). */
+export const OFREP_CORS_HEADERS: Readonly<Record<string, string>> = { 'Access-Control-Allow-Origin': '*', 'Access-Control-Expose-Headers': 'ETag, Retry-After' };
+/** The answer to an OFREP preflight (OPTIONS), 204 with these; the local server's too while it starts. */
+export const OFREP_PREFLIGHT_HEADERS: Readonly<Record<string, string>> = {
   'Access-Control-Allow-Origin': '*',
   'Access-Control-Allow-Methods': 'POST, OPTIONS',
   'Access-Control-Allow-Headers': ALLOWED_HEADERS.join(', '),
@@ -315,9 +317,9 @@ async function failure(c: Context, error: unknown, logger: Logger, key: string |
 export function mountOfrepRoutes(app: Hono, deps: OfrepDeps): void {
   app.use('/ofrep/v1/*', async (c, next) => {
     if (c.req.method === 'OPTIONS') {
-      return c.body(null, 204, PREFLIGHT_HEADERS);
+      return c.body(null, 204, OFREP_PREFLIGHT_HEADERS);
     }
-    for (const [name, value] of Object.entries(CORS_HEADERS)) {
+    for (const [name, value] of Object.entries(OFREP_CORS_HEADERS)) {
       c.header(name, value);
     }
     await next();

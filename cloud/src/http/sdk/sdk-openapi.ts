@@ -1,5 +1,5 @@
 /**
- * The SDK endpoints (/sdk/v1, /r) as the OpenAPI document describes them (openapi.ts, `sdk: true`).
+ * The SDK endpoints (/sdk/v1, /r, and OFREP's /ofrep/v1) as the OpenAPI document describes them (openapi.ts, `sdk: true`).
  * Their handlers validate by hand (the evaluation Lambda loads no zod), so the request and answer
  * shapes are written here as zod schemas for the document alone; a test holds them to the handlers
  * (sdk-openapi.test.ts: the same verdict as parseEvaluateBody on a corpus, live answers parsing).
@@ -82,10 +82,61 @@ export const eventsAnswerSchema = z
 /** GET /sdk/v1/ruleset's 200 answer (with ?include=serverOnly, one more top-level field, `serverOnly`). */
 export const sdkRulesetSchema = rulesetSchema;
 
+/** OFREP's error codes (ofrep.ts OfrepErrorCode; not imported: that module loads the database layer). */
+export const OFREP_ERROR_CODES = ['FLAG_NOT_FOUND', 'PARSE_ERROR', 'TARGETING_KEY_MISSING', 'INVALID_CONTEXT', 'GENERAL'] as const;
+
+/**
+ * An OFREP request's body, as parseOfrepBody takes it: `context.targetingKey` is the unit id, the
+ * other fields its attributes (checked as /sdk/v1/evaluate checks `unit.attributes`); other
+ * top-level fields are ignored (the protocol's later additions).
+ */
+export const ofrepBodySchema = z
+  .object({
+    context: z
+      .object({
+        targetingKey: z
+          .union([z.string().max(256), z.number()])
+          .nullable()
+          .optional()
+          .describe('The unit id (at most 256 UTF-16 code units; a number is taken as its decimal string); empty, null or left out: a unit known by its attributes alone'),
+      })
+      .catchall(jsonValueSchema)
+      .nullable()
+      .optional()
+      .describe('The evaluation context: targetingKey and the unit\u2019s attributes (names of at most 200 characters, any JSON nested at most 32 levels)'),
+  })
+  .describe('OFREP evaluation request (OpenFeature Remote Evaluation Protocol)');
+
+/** A flag evaluated (OFREP's evaluationSuccess). */
+export const ofrepSuccessSchema = z.object({
+  key: z.string(),
+  value: jsonValueSchema.describe('The value served'),
+  reason: z.string().describe('STATIC (on, no rule: the same value for everyone), TARGETING_MATCH, SPLIT, DEFAULT, DISABLED'),
+  variant: z.string().optional().describe('The variation\u2019s key'),
+  metadata: z
+    .record(z.string(), z.union([z.string(), z.number(), z.boolean()]))
+    .describe('xpReason (xp\u2019s own reason), ruleId, prerequisite, and for a flag an experiment served experimentKey, experimentVariation, inExperiment'),
+});
+
+/** A flag, or a request, that could not be evaluated (OFREP's evaluationFailure; `key` left out where no flag was named). */
+export const ofrepFailureSchema = z.object({
+  key: z.string().optional(),
+  errorCode: z.enum(OFREP_ERROR_CODES),
+  errorDetails: z.string(),
+});
+
+/** OFREP's general error (401, 403, 429, 5xx): `{ errorDetails }`. */
+export const ofrepGeneralErrorSchema = z.object({ errorDetails: z.string() });
+
+/** POST /ofrep/v1/evaluate/flags's 200 answer (OFREP's bulkEvaluationSuccess). */
+export const ofrepBulkAnswerSchema = z.object({ flags: z.array(z.union([ofrepSuccessSchema, ofrepFailureSchema.extend({ key: z.string() })])) });
+
 /** The security schemes the SDK operations use. */
 export const SDK_SECURITY_SCHEMES = {
   sdkKey: { type: 'apiKey', in: 'header', name: SDK_KEY_HEADER_NAME, description: 'An SDK key: server-side (xpk_srv_…) or client-side (xpk_cli_…); a server key from a web page (with Origin) is refused' },
   sdkClientKeyQuery: { type: 'apiKey', in: 'query', name: 'k', description: 'A client-side SDK key (xpk_cli_…) in the link: only GET /r/{experimentKey} takes a key in the URL' },
+  sdkKeyBearer: { type: 'http', scheme: 'bearer', description: 'An SDK key as a bearer token (`Authorization: Bearer xpk_…`), as OFREP providers send it: OFREP endpoints only' },
+  sdkKeyApiKey: { type: 'apiKey', in: 'header', name: 'X-API-Key', description: 'An SDK key in OFREP\u2019s API-key header: OFREP endpoints only' },
 } as const;
 
 type Json = Record<string, unknown>;
@@ -98,6 +149,11 @@ export interface SdkSchemaRefs {
   readonly eventsAnswer: Json;
   readonly ruleset: Json;
   readonly error: Json;
+  readonly ofrepBody: Json;
+  readonly ofrepSuccess: Json;
+  readonly ofrepFailure: Json;
+  readonly ofrepGeneralError: Json;
+  readonly ofrepBulkAnswer: Json;
 }
 
 const RETRY_AFTER = { 'Retry-After': { description: 'Seconds to wait before sending the request again', schema: { type: 'integer', minimum: 0 } } };
@@ -114,6 +170,18 @@ export function sdkPaths(refs: SdkSchemaRefs): Record<string, Record<string, Jso
   };
   const security = [{ sdkKey: [] }];
   const keyLength = `at most ${KEY_MAX_LENGTH} characters`;
+  // OFREP: a bearer token (what OFREP providers send), X-API-Key or X-XP-SDK-Key; one of them.
+  const ofrepSecurity = [{ sdkKeyBearer: [] }, { sdkKeyApiKey: [] }, { sdkKey: [] }];
+  const ofrepJson = (description: string, schema: Json, headers?: Json): Json => ({ description, ...(headers === undefined ? {} : { headers }), content: { 'application/json': { schema } } });
+  const ofrepCommon: Record<string, Json> = {
+    '401': ofrepJson('Missing, malformed, unknown, revoked or expired SDK key, or two different keys', refs.ofrepGeneralError),
+    '403': ofrepJson('A server-side key sent from a web page (a request with Origin)', refs.ofrepGeneralError),
+    '429': ofrepJson('Rate limited (an API Gateway throttle has no Retry-After)', refs.ofrepGeneralError, RETRY_AFTER),
+    '500': ofrepJson('Internal error', { oneOf: [refs.ofrepFailure, refs.ofrepGeneralError] }),
+    '503': ofrepJson('Unavailable for now (the database); retry after Retry-After seconds', refs.ofrepGeneralError, RETRY_AFTER),
+  };
+  const ofrepBody = { required: false, content: { 'application/json': { schema: refs.ofrepBody } } };
+  const ofrepBadRequest = 'PARSE_ERROR (a body that is not a JSON object, or not JSON), INVALID_CONTEXT (a context xp cannot take, or over 64 KB), GENERAL (a key in the URL)';
   return {
     '/sdk/v1/ruleset': {
       get: {
@@ -181,6 +249,42 @@ export function sdkPaths(refs: SdkSchemaRefs): Record<string, Record<string, Jso
           '413': error('The body is over 500 \u00d7 16 KB + 1 MB'),
           ...common,
           '400': error('No valid event (details: { accepted: 0, rejected }), an empty batch, or a body that is not { events: [...] }'),
+        },
+      },
+    },
+    '/ofrep/v1/evaluate/flags/{key}': {
+      post: {
+        summary: 'OFREP: evaluates one flag for a context (OpenFeature Remote Evaluation Protocol)',
+        description:
+          'For OpenFeature server providers. `context.targetingKey` is the unit id, the other fields its attributes; evaluation, sticky assignments and exposures are those of POST /sdk/v1/evaluate. A client-side key sees the client-side flags only. An empty body is an empty context.',
+        tags: ['SDK'],
+        operationId: 'postOfrepV1EvaluateFlagsKey',
+        security: ofrepSecurity,
+        parameters: [{ name: 'key', in: 'path', required: true, schema: { type: 'string', minLength: 1, description: keyLength } }],
+        requestBody: ofrepBody,
+        responses: {
+          '200': ofrepJson('The flag\u2019s value', refs.ofrepSuccess),
+          '400': ofrepJson(`${ofrepBadRequest}; TARGETING_KEY_MISSING (a rule bucketing on the unit id and no targetingKey); PARSE_ERROR or INVALID_CONTEXT from the flag\u2019s evaluation`, refs.ofrepFailure),
+          '404': ofrepJson('FLAG_NOT_FOUND: no such flag for this key (also: nothing published for this environment yet)', refs.ofrepFailure),
+          ...ofrepCommon,
+        },
+      },
+    },
+    '/ofrep/v1/evaluate/flags': {
+      post: {
+        summary: 'OFREP: evaluates every flag the key sees for a context (OpenFeature Remote Evaluation Protocol)',
+        description:
+          'For OpenFeature client providers, which poll it: the answer has an ETag, and an If-None-Match that still holds gets 304. Flags that could not be evaluated are in `flags` with their errorCode. Nothing published for this environment yet: `{ "flags": [] }`.',
+        tags: ['SDK'],
+        operationId: 'postOfrepV1EvaluateFlags',
+        security: ofrepSecurity,
+        parameters: [{ name: 'If-None-Match', in: 'header', required: false, schema: { type: 'string' } }],
+        requestBody: ofrepBody,
+        responses: {
+          '200': ofrepJson('Every flag\u2019s value or error', refs.ofrepBulkAnswer, { ETag: { description: 'The answer\u2019s tag (send it back in If-None-Match)', schema: { type: 'string' } } }),
+          '304': { description: 'Not modified: If-None-Match holds the answer\u2019s tag' },
+          '400': ofrepJson(ofrepBadRequest, refs.ofrepFailure),
+          ...ofrepCommon,
         },
       },
     },

@@ -2,7 +2,7 @@ import type { Context, MiddlewareHandler } from 'hono';
 import { MetricName } from '../../functions/metrics.js';
 
 /**
- * What the SDK endpoints report per request — latency, flags evaluated, events accepted and
+ * What the SDK endpoints (and the OFREP ones) report per request — latency, flags evaluated, events accepted and
  * rejected, event batches refused for overload — to a metric sink: EMF lines in the evaluation Lambda, the in-process counters behind
  * the local Health view.
  */
@@ -10,10 +10,16 @@ export interface MetricSink {
   put(name: MetricName, value: number): void;
 }
 
-/** Flags evaluated per POST /sdk/v1/evaluate request, noted by its handler (re-reading the JSON it sent cost every evaluation a parse). */
+/**
+ * Flags evaluated per request, noted by its handler (re-reading the JSON it sent cost every
+ * evaluation a parse): POST /sdk/v1/evaluate and the OFREP endpoints (ofrep.ts).
+ */
 const evaluated = new WeakMap<Request, number>();
 
-/** What POST /sdk/v1/evaluate tells the outcome of its request: how many flags it evaluated. */
+/**
+ * What an evaluating endpoint tells the outcome of its request: how many flags it evaluated. Noted
+ * once per request (a second note replaces the first), so a request is counted once.
+ */
 export function noteEvaluations(c: Context, flags: number): void {
   evaluated.set(c.req.raw, flags);
 }
@@ -23,6 +29,13 @@ export async function recordSdkOutcome(c: Context, sink: MetricSink, latencyMs: 
   sink.put(MetricName.EvaluationLatency, latencyMs);
   const path = c.req.path;
   const status = c.res.status;
+  // Every request that evaluated flags, whatever its answer: an OFREP answer of 304 (the bulk
+  // answer unchanged, no body) or 400 (TARGETING_KEY_MISSING) still evaluated them.
+  const noted = evaluated.get(c.req.raw);
+  if (noted !== undefined) {
+    sink.put(MetricName.Evaluations, noted);
+    return;
+  }
   if (c.req.method !== 'POST' || !(c.res.headers.get('content-type') ?? '').includes('json')) {
     return;
   }
@@ -31,9 +44,7 @@ export async function recordSdkOutcome(c: Context, sink: MetricSink, latencyMs: 
     sink.put(MetricName.EventBatchesRefused, 1);
     return;
   }
-  if (path === '/sdk/v1/evaluate' && status === 200) {
-    sink.put(MetricName.Evaluations, evaluated.get(c.req.raw) ?? 0);
-  } else if (path === '/sdk/v1/events') {
+  if (path === '/sdk/v1/events') {
     const body = (await c.res.clone().json()) as { accepted?: number; rejected?: unknown[]; error?: { details?: { rejected?: unknown[] } } };
     const rejected = body.rejected ?? body.error?.details?.rejected ?? [];
     sink.put(MetricName.EventsAccepted, body.accepted ?? 0);

@@ -310,6 +310,20 @@ describe('the CDK app (default configuration, cdk-nag AwsSolutions applied)', ()
     expect(count(t.console, 'AWS::CloudFront::Distribution', { DistributionConfig: { CustomErrorResponses: Match.anyValue() } })).toBe(0);
   });
 
+  it('proxies every route of the HTTP API under the console\'s origin (SDK, OFREP, redirects), as the local console port does', () => {
+    const [distribution] = Object.values(t.console.findResources('AWS::CloudFront::Distribution')) as { Properties: { DistributionConfig: { CacheBehaviors: { PathPattern: string }[] } } }[];
+    const patterns = distribution!.Properties.DistributionConfig.CacheBehaviors.map((b) => b.PathPattern);
+    const routes = Object.values(t.api.findResources('AWS::ApiGatewayV2::Route'))
+      .map((r) => (r as { Properties: { RouteKey: string } }).Properties.RouteKey)
+      .filter((key) => key !== '$default');
+    // `ANY /ofrep/v1/{proxy+}` → `/ofrep/*`: the route's first path segment, forwarded whole.
+    const prefixes = routes.map((key) => `/${key.split(' ')[1]!.split('/')[1]!}/*`);
+
+    expect(prefixes).toContain('/ofrep/*');
+    expect(prefixes.filter((p) => !patterns.includes(p))).toEqual([]);
+    expect(patterns).toContain('/api/*');
+  });
+
   it("tells the API function which requests come through the console's CloudFront (edge token header), so logins are throttled per viewer", () => {
     const [distribution] = Object.values(t.console.findResources('AWS::CloudFront::Distribution')) as { Properties: { DistributionConfig: { Origins: { CustomOriginConfig?: unknown; OriginCustomHeaders?: { HeaderName: string; HeaderValue: unknown }[] }[] } } }[];
     const apiOrigin = distribution!.Properties.DistributionConfig.Origins.find((o) => o.CustomOriginConfig !== undefined)!;

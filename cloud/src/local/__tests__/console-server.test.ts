@@ -36,12 +36,18 @@ describe('console server', () => {
     expect(asset.headers.get('cache-control')).toContain('immutable');
   });
 
-  it('forwards /api and /sdk in-process with method, headers, query and body', async () => {
+  it('forwards /api, /sdk and /ofrep in-process with method, headers, query and body', async () => {
     const res = await app().request('/api/v1/projects/demo/flags?q=x', { method: 'POST', headers: { authorization: 'Bearer t', 'content-type': 'application/json' }, body: '{"a":1}' });
     const sdk = await app().request('/sdk/v1/ruleset');
+    const ofrep = await app().request('/ofrep/v1/evaluate/flags', { method: 'POST', headers: { authorization: 'Bearer xpk_srv_x', 'content-type': 'application/json' }, body: '{"context":{}}' });
+    const ofrepFlag = await app().request('/ofrep/v1/evaluate/flags/checkout', { method: 'POST', body: '{}' });
+    const preflight = await app().request('/ofrep/v1/evaluate/flags', { method: 'OPTIONS' });
 
     expect(await res.json()).toEqual({ method: 'POST', path: '/api/v1/projects/demo/flags', query: '?q=x', auth: 'Bearer t', body: '{"a":1}' });
     expect(await sdk.json()).toMatchObject({ method: 'GET', path: '/sdk/v1/ruleset' });
+    expect(await ofrep.json()).toEqual({ method: 'POST', path: '/ofrep/v1/evaluate/flags', query: '', auth: 'Bearer xpk_srv_x', body: '{"context":{}}' });
+    expect(await ofrepFlag.json()).toMatchObject({ method: 'POST', path: '/ofrep/v1/evaluate/flags/checkout' });
+    expect(await preflight.json()).toMatchObject({ method: 'OPTIONS', path: '/ofrep/v1/evaluate/flags' });
   });
 
   it('forwards the API reference (/docs, its assets, /openapi.json) and /healthz', async () => {

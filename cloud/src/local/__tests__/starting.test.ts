@@ -35,4 +35,32 @@ describe('the local server while it starts', () => {
       await server.close(0);
     }
   });
+
+  it('answers the OFREP endpoints alike: 503 in the protocol\'s shape with their CORS headers, and their preflight (Authorization allowed) with 204', async () => {
+    const server = await listenEarly('127.0.0.1', 0, 'API', 'XP_API_PORT');
+    try {
+      const base = `http://127.0.0.1:${server.port}`;
+      const origin = { Origin: 'https://shop.example.com' };
+
+      const preflight = await fetch(`${base}/ofrep/v1/evaluate/flags`, {
+        method: 'OPTIONS',
+        headers: { ...origin, 'Access-Control-Request-Method': 'POST', 'Access-Control-Request-Headers': 'authorization, content-type' },
+      });
+      const bulk = await fetch(`${base}/ofrep/v1/evaluate/flags`, { method: 'POST', headers: { ...origin, Authorization: 'Bearer xpk_cli_x', 'Content-Type': 'application/json' }, body: '{"context":{}}' });
+      const single = await fetch(`${base}/ofrep/v1/evaluate/flags/checkout`, { method: 'POST', headers: { ...origin, 'Content-Type': 'application/json' }, body: '{}' });
+
+      expect(preflight.status).toBe(204);
+      expect(preflight.headers.get('access-control-allow-origin')).toBe('*');
+      expect(preflight.headers.get('access-control-allow-methods')).toContain('POST');
+      expect(preflight.headers.get('access-control-allow-headers')?.toLowerCase()).toContain('authorization');
+      for (const res of [bulk, single]) {
+        expect([res.status, res.headers.get('retry-after'), res.headers.get('access-control-allow-origin')]).toEqual([503, '1', '*']);
+        expect(res.headers.get('access-control-expose-headers')).toContain('Retry-After');
+        expect(await res.json()).toEqual({ errorDetails: 'xp is starting; retry in a moment' });
+      }
+      expect(server.serve(new Hono())).toBe(2);
+    } finally {
+      await server.close(0);
+    }
+  });
 });

@@ -6,6 +6,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createEvaluationApp } from '../../../functions/evaluation.js';
 import { EmfMetrics } from '../../../functions/metrics.js';
+import { createApp } from '../../app.js';
 import type { SdkPlatform } from './sdk-fixture.js';
 import { readStream, startSdkPlatform } from './sdk-fixture.js';
 import { OFREP_EXPERIMENT, OFREP_FLAGS, addOfrepFlags } from './ofrep-fixture.js';
@@ -189,6 +190,31 @@ describe('OFREP endpoints', () => {
       expect(res.status).toBe(200);
       expect(((await res.json()) as { flags: unknown[] }).flags.length).toBeGreaterThan(0);
     });
+
+    it('answers 200 { flags: [] } (an environment without flags) where nothing was published yet; a single flag is FLAG_NOT_FOUND there', async () => {
+      // A ruleset store holding nothing yet (as a DynamoDB table before the first publish); the keys are real.
+      const deps = s.p.services.deps;
+      const empty = { ...deps.rulesets, latest: () => Promise.resolve(undefined), newerThan: () => Promise.resolve(undefined), get: () => Promise.resolve(undefined) };
+      const app = createEvaluationApp({ ...deps, rulesets: empty }, { metrics: new EmfMetrics({ service: 'evaluation', stage: 'test', write: () => undefined }), sdk: { streaming: false } });
+      const send = async (path: string, headers: Record<string, string> = {}): Promise<Answer> => {
+        const res = await app.request(path, { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${server}`, ...headers }, body: JSON.stringify({ context: { targetingKey: 'user-1' } }) });
+        const text = await res.text();
+        return { status: res.status, body: text === '' ? undefined : (JSON.parse(text) as unknown), headers: res.headers };
+      };
+      // Nothing published: the SDK endpoint says so.
+      expect((await app.request('/sdk/v1/ruleset', { headers: { 'X-XP-SDK-Key': server } })).status).toBe(404);
+
+      const bulk = await send(BULK);
+      const again = await send(BULK, { 'if-none-match': bulk.headers.get('etag') ?? '' });
+      const single = await send(SINGLE(OFREP_FLAGS.bool));
+
+      expect(bulk.status).toBe(200);
+      expect(bulk.body).toEqual({ flags: [] });
+      expect(bulk.headers.get('etag')).toMatch(/^"/);
+      expect(again.status).toBe(304);
+      expect(single.status).toBe(404);
+      expect(single.body).toMatchObject({ key: OFREP_FLAGS.bool, errorCode: 'FLAG_NOT_FOUND' });
+    });
   });
 
   describe('bad input gets the protocol\'s error shape, never a 500', () => {
@@ -309,6 +335,45 @@ describe('OFREP endpoints', () => {
       expect(await res.json()).toMatchObject({ key: OFREP_FLAGS.bool, value: true, reason: 'TARGETING_MATCH', variant: 'on' });
       expect(bulk.status).toBe(200);
       expect(bulk.headers.get('etag')).toMatch(/^"/);
+    });
+  });
+
+  describe('metrics', () => {
+    /** A single, a bulk, the same bulk again (304) and a /sdk/v1/evaluate of one flag, against `app`; the number of flags the bulk one evaluated. */
+    const sendAll = async (app: { request: (path: string, init: RequestInit) => Response | Promise<Response> }): Promise<{ statuses: number[]; flags: number }> => {
+      const ofrep = (path: string, headers: Record<string, string> = {}): Promise<Response> =>
+        Promise.resolve(app.request(path, { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${server}`, ...headers }, body: JSON.stringify({ context: { targetingKey: 'metrics-user' } }) }));
+      const single = await ofrep(SINGLE(OFREP_FLAGS.bool));
+      const bulk = await ofrep(BULK);
+      const flags = ((await bulk.json()) as { flags: unknown[] }).flags.length;
+      const unchanged = await ofrep(BULK, { 'if-none-match': bulk.headers.get('etag')! });
+      const sdk = await app.request('/sdk/v1/evaluate', { method: 'POST', headers: { 'content-type': 'application/json', 'X-XP-SDK-Key': server }, body: JSON.stringify({ unit: { id: 'metrics-user' }, flags: [OFREP_FLAGS.bool] }) });
+      return { statuses: [single.status, bulk.status, unchanged.status, sdk.status], flags };
+    };
+
+    it('counts the flags each OFREP request evaluated in the Lambda\'s EMF lines, as /sdk/v1/evaluate\'s (a 304 evaluated them too)', async () => {
+      const lines: string[] = [];
+      const lambdaApp = createEvaluationApp(s.p.services.deps, { metrics: new EmfMetrics({ service: 'evaluation', stage: 'test', write: (line) => lines.push(line) }), sdk: { streaming: false } });
+
+      const { statuses, flags } = await sendAll(lambdaApp);
+
+      expect(statuses).toEqual([200, 200, 304, 200]);
+      expect(flags).toBeGreaterThan(1);
+      // One line per request (flushed after each), each with its latency and the flags it evaluated.
+      const parsed = lines.map((line) => JSON.parse(line) as { Evaluations?: number; EvaluationLatency?: number });
+      expect(parsed.map((p) => p.Evaluations)).toEqual([1, flags, flags, 1]);
+      expect(parsed.every((p) => typeof p.EvaluationLatency === 'number')).toBe(true);
+    });
+
+    it('counts them in the local app\'s metric sink (the Health view) once per request, latency included', async () => {
+      const put: { name: string; value: number }[] = [];
+      const local = createApp(s.p.services, { sdkMetrics: { put: (name, value) => void put.push({ name, value }) } });
+
+      const { statuses, flags } = await sendAll(local);
+
+      expect(statuses).toEqual([200, 200, 304, 200]);
+      expect(put.filter((m) => m.name === 'Evaluations').map((m) => m.value)).toEqual([1, flags, flags, 1]);
+      expect(put.filter((m) => m.name === 'EvaluationLatency')).toHaveLength(4);
     });
   });
 

@@ -32,4 +32,23 @@ describe('SDK request outcomes', () => {
     await app.request('/sdk/v1/evaluate', { method: 'POST', body: '{}', headers: { 'content-type': 'application/json' } });
     expect(put).toEqual({ EvaluationLatency: 0, Evaluations: 7 });
   });
+
+  it('counts what an OFREP request noted whatever its answer (a bodiless 304, a 400 TARGETING_KEY_MISSING), and nothing for a request that noted none', async () => {
+    const put: Partial<Record<MetricName, number>> = {};
+    const app = new Hono();
+    app.use(sdkOutcomes({ put: (name, value) => void (put[name] = (put[name] ?? 0) + value) }, { clock: () => 0 }));
+    app.post('/ofrep/v1/evaluate/flags', (c) => {
+      noteEvaluations(c, 5);
+      return c.body(null, 304);
+    });
+    app.post('/ofrep/v1/evaluate/flags/:key', (c) => {
+      noteEvaluations(c, 1);
+      return c.json({ key: c.req.param('key'), errorCode: 'TARGETING_KEY_MISSING', errorDetails: 'send targetingKey' }, 400);
+    });
+    app.post('/ofrep/v1/other', (c) => c.json({ flags: [] }));
+    for (const path of ['/ofrep/v1/evaluate/flags', '/ofrep/v1/evaluate/flags/a', '/ofrep/v1/other']) {
+      await app.request(path, { method: 'POST', body: '{}', headers: { 'content-type': 'application/json' } });
+    }
+    expect(put).toEqual({ EvaluationLatency: 0, Evaluations: 6 });
+  });
 });

@@ -621,9 +621,22 @@ async function refuseDroppedExperimentRules(db: Queryable, projectId: string, ki
  * rule that serves every unit first (servesEveryUnitOf), so it would run with no traffic. As for
  * refuseStartOnlyThroughArchivedFlags, an experiment with no enabled rule for it where it runs (a
  * standalone one read with getExperiment, or rules still disabled) starts, and one rule that delivers,
- * in any flag or environment, is enough.
+ * in any flag or environment, is enough. Also judged: a create of a running experiment (an import, or
+ * a delete and create in one `POST …/apply`), and a replace of a running one that changes what decides
+ * its delivery (its environments or hash attributes), there only when the change brings it.
  */
-async function refuseShadowedOnlyDelivery(db: Queryable, projectId: string, exp: Experiment, action: 'start' | 'resume'): Promise<void> {
+async function refuseShadowedOnlyDelivery(db: Queryable, projectId: string, exp: Experiment, action: DeliveryAction): Promise<void> {
+  const refusal = await shadowedOnlyDelivery(db, projectId, exp, action);
+  if (refusal !== undefined) {
+    throw refusal;
+  }
+}
+
+/** What the experiment is refused, in refuseShadowedOnlyDelivery's message: `cannot ${action}`. */
+type DeliveryAction = 'start' | 'resume' | 'be created running' | 'run in these environments';
+
+/** The refusal refuseShadowedOnlyDelivery throws, if any. */
+async function shadowedOnlyDelivery(db: Queryable, projectId: string, exp: Experiment, action: DeliveryAction): Promise<AppError | undefined> {
   const lookup = experimentLookup(db, projectId);
   // The experiment as it will run; others as stored.
   const find = (key: string): Promise<Experiment | undefined> => (key === exp.key ? Promise.resolve(exp) : lookup(key));
@@ -636,7 +649,7 @@ async function refuseShadowedOnlyDelivery(db: Queryable, projectId: string, exp:
       }
       const shadowed = new Map<string, { rule: string; by: string; at: number }>();
       if ((await deliveredExperiments(flag, env, find, shadowed)).has(exp.key)) {
-        return;
+        return undefined;
       }
       const shadow = shadowed.get(exp.key);
       if (shadow !== undefined) {
@@ -645,12 +658,31 @@ async function refuseShadowedOnlyDelivery(db: Queryable, projectId: string, exp:
       }
     }
   }
-  if (issues.length > 0) {
-    throw new AppError(
-      AppErrorCode.InvalidState,
-      `experiment "${exp.key}" cannot ${action}: every rule for it comes after a rule that serves every unit first (${issues.map((i) => i.message).join('; ')}), so it would run with no traffic: put the rule that serves every unit after the experiment's rule (or give it a condition, or disable it), or add an enabled rule for the experiment before it`,
-      { flags: [...flags], issues },
-    );
+  if (issues.length === 0) {
+    return undefined;
+  }
+  return new AppError(
+    AppErrorCode.InvalidState,
+    `experiment "${exp.key}" cannot ${action}: every rule for it comes after a rule that serves every unit first (${issues.map((i) => i.message).join('; ')}), so it would run with no traffic: put the rule that serves every unit after the experiment's rule (or give it a condition, or disable it), or add an enabled rule for the experiment before it`,
+    { flags: [...flags], issues },
+  );
+}
+
+/**
+ * Refuses a replace of a running experiment whose new environments leave every enabled rule for it,
+ * where it runs, behind a rule that serves every unit first (refuseShadowedOnlyDelivery), when a
+ * rule delivered it before: only what the change brings, so one already without delivery is not
+ * held to it. Of what decides its delivery, a replace of a running experiment can change only its
+ * environments (its hash attributes are fixed once started: reassigningChanges), and which flags
+ * are archived does not depend on them.
+ */
+async function refuseDeliveryLostByChange(db: Queryable, projectId: string, before: Experiment, after: Experiment): Promise<void> {
+  if (after.status !== 'running' || jsonDiff(before.environments, after.environments).length === 0) {
+    return;
+  }
+  const refusal = await shadowedOnlyDelivery(db, projectId, after, 'run in these environments');
+  if (refusal !== undefined && (await shadowedOnlyDelivery(db, projectId, { ...before, status: 'running' }, 'run in these environments')) === undefined) {
+    throw refusal;
   }
 }
 
@@ -1398,6 +1430,12 @@ export class DefinitionService<K extends DefinitionKind> {
       await refuseNamespaceOverlap(tx, project.id, this.kind, definition, undefined);
       await refuseHoldoutOnOtherAttribute(tx, project.id, this.kind, definition, undefined);
       await refuseSharedFlagRelease(tx, project.id, this.kind, definition, undefined);
+      if (this.kind === DefinitionKind.Experiment && (definition as Experiment).status === 'running') {
+        // Created running (an import, or created again in the same apply after a delete, or after
+        // flags naming it earlier in that apply): held to what a start is.
+        await refuseStartOnlyThroughArchivedFlags(tx, project.id, definition.key);
+        await refuseShadowedOnlyDelivery(tx, project.id, definition as Experiment, 'be created running');
+      }
       if (previous !== undefined) {
         // The checks above take the create as new (each reference checked); these compare with what it replaces.
         await refuseChangeFrom(tx, project.id, this.kind, definition, previous, this.deps.now());
@@ -1444,6 +1482,9 @@ export class DefinitionService<K extends DefinitionKind> {
       if (this.kind === DefinitionKind.Experiment && jsonDiff((current.definition as Experiment).environments, (definition as Experiment).environments).length > 0) {
         // Running again where it ran before: what flags serve its arms there is held to the record.
         await refuseRemappedArmsOnRun(tx, project.id, definition as Experiment, 'run in these environments');
+      }
+      if (this.kind === DefinitionKind.Experiment) {
+        await refuseDeliveryLostByChange(tx, project.id, current.definition as Experiment, definition as Experiment);
       }
       if (this.kind === DefinitionKind.Metric) {
         await refuseGuardrailStopWithoutAuthority(tx, actor, project.id, current.definition as Metric, definition as Metric);
@@ -2095,6 +2136,8 @@ export class ExperimentService extends DefinitionService<'experiment'> {
       await refuseUnknownEnvironments(tx, project.id, DefinitionKind.Experiment, current, undefined);
       // Flags changed while it was stopped may not serve the arms other variations than its units were served.
       await refuseRemappedArmsOnRun(tx, project.id, { ...current, status: 'running' }, 'resume');
+      // Its only flags archived while it was stopped (only running experiments hold a flag unarchived).
+      await refuseStartOnlyThroughArchivedFlags(tx, project.id, key);
       // A catch-all put in front of its rules while it was stopped would leave it no traffic.
       await refuseShadowedOnlyDelivery(tx, project.id, { ...current, status: 'running' }, 'resume');
       const { stoppedAt, decision: _decision, winner: _winner, ...rest } = current;

@@ -2,8 +2,9 @@
  * Changes that would silently break a running experiment, refused on every path a change takes: a
  * holdout hashing by another attribute than its experiment, a namespace shared by experiments that
  * hash by other attributes, a catch-all rule put in front of a running experiment's rule, a start or
- * resume of an experiment whose every rule comes after a catch-all, and a winner released on a flag
- * whose later rules feed other running experiments.
+ * resume of an experiment whose every rule comes after a catch-all, a resume, create or environments
+ * change that leaves a running experiment no traffic, and a winner released on a flag whose later
+ * rules feed other running experiments.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { pgliteTarget } from '../../store/__tests__/test-databases.js';
@@ -341,6 +342,118 @@ describe('changes that would silently break a running experiment', () => {
 
       expect((await putState('bh-resume-flag', 'production', state([{ ...everyone, condition: { country: 'NZ' } }, expRule('bh-resume')]))).status).toBe(200);
       expect((await action('bh-resume', 'resume')).status).toBe(200);
+    });
+  });
+
+  describe('running an experiment with no traffic by resume, create or a change of its environments', () => {
+    const everyone = { id: 'everyone', type: 'force', variation: 'off' };
+    const refusedAsShadowed = (res: Answer, action: string, key: string, flag: string): void => {
+      expect([res.status, res.body.error?.code]).toEqual([409, 'INVALID_STATE']);
+      expect(res.body.error.message).toContain(`experiment "${key}" cannot ${action}: every rule for it comes after a rule that serves every unit first (flag "${flag}" in "production": rule "everyone"`);
+      expect(res.body.error.details.flags).toEqual([flag]);
+    };
+    const refusedAsArchived = (res: Answer, key: string, flag: string): void => {
+      expect([res.status, res.body.error?.code]).toEqual([409, 'INVALID_STATE']);
+      // `POST …/apply` prefixes the message with the change's place in the batch.
+      expect(res.body.error.message).toMatch(new RegExp(`(^|: )experiment "${key}" is delivered only by archived flag "${flag}", so it would run with no traffic: unarchive it first, or remove the rule$`));
+      expect(res.body.error.details.flags).toEqual([flag]);
+    };
+    const found = async (key: string): Promise<number> => (await request('GET', `${BASE}/experiments/${key}`)).status;
+
+    it('refuses the resume of an experiment whose only flag was archived while it was stopped, and resumes once it is unarchived', async () => {
+      await must('POST', `${BASE}/experiments`, experiment('nt-resume'));
+      await must('POST', `${BASE}/flags`, booleanFlagBody('nt-resume-flag', { production: state([expRule('nt-resume')]) }));
+      expect((await action('nt-resume', 'stop')).status).toBe(200);
+      // Stopped, it holds nothing: the flag may be archived.
+      expect((await replaceFlag('nt-resume-flag', (d) => ({ ...d, archived: true }))).status).toBe(200);
+
+      const resumed = await action('nt-resume', 'resume');
+
+      refusedAsArchived(resumed, 'nt-resume', 'nt-resume-flag');
+      expect((await must('GET', `${BASE}/experiments/nt-resume`)).definition.status).toBe('stopped');
+      expect((await replaceFlag('nt-resume-flag', (d) => ({ ...d, archived: false }))).status).toBe(200);
+      expect((await action('nt-resume', 'resume')).status).toBe(200);
+    });
+
+    it('refuses a create of a running experiment whose only rules come after a catch-all (apply, and created again after a delete), and accepts one with a rule that delivers', async () => {
+      const flagFirst = await request('POST', `${BASE}/apply`, {
+        changes: [
+          { kind: 'flags', action: 'create', key: 'nt-new-flag', definition: booleanFlagBody('nt-new-flag', { production: state([everyone, expRule('nt-new')]) }) },
+          { kind: 'experiments', action: 'create', key: 'nt-new', definition: experiment('nt-new') },
+        ],
+      });
+      const delivering = await request('POST', `${BASE}/apply`, {
+        changes: [
+          { kind: 'flags', action: 'create', key: 'nt-new-ok-flag', definition: booleanFlagBody('nt-new-ok-flag', { production: state([expRule('nt-new-ok'), everyone]) }) },
+          { kind: 'experiments', action: 'create', key: 'nt-new-ok', definition: experiment('nt-new-ok') },
+        ],
+      });
+      await must('POST', `${BASE}/experiments`, draft('nt-again'));
+      await must('POST', `${BASE}/flags`, booleanFlagBody('nt-again-flag', { production: state([everyone, expRule('nt-again')]) }));
+      const recreated = await request('POST', `${BASE}/apply`, {
+        changes: [
+          { kind: 'experiments', action: 'delete', key: 'nt-again', version: await version('experiments', 'nt-again') },
+          { kind: 'experiments', action: 'create', key: 'nt-again', definition: experiment('nt-again') },
+        ],
+      });
+      const recreatedDraft = await request('POST', `${BASE}/apply`, {
+        changes: [
+          { kind: 'experiments', action: 'delete', key: 'nt-again', version: await version('experiments', 'nt-again') },
+          { kind: 'experiments', action: 'create', key: 'nt-again', definition: draft('nt-again') },
+        ],
+      });
+
+      refusedAsShadowed(flagFirst, 'be created running', 'nt-new', 'nt-new-flag');
+      expect([await found('nt-new'), (await request('GET', `${BASE}/flags/nt-new-flag`)).status]).toEqual([404, 404]);
+      refusedAsShadowed(recreated, 'be created running', 'nt-again', 'nt-again-flag');
+      expect([delivering.status, recreatedDraft.status]).toEqual([200, 200]);
+      expect((await must('GET', `${BASE}/experiments/nt-new-ok`)).definition.status).toBe('running');
+    });
+
+    it('refuses a create of a running experiment that only archived flags name, and accepts it once one is unarchived', async () => {
+      const archivedFlag = { ...booleanFlagBody('nt-archived-flag', { production: state([expRule('nt-archived')]) }), archived: true };
+      const applied = await request('POST', `${BASE}/apply`, {
+        changes: [
+          { kind: 'flags', action: 'create', key: 'nt-archived-flag', definition: archivedFlag },
+          { kind: 'experiments', action: 'create', key: 'nt-archived', definition: experiment('nt-archived') },
+        ],
+      });
+      await must('POST', `${BASE}/flags`, archivedFlag);
+      const created = await request('POST', `${BASE}/experiments`, experiment('nt-archived'));
+
+      refusedAsArchived(applied, 'nt-archived', 'nt-archived-flag');
+      refusedAsArchived(created, 'nt-archived', 'nt-archived-flag');
+      expect(await found('nt-archived')).toBe(404);
+      // A draft may be created: the start is refused until the flag is unarchived.
+      await must('POST', `${BASE}/experiments`, draft('nt-archived'));
+      expect((await replaceFlag('nt-archived-flag', (d) => ({ ...d, archived: false }))).status).toBe(200);
+      expect((await action('nt-archived', 'start')).status).toBe(200);
+    });
+
+    it('refuses taking a running experiment out of the only environment a rule delivers it in, and accepts a change that keeps one', async () => {
+      await must('POST', `${BASE}/experiments`, draft('nt-envs', { environments: ['production', 'staging'] }));
+      await must('POST', `${BASE}/flags`, booleanFlagBody('nt-envs-flag', { production: state([everyone, expRule('nt-envs')]), staging: state([expRule('nt-envs')]) }));
+      expect((await action('nt-envs', 'start')).status).toBe(200);
+
+      const productionOnly = await replaceExperiment('nt-envs', (d) => ({ ...d, environments: ['production'] }));
+      const stagingOnly = await replaceExperiment('nt-envs', (d) => ({ ...d, environments: ['staging'] }));
+
+      refusedAsShadowed(productionOnly, 'run in these environments', 'nt-envs', 'nt-envs-flag');
+      expect(stagingOnly.status).toBe(200);
+      expect((await must('GET', `${BASE}/experiments/nt-envs`)).definition.environments).toEqual(['staging']);
+    });
+
+    it('does not hold a running experiment that already had no delivery to it when its environments change', async () => {
+      await must('POST', `${BASE}/experiments`, experiment('nt-old', { environments: ['production', 'staging'] }));
+      await must('POST', `${BASE}/flags`, booleanFlagBody('nt-old-flag', { production: state([expRule('nt-old')]), staging: state([expRule('nt-old')]) }));
+      // Stored before the check existed.
+      for (const env of ['production', 'staging']) {
+        await p.db.query(`UPDATE flags SET definition = jsonb_set(definition, $1::text[], $2::jsonb) WHERE key = 'nt-old-flag'`, [['environments', env, 'rules'], JSON.stringify([everyone, expRule('nt-old')])]);
+      }
+
+      const productionOnly = await replaceExperiment('nt-old', (d) => ({ ...d, environments: ['production'] }));
+
+      expect(productionOnly.status).toBe(200);
     });
   });
 

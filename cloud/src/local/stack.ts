@@ -39,8 +39,9 @@ import { createDynamoClient, createDynamoRulesetStore } from '../store/ruleset-s
 import { openSharedStores } from '../store/shared-stores.js';
 import type { SharedStoreKind, StickyStoreKind } from '../store/shared-stores.js';
 import { createRulesetNotifier } from '../http/sdk/ruleset-notifier.js';
-import { OFREP_CORS_HEADERS, OFREP_PREFLIGHT_HEADERS } from '../http/sdk/ofrep.js';
-import { SDK_CORS_HEADERS, SDK_PREFLIGHT_HEADERS } from '../http/sdk/sdk-routes.js';
+import { SDK_CORS_HEADERS } from '../http/sdk/cors.js';
+import { OFREP_PREFLIGHT_HEADERS } from '../http/sdk/ofrep.js';
+import { SDK_PREFLIGHT_HEADERS } from '../http/sdk/sdk-routes.js';
 import { createKinesisClient, ensureStream, startDynalite, startKinesalite } from './aws-local.js';
 import type { LocalService } from './aws-local.js';
 import { DEMO_CLIENT, startDemoTraffic } from './demo-traffic.js';
@@ -333,7 +334,7 @@ function starting(request: Request): Response {
   if ((sdk || ofrep) && request.method === 'OPTIONS') {
     return new Response(null, { status: 204, headers: ofrep ? OFREP_PREFLIGHT_HEADERS : SDK_PREFLIGHT_HEADERS });
   }
-  const cors = sdk ? SDK_CORS_HEADERS : ofrep ? OFREP_CORS_HEADERS : {};
+  const cors = sdk || ofrep ? SDK_CORS_HEADERS : {};
   return new Response(ofrep ? STARTING_OFREP : STARTING, { status: 503, headers: { 'content-type': 'application/json', 'retry-after': '1', ...cors } });
 }
 

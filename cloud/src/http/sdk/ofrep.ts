@@ -7,6 +7,7 @@ import { AppError, AppErrorCode } from '../../errors.js';
 import { loadStickySnapshot, saveStickySnapshot } from '../../store/sticky-buckets.js';
 import type { StickyAssignmentStore } from '../../store/sticky-buckets.js';
 import { declaredLength } from '../body-limits.js';
+import { anyOriginCors, preflightHeaders } from './cors.js';
 import { errorResponse } from '../errors.js';
 import type { RulesetView } from './ruleset-cache.js';
 import { SDK_KEY_HEADER, authenticateSdkKey, rejectKeysInQuery, rejectServerKeyFromPage } from './sdk-keys.js';
@@ -59,15 +60,8 @@ export type OfrepErrorCode = (typeof OfrepErrorCode)[keyof typeof OfrepErrorCode
 
 /** The headers OFREP providers send the key in, and the others a browser may send: what the preflight allows. */
 const ALLOWED_HEADERS = ['Authorization', 'X-API-Key', SDK_KEY_HEADER, 'Content-Type', 'If-None-Match'];
-/** The CORS headers of every OFREP answer (the local server's startup 503 sends them too, stack.ts). */
-export const OFREP_CORS_HEADERS: Readonly<Record<string, string>> = { 'Access-Control-Allow-Origin': '*', 'Access-Control-Expose-Headers': 'ETag, Retry-After' };
 /** The answer to an OFREP preflight (OPTIONS), 204 with these; the local server's too while it starts. */
-export const OFREP_PREFLIGHT_HEADERS: Readonly<Record<string, string>> = {
-  'Access-Control-Allow-Origin': '*',
-  'Access-Control-Allow-Methods': 'POST, OPTIONS',
-  'Access-Control-Allow-Headers': ALLOWED_HEADERS.join(', '),
-  'Access-Control-Max-Age': '86400',
-};
+export const OFREP_PREFLIGHT_HEADERS = preflightHeaders('POST, OPTIONS', ALLOWED_HEADERS);
 
 /** Left out of an exposure's attributes, as /sdk/v1/evaluate leaves it out: the unit id is the exposure's unitId. */
 const UNIT_ID_ATTRIBUTE = ['id'];
@@ -315,16 +309,7 @@ async function failure(c: Context, error: unknown, logger: Logger, key: string |
 
 /** Registers the OFREP routes beside the SDK routes (same keys, rulesets, sticky store and exposure path). */
 export function mountOfrepRoutes(app: Hono, deps: OfrepDeps): void {
-  app.use('/ofrep/v1/*', async (c, next) => {
-    if (c.req.method === 'OPTIONS') {
-      return c.body(null, 204, OFREP_PREFLIGHT_HEADERS);
-    }
-    for (const [name, value] of Object.entries(OFREP_CORS_HEADERS)) {
-      c.header(name, value);
-    }
-    await next();
-    return undefined;
-  });
+  app.use('/ofrep/v1/*', anyOriginCors(OFREP_PREFLIGHT_HEADERS));
 
   /** Evaluates `keys` (all the caller sees when undefined) for the request's unit, logging exposures as /sdk/v1/evaluate does. */
   const evaluate = async (c: Context, who: SdkCaller, unit: OfrepUnit, served: RulesetView, keys: readonly string[]): Promise<FlagAnswer[]> => {

@@ -8,6 +8,7 @@ import { AppError, AppErrorCode, invalid } from '../../errors.js';
 import type { EventSink } from '../../store/event-sink.js';
 import { InMemoryStickyAssignmentStore, loadStickySnapshot, saveStickySnapshot } from '../../store/sticky-buckets.js';
 import { ExposureRetryBuffer } from './exposure-retry.js';
+import { anyOriginCors, preflightHeaders } from './cors.js';
 import { mountOfrepRoutes } from './ofrep.js';
 import { noteEvaluations } from './sdk-outcomes.js';
 import type { MetricSink } from './sdk-outcomes.js';
@@ -119,15 +120,8 @@ const NOT_RUNNING_CACHE_ENTRIES = 1_000;
 /** A stream whose client stopped reading is closed once this many events are queued. */
 const MAX_QUEUED_STREAM_CHUNKS = 64;
 
-/** The CORS headers of every SDK endpoint answer: any origin, no credentials (the key is in a header). */
-export const SDK_CORS_HEADERS: Readonly<Record<string, string>> = { 'Access-Control-Allow-Origin': '*', 'Access-Control-Expose-Headers': 'ETag, Retry-After' };
 /** The answer to an SDK endpoint's CORS preflight (OPTIONS), 204 with these. */
-export const SDK_PREFLIGHT_HEADERS: Readonly<Record<string, string>> = {
-  'Access-Control-Allow-Origin': '*',
-  'Access-Control-Allow-Methods': 'GET, POST, OPTIONS',
-  'Access-Control-Allow-Headers': [SDK_KEY_HEADER, 'Content-Type', 'If-None-Match', 'Last-Event-ID', 'Cache-Control'].join(', '),
-  'Access-Control-Max-Age': '86400',
-};
+export const SDK_PREFLIGHT_HEADERS = preflightHeaders('GET, POST, OPTIONS', [SDK_KEY_HEADER, 'Content-Type', 'If-None-Match', 'Last-Event-ID', 'Cache-Control']);
 
 /** Experiments as stored (the split-URL redirect's fallback for experiments not running here). */
 const experimentsRepo = new DefinitionRepository<Experiment>(DefinitionKind.Experiment);
@@ -455,21 +449,8 @@ export function mountSdkRoutes(app: Hono, deps: Deps, options: SdkOptions = {}):
   });
   options.addCloser?.((deadlineMs) => retry.close(deadlineMs));
 
-  // Browser SDKs run on the customer's own sites: the SDK endpoints answer any origin. The key
-  // travels in a header, never in a cookie, so no credentials are allowed or needed. The headers go
-  // through c.header() before the handler: hono/cors writes them to c.res, which makes every answer
-  // a copy of a placeholder Response and takes @hono/node-server off its fast path (it had halved
-  // /sdk/v1/evaluate's throughput in `npm run bench -- sdk`).
-  app.use('/sdk/v1/*', async (c, next) => {
-    if (c.req.method === 'OPTIONS') {
-      return c.body(null, 204, SDK_PREFLIGHT_HEADERS);
-    }
-    for (const [name, value] of Object.entries(SDK_CORS_HEADERS)) {
-      c.header(name, value);
-    }
-    await next();
-    return undefined;
-  });
+  // Browser SDKs run on the customer's own sites: any origin (cors.ts).
+  app.use('/sdk/v1/*', anyOriginCors(SDK_PREFLIGHT_HEADERS));
 
   const caller = (c: Context): Promise<SdkCaller> => {
     rejectKeysInQuery(c);

@@ -107,6 +107,26 @@ export const pauseSchema = z.strictObject({ stoppedAt: isoDateSchema, resumedAt:
 export type Pause = z.output<typeof pauseSchema>;
 export const MAX_PAUSES = 100;
 
+/**
+ * A multi-armed bandit: while the experiment runs, the platform moves its split towards the
+ * variations most likely to be best on one metric (Thompson sampling: each variation's share is its
+ * chance to be best, floored at minShare), every updateEveryHours after a burn-in at the authored
+ * weights. Each move is recorded in splitHistory like a manual one, so sticky bucketing (which keeps
+ * every unit's variation) is required and the results weigh each split phase separately.
+ */
+export const banditSchema = z.strictObject({
+  /** The metric to optimise, one of the experiment's primary metrics; absent, the first of them. */
+  metric: keySchema.optional(),
+  /** Hours between two reweightings. */
+  updateEveryHours: z.number().int().min(1).max(720).default(24),
+  /** Hours after the start during which the authored weights are kept. */
+  burnInHours: z.number().int().min(0).max(720).default(24),
+  /** Each variation's least share of the traffic, so that none is starved; minShare × variations must not exceed 1. */
+  minShare: z.number().min(0).max(0.5).default(0.01),
+});
+export type Bandit = z.output<typeof banditSchema>;
+export type BanditInput = z.input<typeof banditSchema>;
+
 /** Most result dimensions one experiment may list. */
 export const MAX_RESULT_DIMENSIONS = 10;
 
@@ -262,6 +282,8 @@ const experimentFieldsSchema = z
     guardrailAction: z.enum(['alert', 'stop']).optional(),
     /** The analysis plan: the defaults of its results (analysisPlanSchema); absent, the platform's. */
     analysis: analysisPlanSchema.optional(),
+    /** Multi-armed bandit: the platform moves the split towards the best variation while it runs (banditSchema). */
+    bandit: banditSchema.optional(),
   })
   .superRefine((exp, ctx) => {
     exp.pauses?.forEach((pause, i) => {
@@ -351,6 +373,9 @@ export const experimentSchema = experimentFieldsSchema.superRefine((exp, ctx) =>
       });
     }
   });
+  if (exp.bandit !== undefined) {
+    banditIssues(exp, ctx);
+  }
   if (exp.type === ExperimentType.SplitUrl && !SPLIT_URL_HASH_ATTRIBUTES.includes(exp.hashAttribute) && (exp.fallbackAttribute === undefined || !SPLIT_URL_HASH_ATTRIBUTES.includes(exp.fallbackAttribute))) {
     ctx.addIssue({
       code: 'custom',
@@ -358,7 +383,33 @@ export const experimentSchema = experimentFieldsSchema.superRefine((exp, ctx) =>
       message: `a split-URL experiment is evaluated by its /r/{key} links, which know a visitor only by the cookie's "id" and what the request says (${SPLIT_URL_HASH_ATTRIBUTES.slice(1).join(', ')}); "${exp.hashAttribute}" is never among them, so every visitor would go to the first variation unexposed: use "id"`,
     });
   }
-}, whenFieldsValid('type', 'variations', 'hashAttribute', 'fallbackAttribute', 'metrics'));
+}, whenFieldsValid('type', 'variations', 'hashAttribute', 'fallbackAttribute', 'metrics', 'bandit', 'stickyBucketing'));
+
+/** What a bandit needs of its experiment: explicit variations, sticky bucketing, a primary metric, room for every minShare. */
+function banditIssues(exp: z.output<typeof experimentFieldsSchema>, ctx: z.RefinementCtx): void {
+  const bandit = exp.bandit!;
+  if (exp.type === ExperimentType.Multivariate) {
+    ctx.addIssue({ code: 'custom', path: ['bandit'], message: 'a bandit moves the weights of explicit variations; a multivariate experiment has none (its variations come from factors): use an A/B or split-URL experiment' });
+    return;
+  }
+  if (exp.stickyBucketing?.enabled !== true) {
+    ctx.addIssue({
+      code: 'custom',
+      path: ['stickyBucketing', 'enabled'],
+      message: 'a bandit moves the split while the experiment runs, which would move units already exposed to another variation: turn sticky bucketing on so that every unit keeps its variation',
+    });
+  }
+  if (bandit.metric === undefined) {
+    if (exp.metrics.primary.length === 0) {
+      ctx.addIssue({ code: 'custom', path: ['bandit', 'metric'], message: 'a bandit optimises a metric: add a primary metric (metrics.primary) or name one here' });
+    }
+  } else if (!exp.metrics.primary.includes(bandit.metric)) {
+    ctx.addIssue({ code: 'custom', path: ['bandit', 'metric'], message: `must be one of the experiment's primary metrics (metrics.primary: ${exp.metrics.primary.length === 0 ? 'none' : exp.metrics.primary.join(', ')})` });
+  }
+  if (bandit.minShare * exp.variations.length > 1) {
+    ctx.addIssue({ code: 'custom', path: ['bandit', 'minShare'], message: `${bandit.minShare} for each of ${exp.variations.length} variations exceeds the whole traffic: at most ${Math.floor((1 / exp.variations.length) * 1e4) / 1e4}` });
+  }
+}
 
 /**
  * An experiment as read back from storage, for readers of what is stored (results, guardrails):

@@ -24,6 +24,8 @@ export interface RejectedEvent {
 
 export interface ValidatedBatch {
   readonly valid: PipelineEvent[];
+  /** Each valid event's index in the batch, in the order of `valid`. */
+  readonly validIndexes: number[];
   readonly rejected: RejectedEvent[];
 }
 
@@ -66,6 +68,7 @@ function idOf(raw: unknown): string | undefined {
  */
 export function validateBatch(events: readonly unknown[], where: { projectId: string; environment: string; receivedAt: number }): ValidatedBatch {
   const valid: PipelineEvent[] = [];
+  const validIndexes: number[] = [];
   const rejected: RejectedEvent[] = [];
   events.forEach((raw, index) => {
     const id = idOf(raw);
@@ -113,6 +116,59 @@ export function validateBatch(events: readonly unknown[], where: { projectId: st
       return;
     }
     valid.push({ v: 1, projectId: where.projectId, environment: where.environment, receivedAt: where.receivedAt, occurredAt, event: checked.event });
+    validIndexes.push(index);
   });
-  return { valid, rejected };
+  return { valid, validIndexes, rejected };
+}
+
+/** An accepted event that will probably count in no result: said in the 202 so that a sender sees its mistake. */
+export interface EventWarning {
+  readonly index: number;
+  readonly id: string;
+  readonly code: 'UNKNOWN_EXPERIMENT' | 'UNKNOWN_VARIATION';
+  readonly message: string;
+}
+
+/** At most this many warnings in one answer (a batch naming one wrong key 500 times needs one to be seen). */
+export const MAX_EVENT_WARNINGS = 20;
+
+/**
+ * The accepted exposures that name an experiment the environment's current ruleset does not run, or a
+ * variation it does not have: stored all the same (the ruleset may have changed since the SDK
+ * evaluated), but a made-up or mistyped key counts in no results (an unknown variation is left out of
+ * the analysis and flags the SRM check). The first MAX_EVENT_WARNINGS, and how many there were.
+ */
+export function exposureWarnings(
+  batch: Pick<ValidatedBatch, 'valid' | 'validIndexes'>,
+  experiments: Readonly<Record<string, { readonly variations: readonly { readonly key: string }[] }>>,
+): { readonly warnings: EventWarning[]; readonly count: number } {
+  const warnings: EventWarning[] = [];
+  let count = 0;
+  batch.valid.forEach((pipelineEvent, i) => {
+    const event = pipelineEvent.event;
+    if (event.type !== 'exposure') {
+      return;
+    }
+    const experiment = Object.hasOwn(experiments, event.experiment) ? experiments[event.experiment] : undefined;
+    const warning =
+      experiment === undefined
+        ? {
+            code: 'UNKNOWN_EXPERIMENT' as const,
+            message: `experiment "${event.experiment}" is not running in this environment (unknown, a draft, stopped, or in another environment): the exposure is stored, but counts in no results unless an experiment with that key runs here; send the key the ruleset gives`,
+          }
+        : experiment.variations.some((v) => v.key === event.variation)
+          ? undefined
+          : {
+              code: 'UNKNOWN_VARIATION' as const,
+              message: `experiment "${event.experiment}" has no variation "${event.variation}" (it has ${experiment.variations.map((v) => `"${v.key}"`).join(', ')}): the unit is left out of the analysis and flags the SRM check`,
+            };
+    if (warning === undefined) {
+      return;
+    }
+    count += 1;
+    if (warnings.length < MAX_EVENT_WARNINGS) {
+      warnings.push({ index: batch.validIndexes[i]!, id: event.id, ...warning });
+    }
+  });
+  return { warnings, count };
 }

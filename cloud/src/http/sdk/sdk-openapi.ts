@@ -6,7 +6,7 @@
  */
 import { z } from 'zod';
 import { KEY_MAX_LENGTH, MAX_EVENTS_PER_BATCH, Reason, jsonValueSchema, keySchema, rulesetSchema, sdkEventSchema } from '@xp/shared';
-import { RejectCode } from './event-batch.js';
+import { MAX_EVENT_WARNINGS, RejectCode } from './event-batch.js';
 
 /** The header the SDK key travels in (sdk-keys.ts SDK_KEY_HEADER; not imported: that module loads the database layer). */
 const SDK_KEY_HEADER_NAME = 'X-XP-SDK-Key';
@@ -77,6 +77,19 @@ export const eventsAnswerSchema = z
         reason: z.string(),
       }),
     ),
+    warnings: z
+      .array(
+        z.object({
+          index: z.number().int(),
+          id: z.string(),
+          code: z.enum(['UNKNOWN_EXPERIMENT', 'UNKNOWN_VARIATION']),
+          message: z.string(),
+        }),
+      )
+      .max(MAX_EVENT_WARNINGS)
+      .optional()
+      .describe("Accepted exposures naming an experiment the environment's ruleset does not run, or a variation it does not have (stored, but counted in no results); absent when there are none"),
+    warningsOmitted: z.number().int().optional().describe(`Such exposures beyond the first ${MAX_EVENT_WARNINGS} listed`),
   });
 
 /** GET /sdk/v1/ruleset's 200 answer (with ?include=serverOnly, one more top-level field, `serverOnly`). */

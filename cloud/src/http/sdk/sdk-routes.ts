@@ -16,7 +16,7 @@ import type { StickyAssignmentStore } from '../../store/sticky-buckets.js';
 import { findBadJson, NOT_UTF8_BODY, unsupportedEncoding, utf8Text } from '../text.js';
 import { admitBody, declaredLength } from '../body-limits.js';
 import type { BodyBudget } from '../body-limits.js';
-import { validateBatch } from './event-batch.js';
+import { exposureWarnings, validateBatch } from './event-batch.js';
 import { RulesetCache, acceptsGzip } from './ruleset-cache.js';
 import type { RulesetView, ServedRuleset } from './ruleset-cache.js';
 import { SDK_KEY_HEADER, SdkKeyCache, authenticateSdkKey, rejectKeysInQuery, rejectServerKeyFromPage, withinDeadline } from './sdk-keys.js';
@@ -785,7 +785,8 @@ export function mountSdkRoutes(app: Hono, deps: Deps, options: SdkOptions = {}):
     if (events.length === 0) {
       throw invalid('the batch is empty', { issues: [{ path: 'body.events', message: 'no events' }] });
     }
-    const { valid, rejected } = validateBatch(events, { projectId: who.projectId, environment: who.environment, receivedAt: now() });
+    const batch = validateBatch(events, { projectId: who.projectId, environment: who.environment, receivedAt: now() });
+    const { valid, rejected } = batch;
     if (valid.length === 0) {
       throw invalid(`none of the ${events.length} events is valid`, { accepted: 0, rejected });
     }
@@ -794,8 +795,12 @@ export function mountSdkRoutes(app: Hono, deps: Deps, options: SdkOptions = {}):
     } catch (error) {
       withRetryAfter(c, error);
     }
+    // The environment's whole ruleset (not a client key's view): its experiments are the ones that
+    // count here. None published yet, or unreadable: nothing to compare with, so no warnings.
+    const served = await rulesets.get(who.projectId, who.environment).catch(() => undefined);
+    const { warnings, count } = served === undefined ? { warnings: [], count: 0 } : exposureWarnings(batch, served.ruleset.experiments ?? {});
     c.header('Cache-Control', 'no-store');
-    return c.json({ accepted: valid.length, rejected }, 202);
+    return c.json({ accepted: valid.length, rejected, ...(count === 0 ? {} : { warnings, ...(count > warnings.length ? { warningsOmitted: count - warnings.length } : {}) }) }, 202);
   });
 
   /**

@@ -230,7 +230,7 @@ export function pruneStickyAssignments(db: Queryable, retentionDays: number = ST
   return pruneOlderThan(db, 'sticky_assignments', retentionDays * 24, options);
 }
 
-/** The units a ruleset's sticky experiments can hash this context on. */
+/** The stored assignments a ruleset's sticky experiments can read for this context: its hash attribute's id and its fallback's. */
 export function stickyUnitsOf(ruleset: Ruleset, attributes: Readonly<Record<string, unknown>>): StickyUnit[] {
   const units = new Map<string, StickyUnit>();
   for (const exp of Object.values(ruleset.experiments ?? {})) {
@@ -244,7 +244,9 @@ export function stickyUnitsOf(ruleset: Ruleset, attributes: Readonly<Record<stri
       // Read as bucketing reads it: a dotted name (`organization.key`) is a path.
       const value = readAttribute(attributes, attribute);
       if ((typeof value === 'string' && value !== '') || (typeof value === 'number' && Number.isFinite(value))) {
-        const unit = { hashAttribute: attribute, hashValue: String(value) };
+        // Keyed as the evaluator keys them: by the experiment's hashAttribute, whichever attribute
+        // the id came from (a fallback's id too, which a logged-in unit's evaluation also reads).
+        const unit = { hashAttribute: exp.hashAttribute, hashValue: String(value) };
         units.set(stickyKey(unit.hashAttribute, unit.hashValue), unit);
       }
     }

@@ -628,12 +628,17 @@ export class ExperimentationClient {
       if (def.sticky === undefined) {
         continue;
       }
+      if (typeof def.hashAttribute !== 'string') {
+        continue;
+      }
+      // Evaluation reads assignments keyed by the experiment's hashAttribute, whichever attribute
+      // the id came from: the fallback's id too (a logged-in unit keeps what its device was given).
       for (const name of [def.hashAttribute, def.fallbackAttribute]) {
         const value = typeof name === 'string' ? readAttribute(attributes, name) : undefined;
         if ((typeof value === 'string' && value !== '') || typeof value === 'number') {
-          const key = `${name as string}||${String(value)}`;
+          const key = `${def.hashAttribute}||${String(value)}`;
           if (!loads.has(key)) {
-            loads.set(key, store.preload(name as string, String(value)));
+            loads.set(key, store.preload(def.hashAttribute, String(value)));
           }
         }
       }

@@ -493,6 +493,14 @@ def _used_hash_attribute(attributes: Mapping[str, Any], name: str, fallback: str
     return fallback if (v is None or v == "") and fallback is not None else name
 
 
+def _fallback_value(attributes: Mapping[str, Any], fallback: str | None, hash_value: str) -> str | None:
+    """The fallback attribute's value as a bucketing id, when the unit has one other than `hash_value`."""
+    if fallback is None:
+        return None
+    v = _read_hash_value(attributes, fallback, None)
+    return None if v is _TYPE_MISMATCH or v == hash_value else v  # type: ignore[no-any-return]
+
+
 def _hash_value_or_raise(attributes: Mapping[str, Any], name: str, fallback: str | None) -> str | None:
     v = _read_hash_value(attributes, name, fallback)
     if v is _TYPE_MISMATCH:
@@ -614,13 +622,25 @@ def _assign(compiled: CompiledRuleset, exp: _CompiledExperiment, ctx: _Context) 
     stored: Mapping[str, str] | None = None
     if store is not None and sticky is not None:
         stored = _store_get(store, d["hashAttribute"], hv)
-        if stored is not None:
+        # A unit hashed by its fallback before (a visitor's device id) and by its hash attribute now
+        # (logged in) keeps what its fallback was given: its assignments count too, behind its own.
+        earlier = _fallback_value(attributes, d.get("fallbackAttribute"), hv) if used == d["hashAttribute"] else None
+        before = None if earlier is None else _store_get(store, d["hashAttribute"], earlier)
+        assignments = stored if before is None else {**before, **(stored or {})}
+        if assignments is not None:
             for v in range(int(sticky["minBucketVersion"])):
-                if stored.get(f"{exp.key}__{v}") is not None:
+                if assignments.get(f"{exp.key}__{v}") is not None:
                     return SkipReason.STICKY_BLOCKED
-            key = stored.get(f"{exp.key}__{sticky['bucketVersion']}")
+            entry = f"{exp.key}__{sticky['bucketVersion']}"
+            key = assignments.get(entry)
             index = -1 if key is None else _index_of_key(exp, key)
             if index >= 0:
+                if stored is None or stored.get(entry) != key:
+                    # Kept from the fallback: stored under the unit's own id too, which it keeps on other devices.
+                    try:
+                        store.set(d["hashAttribute"], hv, {**(stored or {}), entry: key})
+                    except Exception as e:
+                        log.warning("sticky bucket store failed to write: %s", type(e).__name__)
                 return _assignment(exp, index, hv, sticky=True, hash_attribute=used)
     if exp.namespace is not None:
         n = hash_value(exp.namespace_seed, hv, 1)

@@ -78,6 +78,18 @@ function usedHashAttribute(attributes: Readonly<Record<string, unknown>>, name: 
   return (v === undefined || v === null || v === '') && fallback !== undefined ? fallback : name;
 }
 
+/**
+ * The fallback attribute's value as a bucketing id, when the unit has one other than `hashValue`
+ * (undefined when absent, of a type bucketing refuses, or the same id).
+ */
+function fallbackValueOf(attributes: Readonly<Record<string, unknown>>, fallback: string | undefined, hashValue: string): string | undefined {
+  if (fallback === undefined) {
+    return undefined;
+  }
+  const v = readHashValue(attributes, fallback, undefined);
+  return v === TYPE_MISMATCH || v === hashValue ? undefined : v;
+}
+
 function hashValueOrThrow(attributes: Readonly<Record<string, unknown>>, name: string, fallback: string | undefined): string | undefined {
   const v = readHashValue(attributes, name, fallback);
   if (v === TYPE_MISMATCH) {
@@ -222,15 +234,29 @@ function assign(compiled: CompiledRuleset, exp: CompiledExperiment, context: Eva
   let stored: Readonly<Record<string, string>> | undefined;
   if (store !== undefined && def.sticky !== undefined) {
     stored = stickyGet(store, def.hashAttribute, hashValue);
-    if (stored !== undefined) {
+    // A unit hashed by its fallback before (a visitor's device id) and by its hash attribute now
+    // (logged in) keeps what its fallback was given: its assignments count too, behind its own.
+    const earlier = hashAttribute === def.hashAttribute ? fallbackValueOf(attributes, def.fallbackAttribute, hashValue) : undefined;
+    const before = earlier === undefined ? undefined : stickyGet(store, def.hashAttribute, earlier);
+    const assignments = before === undefined ? stored : { ...before, ...stored };
+    if (assignments !== undefined) {
       for (let v = 0; v < def.sticky.minBucketVersion; v++) {
-        if (stored[`${exp.key}__${v}`] !== undefined) {
+        if (assignments[`${exp.key}__${v}`] !== undefined) {
           return SkipReason.StickyBlocked;
         }
       }
-      const key = stored[`${exp.key}__${def.sticky.bucketVersion}`];
+      const entry = `${exp.key}__${def.sticky.bucketVersion}`;
+      const key = assignments[entry];
       const index = key === undefined ? -1 : indexOfKey(exp, key);
       if (index >= 0) {
+        if (stored?.[entry] !== key) {
+          // Kept from the fallback: stored under the unit's own id too, which it keeps on other devices.
+          try {
+            store.set(def.hashAttribute, hashValue, { ...stored, [entry]: key! });
+          } catch {
+            // As below: the unit keeps its assignment, only not under its own id.
+          }
+        }
         return stickyAssignment(exp, index, hashAttribute, hashValue);
       }
     }

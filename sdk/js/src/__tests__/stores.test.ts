@@ -92,6 +92,33 @@ describe('sticky bucket stores', () => {
     expect(JSON.parse(redis.get('xp:sticky:id||u2')!)).toEqual({ 'exp-ab__1': 'treatment' });
   });
 
+  it("preloads what a logged-in unit's device was given (the fallback's assignments, keyed by the experiment's hashAttribute), and keeps it", async () => {
+    const redis = new Map<string, string>([['xp:sticky:id||dev-1', JSON.stringify({ 'exp-ab__1': 'control' })]]);
+    const client: RedisLikeClient = {
+      get: (key) => Promise.resolve(redis.get(key) ?? null),
+      set: (key, value) => {
+        redis.set(key, value);
+        return Promise.resolve('OK');
+      },
+    };
+    const ruleset = stickyRuleset([0, 1]) as Record<string, any>;
+    ruleset.experiments['exp-ab'].fallbackAttribute = 'deviceId';
+    const sdk = new ExperimentationClient('', { bootstrap: ruleset, stickyBucketStore: new RedisStickyBucketStore(client), logger: recordingLogger() });
+    const anonymous = { attributes: { deviceId: 'dev-1' } };
+    const loggedIn = { id: 'u9', attributes: { deviceId: 'dev-1' } };
+
+    await sdk.preloadStickyBuckets(anonymous);
+    await sdk.preloadStickyBuckets(loggedIn);
+    const before = sdk.getVariant('exp-ab', anonymous);
+    const after = sdk.getVariant('exp-ab', loggedIn);
+    await Promise.resolve();
+
+    // Every new unit gets treatment (weights 0/1): control can only come from the device's stored assignment.
+    expect(before).toBe('control');
+    expect(after).toBe('control');
+    expect(JSON.parse(redis.get('xp:sticky:id||u9')!)).toEqual({ 'exp-ab__1': 'control' });
+  });
+
   it('where storage is blocked (a sandboxed frame), the stores never throw and the unit is still assigned and exposed', () => {
     const securityError = (): never => {
       throw new DOMException('The operation is insecure.', 'SecurityError');

@@ -1708,12 +1708,16 @@ export class DefinitionService<K extends DefinitionKind> {
     return next;
   }
 
-  /** Reads, transforms and writes one definition under the version check, with audit and publishing. */
+  /**
+   * Reads, transforms and writes one definition under the version check, with audit and publishing.
+   * `expectedVersion` undefined: the version read under the row lock (a change computed from the
+   * stored definition, such as adding ids to a segment, cannot be stale).
+   */
   async modify(
     actor: Actor,
     projectKey: string,
     key: string,
-    expectedVersion: number,
+    expectedVersion: number | undefined,
     action: string,
     transform: (current: DefinitionTypes[K], project: Project, tx: Queryable) => Promise<{ next: DefinitionTypes[K]; environment?: string; auditMarker?: Record<string, string> }>,
     written?: (stored: StoredDefinition<DefinitionTypes[K]>, project: Project, tx: Queryable) => Promise<void>,
@@ -1727,9 +1731,10 @@ export class DefinitionService<K extends DefinitionKind> {
     const project = await projectFor(this.deps.db, actor, projectKey);
     return change(this.deps, this.config.publishes, project.id, async (tx) => {
       const current = await this.config.repo.get(tx, project.id, key, { forUpdate: true });
+      const expected = expectedVersion ?? current.version;
       const held = holds?.(current.definition) === true;
       if (!held) {
-        atExpectedVersion(this.kind, current, expectedVersion);
+        atExpectedVersion(this.kind, current, expected);
       }
       const { next, environment, auditMarker } = await transform(current.definition, project, tx);
       const validated = this.validatedChange(current.definition, next);
@@ -1739,7 +1744,7 @@ export class DefinitionService<K extends DefinitionKind> {
       }
       if (held) {
         // Something to write after all (defaults filled in on validation): only at the version read.
-        atExpectedVersion(this.kind, current, expectedVersion);
+        atExpectedVersion(this.kind, current, expected);
       }
       await refuseUnservableExperimentRules(tx, project.id, this.kind, validated, current.definition);
       await refuseFlagRuleChanges(tx, project.id, this.kind, validated, current.definition, this.deps.now());
@@ -1747,7 +1752,7 @@ export class DefinitionService<K extends DefinitionKind> {
       await refuseHoldoutOnOtherAttribute(tx, project.id, this.kind, validated, current.definition);
       await refuseSharedFlagRelease(tx, project.id, this.kind, validated, current.definition);
       await refuseBrokenSegmentReferences(tx, project.id, this.kind, validated, current.definition);
-      const stored = await this.config.repo.update(tx, project.id, validated, expectedVersion, actor.userId);
+      const stored = await this.config.repo.update(tx, project.id, validated, expected, actor.userId);
       await recordFlagArms(tx, project.id, this.kind, stored.definition);
       if (this.kind === DefinitionKind.Experiment) {
         // Started or resumed: what it is served from now; stopped: what it was served (a database from before the record).

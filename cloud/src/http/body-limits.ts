@@ -14,6 +14,7 @@
  */
 import type { Context, MiddlewareHandler } from 'hono';
 import { AppError, AppErrorCode } from '../errors.js';
+import { MAX_IDS_PER_CHANGE } from '../domain/segments.js';
 import { clientKey } from '../auth/rate-limit.js';
 import { clientAddress } from './client-ip.js';
 import type { TrustedProxies } from './client-ip.js';
@@ -115,8 +116,42 @@ export class BodyBudget {
   }
 }
 
-/** 413, as the body limit always answered. */
-export const bodyTooLarge = (): AppError => new AppError(AppErrorCode.PayloadTooLarge, 'the request body is too large');
+/** A byte count as people read it: 8 MB, 16 KB, 900 bytes (binary units, as the limits are set). */
+function bytesName(bytes: number): string {
+  if (bytes >= 1024 * 1024 && bytes % (1024 * 1024) === 0) {
+    return `${bytes / (1024 * 1024)} MB`;
+  }
+  if (bytes >= 1024 && bytes % 1024 === 0) {
+    return `${bytes / 1024} KB`;
+  }
+  return `${bytes.toLocaleString('en-US')} bytes`;
+}
+
+/** The segment routes that take a whole id list (create, replace) and the one that takes part of it. */
+const SEGMENT_LIST_ROUTE = /^\/api\/v1\/projects\/[^/]+\/segments(?:\/[^/]+)?\/?$/;
+const SEGMENT_IDS_ROUTE = /^\/api\/v1\/projects\/[^/]+\/segments\/[^/]+\/ids\/?$/;
+
+/** What a caller whose body was too large for `path` can do instead. */
+function smallerBodyHint(path: string): string {
+  if (SEGMENT_LIST_ROUTE.test(path)) {
+    return `send a long id list in parts: create (or replace) the segment with part of it, then add the rest with POST /api/v1/projects/{project}/segments/{key}/ids and {"add": [...]}, at most ${MAX_IDS_PER_CHANGE.toLocaleString('en-US')} ids a request`;
+  }
+  if (SEGMENT_IDS_ROUTE.test(path)) {
+    return `send the ids in several requests, fewer per request (at most ${MAX_IDS_PER_CHANGE.toLocaleString('en-US')} each)`;
+  }
+  return 'split the request into smaller ones, or send less';
+}
+
+/**
+ * 413 naming the limit and what to do. `size`: the declared length, or (a streamed body, counted as
+ * it arrives) undefined: it passed the limit, how far is not known.
+ */
+export const bodyTooLarge = (path: string, maxBytes: number, size?: number): AppError =>
+  new AppError(
+    AppErrorCode.PayloadTooLarge,
+    `the request body ${size === undefined ? `passed ${maxBytes.toLocaleString('en-US')} bytes` : `is ${size.toLocaleString('en-US')} bytes`}; this route takes at most ${bytesName(maxBytes)} (${maxBytes.toLocaleString('en-US')} bytes): ${smallerBodyHint(path)}`,
+    { limit: maxBytes, ...(size === undefined ? {} : { bytes: size }) },
+  );
 
 /** 503 with Retry-After: the server receives as many bodies as it will hold at once. */
 export const bodyBudgetFull = (): AppError =>
@@ -136,8 +171,16 @@ function closeAfter(c: Context): void {
   c.header('Connection', 'close');
 }
 
-/** How long a body refused for the budget is read (and dropped) before the 503 is sent. */
+/** How long a body refused for the budget, or declared too large, is read (and dropped) before the refusal is sent. */
 export const DISCARD_MS = 10_000;
+/**
+ * A declared body over a route's limit but within this many times it is read and dropped before the
+ * 413 (for DISCARD_MS at most): a client that writes its whole body before reading the answer
+ * (Python's urllib, curl) then reads the 413 and what to do instead of a broken pipe. A larger one,
+ * and any over a small route's 16 KB (sign-in takes no such body), is cut off at once: reading it
+ * would only cost bandwidth.
+ */
+export const DISCARD_TOO_LARGE_FACTOR = 2;
 
 /**
  * Reads the body and drops it, for at most `ms`: a client that writes its whole body before reading
@@ -178,8 +221,11 @@ export async function admitBody(c: Context, maxBytes: number, budget: BodyBudget
   const declared = declaredLength(c);
   if (declared !== undefined) {
     if (!(declared <= maxBytes)) {
+      if (maxBytes > SMALL_BODY_BYTES && declared <= DISCARD_TOO_LARGE_FACTOR * maxBytes) {
+        await discardBody(c, DISCARD_MS);
+      }
       closeAfter(c);
-      throw bodyTooLarge();
+      throw bodyTooLarge(c.req.path, maxBytes, Number.isNaN(declared) ? undefined : declared);
     }
     if (budget === undefined || declared === 0) {
       return { release: () => undefined };
@@ -216,7 +262,7 @@ export async function admitBody(c: Context, maxBytes: number, budget: BodyBudget
       }
       size += value.byteLength;
       if (size > maxBytes) {
-        await refuse(controller, bodyTooLarge());
+        await refuse(controller, bodyTooLarge(c.req.path, maxBytes));
         return;
       }
       if (claim !== undefined && !claim.take(value.byteLength)) {

@@ -167,7 +167,7 @@ export function errorResponse(c: Context, err: unknown, logger: Logger): Respons
   }
   if (err instanceof HTTPException) {
     const code = err.status === 413 ? AppErrorCode.PayloadTooLarge : err.status === 401 ? AppErrorCode.Unauthenticated : AppErrorCode.Validation;
-    return c.json({ error: { code, message: err.status === 413 ? 'the request body is too large' : err.message } }, STATUS_OF[code] as 400);
+    return c.json({ error: { code, message: err.status === 413 ? 'the request body is larger than this route takes: split the request into smaller ones, or send less' : err.message } }, STATUS_OF[code] as 400);
   }
   const requestId = requestIdOf(c);
   logger.error('unhandled error', {

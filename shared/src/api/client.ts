@@ -573,6 +573,26 @@ export class XpApiClient {
     return (await this.call<Stored<DefinitionKinds[K]>>('PUT', `/api/v1/projects/${encodeURIComponent(project)}/${kind}/${encodeURIComponent(key)}`, { body: definition, version })).body;
   }
 
+  /**
+   * Adds ids to an id-list segment and removes others without sending the whole list (POST
+   * …/segments/{key}/ids; at most 100,000 of each per call). Applied to the stored list atomically,
+   * so concurrent calls all count; `version` (If-Match) only when the change must apply to that
+   * version. Returns how many ids were added and removed, and the segment.
+   */
+  async changeSegmentIds(
+    project: string,
+    key: string,
+    change: { readonly add?: readonly (string | number)[]; readonly remove?: readonly (string | number)[] },
+    options: { version?: number } = {},
+  ): Promise<{ added: number; removed: number; segment: Stored<Segment> }> {
+    return (
+      await this.call<{ added: number; removed: number; segment: Stored<Segment> }>('POST', `/api/v1/projects/${encodeURIComponent(project)}/segments/${encodeURIComponent(key)}/ids`, {
+        body: change,
+        ...(options.version === undefined ? {} : { version: options.version }),
+      })
+    ).body;
+  }
+
   /** `force` (flags only) deletes a flag that code still references; without it the API refuses (409, `details.codeRefs`). */
   async remove(project: string, kind: DefinitionPath, key: string, version: number, options: { force?: boolean } = {}): Promise<void> {
     await this.call('DELETE', `/api/v1/projects/${encodeURIComponent(project)}/${kind}/${encodeURIComponent(key)}`, { version, ...(options.force === true ? { query: { force: 'true' } } : {}) });

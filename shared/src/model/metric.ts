@@ -23,9 +23,15 @@ const aggregateSchema = z.strictObject({
 
 export const cappingSchema = z.discriminatedUnion('type', [
   /** Per-unit values above `value` are replaced by `value`. */
-  z.strictObject({ type: z.literal('absolute'), value: z.number().positive() }),
+  z.strictObject({ type: z.literal('absolute'), value: z.number().positive({ message: 'an absolute cap must be more than 0 (per-unit values above it count as it)' }) }),
   /** Per-unit values above this quantile of all units are replaced by the quantile. */
-  z.strictObject({ type: z.literal('percentile'), value: z.number().gt(0).lt(1) }),
+  z.strictObject({
+    type: z.literal('percentile'),
+    value: z
+      .number()
+      .gt(0, { message: 'a percentile cap must be between 0 and 1, both excluded (0.99 caps at the 99th percentile)' })
+      .lt(1, { message: 'a percentile cap must be between 0 and 1, both excluded (0.99 caps at the 99th percentile)' }),
+  }),
 ]);
 
 export const metricSchema = z
@@ -42,7 +48,11 @@ export const metricSchema = z
     capping: cappingSchema.optional(),
     higherIsBetter: z.boolean().default(true),
     /** Hours after exposure that count; empty means until the experiment stops. */
-    windowHours: z.number().positive().max(24 * 365).optional(),
+    windowHours: z
+      .number()
+      .positive({ message: 'windowHours must be more than 0 (hours after the exposure that count); leave it out to count until the experiment stops' })
+      .max(24 * 365, { message: 'windowHours must be at most 8760 (a year)' })
+      .optional(),
     /**
      * Hours from exposure to the start of the analysis window (a conversion delay; default 0). A
      * negative delay (down to -24) also counts events shortly before the exposure, e.g. those of a

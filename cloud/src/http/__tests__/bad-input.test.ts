@@ -95,6 +95,7 @@ const BODIES: Readonly<Record<string, Record<string, unknown>>> = {
   'POST /api/v1/projects/{project}/flags/{key}/environments/{environment}/toggle': { enabled: true },
   'POST /api/v1/projects/{project}/segments': { key: 'beta', name: 'Beta', description: 'Testers', type: 'ids', attribute: 'id', values: ['u1', 2] },
   'PUT /api/v1/projects/{project}/segments/{key}': { key: 'beta', name: 'Beta', description: 'Testers', type: 'ids', attribute: 'id', values: ['u1'] },
+  'POST /api/v1/projects/{project}/segments/{key}/ids': { add: ['u1', 2], remove: ['u3'] },
   'POST /api/v1/projects/{project}/metrics': {
     key: 'revenue',
     name: 'Revenue',

@@ -242,6 +242,12 @@ const FIXTURES: Readonly<Record<string, Fixture>> = {
     await must(ctx.tokens.owner, 'POST', `${DEMO}/flags`, flagBody(`ft-${ctx.n}`));
     return { path: `${DEMO}/flags/ft-${ctx.n}/environments/development/toggle`, body: { enabled: true }, ifMatch: 1 };
   },
+  // No If-Match: the ids apply to the stored list.
+  'POST /api/v1/projects/{project}/segments/{key}/ids': async (ctx) => {
+    const key = `si-${ctx.n}`;
+    await must(ctx.tokens.owner, 'POST', `${DEMO}/segments`, KINDS[1]!.body(key));
+    return { path: `${DEMO}/segments/${key}/ids`, body: { add: ['u3'], remove: ['u1'] } };
+  },
   'POST /api/v1/projects/{project}/experiments/{key}/start': async (ctx) => {
     const key = `xs-${ctx.n}`;
     await must(ctx.tokens.owner, 'POST', `${DEMO}/experiments`, KINDS[4]!.body(key));

@@ -9,6 +9,7 @@ import type { DefinitionKind, ListSort } from '../../store/definitions.js';
 import { Permission } from '../../auth/permissions.js';
 import { route } from '../api.js';
 import type { AnyRoute } from '../api.js';
+import { segmentRoutes } from './segments.js';
 import { listQuery, pageSchema, pageView, projectKeyParams, projectParams, queryInt, storedSchema, storedView, versioned } from './common.js';
 
 interface KindRoutes {
@@ -260,6 +261,8 @@ export function definitionRoutes(s: Services): AnyRoute[] {
       handler: async (req) => ({ status: 200, body: await applyChanges(s, req.actor, req.params.project, req.body) }),
     }),
     ...crud({ kind: 'segment', plural: 'segments', title: 'Segment', tag: 'Segments', schema: segmentSchema.meta({ id: 'Segment' }), service: s.segments, write: Permission.SegmentsWrite }),
+    // Adding and removing ids without sending the list (POST …/segments/{key}/ids): routes/segments.ts.
+    ...segmentRoutes(s, stored('Segment', segmentSchema)),
     ...crud({ kind: 'metric', plural: 'metrics', title: 'Metric', tag: 'Metrics', schema: metricSchema.meta({ id: 'Metric' }), service: s.metrics, write: Permission.MetricsWrite }),
     ...crud({ kind: 'holdout', plural: 'holdouts', title: 'Holdout', tag: 'Holdouts', schema: holdoutSchema.meta({ id: 'Holdout' }), service: s.holdouts, write: Permission.HoldoutsWrite }),
     ...crud({ kind: 'experiment', plural: 'experiments', title: 'Experiment', tag: 'Experiments', schema: experimentSchema.meta({ id: 'Experiment' }), service: s.experiments, write: Permission.ExperimentsWrite }),

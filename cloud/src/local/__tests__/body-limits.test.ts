@@ -90,7 +90,7 @@ describe('request bodies on xp start', () => {
       const res = answer(raw.received());
       expect(res.status).toBe('HTTP/1.1 413 Payload Too Large');
       expect(res.headers).toContain('\r\nconnection: close');
-      expect(res.body.error).toEqual({ code: 'PAYLOAD_TOO_LARGE', message: 'the request body is too large' });
+      expect(res.body.error).toMatchObject({ code: 'PAYLOAD_TOO_LARGE', message: 'the request body is 16,385 bytes; this route takes at most 16 KB (16,384 bytes): split the request into smaller ones, or send less' });
     }
   });
 

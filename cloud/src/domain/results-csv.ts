@@ -64,8 +64,9 @@ export function resultsCsv(results: ExperimentResults): string {
     'guardrail',
     'srm_flagged',
     'srm_error',
-    // The split phase analysed (an index, or "all" pooled) and its window, so that a file of one
-    // phase cannot be taken for the pooled results; phase_pooled: the effects pool split periods.
+    // The split phase analysed (an index, "all" pooled, or "stratified": the phases combined) and its
+    // window, so that a file of one phase cannot be taken for the pooled results; phase_pooled: the
+    // effects pool split periods.
     'phase',
     'phase_from',
     'phase_to',
@@ -127,7 +128,7 @@ export function resultsCsv(results: ExperimentResults): string {
         m.guardrail,
         results.srm.flagged,
         results.srm.error?.code ?? null,
-        phase.index ?? 'all',
+        phase.index ?? (phase.stratified === undefined ? 'all' : 'stratified'),
         phase.from,
         phase.to,
         phase.pooled,

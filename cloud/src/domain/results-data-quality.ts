@@ -11,6 +11,8 @@ import { queryLargestUnits, queryUnitsWithIds } from '../store/results.js';
 export const ResultsWarningCode = {
   /** The analysed units were first exposed under more than one split: the effects pool the periods. */
   SplitPeriodsPooled: 'SPLIT_PERIODS_POOLED',
+  /** phase=stratified left out split phases in which some variation had fewer than 2 units (their units are not in the estimates). */
+  StratifiedPhasesDropped: 'STRATIFIED_PHASES_DROPPED',
   /** One unit holds more than DOMINANT_UNIT_SHARE of a variation's total of a metric. */
   DominantUnit: 'DOMINANT_UNIT',
   /** Analysed units have ids a buggy client sends ("undefined", "null", whitespace, …). */

@@ -6,14 +6,14 @@
  * NaN or Infinity ever reaches JSON (unbounded interval ends are null).
  */
 import { z } from 'zod';
-import type { AnalysisOptions, AnalysisPlan, CapSpec, ResolvedAnalysisPlan, ComparisonResult, CupedResidual, Experiment, ExperimentAnalysis, Metric, MetricAnalysis, MetricAnalysisInput, Segment, StatsError } from '@xp/shared';
-import { CapType, appliedAnalysisPlan, DifferenceType, MetricType, StatsErrorCode, TestMethod, analyzeExperiment, evalCondition, expandVariations, storedExperimentSchema, guardrailMetricKeys, metricSchema, variationShares, correctionMethodSchema } from '@xp/shared';
+import type { AnalysisOptions, AnalysisPlan, CapSpec, ResolvedAnalysisPlan, ComparisonResult, CupedResidual, Experiment, ExperimentAnalysis, Metric, MetricAnalysis, MetricAnalysisInput, Segment, StatsError, StratumWeights } from '@xp/shared';
+import { CapType, appliedAnalysisPlan, DifferenceType, MetricType, StatsErrorCode, TestMethod, analyzeExperiment, evalCondition, expandVariations, storedExperimentSchema, guardrailMetricKeys, metricSchema, stratifyMetric, stratumWeights, variationShares, correctionMethodSchema } from '@xp/shared';
 import { Permission, assertCan } from '../auth/permissions.js';
 import { AppError, AppErrorCode, invalid } from '../errors.js';
 import type { Database, Queryable } from '../store/db.js';
 import { DefinitionKind, DefinitionRepository } from '../store/definitions.js';
 import { environments } from '../store/projects.js';
-import type { BucketWidth, DimensionBuildOptions, MetricBucketRow, MetricRequest, PopulationFilter, ResultsTarget, SumName } from '../store/results.js';
+import type { BucketWidth, BucketedStatistics, DimensionBuildOptions, MetricBucketRow, MetricRequest, PopulationFilter, ResultsTarget, SumName } from '../store/results.js';
 import { BucketWidth as Width, MAX_DIMENSION_VALUES, SUM_NAMES, compactRollups, queryCappedUnits, dimensionValues, distinctAttributeSets, filteredDimensionValues, queryBucketedStatistics, registeredDimensions, syncDimensions, unitsBySplitPeriod } from '../store/results.js';
 import type { Actor, Deps, Logger } from './context.js';
 import { projectFor } from './definitions.js';
@@ -165,7 +165,7 @@ const seriesPointSchema = z.object({
  * paradox) whenever the metric drifts over time.
  */
 const phaseSchema = z.object({
-  /** The phase analysed (0 = before the first split change); null when all phases were asked for (phase=all). */
+  /** The phase analysed (0 = before the first split change); null when all phases were asked for (phase=all or stratified). */
   index: z.number().int().nullable(),
   /** Phases the experiment has: its split changes + 1 (1 when the split never moved). */
   count: z.number().int(),
@@ -178,8 +178,19 @@ const phaseSchema = z.object({
   to: z.string().nullable(),
   /** When the split changed to the one this phase served (unrounded); null for phase 0 and for phase=all. */
   splitChangedAt: z.string().nullable(),
-  /** The analysed units span more than one split period: the effects pool them (see `warnings`). */
+  /** The analysed units span more than one split period: the effects pool them (see `warnings`); false when stratified. */
   pooled: z.boolean(),
+  /**
+   * Present only when the phases were analysed stratified (phase=stratified, the default of a
+   * bandit): each phase on its own, the estimates combined weighted by the phases' shares of the
+   * units (`index` is then null and `pooled` false). `phases`: the phases the window reaches;
+   * `used`: those combined; `droppedPhases` / `droppedUnits`: those left out because some variation
+   * had fewer than 2 units in them, and their units (see the warnings). In a breakdown's own filters
+   * `used`, `droppedPhases` and `droppedUnits` are null: each value's results carry theirs.
+   */
+  stratified: z
+    .object({ phases: z.number().int(), used: z.number().int().nullable(), droppedPhases: z.number().int().nullable(), droppedUnits: z.number().int().nullable() })
+    .optional(),
 });
 
 /** The population filters a response applied (null: not given; attributes: the attr.<name>=<value> filters; phase: the split phase). */
@@ -219,14 +230,18 @@ interface ResolvedPhase {
   /** The window to analyse: the phase's bounds intersected with the caller's from / to (undefined: unbounded). */
   readonly from?: Date;
   readonly to?: Date;
-  /** The single phase analysed (its split gives the expected shares); undefined for phase=all. */
+  /** The single phase analysed (its split gives the expected shares); undefined for phase=all and stratified. */
   readonly index?: number;
+  /** phase=stratified: the phases the request's window reaches into, by index (their bounds: the exact split changes). */
+  readonly strata?: readonly { readonly index: number }[];
+  /** The split changes, in order (phase i runs from change i − 1 to change i). */
+  readonly changes: readonly Date[];
   readonly view: z.output<typeof phaseSchema>;
   readonly warnings: ResultsWarning[];
 }
 
 /** The request with the phase's window as its from / to. */
-function withWindow<R extends Pick<ResultsRequest, 'from' | 'to'>>(request: R, phase: ResolvedPhase): R {
+function withWindow<R extends Pick<ResultsRequest, 'from' | 'to'>>(request: R, phase: Pick<ResolvedPhase, 'from' | 'to'>): R {
   const { from: _from, to: _to, ...rest } = request;
   return { ...rest, ...(phase.from === undefined ? {} : { from: phase.from }), ...(phase.to === undefined ? {} : { to: phase.to }) } as R;
 }
@@ -254,24 +269,31 @@ const PHASE_ROUNDING_MIN_MS = 24 * HOUR_MS;
 function resolvePhase(experiment: Experiment, request: Pick<ResultsRequest, 'phase' | 'from' | 'to'>, now: Date): ResolvedPhase {
   const changes = (experiment.splitHistory ?? []).map((h) => new Date(h.until));
   const count = changes.length + 1;
-  const asked = request.phase ?? 'current';
+  // A bandit moves its split every few hours: the current phase would be its last few hours, and
+  // pooling confounds, so it combines the phases (stratified) unless asked otherwise.
+  const asked = request.phase ?? (experiment.bandit === undefined ? 'current' : 'stratified');
+  /** The bounds of phase `i`: the split changes, rounded inwards to whole hours once the phase spans a day (unless `exact`). */
+  const boundsOf = (i: number, exact = false): { from?: Date; to?: Date } => {
+    const start = i === 0 ? undefined : changes[i - 1];
+    const end = i === count - 1 ? undefined : changes[i];
+    const began = start ?? (experiment.startedAt === undefined ? undefined : new Date(experiment.startedAt));
+    const spansADay = !exact && began !== undefined && (end ?? now).getTime() - began.getTime() >= PHASE_ROUNDING_MIN_MS;
+    const lower = start === undefined ? undefined : spansADay ? ceilHour(start) : start;
+    const upper = end === undefined ? undefined : spansADay ? floorHour(end) : end;
+    return { ...(lower === undefined ? {} : { from: lower }), ...(upper === undefined ? {} : { to: upper }) };
+  };
   let index: number | undefined;
   let from: Date | undefined;
   let to: Date | undefined;
-  if (asked !== 'all') {
+  if (asked !== 'all' && asked !== 'stratified') {
     index = asked === 'current' ? changes.length : asked;
     if (!Number.isInteger(index) || index < 0 || index >= count) {
       const phases = count === 1 ? 'one phase (0): its split never moved' : `${count} phases (0 to ${count - 1}: the split moved ${count - 1} time${count === 2 ? '' : 's'})`;
-      throw invalid(`phase ${String(asked)} does not exist: the experiment has ${phases}; ask for current, all, or an index from 0 to ${count - 1}`, {
-        issues: [{ path: 'query.phase', message: `must be current, all, or an index from 0 to ${count - 1}` }],
+      throw invalid(`phase ${String(asked)} does not exist: the experiment has ${phases}; ask for current, all, stratified, or an index from 0 to ${count - 1}`, {
+        issues: [{ path: 'query.phase', message: `must be current, all, stratified, or an index from 0 to ${count - 1}` }],
       });
     }
-    const start = index === 0 ? undefined : changes[index - 1];
-    const end = index === count - 1 ? undefined : changes[index];
-    const began = start ?? (experiment.startedAt === undefined ? undefined : new Date(experiment.startedAt));
-    const spansADay = began !== undefined && (end ?? now).getTime() - began.getTime() >= PHASE_ROUNDING_MIN_MS;
-    from = start === undefined ? undefined : spansADay ? ceilHour(start) : start;
-    to = end === undefined ? undefined : spansADay ? floorHour(end) : end;
+    ({ from, to } = boundsOf(index));
   }
   const bounds = { from: from?.toISOString() ?? null, to: to?.toISOString() ?? null };
   // Intersect with the caller's range.
@@ -293,12 +315,33 @@ function resolvePhase(experiment: Experiment, request: Pick<ResultsRequest, 'pha
       periods += 1;
     }
   }
-  const pooled = periods > 1;
+  const stratified = asked === 'stratified';
+  const pooled = periods > 1 && !stratified;
+  // The phases the caller's range reaches into, at the exact changes: one scan groups the units by
+  // split period, so nothing needs rounding to the rollups' hours (no unit of a phase is left out).
+  const strata: { index: number }[] = [];
+  for (let i = 0; stratified && i < count; i++) {
+    const b = boundsOf(i, true);
+    const lower = request.from === undefined ? b.from : b.from === undefined || request.from > b.from ? request.from : b.from;
+    const upper = request.to === undefined ? b.to : b.to === undefined || request.to < b.to ? request.to : b.to;
+    if (lower === undefined || upper === undefined || lower < upper) {
+      strata.push({ index: i });
+    }
+  }
   return {
     ...(windowFrom === undefined ? {} : { from: windowFrom }),
     ...(windowTo === undefined ? {} : { to: windowTo }),
     ...(index === undefined ? {} : { index }),
-    view: { index: index ?? null, count, ...bounds, splitChangedAt: index === undefined || index === 0 ? null : changes[index - 1]!.toISOString(), pooled },
+    ...(stratified ? { strata } : {}),
+    changes,
+    view: {
+      index: index ?? null,
+      count,
+      ...bounds,
+      splitChangedAt: index === undefined || index === 0 ? null : changes[index - 1]!.toISOString(),
+      pooled,
+      ...(stratified ? { stratified: { phases: strata.length, used: null, droppedPhases: null, droppedUnits: null } } : {}),
+    },
     warnings: pooled
       ? [
           plainWarning(
@@ -449,13 +492,14 @@ export interface ResultsRequest {
   readonly interval?: BucketWidth;
   /**
    * The split phase to analyse (experiments whose split moved, `splitHistory`): `current` (default,
-   * units first exposed since the last change), `all` (every phase pooled), or an index (0 = before
-   * the first change). Intersected with `from` / `to`.
+   * units first exposed since the last change), `all` (every phase pooled), `stratified` (each phase
+   * analysed on its own, the estimates combined weighted by the phases' units; the default of a
+   * bandit), or an index (0 = before the first change). Intersected with `from` / `to`.
    */
   readonly phase?: ResultsPhase;
 }
 
-export type ResultsPhase = 'current' | 'all' | number;
+export type ResultsPhase = 'current' | 'all' | 'stratified' | number;
 
 const metricsRepo = new DefinitionRepository<Metric>(DefinitionKind.Metric);
 const experimentsRepo = new DefinitionRepository<Experiment>(DefinitionKind.Experiment);
@@ -675,18 +719,28 @@ export async function computeResults(
   // A filter on one of the experiment's dimensions reads their rollups, built by the first results
   // request after they are listed (the guardrail checks and the console ask within a minute).
   const dimensions = await syncDimensions(db, target, experiment.dimensions ?? [], build);
-  const stats = await queryBucketedStatistics(db, target, { metrics: metricRequests, filter, bucket: interval, origin, dimensions });
-  if (stats.rollupRows > COMPACT_ROLLUPS_ABOVE && stats.rollupRows > 4 * stats.rollupGroups) {
+  const variations = expandVariations(experiment);
+  const sources = await queryStrata(db, target, phase, filter, { metrics: metricRequests, bucket: interval, origin, dimensions });
+  // Every stratum carries the one query's rollup counts.
+  const read = sources.strata[0]?.stats;
+  if (read !== undefined && read.rollupRows > COMPACT_ROLLUPS_ABOVE && read.rollupRows > 4 * read.rollupGroups) {
     // Best effort: the answer is already computed; the next read compacts if this one could not.
-    await compactRollups(db, target, stats.dimension).catch((error: unknown) => {
+    await compactRollups(db, target, read.dimension).catch((error: unknown) => {
       logger?.warn('results rollup compaction failed', { experiment: target.experiment, error: error instanceof Error ? error.message : String(error) });
     });
   }
+  const stats = { percentileCaps: sources.percentileCaps, fromRollups: sources.fromRollups };
+  const stratified = phase.strata !== undefined;
 
-  const variations = expandVariations(experiment);
   // The shares the ruleset serves (equal when no weights are given, or all are 0), blended over the
-  // splits it served when the split of the started experiment changed.
-  const weights = await expectedShares(db, target, experiment, filter, phase.index);
+  // splits it served when the split of the started experiment changed (stratified: by the units of
+  // each phase queried, which are those analysed).
+  const weights = stratified
+    ? blendedShares(
+        experiment,
+        sources.strata.map(({ index, stats: s }) => ({ index, units: s.units.reduce((n, u) => n + (variations.some((v) => v.key === u.variation) ? u.units : 0), 0) })),
+      )
+    : await expectedShares(db, target, experiment, filter, phase.index);
   const totalWeight = weights.reduce((a, b) => a + b, 0);
   const withSeries = options.series !== false;
   const resolved = resolveAnalysis(request, experiment.analysis);
@@ -709,11 +763,18 @@ export async function computeResults(
   const width = interval === Width.Hour ? 3_600_000 : 86_400_000;
   const current = origin.getTime() + Math.max(0, Math.floor((now.getTime() - origin.getTime()) / width)) * width;
   const bucketOf = (at: Date): number => Math.min(Math.max(at.getTime(), origin.getTime()), current);
-  const buckets = [...new Set([...stats.units.map((u) => bucketOf(u.bucket)), ...stats.metrics.map((m) => bucketOf(m.bucket))])].sort((a, b) => a - b);
-  const unitsAt = groupBy(stats.units, (u) => bucketOf(u.bucket));
-  const metricsAt = groupBy(stats.metrics, (m) => bucketOf(m.bucket));
+  // Rows tagged with the stratum they come from (one stratum unless stratified).
+  const unitRows = sources.strata.flatMap(({ stats: s }, stratum) => s.units.map((row) => ({ stratum, row })));
+  const metricRows = sources.strata.flatMap(({ stats: s }, stratum) => s.metrics.map((row) => ({ stratum, row })));
+  const buckets = [...new Set([...unitRows.map((u) => bucketOf(u.row.bucket)), ...metricRows.map((m) => bucketOf(m.row.bucket))])].sort((a, b) => a - b);
+  const unitsAt = groupBy(unitRows, (u) => bucketOf(u.row.bucket));
+  const metricsAt = groupBy(metricRows, (m) => bucketOf(m.row.bucket));
   const exact = new Set(plans.filter(({ metric }) => metric.type !== MetricType.Conversion).map(({ metric }) => metric.key));
   const acc = new Accumulator(variations.map((v) => v.key), exact);
+  // Stratified: each phase's own totals too (`acc` holds them all, for the counts and totals shown).
+  const strata = stratified ? sources.strata.map(() => new Accumulator(variations.map((v) => v.key), exact)) : undefined;
+  const analyzeNow = (options: AnalysisOptions): { analysis: ExperimentAnalysis; strata?: StratumWeights } =>
+    strata === undefined ? { analysis: analyze(acc, variations, weights, plans, caps, options, cuped) } : analyzeStratified(acc, strata, variations, weights, plans, caps, options, cuped);
   // A continuous grid from the first bucket of the analysed window (the experiment's first hour, or
   // that of `from`) to the last with data: a bucket without new exposures is still a point of the
   // chart. Points are by first exposure, so such a point repeats the previous one.
@@ -729,11 +790,13 @@ export async function computeResults(
     const bucket = first + i * width;
     const units = unitsAt.get(bucket) ?? [];
     const sums = metricsAt.get(bucket) ?? [];
-    for (const u of units) {
-      acc.addUnits(u.variation, u.units, u.excluded);
+    for (const { stratum, row } of units) {
+      acc.addUnits(row.variation, row.units, row.excluded);
+      strata?.[stratum]!.addUnits(row.variation, row.units, row.excluded);
     }
-    for (const m of sums) {
-      acc.addSums(m);
+    for (const { stratum, row } of sums) {
+      acc.addSums(row);
+      strata?.[stratum]!.addSums(row);
     }
     if (units.length > 0 || sums.length > 0) {
       latest = undefined;
@@ -741,11 +804,11 @@ export async function computeResults(
     if (withSeries && (count - 1 - i) % step === 0) {
       // An empty bucket reuses the analysis of the sums it repeats: the cost stays one per data bucket.
       // The chance to be best is a per-metric integral only the summary shows: not at every point.
-      latest ??= { analysis: analyze(acc, variations, weights, plans, caps, analysisOptions, cuped), overflowed: overflowedMetrics(acc, plans, variations) };
+      latest ??= { analysis: analyzeNow(analysisOptions).analysis, overflowed: overflowedMetrics(acc, plans, variations) };
       points.push(seriesPoint(bucket, width, acc, latest.analysis, latest.overflowed));
     }
   }
-  const analysis = analyze(acc, variations, weights, plans, caps, { ...analysisOptions, chanceToBeBest: options.chanceToBeBest !== false }, cuped);
+  const { analysis, strata: used } = analyzeNow({ ...analysisOptions, chanceToBeBest: options.chanceToBeBest !== false });
 
   const overflow = overflowedMetrics(acc, plans, variations);
   const analysed = variations.reduce((n, v) => n + acc.units(v.key), 0);
@@ -800,13 +863,14 @@ export async function computeResults(
 
   const unknown = acc.unknownVariations();
   const srmFlagged = unknown.length > 0 || analysis.srm.flagged;
-  const warnings = [...phase.warnings, ...(await dataQualityWarnings(db, target, filter, plans, variations, acc, caps, srmFlagged, resultsUnitOf(experiment)))];
+  const dropped = used === undefined || phase.strata === undefined ? [] : [droppedStrataWarning(used, phase.strata)].filter((w) => w !== undefined);
+  const warnings = [...phase.warnings, ...dropped, ...(await dataQualityWarnings(db, target, filter, plans, variations, acc, caps, srmFlagged, resultsUnitOf(experiment)))];
   return {
     experiment: { key: stored.key, name: experiment.name, status: experiment.status, startedAt: experiment.startedAt ?? null },
     environment: target.environment,
     computedAt: now.toISOString(),
     unit: resultsUnitOf(experiment),
-    filters: filtersView(request, phase),
+    filters: filtersView(request, used === undefined ? phase : { ...phase, view: { ...phase.view, stratified: { phases: sources.strata.length, used: used.used, droppedPhases: used.dropped.length, droppedUnits: used.droppedUnits } } }),
     analysis: {
       alpha: analysis.alpha,
       sequential: analysisOptions.sequential === true,
@@ -1433,14 +1497,28 @@ function nearlyCollinear(arms: readonly { n: number; sums: Sums }[]): boolean {
  * renamed one.
  */
 async function expectedShares(db: Database, target: ResultsTarget, experiment: Experiment, filter: PopulationFilter, phase?: number): Promise<number[]> {
-  const current = variationShares(experiment);
   const history = experiment.splitHistory ?? [];
   if (history.length === 0) {
-    return current;
+    return variationShares(experiment);
+  }
+  if (phase !== undefined) {
+    // Every analysed unit was first exposed within the phase (its window lies inside the period).
+    return periodShares(experiment)[phase] ?? variationShares(experiment);
   }
   const keys = expandVariations(experiment).map((v) => v.key);
-  const periodShares = [
-    ...history.map((h) => {
+  const periods = await unitsBySplitPeriod(db, target, filter, history.map((h) => new Date(h.until)), keys);
+  return blendedShares(
+    experiment,
+    periods.map((units, index) => ({ index, units })),
+  );
+}
+
+/** The shares each split period served, renormalised over the current variations (see expectedShares); the last is the current split. */
+function periodShares(experiment: Experiment): number[][] {
+  const current = variationShares(experiment);
+  const keys = expandVariations(experiment).map((v) => v.key);
+  return [
+    ...(experiment.splitHistory ?? []).map((h) => {
       const renamed = keys.some((k) => !Object.hasOwn(h.shares, k)) && Object.keys(h.shares).some((k) => !keys.includes(k));
       const raw = keys.map((k) => h.shares[k] ?? 0);
       const sum = raw.reduce((a, b) => a + b, 0);
@@ -1448,16 +1526,99 @@ async function expectedShares(db: Database, target: ResultsTarget, experiment: E
     }),
     current,
   ];
-  if (phase !== undefined) {
-    // Every analysed unit was first exposed within the phase (its window lies inside the period).
-    return periodShares[phase] ?? current;
-  }
-  const periods = await unitsBySplitPeriod(db, target, filter, history.map((h) => new Date(h.until)), keys);
-  const total = periods.reduce((a, b) => a + b, 0);
+}
+
+/** Σ_p n_p · share_p(v) / Σ_p n_p over the periods given (by period index); the current split without units. */
+function blendedShares(experiment: Experiment, periods: readonly { readonly index: number; readonly units: number }[]): number[] {
+  const current = variationShares(experiment);
+  const shares = periodShares(experiment);
+  const total = periods.reduce((a, p) => a + p.units, 0);
   if (total === 0) {
     return current;
   }
-  return keys.map((_, v) => periods.reduce((acc, n, p) => acc + n * periodShares[p]![v]!, 0) / total);
+  return current.map((_, v) => periods.reduce((acc, p) => acc + p.units * (shares[p.index] ?? current)[v]!, 0) / total);
+}
+
+/** What the queries of a request read: one stratum (the window) or, stratified, one per split phase. */
+interface StrataStatistics {
+  /** By phase index when stratified (index 0 otherwise). */
+  readonly strata: readonly { readonly index: number; readonly stats: BucketedStatistics }[];
+  /** Percentile caps over the whole window (every phase). */
+  readonly percentileCaps: ReadonlyMap<string, number | null>;
+  /** Metrics summed from the rollups; the others were scanned (grouping by period always scans). */
+  readonly fromRollups: ReadonlySet<string>;
+}
+
+/**
+ * The statistics of the window, or (stratified) of each split phase in it: one scan of the window
+ * grouped by split period at the exact changes (store/results.ts `periods`), split here into the
+ * phases' rows. A percentile cap is then the quantile over the whole window (every phase), as
+ * pooled: the cap does not move between phases.
+ */
+async function queryStrata(
+  db: Database,
+  target: ResultsTarget,
+  phase: ResolvedPhase,
+  filter: PopulationFilter,
+  request: { readonly metrics: readonly MetricRequest[]; readonly bucket: BucketWidth; readonly origin: Date; readonly dimensions: ReadonlySet<string> },
+): Promise<StrataStatistics> {
+  if (phase.strata === undefined) {
+    const stats = await queryBucketedStatistics(db, target, { ...request, filter });
+    return { strata: [{ index: phase.index ?? 0, stats }], percentileCaps: stats.percentileCaps, fromRollups: stats.fromRollups };
+  }
+  // A split that never moved has one period: the rows as they come (from the rollups when they serve).
+  const stats = await queryBucketedStatistics(db, target, { ...request, filter, ...(phase.changes.length === 0 ? {} : { periods: phase.changes }) });
+  const strata = phase.strata.map(({ index }) => ({
+    index,
+    stats: { ...stats, units: stats.units.filter((u) => (u.period ?? 0) === index), metrics: stats.metrics.filter((m) => (m.period ?? 0) === index) },
+  }));
+  return { strata, percentileCaps: stats.percentileCaps, fromRollups: stats.fromRollups };
+}
+
+/**
+ * The analysis of the phases stratified: each phase's sufficient statistics per metric and arm
+ * (`strata`), combined per arm weighted by the phases' units (stratifyMetric; a phase in which some
+ * variation has fewer than 2 units is left out). The SRM check takes every analysed unit (`pooled`)
+ * against the shares blended by each phase's units, as for phase=all.
+ */
+function analyzeStratified(
+  pooled: Accumulator,
+  strata: readonly Accumulator[],
+  variations: readonly { key: string }[],
+  weights: readonly number[],
+  plans: readonly MetricPlan[],
+  caps: ReadonlyMap<string, CapSpec | null>,
+  options: AnalysisOptions,
+  cuped: boolean,
+): { analysis: ExperimentAnalysis; strata: StratumWeights } {
+  const keys = variations.map((v) => v.key);
+  const stratumWeightsNow = stratumWeights(strata.map((a) => keys.map((k) => a.units(k))));
+  const used = strata.flatMap((a, p) => (stratumWeightsNow.weights[p]! > 0 ? [{ acc: a, weight: stratumWeightsNow.weights[p]! }] : []));
+  const analysis = analyzeExperiment({
+    variations: variations.map((v, i) => ({ key: v.key, weight: weights[i] ?? 0, units: pooled.units(v.key) })),
+    metrics: plans.map(({ metric }) => {
+      const cap = caps.get(metric.key) ?? null;
+      // No phase usable: an input without units (every comparison says INSUFFICIENT_SAMPLE).
+      const inputs = used.length === 0 ? [{ input: metricInput(metric, new Accumulator(keys), keys, cap, cuped), weight: 0 }] : used.map(({ acc, weight }) => ({ input: metricInput(metric, acc, keys, cap, cuped), weight }));
+      return stratifyMetric(inputs);
+    }),
+    options,
+  });
+  return { analysis, strata: stratumWeightsNow };
+}
+
+/** STRATIFIED_PHASES_DROPPED when the stratified estimate left phases out; undefined otherwise. */
+function droppedStrataWarning(used: StratumWeights, strata: readonly { readonly index: number }[]): ResultsWarning | undefined {
+  if (used.dropped.length === 0) {
+    return undefined;
+  }
+  const phases = used.dropped.map((p) => strata[p]!.index);
+  const units = used.droppedUnits;
+  return plainWarning(
+    ResultsWarningCode.StratifiedPhasesDropped,
+    `the stratified estimate leaves out split phase${phases.length === 1 ? '' : 's'} ${phases.join(', ')} (of ${strata.length}, ${units} unit${units === 1 ? '' : 's'}): some variation had fewer than 2 units there, too few for a variance; ` +
+      `those units still count in units, totals and the SRM check. It fixes itself as the phase${phases.length === 1 ? ' gets' : 's get'} units; a phase with a variation at 0% never will (analyse the phases apart with phase=<index> to see them)`,
+  );
 }
 
 function analyze(

@@ -60,6 +60,8 @@ export interface UnitBucketRow {
   readonly units: number;
   /** Units exposed to more than one variation, left out. */
   readonly excluded: number;
+  /** With `periods` asked: the split period of the units (0 before the first change, i from change i − 1). */
+  readonly period?: number;
 }
 
 /** Sums of one metric over the analysed units of one variation and bucket, as exact decimals. */
@@ -71,6 +73,8 @@ export interface MetricBucketRow {
   readonly sums: Readonly<Record<SumName, string>>;
   /** Scanned capped metrics: units whose analysis value exceeds the cap (absent from the rollups). */
   readonly capped?: number;
+  /** With `periods` asked: the split period of the units (0 before the first change, i from change i − 1). */
+  readonly period?: number;
 }
 
 export const SUM_NAMES = ['v', 'vv', 'p', 'pp', 'vp', 'd', 'dd', 'vd', 'q', 'qq', 'pq', 'vq', 'dp', 'dq'] as const;
@@ -384,6 +388,11 @@ export async function queryBucketedStatistics(
     readonly origin: Date;
     /** Attributes whose dimension rollups are built for this experiment (rolledUpDimensions). */
     readonly dimensions?: ReadonlySet<string>;
+    /**
+     * Split changes (ascending): every row is also grouped by the split period of its units' first
+     * exposure (`period`), at the exact instants, so one scan serves a stratified analysis. Always scans.
+     */
+    readonly periods?: readonly Date[];
   },
 ): Promise<BucketedStatistics> {
   return db.withTransaction(async (tx) => {
@@ -399,7 +408,7 @@ export async function queryBucketedStatistics(
     let metrics: MetricBucketRow[] = [];
     let rollupRows = 0;
     let rollupGroups = 0;
-    const served = rollupsServe(request.filter, request.dimensions);
+    const served = request.periods === undefined ? rollupsServe(request.filter, request.dimensions) : undefined;
     const useRollups = served !== undefined;
     if (useRollups) {
       const rollups = await queryRollups(tx, target, { ...request, dimension: served.dimension });
@@ -445,6 +454,8 @@ type GroupRow = Record<SumName, string | null> & {
   pieces: number | null;
   /** Scans only: units above the cap. */
   capped?: number | string | null;
+  /** Scans asked for periods only. */
+  period?: number | string | null;
 };
 
 function toRows(rows: readonly GroupRow[], caps: boolean): { units: UnitBucketRow[]; metrics: (MetricBucketRow & { cap: number | null })[] } {
@@ -452,8 +463,9 @@ function toRows(rows: readonly GroupRow[], caps: boolean): { units: UnitBucketRo
   const metrics: (MetricBucketRow & { cap: number | null })[] = [];
   for (const r of rows) {
     const bucket = r.bucket instanceof Date ? r.bucket : new Date(r.bucket);
+    const period = r.period === undefined || r.period === null ? {} : { period: Number(r.period) };
     if (r.metric === null || r.metric === '') {
-      units.push({ variation: r.variation, bucket, units: Number(r.units ?? 0), excluded: Number(r.excluded ?? 0) });
+      units.push({ variation: r.variation, bucket, units: Number(r.units ?? 0), excluded: Number(r.excluded ?? 0), ...period });
     } else {
       const sums = {} as Record<SumName, string>;
       for (const s of SUM_NAMES) {
@@ -466,6 +478,7 @@ function toRows(rows: readonly GroupRow[], caps: boolean): { units: UnitBucketRo
         sums,
         cap: caps && r.cap !== null ? Number(r.cap) : null,
         ...(r.capped === undefined || r.capped === null ? {} : { capped: Number(r.capped) }),
+        ...period,
       });
     }
   }
@@ -520,7 +533,7 @@ async function queryRollups(
 async function queryScan(
   tx: Queryable,
   target: ResultsTarget,
-  request: { readonly metrics: readonly MetricRequest[]; readonly filter: PopulationFilter; readonly bucket: BucketWidth; readonly origin: Date },
+  request: { readonly metrics: readonly MetricRequest[]; readonly filter: PopulationFilter; readonly bucket: BucketWidth; readonly origin: Date; readonly periods?: readonly Date[] | undefined },
   percentileCaps: ReadonlyMap<string, number | null>,
   withUnits: boolean,
 ): Promise<{ units: UnitBucketRow[]; metrics: MetricBucketRow[] }> {
@@ -536,15 +549,21 @@ async function queryScan(
     request.metrics.map((m) => m.ratio),
   ];
   const where = populationWhere(request.filter, params);
+  // The split period: width_bucket gives 0 before the first change, i from change i − 1 on.
+  let period = 'NULL::int';
+  if (request.periods !== undefined) {
+    params.push(request.periods.map((d) => d.toISOString()));
+    period = `width_bucket(exposed_at, $${params.length}::timestamptz[])`;
+  }
   const unitsPart = `
        SELECT variation, bucket, NULL AS metric, NULL AS cap,
               count(*) FILTER (WHERE NOT excluded) AS units, count(*) FILTER (WHERE excluded) AS excluded, NULL::int AS pieces,
-              ${SUM_NAMES.map((s) => `NULL::text AS ${s}`).join(', ')}, NULL::bigint AS capped
-       FROM x GROUP BY variation, bucket
+              ${SUM_NAMES.map((s) => `NULL::text AS ${s}`).join(', ')}, NULL::bigint AS capped, period
+       FROM x GROUP BY variation, bucket, period
        UNION ALL`;
   const out = await tx.query<GroupRow>(
     `WITH x AS (
-       SELECT unit_id, variation, excluded, date_bin($6::interval, results_rollups_hour(exposed_at), $7::timestamptz) AS bucket
+       SELECT unit_id, variation, excluded, date_bin($6::interval, results_rollups_hour(exposed_at), $7::timestamptz) AS bucket, ${period} AS period
        FROM exposures
        WHERE project_id = $1 AND environment = $2 AND experiment = $3${where}),
      caps AS (SELECT * FROM unnest($4::text[], $5::numeric[], $8::boolean[]) AS c(metric, cap, ratio)),
@@ -555,9 +574,9 @@ async function queryScan(
        WHERE t.project_id = $1 AND t.environment = $2 AND t.experiment = $3)
      ${withUnits ? unitsPart : ''}
      SELECT x.variation, x.bucket, t.metric, NULL, NULL, NULL, NULL,
-            ${SUM_NAMES.map((s) => `${SUM_SQL[s]}::text AS ${s}`).join(', ')}, count(*) FILTER (WHERE over)::bigint AS capped
+            ${SUM_NAMES.map((s) => `${SUM_SQL[s]}::text AS ${s}`).join(', ')}, count(*) FILTER (WHERE over)::bigint AS capped, x.period
      FROM t JOIN x ON x.unit_id = t.unit_id AND NOT x.excluded
-     GROUP BY x.variation, x.bucket, t.metric`,
+     GROUP BY x.variation, x.bucket, t.metric, x.period`,
     params,
   );
   const { units, metrics } = toRows(out.rows, false);

@@ -1118,12 +1118,14 @@ export interface ResultsQuery {
   /**
    * The split phase of an experiment whose split moved while running (`splitHistory`): `current`
    * (the server's default: units first exposed since the last change), `all` (pooled: the effects
-   * may be confounded), or an index (0 = before the first change). Intersected with from / to.
+   * may be confounded), `stratified` (each phase on its own, the estimates combined weighted by the
+   * phases' units; the server's default for a bandit), or an index (0 = before the first change).
+   * Intersected with from / to.
    */
   readonly phase?: ResultsPhase;
 }
 
-export type ResultsPhase = 'current' | 'all' | number;
+export type ResultsPhase = 'current' | 'all' | 'stratified' | number;
 
 /**
  * GET …/results/breakdown: one of the experiment's dimensions, and the analysis options and filters
@@ -1166,8 +1168,14 @@ export interface ResultsPhaseView {
   readonly to: string | null;
   /** When the split changed to the one the phase served; null for phase 0 and for all phases. */
   readonly splitChangedAt: string | null;
-  /** The analysed units span more than one split period: the effects pool them (see `warnings`). */
+  /** The analysed units span more than one split period: the effects pool them (see `warnings`); false when stratified. */
   readonly pooled: boolean;
+  /**
+   * Present when the phases were combined stratified (index null): the phases the window reaches,
+   * those combined, and those left out (some variation had fewer than 2 units) with their units.
+   * The last three are null in a breakdown's own filters (each value's results carry theirs).
+   */
+  readonly stratified?: { readonly phases: number; readonly used: number | null; readonly droppedPhases: number | null; readonly droppedUnits: number | null };
 }
 
 /**
@@ -1183,6 +1191,8 @@ export const ResultsWarningCodes = {
   SuspiciousUnitIds: 'SUSPICIOUS_UNIT_IDS',
   /** The SRM check flagged (as `srm.flagged`). */
   SampleRatioMismatch: 'SAMPLE_RATIO_MISMATCH',
+  /** phase=stratified left out split phases in which some variation had fewer than 2 units. */
+  StratifiedPhasesDropped: 'STRATIFIED_PHASES_DROPPED',
 } as const;
 
 /** A caveat on reading the results; the fields after `message` are absent from servers before 2026-12. */

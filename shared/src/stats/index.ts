@@ -31,6 +31,8 @@ export type { PowerInput, PowerResult, SampleSizeInput, SampleSizeResult } from 
 export { CapType, applyCap, percentileCap, quantile, summarizeValues } from './capping.js';
 export type { CapSpec } from './capping.js';
 export { analyzeExperiment } from './analyze.js';
+export { MIN_STRATUM_ARM_UNITS, stratifyMetric, stratumWeights } from './stratified.js';
+export type { Stratum, StratumWeights } from './stratified.js';
 export type {
   AdjustedFrequentistResult,
   AnalysisOptions,

@@ -39,11 +39,13 @@ const known = {
   interval: z.enum([BucketWidth.Hour, BucketWidth.Day]).default(BucketWidth.Day).describe('Time-series bucket width: whole hours, or days from the hour the experiment (or the analysed split phase) started in'),
   phase: z
     .string()
-    .regex(/^(?:current|all|0|[1-9]\d{0,2})$/, 'must be current, all, or a phase index in digits (0 = before the first split change)')
+    .regex(/^(?:current|all|stratified|0|[1-9]\d{0,2})$/, 'must be current, all, stratified, or a phase index in digits (0 = before the first split change)')
     .optional()
     .describe(
-      "Which split phase to analyse when the experiment's split moved while running (splitHistory): current (default; units first exposed since the last change, from the next whole hour once the phase spans a day), " +
-        'all (every phase pooled: the effects may be confounded, see warnings), or an index (0 = before the first change). Intersected with from and to',
+      "Which split phase to analyse when the experiment's split moved while running (splitHistory): current (the default, except for a bandit; units first exposed since the last change, from the next whole hour once the phase spans a day), " +
+        'all (every phase pooled: the effects may be confounded, see warnings), ' +
+        "stratified (the default of a bandit: each phase analysed on its own at the exact split changes (one scan: nothing rounded away), and each variation's estimates combined weighted by the phases' shares of the units: every phase's data without the confounding; filters.phase.stratified says how many phases were combined), " +
+        'or an index (0 = before the first change). Intersected with from and to',
     ),
 };
 
@@ -52,7 +54,7 @@ function phaseOf(phase: string | undefined): Pick<ResultsRequest, 'phase'> {
   if (phase === undefined) {
     return {};
   }
-  return { phase: phase === 'current' || phase === 'all' ? phase : Number(phase) };
+  return { phase: phase === 'current' || phase === 'all' || phase === 'stratified' ? phase : Number(phase) };
 }
 
 const breakdownKnown = {
@@ -154,7 +156,7 @@ function analysisOptions(query: Pick<ResultsQuery, 'sequential' | 'cuped' | 'alp
 const DESCRIPTION =
   'Filter the exposed population with attr.<name>=<value> (the attributes sent with the unit\'s first exposure; ' +
   'the value matches as text and, when it spells one, as a number or boolean), segment, from and to. ' +
-  "When the experiment's split moved while running (splitHistory), only the current split phase is analysed unless phase says otherwise (filters.phase says which; warnings flag effects that pool phases). " +
+  "When the experiment's split moved while running (splitHistory), only the current split phase is analysed unless phase says otherwise — a bandit combines its phases stratified by default (filters.phase says which; warnings flag effects that pool phases). " +
   'unit names what a unit is (the experiment\'s hashAttribute and fallbackAttribute): every units count counts its values, accounts and not users for an experiment bucketed by accountId. ' +
   'Unbounded interval ends are null. Degenerate comparisons carry error.code and neutral numbers.';
 

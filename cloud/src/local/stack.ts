@@ -12,6 +12,8 @@ import { DEMO_ENVIRONMENT, bootstrap } from '../domain/bootstrap.js';
 import { checkDatabaseKind, databaseTarget } from './database-marker.js';
 import type { BootstrapResult } from '../domain/bootstrap.js';
 import type { Deps, Logger } from '../domain/context.js';
+import { BanditUpdater, startBanditSchedule } from '../domain/bandit.js';
+import type { BanditSchedule } from '../domain/bandit.js';
 import { DEFAULT_GUARDRAIL_INTERVAL_MS, GuardrailChecker, startGuardrailSchedule } from '../domain/guardrails.js';
 import type { GuardrailSchedule } from '../domain/guardrails.js';
 import { ScheduledChangeService, startScheduledChanges } from '../domain/scheduled-changes.js';
@@ -269,6 +271,8 @@ export interface LocalStack {
   readonly archive: LocalEventArchive;
   /** The periodic guardrail check (absent when the interval is 0). */
   readonly guardrails?: GuardrailSchedule;
+  /** The periodic bandit update (every minute; each bandit moves only when due: docs/bandits.md). */
+  readonly bandits: BanditSchedule;
   /** The demo traffic simulator, when this start ran it (first start, demo on). */
   readonly demo?: DemoTraffic;
   /** Request body bytes being received, overall and per address (XP_MAX_BODY_BYTES_IN_FLIGHT, XP_MAX_BODY_BYTES_PER_ADDRESS). */
@@ -766,6 +770,10 @@ export async function startLocalStack(config: LocalConfig, options: LocalStackOp
       guardrails = schedule;
       closers.push(() => schedule.stop());
     }
+    // Multi-armed bandits: every minute, each moved when its cadence says (usually once a day); not
+    // tied to XP_GUARDRAIL_INTERVAL_SECONDS, which turns the guardrail checks off without turning bandits off.
+    const bandits = startBanditSchedule(new BanditUpdater(deps), { logger });
+    closers.push(() => bandits.stop());
     // Scheduled flag changes: every 30 s, so one applies within half a minute of its time.
     const scheduled = startScheduledChanges(new ScheduledChangeService(deps), { intervalMs: SCHEDULED_CHANGES_INTERVAL_MS, logger });
     closers.push(() => scheduled.stop());
@@ -777,7 +785,7 @@ export async function startLocalStack(config: LocalConfig, options: LocalStackOp
       closers.push(() => traffic.stop());
     }
     print('Press Ctrl-C to stop.');
-    return { apiUrl, consoleUrl, boot, deps, sharedStore: stores.kind, stickyStore: stores.stickyKind, archive, bodyBudget, ...(guardrails === undefined ? {} : { guardrails }), ...(demo === undefined ? {} : { demo }), close: closeAll };
+    return { apiUrl, consoleUrl, boot, deps, sharedStore: stores.kind, stickyStore: stores.stickyKind, archive, bodyBudget, bandits, ...(guardrails === undefined ? {} : { guardrails }), ...(demo === undefined ? {} : { demo }), close: closeAll };
   } catch (e) {
     await closeAll();
     throw e;

@@ -1,5 +1,5 @@
 import type { Environment, EnvironmentInput } from '../model/environment.js';
-import type { Experiment } from '../model/experiment.js';
+import type { Bandit, Experiment } from '../model/experiment.js';
 import type { Flag, FlagEnvironment } from '../model/flag.js';
 import type { StaleFlag } from '../model/flag-lifecycle.js';
 import type { Holdout } from '../model/experiment.js';
@@ -794,6 +794,20 @@ export class XpApiClient {
     return (await this.call<GuardrailAlert>('POST', `${base}/acknowledge`, { body: options.comment === undefined ? {} : { comment: options.comment } })).body;
   }
 
+  /** A bandit experiment's configuration with its defaults, its metric, next check and latest checks, newest first (GET …/experiments/{key}/bandit); `bandit` null for one without. */
+  async getBandit(project: string, key: string): Promise<BanditState> {
+    return (await this.call<BanditState>('GET', `/api/v1/projects/${encodeURIComponent(project)}/experiments/${encodeURIComponent(key)}/bandit`)).body;
+  }
+
+  /**
+   * Checks a running bandit experiment now, whatever its cadence and burn-in, moving its split if the
+   * check says so (POST …/bandit/update; experiments:write). Returns the check as recorded; an
+   * experiment not running or without a bandit is 409 INVALID_STATE.
+   */
+  async updateBandit(project: string, key: string): Promise<BanditUpdate> {
+    return (await this.call<BanditUpdate>('POST', `/api/v1/projects/${encodeURIComponent(project)}/experiments/${encodeURIComponent(key)}/bandit/update`)).body;
+  }
+
   /** Newest first, a page at a time (`nextCursor` when there are older ones). */
   async changeRequests(project: string, query: { status?: ChangeRequest['status']; resourceKey?: string; cursor?: string; limit?: number } = {}): Promise<Page<ChangeRequest>> {
     return (await this.call<Page<ChangeRequest>>('GET', `/api/v1/projects/${encodeURIComponent(project)}/change-requests`, { query })).body;
@@ -1054,6 +1068,43 @@ export interface AlertsQuery {
   readonly experiment?: string;
   readonly cursor?: string;
   readonly limit?: number;
+}
+
+/** Why a bandit check kept the split (docs/bandits.md). */
+export type BanditKeepReason = 'burn_in' | 'insufficient_units' | 'no_chance_to_be_best' | 'split_history_full' | 'no_change' | 'conflict' | 'failed';
+
+/** One recorded check of a bandit experiment: the split moved, or was kept and why. */
+export interface BanditUpdate {
+  readonly at: string;
+  readonly outcome: 'moved' | 'kept';
+  /** Null when the split moved. */
+  readonly reason: BanditKeepReason | null;
+  /** The bandit metric and the environment whose results were read. */
+  readonly metric: string;
+  readonly environment: string;
+  /** The split after the check, by variation key (the one before when kept). */
+  readonly shares: Record<string, number>;
+  readonly previousShares: Record<string, number>;
+  /** Each variation's chance to be best; null when the results gave none (an SRM, a stats error) or were not read. */
+  readonly chanceToBeBest: Record<string, number> | null;
+  /** Units analysed per variation. */
+  readonly units: Record<string, number>;
+  readonly message: string;
+}
+
+/** GET …/experiments/{key}/bandit. */
+export interface BanditState {
+  readonly experiment: string;
+  /** The bandit with its defaults; null when the experiment has none. */
+  readonly bandit: Bandit | null;
+  /** The metric it optimises (bandit.metric, else the first primary metric); null without a bandit. */
+  readonly metric: string | null;
+  /** The environment whose results it reads; null without a bandit. */
+  readonly environment: string | null;
+  /** When the next check is due (a past instant: at the next run); null when not running or not a bandit. */
+  readonly nextUpdateAt: string | null;
+  /** The latest checks, newest first (at most 100). */
+  readonly updates: readonly BanditUpdate[];
 }
 
 /**

@@ -1,5 +1,5 @@
 export { ApiError, DeliveryStatus, PASSWORD_CHANGE_REQUIRED, ResultsWarningCodes, WebhookFormat, XpApiClient, credentialRoleIn, describeErasure, roleInProject } from './client.js';
-export type { AlertsQuery, AuditQuery, GuardrailAlert, ResultsFiltersView, ResultsPhase, ResultsPhaseView, ResultsWarningView } from './client.js';
+export type { AlertsQuery, AuditQuery, BanditKeepReason, BanditState, BanditUpdate, GuardrailAlert, ResultsFiltersView, ResultsPhase, ResultsPhaseView, ResultsWarningView } from './client.js';
 export { FeedState, POLLING_DETAIL, followChanges, parseSse } from './change-feed.js';
 export type { ChangeFeed, ChangeFeedOptions, ChangeNotice } from './change-feed.js';
 export type { ApiErrorBody, AppliedChange, ApplyChange, ApplyResult, AuditCredential, AuditEntry, ChangeRequest, ClientOptions, DefinitionKinds, DefinitionPath, ListQuery, Me, Page, Project, ProjectCreate, ProjectPatch, ProjectRole, ScheduledChange, Stored, StoredEnvironment, User } from './client.js';

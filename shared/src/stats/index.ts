@@ -54,3 +54,4 @@ export {
   studentTIsf,
   studentTSf,
 } from './special.js';
+export { BANDIT_SHARE_UNITS, banditShares, banditWeights } from './bandit.js';

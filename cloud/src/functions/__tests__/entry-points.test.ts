@@ -426,6 +426,8 @@ process.stdout.write('\\nRESULT ' + JSON.stringify(out) + '\\n'); process.exit(0
 
     expect(running.rows[0]!.n).toBeGreaterThan(0);
     expect(summary).toMatchObject({ experiments: running.rows[0]!.n, raised: 0, stopped: [] });
+    // The bandits run on the same schedule (the demo experiments have none).
+    expect(summary.bandits).toEqual({ experiments: 0, checked: 0, moved: [], deferred: 0 });
     expect(lines).toEqual(['guardrail check']);
   });
 

@@ -302,6 +302,15 @@ const FIXTURES: Readonly<Record<string, Fixture>> = {
   'GET /api/v1/projects/{project}/alerts': () => Promise.resolve({ path: `${DEMO}/alerts?status=open&limit=10` }),
   'POST /api/v1/projects/{project}/alerts/{id}/acknowledge': async (ctx) => ({ path: `${DEMO}/alerts/${await openAlert(ctx, null)}/acknowledge`, body: { comment: 'on it' } }),
   'POST /api/v1/projects/{project}/alerts/{id}/unacknowledge': async (ctx) => ({ path: `${DEMO}/alerts/${await openAlert(ctx, ctx.userIds.owner)}/unacknowledge` }),
+  'GET /api/v1/projects/{project}/experiments/{key}/bandit': async (ctx) => {
+    await must(ctx.tokens.owner, 'POST', `${DEMO}/experiments`, banditExperiment(`xbg-${ctx.n}`));
+    return { path: `${DEMO}/experiments/xbg-${ctx.n}/bandit` };
+  },
+  'POST /api/v1/projects/{project}/experiments/{key}/bandit/update': async (ctx) => {
+    // A running bandit without data: the check keeps the split (insufficient_units), 200 all the same.
+    await must(ctx.tokens.owner, 'POST', `${DEMO}/experiments`, banditExperiment(`xbu-${ctx.n}`));
+    return { path: `${DEMO}/experiments/xbu-${ctx.n}/bandit/update` };
+  },
   'GET /api/v1/projects/{project}/experiments/{key}/results': async (ctx) => {
     await must(ctx.tokens.owner, 'POST', `${DEMO}/experiments`, KINDS[4]!.body(`xr-${ctx.n}`));
     return { path: `${DEMO}/experiments/xr-${ctx.n}/results?environment=production&interval=day` };
@@ -363,6 +372,11 @@ const FIXTURES: Readonly<Record<string, Fixture>> = {
 const UNREACHABLE_URL = 'http://127.0.0.1:9/hook';
 
 /** A webhook the owner made for one case (a project has at most 20); returns its id. */
+/** A running bandit experiment of the demo project (sticky bucketing, a primary metric). */
+function banditExperiment(key: string): Record<string, unknown> {
+  return { ...KINDS[4]!.body(key), status: 'running', stickyBucketing: { enabled: true }, metrics: { primary: ['demo-purchase'], secondary: [], guardrails: [] }, bandit: {} };
+}
+
 async function newWebhook(ctx: Ctx): Promise<string> {
   const created = await must(ctx.tokens.owner, 'POST', `${DEMO}/webhooks`, { name: `fixture ${ctx.n}`, url: UNREACHABLE_URL, events: ['experiment.*'] });
   return created.webhook.id as string;

@@ -9,6 +9,7 @@ import type { DefinitionKind, ListSort } from '../../store/definitions.js';
 import { Permission } from '../../auth/permissions.js';
 import { route } from '../api.js';
 import type { AnyRoute } from '../api.js';
+import { banditRoutes } from './bandit.js';
 import { segmentRoutes } from './segments.js';
 import { listQuery, pageSchema, pageView, projectKeyParams, projectParams, queryInt, storedSchema, storedView, versioned } from './common.js';
 
@@ -310,5 +311,7 @@ export function definitionRoutes(s: Services): AnyRoute[] {
         return versioned(200, updated, storedView(updated));
       },
     }),
+    // A bandit experiment's checks (GET …/bandit) and one now (POST …/bandit/update): routes/bandit.ts.
+    ...banditRoutes(s),
   ];
 }

@@ -30,6 +30,8 @@ export interface LineChartProps<K extends string> {
   readonly reference?: number;
   /** A field of each point whose text heads its tooltip instead of `x` (the full time range of a point labelled by its start). */
   readonly tooltipLabelKey?: string;
+  /** How a line joins its points: smoothly (default), or as steps holding each value until the next point (a split over time). */
+  readonly curve?: 'monotone' | 'stepAfter';
 }
 
 /**
@@ -200,7 +202,7 @@ function ChartTable<K extends string>({ id, data, series, formatY, title, labelK
 }
 
 /** Every line chart in the console goes through here, so axes, tooltips, bands and colours stay consistent. */
-export function XpLineChart<K extends string>({ data, series, formatY, title, height = 260, reference, tooltipLabelKey }: LineChartProps<K>): ReactNode {
+export function XpLineChart<K extends string>({ data, series, formatY, title, height = 260, reference, tooltipLabelKey, curve = 'monotone' }: LineChartProps<K>): ReactNode {
   // A line and a band need two points: with fewer, points are dots and bands are error bars, so a young experiment still shows.
   const sparse = data.length < 3;
   // Null values are gaps, not bridged: a series with gaps shows its points as dots, so one between two gaps is still seen.
@@ -252,7 +254,7 @@ export function XpLineChart<K extends string>({ data, series, formatY, title, he
             ),
           )}
           {series.map((s) => (
-            <Line key={s.key} {...(sparse ? { xAxisId: dodgeKey(s.key) } : {})} type="monotone" dataKey={s.key} name={s.legend ?? s.label} stroke={s.color} dot={sparse || gappy(s.key)} isAnimationActive={false} connectNulls={false}>
+            <Line key={s.key} {...(sparse ? { xAxisId: dodgeKey(s.key) } : {})} type={curve} dataKey={s.key} name={s.legend ?? s.label} stroke={s.color} dot={sparse || gappy(s.key)} isAnimationActive={false} connectNulls={false}>
               {s.bandKey === undefined || !sparse ? null : <ErrorBar dataKey={errorKey(s.bandKey)} stroke={s.color} width={8} direction="y" isAnimationActive={false} />}
             </Line>
           ))}

@@ -18,11 +18,13 @@ import { BreakdownTable } from './breakdown-table.js';
 import { ResultsView, shownInResultsView } from './results-view.js';
 import { shipAdvice, shipCautions } from './ship-advice.js';
 import { download } from '../../lib/download.js';
-import { validationIssues } from '../../lib/field-errors.js';
+import { fieldErrors, validationIssues } from '../../lib/field-errors.js';
 import { ATTRIBUTE_NAME_PATTERN } from '../flags/condition-model.js';
 import { AnalysisPlanField, GuardrailActionField, HoldoutField, NamespaceField, UnitField, analysisPlanDraftOf, analysisPlanOf, analysisPlanRefusal, checkAnalysisPlan, checkNamespace, checkUnit, guardrailActionText, knownUnitAttributes, namespaceDraftOf, namespaceRefusal, percentText, unitDraftOf, unitRefusal, unitText, withField } from './experiment-settings-fields.js';
 import type { AnalysisPlanDraft, GuardrailAction, NamespaceDraft, UnitDraft } from './experiment-settings-fields.js';
 import { AlertAcknowledgement, isAcknowledged } from './alert-acknowledgement.js';
+import { BanditFieldset, BanditPanel, banditDraftOf, checkBandit, frozenSplitReason, withBanditSticky } from './bandit.js';
+import type { BanditContext, BanditDraft } from './bandit.js';
 
 const STATUS_TONE = { draft: 'neutral', running: 'good', stopped: 'warn' } as const;
 
@@ -220,9 +222,12 @@ function DecideDialog({ analysis, ...props }: DialogProps & { analysis: Analysis
  */
 export function withSettings(
   definition: Experiment,
-  form: { readonly clientSide: boolean; readonly guardrailAction: GuardrailAction | undefined; readonly holdout: string; readonly namespace: NamespaceDraft; readonly analysis: AnalysisPlanDraft; readonly unit?: UnitDraft },
+  form: { readonly clientSide: boolean; readonly guardrailAction: GuardrailAction | undefined; readonly holdout: string; readonly namespace: NamespaceDraft; readonly analysis: AnalysisPlanDraft; readonly unit?: UnitDraft; readonly bandit?: BanditDraft },
 ): Experiment {
   let out = withClientSide(definition, form.clientSide);
+  if (form.bandit !== undefined) {
+    out = withBanditSettings(out, form.bandit);
+  }
   // The unit only while a draft: once started, the API refuses any change of it (the form shows it read-only).
   const unit = form.unit === undefined || definition.startedAt !== undefined ? undefined : checkUnit(form.unit, definition.type).unit;
   if (unit !== undefined && (unit.hashAttribute !== definition.hashAttribute || unit.fallbackAttribute !== definition.fallbackAttribute)) {
@@ -242,6 +247,39 @@ export function withSettings(
   return withField(out, 'analysis', analysisPlanOf(definition.analysis, form.analysis));
 }
 
+/** What the bandit checks need of a stored experiment. */
+function banditContextOf(definition: Experiment): BanditContext {
+  return { type: definition.type, primary: definition.metrics.primary, variations: expandVariations(definition).length };
+}
+
+/**
+ * The definition with the bandit the form gives: unchanged when the form leaves it as stored (or has
+ * problems, which keep the save disabled); turned on or changed, with sticky bucketing on (a moved
+ * split must keep every unit's variation); turned off, without it — the weights stay those the
+ * variations have now (the last move's), and sticky bucketing stays on (turning it off after a move
+ * is refused: units would be hashed again into the current split).
+ */
+export function withBanditSettings(definition: Experiment, draft: BanditDraft): Experiment {
+  if (!draft.enabled) {
+    return definition.bandit === undefined ? definition : withField(definition, 'bandit', undefined);
+  }
+  const { bandit } = checkBandit(draft, banditContextOf(definition));
+  if (bandit === undefined) {
+    return definition;
+  }
+  const stored = definition.bandit;
+  const same =
+    stored !== undefined &&
+    stored.metric === bandit.metric &&
+    stored.updateEveryHours === bandit.updateEveryHours &&
+    stored.burnInHours === bandit.burnInHours &&
+    stored.minShare === bandit.minShare;
+  if (same && definition.stickyBucketing?.enabled === true) {
+    return definition;
+  }
+  return { ...withField(definition, 'bandit', same ? stored : bandit), stickyBucketing: withBanditSticky(definition) };
+}
+
 /**
  * Edits the experiment's settings: its availability to client-side SDKs, what a guardrail
  * degradation does, its holdout, its namespace range and its analysis plan. Saves the stored definition as read — the
@@ -258,8 +296,10 @@ function SettingsDialog(props: DialogProps): ReactNode {
   const [namespace, setNamespace] = useState(namespaceDraftOf(initial.namespace));
   const [analysis, setAnalysis] = useState(analysisPlanDraftOf(initial.analysis));
   const [unit, setUnit] = useState(unitDraftOf(initial));
+  const [bandit, setBandit] = useState(banditDraftOf(initial.bandit));
   const { base: experiment, busy, save, feedback, reloadButton, error } = useDialogSave(props, (latest) => {
     setUnit(unitDraftOf(latest.definition));
+    setBandit(banditDraftOf(latest.definition.bandit));
     setClientSide(availableToClientSide(latest.definition));
     setGuardrailAction(latest.definition.guardrailAction);
     setHoldout(latest.definition.holdout ?? '');
@@ -273,8 +313,9 @@ function SettingsDialog(props: DialogProps): ReactNode {
   const analysisProblem = checkAnalysisPlan(analysis).problem !== undefined;
   const started = experiment.definition.startedAt !== undefined;
   const unitProblem = !started && Object.keys(checkUnit(unit, experiment.definition.type).problems).length > 0;
+  const banditProblem = Object.keys(checkBandit(bandit, banditContextOf(experiment.definition)).problems).length > 0;
   const submit = (): Promise<void> =>
-    save((base) => client.replace(project, 'experiments', base.key, withSettings(base.definition, { clientSide, guardrailAction, holdout, namespace, analysis, unit }), base.version));
+    save((base) => client.replace(project, 'experiments', base.key, withSettings(base.definition, { clientSide, guardrailAction, holdout, namespace, analysis, unit, bandit }), base.version));
   return (
     <Dialog title={`Settings of ${experiment.definition.name}`} onClose={onClose}>
       <ClientSideField kind="experiment" checked={clientSide} onChange={setClientSide} />
@@ -308,6 +349,15 @@ function SettingsDialog(props: DialogProps): ReactNode {
         refusal={namespaceRefusal(error)}
       />
       <AnalysisPlanField draft={analysis} onChange={setAnalysis} refusal={analysisPlanRefusal(error)} />
+      <BanditFieldset
+        draft={bandit}
+        onChange={setBandit}
+        context={banditContextOf(experiment.definition)}
+        running={experiment.definition.status === 'running'}
+        // A bandit on since the start moves a split that sticky bucketing kept from the start; one turned on later may not.
+        frozen={experiment.definition.bandit === undefined ? frozenSplitReason(experiment.definition) : undefined}
+        refusal={fieldErrors(error).get('bandit') ?? fieldErrors(error).get('stickyBucketing')}
+      />
       {feedback}
       <div className="actions">
         {reloadButton}
@@ -317,8 +367,16 @@ function SettingsDialog(props: DialogProps): ReactNode {
         <button
           type="button"
           className="primary"
-          disabled={busy || unitProblem || namespaceProblems || analysisProblem}
-          {...(unitProblem ? { title: 'Fix the unit of randomisation first' } : namespaceProblems ? { title: 'Fix the namespace first' } : analysisProblem ? { title: 'Fix the significance level first' } : {})}
+          disabled={busy || unitProblem || namespaceProblems || analysisProblem || banditProblem}
+          {...(unitProblem
+            ? { title: 'Fix the unit of randomisation first' }
+            : namespaceProblems
+              ? { title: 'Fix the namespace first' }
+              : analysisProblem
+                ? { title: 'Fix the significance level first' }
+                : banditProblem
+                  ? { title: 'Fix the bandit settings first' }
+                  : {})}
           onClick={() => void submit()}
         >
           Save settings
@@ -394,8 +452,9 @@ export function SplitSummary({ experiment }: { experiment: Experiment }): ReactN
             </li>
           </ol>
           <p className="small muted">
-            The split was moved while running (units keep their variation): the results analyse one split phase at a time (the current one unless you choose another), since
-            pooling periods with different splits can confound the effects; pooled, the expected shares blend each period&apos;s split.
+            {experiment.bandit === undefined
+              ? 'The split was moved while running (units keep their variation): the results analyse one split phase at a time (the current one unless you choose another), since pooling periods with different splits can confound the effects; pooled, the expected shares blend each period\'s split.'
+              : 'The bandit moved the split while running (units keep their variation): the results compare the variations within each split phase and combine the estimates (stratified) unless you choose another, since pooling periods with different splits can confound the effects.'}
           </p>
         </>
       )}
@@ -896,6 +955,12 @@ export default function ExperimentPage({ experimentKey }: { experimentKey: strin
                       <Badge tone="warn">archived</Badge>
                     </>
                   ) : null}
+                  {d.bandit === undefined ? null : (
+                    <>
+                      {' '}
+                      <Badge tone="info">bandit</Badge>
+                    </>
+                  )}
                   {availableToClientSide(d) ? null : (
                     <>
                       {' '}
@@ -965,6 +1030,7 @@ export default function ExperimentPage({ experimentKey }: { experimentKey: strin
             {d.status === 'stopped' ? <DecisionSummary experiment={d} guardrailStop={guardrailStop} {...(findings === undefined ? {} : { findings })} /> : null}
             <SplitSummary experiment={d} />
             <SettingsSummary experiment={d} />
+            {d.bandit === undefined ? null : <BanditPanel experiment={experiment} onChecked={exp.reload} />}
             {actionError === null ? null : <ErrorNote error={actionError} />}
             {d.status === 'draft' ? (
               <p className="state state-empty">Results appear once the experiment is started and units are exposed.</p>
@@ -1119,9 +1185,13 @@ export function resultsFileName(
   } else if (to !== undefined) {
     parts.push('through', to);
   }
-  // A split phase other than the current one (the default): `phase-1` (1-based, as the console shows it), `all-phases`.
+  // A split phase other than the API's default (given only then): `phase-1` (1-based, as the console shows it), `all-phases`, `stratified-phases`, `current-phase` (of a bandit).
   if (filters.phase === 'all') {
     parts.push('all-phases');
+  } else if (filters.phase === 'stratified') {
+    parts.push('stratified-phases');
+  } else if (filters.phase === 'current') {
+    parts.push('current-phase');
   } else if (typeof filters.phase === 'number') {
     parts.push('phase', String(filters.phase + 1));
   }
@@ -1192,9 +1262,14 @@ function daysText(fromDay: string, toDay: string): string {
   return fromDay !== '' ? `on or after ${fromDay}` : `on or before ${toDay}`;
 }
 
-/** The split phase a select option stands for: current, all, or an index. */
+/** The split phase a select option stands for: current, all, stratified, or an index. */
 function phaseOfOption(value: string): ResultsPhase {
-  return value === 'current' || value === 'all' ? value : Number(value);
+  return value === 'current' || value === 'all' || value === 'stratified' ? value : Number(value);
+}
+
+/** The phase the API analyses when none is asked for: every phase stratified for a bandit (its split moves by design), else the current one. */
+export function defaultPhase(experiment: Pick<Experiment, 'bandit'>): ResultsPhase {
+  return experiment.bandit === undefined ? 'current' : 'stratified';
 }
 
 /** "Phase 1: until 21 Nov 2026, 12:00", "Phase 2: 21 Nov 2026, 12:00 – 23 Nov 2026, 08:30": an earlier phase (0-based index) among the split changes. */
@@ -1211,12 +1286,23 @@ export function PhaseNote({ results, changes }: { results: ExperimentResultsView
   const phase = results.filters?.phase;
   const pooledWarning = results.warnings?.find((w) => w.code === 'SPLIT_PERIODS_POOLED');
   // The results view shows the data-quality warnings itself (by metric, unit ids, the SRM banner).
-  const others = (results.warnings ?? []).filter((w) => w !== pooledWarning && !shownInResultsView(w));
+  // The stratified note says which phases it left out, in place of their warning.
+  const droppedSaid = phase?.stratified !== undefined && phase.stratified.droppedPhases !== null;
+  const others = (results.warnings ?? []).filter((w) => w !== pooledWarning && !shownInResultsView(w) && !(droppedSaid && w.code === 'STRATIFIED_PHASES_DROPPED'));
   if (phase === undefined || phase.count < 2) {
     return others.length === 0 ? null : <WarningList warnings={others} />;
   }
   let text: string;
-  if (phase.index === null) {
+  if (phase.index === null && phase.stratified !== undefined) {
+    const s = phase.stratified;
+    const dropped =
+      s.droppedPhases === null || s.droppedPhases === 0
+        ? ''
+        : ` ${s.droppedPhases === 1 ? 'One phase was' : `${s.droppedPhases} phases were`} left out, since some variation had fewer than 2 units in ${s.droppedPhases === 1 ? 'it' : 'them'}${s.droppedUnits === null ? '' : ` (${formatCount(s.droppedUnits)} units)`}.`;
+    text =
+      `Results of ${s.phases === phase.count ? `all ${phase.count}` : `${s.phases} of the ${phase.count}`} split phases, stratified: each variation is compared within each phase (under one split), and the ` +
+      `estimates are combined weighted by each phase's units, so the moves of the split do not bias the effects (pooling the phases could).${dropped}`;
+  } else if (phase.index === null) {
     text = `Results of all ${phase.count} split phases (pooled).`;
   } else if (phase.index === 0) {
     text = `Results before the split first changed on ${formatTime(changes[0]?.until ?? phase.to)} (phase 1 of ${phase.count}).`;
@@ -1312,7 +1398,8 @@ function ResultsPanel({ experiment, environments, segments, onAnalysis }: { expe
   const [csvError, setCsvError] = useState<unknown>(null);
   /** The split phase analysed when the split moved while running: the current one (the API's default) unless chosen. */
   const splitChanges = experiment.definition.splitHistory ?? [];
-  const [phase, setPhase] = useState<ResultsPhase>('current');
+  const serverPhase = defaultPhase(experiment.definition);
+  const [phase, setPhase] = useState<ResultsPhase>(serverPhase);
   // The dimension filters only once it has a value: choosing one alone does not ask for the same results again.
   const filterBy = dimensionValue === '' ? '' : dimension;
   const query = useMemo(
@@ -1326,9 +1413,9 @@ function ResultsPanel({ experiment, environments, segments, onAnalysis }: { expe
       ...(exposed.from === undefined ? {} : { from: exposed.from }),
       ...(exposed.to === undefined ? {} : { to: exposed.to }),
       // Asked for only when not the default, so that servers older than split phases still answer.
-      ...(splitChanges.length === 0 || phase === 'current' ? {} : { phase }),
+      ...(splitChanges.length === 0 || phase === serverPhase ? {} : { phase }),
     }),
-    [environment, sequential, cuped, seriesInterval, segment, filterBy, dimensionValue, exposed.from, exposed.to, splitChanges.length, phase],
+    [environment, sequential, cuped, seriesInterval, segment, filterBy, dimensionValue, exposed.from, exposed.to, splitChanges.length, phase, serverPhase],
   );
   const { state, reload } = useAsync(() => client.resultsDetail(project, experiment.key, query), [client, project, experiment.key, query], { pollMs: 10_000, refreshKey: refreshTick });
   // A dimension chosen without a value: every value side by side (from the dimension's rollups), with
@@ -1345,9 +1432,9 @@ function ResultsPanel({ experiment, environments, segments, onAnalysis }: { expe
             ...(segment === '' ? {} : { segment }),
             ...(exposed.from === undefined ? {} : { from: exposed.from }),
             ...(exposed.to === undefined ? {} : { to: exposed.to }),
-            ...(splitChanges.length === 0 || phase === 'current' ? {} : { phase }),
+            ...(splitChanges.length === 0 || phase === serverPhase ? {} : { phase }),
           },
-    [environment, sequential, cuped, dimension, dimensionValue, segment, exposed.from, exposed.to, splitChanges.length, phase],
+    [environment, sequential, cuped, dimension, dimensionValue, segment, exposed.from, exposed.to, splitChanges.length, phase, serverPhase],
   );
   const breakdown = useAsync(
     () => (breakdownQuery === null ? Promise.resolve(null) : client.resultsBreakdown(project, experiment.key, breakdownQuery)),
@@ -1415,7 +1502,7 @@ function ResultsPanel({ experiment, environments, segments, onAnalysis }: { expe
           ...(filterBy === '' ? {} : { attribute: [filterBy, dimensionValue] as const }),
           ...(exposed.from === undefined ? {} : { fromDay }),
           ...(exposed.to === undefined ? {} : { toDay }),
-          ...(splitChanges.length === 0 || phase === 'current' ? {} : { phase }),
+          ...(splitChanges.length === 0 || phase === serverPhase ? {} : { phase }),
         }),
         text,
       );
@@ -1502,7 +1589,7 @@ function ResultsPanel({ experiment, environments, segments, onAnalysis }: { expe
           {zoneNote === '' ? '(your time zone)' : `(days in ${daysZone}, the link's time zone)`}
         </span>
         {splitChanges.length === 0 ? null : (
-          <label className="inline" title="The split moved while running: the effects are estimated within one split phase, since pooling periods with different splits may confound them">
+          <label className="inline" title="The split moved while running: the effects are estimated within one split phase, or within each and combined (stratified), since pooling periods with different splits may confound them">
             Split phase
             <select value={String(phase)} onChange={(e) => { setPhase(phaseOfOption(e.target.value)); }}>
               <option value="current">
@@ -1513,6 +1600,7 @@ function ResultsPanel({ experiment, environments, segments, onAnalysis }: { expe
                   {phaseOptionText(i, splitChanges)}
                 </option>
               ))}
+              <option value="stratified">All phases, stratified (each phase compared on its own, then combined)</option>
               <option value="all">All phases (pooled; effects may be confounded)</option>
             </select>
           </label>

@@ -4,7 +4,7 @@ import { experimentSchema } from '@xp/shared';
 import type { Experiment, Metric, Stored } from '@xp/shared';
 import { navigate } from '../../app/router.js';
 import { useSession } from '../../app/session.js';
-import { FieldError, FormErrorNote, invalidProps } from '../../lib/field-errors.js';
+import { FieldError, FormErrorNote, fieldErrors, invalidProps } from '../../lib/field-errors.js';
 import { commaList } from '../../lib/format.js';
 import { allowanceProps, isProtected, pendingProps, useExperimentLifecycle, usePermission } from '../../lib/permissions.js';
 import { useAsync } from '../../lib/use-async.js';
@@ -19,6 +19,8 @@ import { variationIssues } from './variation-checks.js';
 import { AnalysisPlanField, DEFAULT_UNIT_ATTRIBUTE, GuardrailActionField, HoldoutField, NamespaceField, UnitField, analysisPlanDraftOf, analysisPlanOf, analysisPlanRefusal, checkAnalysisPlan, checkNamespace, checkUnit, knownUnitAttributes, namespaceDraftOf, namespaceRefusal, unitDraftOf, unitRefusal } from './experiment-settings-fields.js';
 import type { AnalysisPlanDraft, GuardrailAction, NamespaceDraft, UnitDraft } from './experiment-settings-fields.js';
 import type { VariationDraft } from './variation-checks.js';
+import { BanditFieldset, banditDraftOf, checkBandit } from './bandit.js';
+import type { BanditDraft } from './bandit.js';
 
 const STEPS = ['Hypothesis', 'Variations', 'Targeting', 'Metrics', 'Power', 'Review'] as const;
 
@@ -206,6 +208,8 @@ export default function ExperimentWizard(): ReactNode {
   /** The platform's defaults until changed: only the options changed are sent. */
   const [analysisDraft, setAnalysisDraft] = useState<AnalysisPlanDraft>(analysisPlanDraftOf(undefined));
   const analysisPlan = analysisPlanOf(undefined, analysisDraft);
+  /** Off until ticked: a bandit, with sticky bucketing, is sent only when on. */
+  const [banditDraft, setBanditDraft] = useState<BanditDraft>(banditDraftOf(undefined));
   const [error, setError] = useState<unknown>(null);
   const [busy, setBusy] = useState(false);
   /** The experiment once created: a retry after a failed start only starts it (creating again would be refused as taken). */
@@ -241,13 +245,18 @@ export default function ExperimentWizard(): ReactNode {
     coverage: coverage / 100,
   });
   const issues = variationIssues(variations);
+  const primaryMetrics = Object.entries(roles).flatMap(([k, v]) => (v === 'primary' ? [k] : []));
+  // The wizard creates A/B experiments; the checks are the API's (a primary metric, room for every least share).
+  const banditCheck = checkBandit(banditDraft, { type: 'ab', primary: primaryMetrics, variations: variations.length });
+  const banditProblems = Object.values(banditCheck.problems);
   /** Marks a variation's input the problems name, pointing at the sentence that says what is wrong. */
   const variationFieldProps = (index: number, field: 'key' | 'name' | 'weight'): { 'aria-invalid'?: true; 'aria-describedby'?: string } =>
     issues.some((i) => i.index === index && i.field === field) ? { 'aria-invalid': true, 'aria-describedby': VARIATIONS_PROBLEM_ID } : {};
   // The first step's problems show under its fields once Next was tried there; the other steps' as they arise.
   const problems: (string | null)[] = [
     null,
-    issues.length === 0 ? null : issues.map((i) => i.message).join(' '),
+    // Variations added after the bandit's least share was set may leave no room for it: said here, where they are.
+    issues.length === 0 ? (banditCheck.problems.minShare === undefined ? null : banditCheck.problems.minShare) : issues.map((i) => i.message).join(' '),
     validateRows(rows).size > 0
       ? 'Fix the targeting conditions.'
       : envs.length === 0
@@ -257,7 +266,8 @@ export default function ExperimentWizard(): ReactNode {
           : Object.keys(namespaceCheck.problems).length > 0
             ? 'Fix the namespace.'
             : null,
-    dimensionsProblem(dimensions) ?? (checkAnalysisPlan(analysisDraft).problem === undefined ? null : 'Fix the significance level α of the analysis plan.'),
+    dimensionsProblem(dimensions) ??
+      (checkAnalysisPlan(analysisDraft).problem === undefined ? (banditProblems.length === 0 ? null : 'Fix the bandit settings.') : 'Fix the significance level α of the analysis plan.'),
     null,
     null,
   ];
@@ -321,6 +331,8 @@ export default function ExperimentWizard(): ReactNode {
       ...(namespaceCheck.namespace === undefined ? {} : { namespace: namespaceCheck.namespace }),
       ...(guardrailAction === undefined ? {} : { guardrailAction }),
       ...(analysisPlan === undefined ? {} : { analysis: analysisPlan }),
+      // A bandit moves the split while running: sticky bucketing keeps every unit in the variation it saw.
+      ...(banditCheck.bandit === undefined ? {} : { stickyBucketing: { enabled: true }, bandit: banditCheck.bandit }),
     };
   };
 
@@ -511,6 +523,14 @@ export default function ExperimentWizard(): ReactNode {
                   </tbody>
                 </table>
               )
+            ) : null}
+            {step === 3 ? (
+              <BanditFieldset
+                draft={banditDraft}
+                onChange={setBanditDraft}
+                context={{ type: 'ab', primary: primaryMetrics, variations: variations.length }}
+                refusal={fieldErrors(error).get('bandit') ?? fieldErrors(error).get('stickyBucketing')}
+              />
             ) : null}
             {step === 3 ? <GuardrailActionField value={guardrailAction} onChange={setGuardrailAction} /> : null}
             {step === 3 ? (

@@ -156,6 +156,14 @@ export default function ExperimentsList(): ReactNode {
                             </ExplainedBadge>
                           ) : null}{' '}
                           <ServerSideOnlyBadge definition={x.definition} />
+                          {x.definition.bandit === undefined ? null : (
+                            <>
+                              {' '}
+                              <ExplainedBadge tone="info" label="bandit">
+                                A multi-armed bandit: while it runs, the platform moves its traffic towards the variation most likely to be best on {x.definition.bandit.metric ?? x.definition.metrics.primary[0] ?? 'its primary metric'}.
+                              </ExplainedBadge>
+                            </>
+                          )}
                           {unitText(x.definition) === undefined ? null : <span> · randomised by {unitText(x.definition)}</span>}
                         </div>
                       </td>

@@ -81,6 +81,39 @@ function walkById(before: IdItem[], after: IdItem[], path: string, out: DiffEntr
   });
 }
 
+/** Scalar arrays longer than this (on either side) are compared as sets of values: id lists. */
+export const VALUE_SET_MIN = 100;
+
+type Scalar = string | number | boolean | null;
+
+function isScalar(v: unknown): v is Scalar {
+  return v === null || typeof v === 'string' || typeof v === 'number' || typeof v === 'boolean';
+}
+
+/** The value as the set compares it: 7 and "7" differ, as they do in a segment's list. */
+const scalarKey = (v: Scalar): string => `${typeof v}:${String(v)}`;
+
+/**
+ * A long list of scalar values (a segment's ids) as a set: one `remove` per value no longer in it,
+ * at its position before, and one `add` per new value, at its position after. A change of one id in
+ * a list of 700,000 is then one entry, where a positional comparison replaced the whole list (or,
+ * of equal lengths, every shifted position).
+ */
+function walkAsSet(before: Scalar[], after: Scalar[], path: string, out: DiffEntry[]): void {
+  const afterKeys = new Set(after.map(scalarKey));
+  const beforeKeys = new Set(before.map(scalarKey));
+  before.forEach((v, i) => {
+    if (!afterKeys.has(scalarKey(v))) {
+      out.push({ op: 'remove', path: `${path}/${i}`, from: v });
+    }
+  });
+  after.forEach((v, i) => {
+    if (!beforeKeys.has(scalarKey(v))) {
+      out.push({ op: 'add', path: `${path}/${i}`, to: v });
+    }
+  });
+}
+
 function walk(before: unknown, after: unknown, path: string, out: DiffEntry[]): void {
   if (isObject(before) && isObject(after)) {
     for (const key of Object.keys(before)) {
@@ -100,6 +133,10 @@ function walk(before: unknown, after: unknown, path: string, out: DiffEntry[]): 
   }
   if (Array.isArray(before) && Array.isArray(after) && idKeyed(before) && idKeyed(after)) {
     walkById(before, after, path, out);
+    return;
+  }
+  if (Array.isArray(before) && Array.isArray(after) && (before.length > VALUE_SET_MIN || after.length > VALUE_SET_MIN) && before.every(isScalar) && after.every(isScalar)) {
+    walkAsSet(before, after, path, out);
     return;
   }
   if (Array.isArray(before) && Array.isArray(after) && before.length === after.length) {
@@ -125,6 +162,11 @@ function walk(before: unknown, after: unknown, path: string, out: DiffEntry[]): 
  * one operation that shows them all. Audit entries stored before this addressed rules by position,
  * which readers must still show; an id made only of digits reads like a position. Paths above the
  * rules (`/environments/<key>/enabled`, which the audit log's `turned` filter matches) are as before.
+ *
+ * An array of scalars (strings, numbers, booleans, null) of more than VALUE_SET_MIN items on either
+ * side (a segment's id list) is compared as a set of values: a `remove` per value gone (at its
+ * position before) and an `add` per new value (at its position after), nothing for a change of
+ * order or a repeat, so an id added to a long list is one entry rather than the list twice.
  *
  * Other arrays are compared by position: of equal length item by item, else replaced whole. Items
  * keyed by `key` (variations, factors and levels) are among them on purpose: their position

@@ -65,3 +65,36 @@ describe('jsonDiff of id-keyed arrays (flag rules)', () => {
     ]);
   });
 });
+
+describe('jsonDiff of long scalar lists (segment ids)', () => {
+  const ids = Array.from({ length: 5_000 }, (_, i) => `cust-${i}`);
+
+  it('reads one id added, or one removed, as one entry, not the list twice', () => {
+    expect(jsonDiff({ values: ids }, { values: [...ids, 'cust-new'] })).toEqual([{ op: 'add', path: '/values/5000', to: 'cust-new' }]);
+    expect(jsonDiff({ values: ids }, { values: ids.filter((id) => id !== 'cust-7') })).toEqual([{ op: 'remove', path: '/values/7', from: 'cust-7' }]);
+  });
+
+  it('reads one removed and one added (the same length) as those two, not every shifted position', () => {
+    const after = [...ids.filter((id) => id !== 'cust-0'), 42];
+    expect(jsonDiff({ values: ids }, { values: after })).toEqual([
+      { op: 'remove', path: '/values/0', from: 'cust-0' },
+      { op: 'add', path: '/values/4999', to: 42 },
+    ]);
+  });
+
+  it('tells a number from the same digits as a string, and reports nothing for a reorder', () => {
+    const numbers = Array.from({ length: 200 }, (_, i) => i);
+    expect(jsonDiff({ values: numbers }, { values: [...numbers.slice(1), '0'] })).toEqual([
+      { op: 'remove', path: '/values/0', from: 0 },
+      { op: 'add', path: '/values/199', to: '0' },
+    ]);
+    expect(jsonDiff({ values: numbers }, { values: [...numbers].reverse() })).toEqual([]);
+  });
+
+  it('keeps comparing short lists (tags, metrics, environments) by position, where order can matter', () => {
+    expect(jsonDiff({ primary: ['a', 'b'] }, { primary: ['b', 'a'] })).toEqual([
+      { op: 'replace', path: '/primary/0', from: 'a', to: 'b' },
+      { op: 'replace', path: '/primary/1', from: 'b', to: 'a' },
+    ]);
+  });
+});

@@ -64,6 +64,21 @@ describe('adding and removing ids of a segment (pglite)', () => {
     expect(audit).toEqual(['segment.created', 'segment.updated']);
   });
 
+  it('audits one id added to a long list as that id, not as the list before and after', async () => {
+    const values = Array.from({ length: 2_000 }, (_, i) => `cust-${i}`);
+    await must(p, owner, 'POST', `${BASE}/segments`, { key: 'long-list', name: 'Long list', type: 'ids', values });
+
+    expect((await change('long-list', { add: ['cust-new'], remove: ['cust-5'] })).status).toBe(200);
+
+    const { rows } = await p.db.query<{ diff: unknown }>("SELECT diff FROM audit_log WHERE resource_type = 'segment' AND resource_key = 'long-list' AND action = 'segment.updated'");
+    expect(rows.map((r) => r.diff)).toEqual([
+      [
+        { op: 'remove', path: '/values/5', from: 'cust-5' },
+        { op: 'add', path: '/values/1999', to: 'cust-new' },
+      ],
+    ]);
+  });
+
   it('is idempotent: an id already there, or one absent, changes nothing and writes no version', async () => {
     await must(p, owner, 'POST', `${BASE}/segments`, { key: 'idem', name: 'Idem', type: 'ids', values: ['a', 7] });
 

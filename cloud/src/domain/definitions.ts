@@ -2045,6 +2045,13 @@ export class ExperimentService extends DefinitionService<'experiment'> {
       } else if (current.stickyBucketing?.enabled !== true) {
         next.stickyBucketingSince = this.clock().toISOString();
       }
+      // A split that may never move (the refusal above, at every move) makes a bandit that never moves.
+      if (next.bandit !== undefined && next.stickyBucketingSince !== undefined && (current.bandit === undefined || current.stickyBucketingSince === undefined)) {
+        issues.push({
+          path: 'bandit',
+          message: `moves the split while the experiment runs, but stickyBucketing was only turned on at ${next.stickyBucketingSince}, after the start: units exposed before then have no stored variation, so the split may never move; create a new experiment with stickyBucketing and the bandit from the start`,
+        });
+      }
     }
     if (issues.length === 0 && current.startedAt !== undefined && !sameSplit(current, next)) {
       // Units first exposed from now on get the new split: the SRM check expects each period's units in its own.

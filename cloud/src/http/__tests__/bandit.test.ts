@@ -373,6 +373,29 @@ describe('bandits', () => {
     expect(JSON.stringify(res.body.error)).toContain('no-such-metric');
   });
 
+  it('refuses a bandit on a running experiment whose sticky bucketing came on after its start (its split may never move)', async () => {
+    const key = 'late-sticky';
+    await must('POST', `${DEMO}/experiments`, {
+      key,
+      name: key,
+      environments: [ENV],
+      variations: [{ key: 'control' }, { key: 'treatment' }],
+      metrics: { primary: [METRIC], secondary: [], guardrails: [] },
+      status: 'running',
+      startedAt: new Date(p.now.value.getTime() - DAY).toISOString(),
+    });
+    const stored = await must('GET', `${DEMO}/experiments/${key}`);
+
+    // Both at once, and the bandit after sticky bucketing was turned on late.
+    const both = await request('PUT', `${DEMO}/experiments/${key}`, { ...stored.definition, stickyBucketing: { enabled: true }, bandit: {} }, stored.version);
+    expect(both.status).toBe(400);
+    expect(both.body.error.details.issues).toEqual([{ path: 'bandit', message: expect.stringContaining('stickyBucketing was only turned on at') }]);
+    const sticky = await must('PUT', `${DEMO}/experiments/${key}`, { ...stored.definition, stickyBucketing: { enabled: true } }, stored.version);
+    const later = await request('PUT', `${DEMO}/experiments/${key}`, { ...sticky.definition, bandit: {} }, sticky.version);
+    expect(later.status).toBe(400);
+    expect(later.body.error.details.issues.map((i: { path: string }) => i.path)).toEqual(['bandit']);
+  });
+
   it('deletes the checks with their experiment', async () => {
     const current = await experiment('floored');
     await must('POST', `${DEMO}/experiments/floored/stop`, {}, current.version);

@@ -5,7 +5,9 @@
  * comparison of the stratified means is free of the confounding that pooling the strata has
  * (Simpson's paradox) while still using every stratum's units.
  *
- * Per arm k: mean m_k = Σ_p π_p·x̄_kp and Var(m_k) = Σ_p π_p²·s²_kp / n_kp. The result is an
+ * Per arm k: mean m_k = Σ_p π_p·x̄_kp and Var(m_k) = s²_k·Σ_p π_p² / n_kp, with s²_k the arm's pooled
+ * within-stratum variance Σ_p (n_kp − 1)·s²_kp / Σ_p (n_kp − 1) (see Combined: a small stratum's own
+ * variance is too noisy to carry its phase's weight). The result is an
  * equivalent input of the same metric — per arm n = Σ_p n_kp, mean m_k and a per-unit variance
  * n·Var(m_k) — so that every test of the engine (Welch, sequential, Bayesian, chance to be best)
  * runs on it unchanged with the stratified standard errors. What the equivalence approximates: the
@@ -61,11 +63,24 @@ export interface Stratum {
   readonly weight: number;
 }
 
-/** Of one arm over the strata: Σ_p π_p·x̄_p per component, Σ_p n_p, and Σ_p π_p²·c_p / n_p per pair of components (c_p: their covariance per unit in stratum p). */
+/**
+ * Of one arm over the strata: Σ_p π_p·x̄_p per component, Σ_p n_p, and the covariance of the
+ * combined estimates per pair of components, Ĉ·Σ_p π_p²/n_p, where Ĉ is the arm's pooled
+ * within-stratum (co)variance Σ_p (n_p − 1)·c_p / Σ_p (n_p − 1). Each stratum's own c_p in
+ * Σ_p π_p²·c_p/n_p would be unbiased too, but a small stratum's c_p is noise with the weight of its
+ * whole phase: a phase in which an arm held at its floor got 10 units and no conversion has
+ * p(1 − p) = 0, and made that arm look certain (an A/A bandit gave p < 0.05 in 10 runs of 20). The
+ * pooled estimate takes the variance from every unit of the arm and keeps each phase's weight on
+ * its mean, so a few units in a heavy phase widen the interval, as they should.
+ */
 class Combined {
   readonly means: number[];
   n = 0;
-  private readonly cov = new Map<string, number>();
+  /** Σ_p π_p² / n_p. */
+  private spread = 0;
+  /** Σ_p (n_p − 1): the pooled (co)variances' degrees of freedom. */
+  private dof = 0;
+  private readonly pooled = new Map<string, number>();
 
   constructor(components: number) {
     this.means = new Array<number>(components).fill(0);
@@ -76,15 +91,22 @@ class Combined {
       this.means[i]! += weight * m;
     });
     this.n += n;
+    this.spread += (weight * weight) / n;
+    this.dof += n - 1;
   }
 
-  addCov(key: string, weight: number, n: number, covariance: number): void {
-    this.cov.set(key, (this.cov.get(key) ?? 0) + (weight * weight * covariance) / n);
+  /** The stratum's (co)variance per unit of a pair of components (absent for a stratum: 0, as a stratum without pre-period data). */
+  addCov(key: string, n: number, covariance: number): void {
+    this.pooled.set(key, (this.pooled.get(key) ?? 0) + (n - 1) * covariance);
   }
 
   /** The (co)variance of the combined estimates as the centred sum of products of an equivalent sample of n units: (n − 1)·n·Cov. */
   products(key: string): number {
-    return this.n < 2 ? 0 : (this.n - 1) * this.n * (this.cov.get(key) ?? 0);
+    if (this.n < 2 || this.dof <= 0) {
+      return 0;
+    }
+    const covariance = ((this.pooled.get(key) ?? 0) / this.dof) * this.spread;
+    return (this.n - 1) * this.n * covariance;
   }
 
   /** As `products` for a variance: never below 0 (rounding). */
@@ -163,7 +185,7 @@ export function stratifyMetric(strata: readonly Stratum[]): MetricAnalysisInput 
         };
         for (const [key, sumProducts] of Object.entries(products)) {
           const [i, j] = key.split(',').map(Number) as [number, number];
-          c.addCov(key, weight, n, covariance(n, sums[i]!, sums[j]!, sumProducts));
+          c.addCov(key, n, covariance(n, sums[i]!, sums[j]!, sumProducts));
         }
       }
       const [num, den, preNum, preDen] = c.means as [number, number, number, number];
@@ -193,10 +215,10 @@ export function stratifyMetric(strata: readonly Stratum[]): MetricAnalysisInput 
       const mean = meanOf(n, arm);
       c.add(weight, n, [mean, covariate === undefined ? 0 : meanOf(n, covariate.pre)]);
       // A proportion's variance is p(1 − p), as the engine takes it; a mean's the sample variance.
-      c.addCov('y', weight, n, input.type === 'proportion' ? mean * (1 - mean) : covariance(n, arm.sum, arm.sum, arm.sumSquares));
+      c.addCov('y', n, input.type === 'proportion' ? mean * (1 - mean) : covariance(n, arm.sum, arm.sum, arm.sumSquares));
       if (covariate !== undefined) {
-        c.addCov('x', weight, n, covariance(n, covariate.pre.sum, covariate.pre.sum, covariate.pre.sumSquares));
-        c.addCov('xy', weight, n, covariance(n, arm.sum, covariate.pre.sum, covariate.sumProducts));
+        c.addCov('x', n, covariance(n, covariate.pre.sum, covariate.pre.sum, covariate.pre.sumSquares));
+        c.addCov('xy', n, covariance(n, arm.sum, covariate.pre.sum, covariate.sumProducts));
       }
     }
     const n = c.n;

@@ -28,25 +28,29 @@ interface Unit {
 }
 
 /**
- * The stratified estimate from the units, by hand: per phase window and arm the mean and variance of
- * the mean (a conversion's p(1 − p)/n, an amount's sample variance / n), π = the phase's share of
- * the units, m = Σπ·mean, Var(m) = Σπ²·Var(mean).
+ * The stratified estimate from the units, by hand: per phase window and arm the mean, π = the phase's
+ * share of the units, m = Σπ·mean; Var(m) = s²·Σπ²/n, with s² the arm's pooled within-phase variance
+ * Σ(n − 1)·s²_p / Σ(n − 1) (a conversion's s²_p is p(1 − p), an amount's its sample variance).
  */
 function groundTruth(units: readonly Unit[], windows: readonly (readonly [number, number])[], arms: readonly string[], conversion: boolean): { mean: number; variance: number }[] {
   const inPhase = windows.map(([from, to]) => units.filter((u) => u.at >= from && u.at < to));
   const total = inPhase.reduce((n, us) => n + us.length, 0);
   return arms.map((arm) => {
     let mean = 0;
-    let variance = 0;
+    let spread = 0;
+    let squares = 0;
+    let dof = 0;
     for (const us of inPhase) {
       const pi = us.length / total;
       const xs = us.filter((u) => u.variation === arm).map((u) => u.value);
       const m = xs.reduce((a, b) => a + b, 0) / xs.length;
       const s2 = conversion ? m * (1 - m) : xs.reduce((a, x) => a + (x - m) ** 2, 0) / (xs.length - 1);
       mean += pi * m;
-      variance += (pi * pi * s2) / xs.length;
+      spread += (pi * pi) / xs.length;
+      squares += (xs.length - 1) * s2;
+      dof += xs.length - 1;
     }
-    return { mean, variance };
+    return { mean, variance: (squares / dof) * spread };
   });
 }
 

@@ -16,6 +16,12 @@ const sum = (xs: readonly number[]): number => xs.reduce((a, b) => a + b, 0);
 const mean = (xs: readonly number[]): number => sum(xs) / xs.length;
 /** Sample variance (n − 1). */
 const variance = (xs: readonly number[]): number => sum(xs.map((x) => (x - mean(xs)) ** 2)) / (xs.length - 1);
+/**
+ * Var of Σπ·x̄ over strata with the arm's pooled within-stratum variance: Σ(n − 1)·s² / Σ(n − 1) times
+ * Σπ²/n (each stratum's values of the arm, its weight π).
+ */
+const pooledVarMean = (strata: readonly (readonly number[])[], pi: readonly number[]): number =>
+  (sum(strata.map((xs) => (xs.length - 1) * variance(xs))) / sum(strata.map((xs) => xs.length - 1))) * sum(strata.map((xs, p) => pi[p]! ** 2 / xs.length));
 const cov = (xs: readonly number[], ys: readonly number[]): number => sum(xs.map((x, i) => (x - mean(xs)) * (ys[i]! - mean(ys)))) / (xs.length - 1);
 const stats = (xs: readonly number[]): SampleStats => ({ n: xs.length, sum: sum(xs), sumSquares: sum(xs.map((x) => x * x)) });
 
@@ -52,7 +58,7 @@ describe('stratumWeights', () => {
 });
 
 describe('stratifyMetric', () => {
-  it('combines the strata of a mean metric into Σπ·x̄ and Σπ²·s²/n, which the Welch test then uses', () => {
+  it("combines the strata of a mean metric into Σπ·x̄ and s²·Σπ²/n (s² the arm's pooled within-stratum variance), which the Welch test then uses", () => {
     const random = seededRandom(7);
     // Stratum 1: 300 / 100 units around 10; stratum 2: 100 / 500 units around 2; the treatment +0.5 in both.
     const data = [
@@ -68,7 +74,7 @@ describe('stratifyMetric', () => {
     const pi = [0.4, 0.6];
     const expected = [0, 1].map((k) => ({
       mean: pi[0]! * mean(data[0]![k]!) + pi[1]! * mean(data[1]![k]!),
-      varMean: pi[0]! ** 2 * (variance(data[0]![k]!) / data[0]![k]!.length) + pi[1]! ** 2 * (variance(data[1]![k]!) / data[1]![k]!.length),
+      varMean: pooledVarMean([data[0]![k]!, data[1]![k]!], pi),
     }));
     const analysis = analyzeExperiment({ variations: twoArms, metrics: [input], options: { difference: DifferenceType.Absolute } });
     const m = analysis.metrics[0]!;
@@ -107,13 +113,33 @@ describe('stratifyMetric', () => {
     const c = analyzeExperiment({ variations: twoArms, metrics: [input] }).metrics[0]!.comparisons[0]!;
     expect(c.frequentist.effect).toBeCloseTo(0, 12);
     expect(c.frequentist.pValue).toBeGreaterThan(0.99);
-    // Σπ²·p(1 − p)/n with π = 900/1860 and 960/1860, per arm.
+    // The pooled p(1 − p) (weighted by n − 1) times Σπ²/n with π = 900/1860 and 960/1860, per arm.
     const pi = [900 / 1860, 960 / 1860];
-    const varMean = (n0: number, n1: number): number => pi[0]! ** 2 * ((0.3 * 0.7) / n0) + pi[1]! ** 2 * ((0.05 * 0.95) / n1);
+    const varMean = (n0: number, n1: number): number => (((n0 - 1) * 0.3 * 0.7 + (n1 - 1) * 0.05 * 0.95) / (n0 + n1 - 2)) * (pi[0]! ** 2 / n0 + pi[1]! ** 2 / n1);
     const m = pi[0]! * 0.3 + pi[1]! * 0.05;
     expect(c.frequentist.se).toBeCloseTo(Math.sqrt(varMean(600, 240) + varMean(300, 720)) / m, 12);
     const pooled = analyzeExperiment({ variations: twoArms, metrics: [{ key: 'c', type: 'proportion', arms: [conv(840, 222 / 840), conv(1020, 126 / 1020)] }] });
     expect(pooled.metrics[0]!.comparisons[0]!.frequentist.pValue).toBeLessThan(1e-6);
+  });
+
+  it('takes no certainty from a heavy phase in which an arm had a handful of units and no conversion (an arm held at its floor)', () => {
+    // A/A at 5%: 500 / 500 units, then a phase in which the control got 10 units (none converted) and the other 990.
+    const conv = (n: number, conversions: number): SampleStats => ({ n, sum: conversions, sumSquares: conversions });
+    const strata: MetricAnalysisInput[] = [
+      { key: 'c', type: 'proportion', arms: [conv(500, 25), conv(500, 25)] },
+      { key: 'c', type: 'proportion', arms: [conv(10, 0), conv(990, 50)] },
+    ];
+    const { weights } = stratumWeights([
+      [500, 500],
+      [10, 990],
+    ]);
+    const input = stratifyMetric(strata.map((st, p) => ({ input: st, weight: weights[p]! })));
+    const f = analyzeExperiment({ variations: twoArms, metrics: [input], options: { difference: DifferenceType.Absolute } }).metrics[0]!.comparisons[0]!.frequentist;
+    // Each stratum's own p(1 − p) would give the control's 10 units a variance of 0 with half the weight: z ≈ 3.2, p ≈ 0.001.
+    // Pooled: the control's 0.0467·(0.25/500 + 0.25/10), an se of the difference near 0.035.
+    expect(f.effect).toBeCloseTo(0.5 * 0.05 + 0.5 * (50 / 990) - 0.025, 12);
+    expect(f.se).toBeGreaterThan(0.03);
+    expect(f.pValue).toBeGreaterThan(0.4);
   });
 
   it('combines a ratio metric as the ratio of the stratified numerator and denominator, by the delta method', () => {
@@ -139,8 +165,8 @@ describe('stratifyMetric', () => {
       const N = sum(data.map((arms, p) => pi[p]! * mean(arms[k]!.num)));
       const D = sum(data.map((arms, p) => pi[p]! * mean(arms[k]!.den)));
       const R = N / D;
-      // Var(N/D) ≈ Σπ²·Var(num − R·den)/n / D²: the linearised variable's variance per stratum.
-      const varR = sum(data.map((arms, p) => (pi[p]! ** 2 * variance(arms[k]!.num.map((x, i) => x - R * arms[k]!.den[i]!))) / arms[k]!.num.length)) / D ** 2;
+      // Var(N/D) ≈ Var(Σπ·(num − R·den)‾) / D²: the linearised variable's pooled variance times Σπ²/n.
+      const varR = pooledVarMean(data.map((arms) => arms[k]!.num.map((x, i) => x - R * arms[k]!.den[i]!)), pi) / D ** 2;
       return { R, varR };
     });
     const m = analysis.metrics[0]!;
@@ -174,9 +200,9 @@ describe('stratifyMetric', () => {
     expect(f.cuped!.theta).toBeCloseTo(1, 1);
     // Post − pre has a spread of ±0.5 around the lift: the adjusted effect is the lift, closely.
     expect(f.effect).toBeCloseTo(1, 1);
-    // θ fixed, the variance is Σπ²·Var(y − θx)/n per arm (computed here from the units).
+    // θ fixed, the variance is the pooled Var(y − θx) times Σπ²/n per arm (computed here from the units).
     const theta = f.cuped!.theta;
-    const varArm = (k: number): number => sum(data.map((arms, p) => (pi[p]! ** 2 * variance(arms[k]!.post.map((y, i) => y - theta * arms[k]!.pre[i]!))) / arms[k]!.post.length));
+    const varArm = (k: number): number => pooledVarMean(data.map((arms) => arms[k]!.post.map((y, i) => y - theta * arms[k]!.pre[i]!)), pi);
     expect(f.se).toBeCloseTo(Math.sqrt(varArm(0) + varArm(1)), 10);
     expect(cov(data[0]![0]!.post, data[0]![0]!.pre)).toBeGreaterThan(0);
   });

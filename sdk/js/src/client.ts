@@ -301,6 +301,8 @@ export class ExperimentationClient {
   private readonly warnedPrivate = new Set<string>();
   /** Whether a unit id the API cannot store was warned about (once per client). */
   private warnedUnitId = false;
+  /** Sticky experiments warned about as served without a stickyBucketStore (once per client and experiment). */
+  private readonly warnedSticky = new Set<string>();
   /** getSnapshot()'s answers for the current ruleset, computed once. */
   private snapshots: { readonly of: LoadedRuleset; safe?: RulesetSnapshot; full?: RulesetSnapshot } | undefined;
   /** The environment of the bootstrap ruleset, while it is served: the API's first ruleset is checked against it. */
@@ -856,6 +858,31 @@ export class ExperimentationClient {
     });
   }
 
+  /**
+   * Warns once per client and experiment about a sticky experiment served to a client without a
+   * stickyBucketStore: its split may move while it runs (a bandit), and without a store each unit is
+   * bucketed by the new split, may get another variation, is exposed to both and left out of the results.
+   */
+  private warnStickyWithoutStore(document: RulesetDocument): void {
+    if (this.options.stickyBucketStore !== undefined) {
+      return;
+    }
+    const keys = Object.entries(document.experiments ?? {})
+      .filter(([key, def]) => (def as { sticky?: unknown } | null)?.sticky !== undefined && !this.warnedSticky.has(key))
+      .map(([key]) => key);
+    if (keys.length === 0) {
+      return;
+    }
+    for (const key of keys) {
+      this.warnedSticky.add(key);
+    }
+    const named = keys.map((key) => JSON.stringify(key)).join(', ');
+    const one = keys.length === 1;
+    this.logger.warn(
+      `xp: ${one ? 'experiment' : 'experiments'} ${named} ${one ? 'uses' : 'use'} sticky bucketing (${one ? 'its split' : 'their splits'} may move while ${one ? 'it runs' : 'they run'}, e.g. a bandit); this client has no stickyBucketStore, so ${one ? 'its' : 'their'} units would be assigned again by the new split: pass one (MemoryStickyBucketStore, LocalStorageStickyBucketStore in browsers, or a shared store such as RedisStickyBucketStore across servers)`,
+    );
+  }
+
   private timestamp(): number {
     return Math.max(0, Math.floor(this.clock()));
   }
@@ -950,6 +977,7 @@ export class ExperimentationClient {
     this.bootstrapEnvironment = source === 'bootstrap' ? next.document.environment : undefined;
     this.current = next;
     this.unitAttributes = this.trackedUnitAttributes(next.document);
+    this.warnStickyWithoutStore(next.document);
     if (source === 'network') {
       this.startupError = undefined;
       if (this.statusValue !== ClientStatus.Closed) {

@@ -351,6 +351,8 @@ class Client:
         self._unit_attributes: tuple[str, ...] = ()
         # Private attributes warned about as left out of tracked events' `units` (once per client and attribute).
         self._warned_private: set[str] = set()
+        # Sticky experiments warned about as served without a sticky_bucket_store (once per client and experiment).
+        self._warned_sticky: set[str] = set()
         self._etag: str | None = None
         self._update_lock = threading.Lock()
         # Set when a ruleset is served; `_attempted` once the first fetch settled, whatever its outcome.
@@ -824,6 +826,28 @@ class Client:
                             'track_event(name, {"id": <%s>}) (warned once)', name, ", ".join(on), name)
         return tuple(kept)
 
+    def _warn_sticky_without_store(self, document: Any) -> None:
+        """Warns once per client and experiment, as the JavaScript SDK does, about a sticky experiment served to a client
+        without a sticky_bucket_store: its split may move while it runs (a bandit), and without a store each unit is
+        bucketed by the new split, may get another variation, is exposed to both and left out of the results."""
+        if self._store is not None:
+            return
+        experiments = document.get("experiments") if isinstance(document, Mapping) else None
+        if not isinstance(experiments, Mapping):
+            return
+        keys = [key for key, definition in experiments.items()
+                if isinstance(definition, Mapping) and definition.get("sticky") is not None and key not in self._warned_sticky]
+        if not keys:
+            return
+        self._warned_sticky.update(keys)
+        one = len(keys) == 1
+        log.warning("%s %s %s sticky bucketing (%s may move while %s, e.g. a bandit); this client has no sticky_bucket_store, "
+                    "so %s units would be assigned again by the new split: pass one (InMemoryStickyBucketStore, or a shared "
+                    "store with get and set methods, e.g. on Redis, across processes)",
+                    "experiment" if one else "experiments", ", ".join(json.dumps(key, ensure_ascii=False) for key in keys),
+                    "uses" if one else "use", "its split" if one else "their splits", "it runs" if one else "they run",
+                    "its" if one else "their")
+
     def _context(self, user: User) -> EvaluationContext | None:
         if isinstance(user, Mapping):
             attributes: dict[str, Any] = {k: v for k, v in user.items() if k not in _USER_KEYS}
@@ -1157,6 +1181,7 @@ class Client:
             current = self._ruleset
             self._ruleset = compiled
             self._unit_attributes = self._tracked_unit_attributes(compiled.source)
+            self._warn_sticky_without_store(compiled.source)
             if etag is not None:
                 self._etag = etag
         self._ready.set()

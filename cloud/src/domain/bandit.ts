@@ -8,7 +8,7 @@
  * unit's variation. Every check is recorded in `bandit_updates`, moved or kept and why; the newest
  * one is the "last check" the next is due from.
  */
-import { BANDIT_SHARE_UNITS, MAX_SPLIT_HISTORY, banditWeights, expandVariations, isStatsError, storedExperimentSchema, variationShares } from '@xp/shared';
+import { BANDIT_SHARE_UNITS, MAX_SPLIT_HISTORY, banditWeights, chanceToBeBest, expandVariations, isStatsError, storedExperimentSchema, variationShares } from '@xp/shared';
 import type { Bandit, BanditKeepReason, BanditUpdate, Experiment } from '@xp/shared';
 import { Permission, assertCan } from '../auth/permissions.js';
 import { AppError, AppErrorCode, notFound } from '../errors.js';
@@ -236,7 +236,10 @@ export class BanditUpdater {
       return kept('no_chance_to_be_best', { ...base, chanceToBeBest: null }, now, `a sample-ratio mismatch in ${environment} (p = ${results.srm.pValue.toPrecision(3)}): the units are not split as the experiment says, so the split is kept until that is fixed`);
     }
     const m = results.metrics.find((r) => r.key === metric);
-    const chances = variations.map((v) => m?.variations.find((r) => r.variation === v.key)?.chanceToBeBest ?? null);
+    let chances: (number | null)[] = variations.map((v) => m?.variations.find((r) => r.variation === v.key)?.chanceToBeBest ?? null);
+    if (m !== undefined && chances.some((p) => p === null || !Number.isFinite(p))) {
+      chances = smoothedChances(m, variations.map((v) => v.key)) ?? chances;
+    }
     if (m === undefined || chances.some((p) => p === null || !Number.isFinite(p))) {
       const why =
         m === undefined
@@ -276,6 +279,40 @@ export class BanditUpdater {
 }
 
 const fmt = (share: number): string => `${(share * 100).toFixed(2)}%`;
+
+/**
+ * Each variation's chance to be best on a conversion metric whose results give none because a
+ * variation converted no unit (or every unit): a variance of 0 has no posterior, yet "no conversion
+ * in n units" is just what a bandit should act on. Each rate takes the posterior of a uniform prior,
+ * Beta(1 + c, 1 + n − c) with c = the variation's (stratified) rate × its units, as a normal of mean
+ * (c + 1)/(n + 2) and variance p̃(1 − p̃)/(n + 3); the treatments' differences with the control
+ * (correlated through it) give the chances, as the results' own. Undefined for another kind of
+ * metric, or a variation without a rate.
+ */
+export function smoothedChances(
+  m: { readonly type: string; readonly higherIsBetter: boolean; readonly variations: readonly { readonly variation: string; readonly units: number; readonly mean: number | null }[] },
+  keys: readonly string[],
+): number[] | undefined {
+  if (m.type !== 'conversion') {
+    return undefined;
+  }
+  const arms = keys.map((key) => m.variations.find((v) => v.variation === key));
+  if (arms.some((a) => a === undefined || a.mean === null || !Number.isFinite(a.mean) || a.units < 1)) {
+    return undefined;
+  }
+  const posteriors = arms.map((a) => {
+    const n = a!.units;
+    const rate = (Math.min(1, Math.max(0, a!.mean!)) * n + 1) / (n + 2);
+    return { rate, variance: (rate * (1 - rate)) / (n + 3) };
+  });
+  const control = posteriors[0]!;
+  const effects = posteriors.slice(1).map((t) => {
+    const sd = Math.sqrt(control.variance + t.variance);
+    return { mean: t.rate - control.rate, sd, controlLoading: -Math.sqrt(control.variance) / sd };
+  });
+  const best = chanceToBeBest(effects, !m.higherIsBetter);
+  return isStatsError(best) ? undefined : [...best];
+}
 
 function sharesByKey(exp: Experiment): Record<string, number> {
   const shares = variationShares(exp);

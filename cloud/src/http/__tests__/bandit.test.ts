@@ -207,23 +207,38 @@ describe('bandits', () => {
     expect(update.message).toContain('"treatment"');
   });
 
-  it('keeps the split on a sample-ratio mismatch, and without a chance to be best', async () => {
+  it('keeps the split on a sample-ratio mismatch', async () => {
     await bandit('mismatched', 2 * DAY);
     // 50/50 expected, 400 against 200 exposed: the split is not what the experiment says.
     await expose('mismatched', 'control', 400, 40, p.now.value.getTime() - HOUR);
     await expose('mismatched', 'treatment', 200, 60, p.now.value.getTime() - HOUR);
-    await bandit('unconverted', 2 * DAY);
-    // No conversions at all: no posterior for either variation.
-    await expose('unconverted', 'control', 200, 0, p.now.value.getTime() - HOUR);
-    await expose('unconverted', 'treatment', 200, 0, p.now.value.getTime() - HOUR);
 
     const srm = (await request('POST', `${DEMO}/experiments/mismatched/bandit/update`)).body;
-    const none = (await request('POST', `${DEMO}/experiments/unconverted/bandit/update`)).body;
 
     expect(srm).toMatchObject({ outcome: 'kept', reason: 'no_chance_to_be_best', chanceToBeBest: null, message: expect.stringContaining('sample-ratio mismatch') });
-    expect(none).toMatchObject({ outcome: 'kept', reason: 'no_chance_to_be_best', chanceToBeBest: null, units: { control: 200, treatment: 200 } });
     expect(await weights('mismatched')).toEqual([1, 1]);
+  });
+
+  it('acts on a variation without any conversion (whose variance of 0 gives the results no chance to be best): uniform-prior posteriors', async () => {
+    await bandit('unconverted', 2 * DAY);
+    // No conversions at all: both rates' posteriors are alike, so nothing moves.
+    await expose('unconverted', 'control', 200, 0, p.now.value.getTime() - HOUR);
+    await expose('unconverted', 'treatment', 200, 0, p.now.value.getTime() - HOUR);
+    await bandit('control-unconverted', 2 * DAY);
+    // The control converted no one of 200, the treatment 20 of 200: the results have no chance to be best.
+    await expose('control-unconverted', 'control', 200, 0, p.now.value.getTime() - HOUR);
+    await expose('control-unconverted', 'treatment', 200, 20, p.now.value.getTime() - HOUR);
+    expect((await must('GET', `${DEMO}/experiments/control-unconverted/results`)).metrics.find((r: { key: string }) => r.key === METRIC).variations.map((v: { chanceToBeBest: number | null }) => v.chanceToBeBest)).toEqual([null, null]);
+
+    const none = (await request('POST', `${DEMO}/experiments/unconverted/bandit/update`)).body;
+    const one = (await request('POST', `${DEMO}/experiments/control-unconverted/bandit/update`)).body;
+
+    expect(none).toMatchObject({ outcome: 'kept', reason: 'no_change', units: { control: 200, treatment: 200 } });
+    expect(none.chanceToBeBest.control).toBeCloseTo(0.5, 6);
     expect(await weights('unconverted')).toEqual([1, 1]);
+    // Beta(1, 201) against Beta(21, 181): the treatment is best almost surely; the control keeps its floor.
+    expect(one).toMatchObject({ outcome: 'moved', shares: { control: 0.01, treatment: 0.99 } });
+    expect(one.chanceToBeBest.treatment).toBeGreaterThan(0.9999);
   });
 
   it('keeps the split once it has moved 100 times', async () => {

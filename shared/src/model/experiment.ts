@@ -406,8 +406,9 @@ function banditIssues(exp: z.output<typeof experimentFieldsSchema>, ctx: z.Refin
   } else if (!exp.metrics.primary.includes(bandit.metric)) {
     ctx.addIssue({ code: 'custom', path: ['bandit', 'metric'], message: `must be one of the experiment's primary metrics (metrics.primary: ${exp.metrics.primary.length === 0 ? 'none' : exp.metrics.primary.join(', ')})` });
   }
-  if (bandit.minShare * exp.variations.length > 1) {
-    ctx.addIssue({ code: 'custom', path: ['bandit', 'minShare'], message: `${bandit.minShare} for each of ${exp.variations.length} variations exceeds the whole traffic: at most ${Math.floor((1 / exp.variations.length) * 1e4) / 1e4}` });
+  // Shares are whole basis points (banditShares): the floor, rounded up to one, must fit every variation.
+  if (Math.ceil(bandit.minShare * 1e4 - 1e-9) * exp.variations.length > 1e4) {
+    ctx.addIssue({ code: 'custom', path: ['bandit', 'minShare'], message: `${bandit.minShare} for each of ${exp.variations.length} variations exceeds the whole traffic (shares are whole basis points, 0.0001): at most ${Math.floor((1 / exp.variations.length) * 1e4) / 1e4}` });
   }
 }
 

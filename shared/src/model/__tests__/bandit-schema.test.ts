@@ -38,8 +38,11 @@ describe('an experiment run as a bandit', () => {
   });
 
   it('leaves room for every variation\'s least share', () => {
-    expect(issues({ ...base, bandit: { minShare: 0.4 } })).toEqual([{ path: 'bandit.minShare', message: '0.4 for each of 3 variations exceeds the whole traffic: at most 0.3333' }]);
+    expect(issues({ ...base, bandit: { minShare: 0.4 } })).toEqual([{ path: 'bandit.minShare', message: '0.4 for each of 3 variations exceeds the whole traffic (shares are whole basis points, 0.0001): at most 0.3333' }]);
     expect(issues({ ...base, bandit: { minShare: 0.3333 } })).toEqual([]);
+    // 0.33333 × 3 ≤ 1, but a floor of 0.33333 is a share of 0.3334 in whole basis points, which three cannot all have.
+    expect(issues({ ...base, bandit: { minShare: 0.33333 } }).map((i) => i.path)).toEqual(['bandit.minShare']);
+    expect(issues({ ...base, bandit: { minShare: 0.1 } })).toEqual([]);
   });
 
   it('refuses a multivariate experiment, whose variations come from factors', () => {

@@ -18,6 +18,8 @@ import type { Actor, Deps } from './context.js';
 import { ExperimentService, projectFor } from './definitions.js';
 import { DEFAULT_MIN_UNITS_PER_VARIATION } from './guardrails.js';
 import { computeResults, resultsEnvironment } from './results.js';
+import { startSchedule } from './schedule.js';
+import type { Schedule } from './schedule.js';
 import type { ResultsPhase } from './results.js';
 
 /** The identity automatic moves are recorded under (not a user row: nobody can log in as it), as guardrails'. */
@@ -420,51 +422,11 @@ export async function banditFor(deps: Pick<Deps, 'db'>, actor: Actor, projectKey
 }
 
 /** A running periodic update. */
-export interface BanditSchedule {
-  /** Runs an update now (after the one in progress, if any) and returns its report. */
-  runNow(): Promise<BanditReport | undefined>;
-  /** Cancels the next run and waits for the one in progress. */
-  stop(): Promise<void>;
-}
+export type BanditSchedule = Schedule<BanditReport>;
 
 export const DEFAULT_BANDIT_INTERVAL_MS = 60_000;
 
-/**
- * Runs `updater.update()` every `intervalMs` (never two at once), as startGuardrailSchedule runs the
- * guardrail check. The timer does not keep the process alive; failures are logged and the schedule goes on.
- */
+/** Runs `updater.update()` every `intervalMs` (never two at once), as startGuardrailSchedule runs the guardrail check. */
 export function startBanditSchedule(updater: Pick<BanditUpdater, 'update'>, options: { readonly intervalMs?: number; readonly logger: Deps['logger'] }): BanditSchedule {
-  const intervalMs = options.intervalMs ?? DEFAULT_BANDIT_INTERVAL_MS;
-  let timer: NodeJS.Timeout | undefined;
-  let stopped = false;
-  let inFlight: Promise<BanditReport | undefined> = Promise.resolve(undefined);
-  const run = (): Promise<BanditReport | undefined> => {
-    inFlight = inFlight.then(
-      () =>
-        updater.update().catch((error: unknown) => {
-          options.logger.error('bandit update failed', { error: error instanceof Error ? error.message : String(error) });
-          return undefined;
-        }),
-      () => undefined,
-    );
-    return inFlight;
-  };
-  const arm = (): void => {
-    if (stopped) {
-      return;
-    }
-    timer = setTimeout(() => {
-      void run().finally(arm);
-    }, intervalMs);
-    timer.unref();
-  };
-  arm();
-  return {
-    runNow: run,
-    async stop() {
-      stopped = true;
-      clearTimeout(timer);
-      await inFlight;
-    },
-  };
+  return startSchedule(() => updater.update(), { intervalMs: options.intervalMs ?? DEFAULT_BANDIT_INTERVAL_MS, logger: options.logger, failure: 'bandit update failed' });
 }

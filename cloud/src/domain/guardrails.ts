@@ -41,6 +41,8 @@ import { iso, isoOrNull } from '../store/rows.js';
 import { record } from './audit-trail.js';
 import type { Actor, Deps } from './context.js';
 import { ExperimentService, projectFor } from './definitions.js';
+import { startSchedule } from './schedule.js';
+import type { Schedule } from './schedule.js';
 
 /**
  * The identity automatic actions are recorded under. It is not a user row (nobody can log in as it);
@@ -812,12 +814,7 @@ export function changedSinceStart(exp: Pick<Experiment, 'startedAt'>, change: Me
 }
 
 /** A running periodic check. */
-export interface GuardrailSchedule {
-  /** Runs a check now (after the one in progress, if any) and returns its report. */
-  runNow(): Promise<GuardrailReport | undefined>;
-  /** Cancels the next run and waits for the one in progress. */
-  stop(): Promise<void>;
-}
+export type GuardrailSchedule = Schedule<GuardrailReport>;
 
 export const DEFAULT_GUARDRAIL_INTERVAL_MS = 60_000;
 
@@ -829,37 +826,5 @@ export function startGuardrailSchedule(
   checker: Pick<GuardrailChecker, 'check'>,
   options: { readonly intervalMs?: number; readonly logger: Deps['logger'] },
 ): GuardrailSchedule {
-  const intervalMs = options.intervalMs ?? DEFAULT_GUARDRAIL_INTERVAL_MS;
-  let timer: NodeJS.Timeout | undefined;
-  let stopped = false;
-  let inFlight: Promise<GuardrailReport | undefined> = Promise.resolve(undefined);
-  const run = (): Promise<GuardrailReport | undefined> => {
-    inFlight = inFlight.then(
-      () =>
-        checker.check().catch((error: unknown) => {
-          options.logger.error('guardrail check failed', { error: error instanceof Error ? error.message : String(error) });
-          return undefined;
-        }),
-      () => undefined,
-    );
-    return inFlight;
-  };
-  const arm = (): void => {
-    if (stopped) {
-      return;
-    }
-    timer = setTimeout(() => {
-      void run().finally(arm);
-    }, intervalMs);
-    timer.unref();
-  };
-  arm();
-  return {
-    runNow: run,
-    async stop() {
-      stopped = true;
-      clearTimeout(timer);
-      await inFlight;
-    },
-  };
+  return startSchedule(() => checker.check(), { intervalMs: options.intervalMs ?? DEFAULT_GUARDRAIL_INTERVAL_MS, logger: options.logger, failure: 'guardrail check failed' });
 }

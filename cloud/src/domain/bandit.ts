@@ -5,18 +5,23 @@
  * to be best, floored at `minShare`; @xp/shared's banditShares). The new weights are written through
  * ExperimentService.update like a person's change, so the split history, the ruleset, the audit log
  * (as the bandit system actor), webhooks and every check apply; sticky bucketing keeps each exposed
- * unit's variation. Every check is recorded in `bandit_updates`, moved or kept and why; the newest
- * one is the "last check" the next is due from.
+ * unit's variation. Every check is recorded in `bandit_updates`, moved or kept and why (a move in
+ * the same transaction as the new split); the newest one is the "last check" the next is due from.
  */
-import { BANDIT_SHARE_UNITS, MAX_SPLIT_HISTORY, banditWeights, chanceToBeBest, expandVariations, isStatsError, storedExperimentSchema, variationShares } from '@xp/shared';
-import type { Bandit, BanditKeepReason, BanditUpdate, Experiment } from '@xp/shared';
+import { BANDIT_SHARE_UNITS, MAX_SPLIT_HISTORY, banditWeights, chanceToBeBest, expandVariations, isStatsError, metricSchema, storedExperimentSchema, variationShares } from '@xp/shared';
+import type { ArmStats, Bandit, BanditKeepReason, BanditUpdate, Experiment, Metric } from '@xp/shared';
 import { Permission, assertCan } from '../auth/permissions.js';
 import { AppError, AppErrorCode, notFound } from '../errors.js';
 import type { Queryable } from '../store/db.js';
 import { iso } from '../store/rows.js';
+import { lockProjectDefinitions } from '../store/project-locks.js';
 import type { Actor, Deps } from './context.js';
-import { ExperimentService, projectFor } from './definitions.js';
-import { DEFAULT_MIN_UNITS_PER_VARIATION } from './guardrails.js';
+import { ExperimentService, finishBatch, projectFor } from './definitions.js';
+import type { ChangeBatch } from './definitions.js';
+import { DEFAULT_MIN_UNITS_PER_VARIATION, queryPeriodStatistics, stratifiedArms } from './guardrails.js';
+import type { ArmMoments } from './guardrails.js';
+import { flushRulesets } from './publisher.js';
+import type { StagedRuleset } from './publisher.js';
 import { computeResults, resultsEnvironment } from './results.js';
 import { startSchedule } from './schedule.js';
 import type { Schedule } from './schedule.js';
@@ -205,7 +210,10 @@ export class BanditUpdater {
       update = kept('failed', { metric, environment, previousShares: previous, chanceToBeBest: null, units: {} }, this.deps.now(), `the check failed: ${message}; the next is due after the update interval`);
     }
     try {
-      await insertUpdate(this.deps.db, row.project_id, row.key, update);
+      // A move was recorded in its own transaction (see move).
+      if (update.outcome !== 'moved') {
+        await insertUpdate(this.deps.db, row.project_id, row.key, update);
+      }
     } catch (error) {
       // The experiment deleted meanwhile (its rows go with it), or the database failing: logged, the run goes on.
       this.deps.logger.error('bandit check could not be recorded', { project: row.project_key, experiment: row.key, error: error instanceof Error ? error.message : String(error) });
@@ -238,15 +246,25 @@ export class BanditUpdater {
       return kept('no_chance_to_be_best', { ...base, chanceToBeBest: null }, now, `a sample-ratio mismatch in ${environment} (p = ${results.srm.pValue.toPrecision(3)}): the units are not split as the experiment says, so the split is kept until that is fixed`);
     }
     const m = results.metrics.find((r) => r.key === metric);
+    const keys = variations.map((v) => v.key);
     let chances: (number | null)[] = variations.map((v) => m?.variations.find((r) => r.variation === v.key)?.chanceToBeBest ?? null);
+    let flat: string | undefined;
     if (m !== undefined && chances.some((p) => p === null || !Number.isFinite(p))) {
-      chances = smoothedChances(m, variations.map((v) => v.key)) ?? chances;
+      if (m.type === 'conversion') {
+        chances = smoothedChances(m, keys) ?? chances;
+      } else {
+        const arms = await this.stratifiedMoments(row, exp, metric, environment, keys);
+        chances = arms === undefined ? chances : (pooledVarianceChances(arms, m.higherIsBetter) ?? chances);
+        if (arms !== undefined && arms.every((a) => a.variance === 0 && a.mean === arms[0]!.mean)) {
+          flat = `every unit of every variation has the same value (${String(arms[0]!.mean)}): nothing tells the variations apart yet`;
+        }
+      }
     }
     if (m === undefined || chances.some((p) => p === null || !Number.isFinite(p))) {
       const why =
         m === undefined
           ? `the results have no metric "${metric}" (archived or deleted?)`
-          : (m.error?.message ?? results.error?.message ?? 'a comparison without a posterior');
+          : (flat ?? m.error?.message ?? results.error?.message ?? 'a comparison without a posterior');
       return kept('no_chance_to_be_best', { ...base, chanceToBeBest: null }, now, `no chance to be best on "${metric}" (${environment}): ${why}; the split is kept`);
     }
     const chanceToBeBest = Object.fromEntries(variations.map((v, i) => [v.key, chances[i]!]));
@@ -267,17 +285,122 @@ export class BanditUpdater {
     // edit since then is a conflict, never overwritten.
     const definition = row.definition as { variations: Record<string, unknown>[] };
     const next = { ...definition, variations: definition.variations.map((v, i) => ({ ...v, weight: weights[i]! })) };
+    const moved = variations.map((v) => `${v.key} ${fmt(previousShares[v.key]!)} → ${fmt(shares[v.key]!)}`).join(', ');
+    const update: BanditUpdate = { at: now.toISOString(), outcome: 'moved', reason: null, ...base, shares, chanceToBeBest, message: `moved the split on "${metric}" (${environment}): ${moved}` };
     try {
-      await this.experiments.update(actor, row.project_key, row.key, next, row.version);
+      await this.move(row, actor, next, update);
     } catch (error) {
       if (error instanceof AppError && error.code === AppErrorCode.Conflict) {
         return kept('conflict', { ...base, chanceToBeBest }, now, 'the experiment changed while the shares were computed (a concurrent edit): nothing was overwritten; the next run checks again');
       }
       throw error;
     }
-    const moved = variations.map((v) => `${v.key} ${fmt(previousShares[v.key]!)} → ${fmt(shares[v.key]!)}`).join(', ');
-    return { at: now.toISOString(), outcome: 'moved', reason: null, ...base, shares, chanceToBeBest, message: `moved the split on "${metric}" (${environment}): ${moved}` };
+    return update;
   }
+
+  /**
+   * Writes the new split and its `bandit_updates` row in one transaction (the experiment service's
+   * update as one change of a ChangeBatch, as `POST …/apply` runs its changes), then publishes the
+   * ruleset once it has committed. A move without its record would be due again at once (the cadence
+   * counts from the last row) and could move again; a record without its move would claim a split
+   * never served: either fails, both are rolled back, and the check is recorded as failed.
+   */
+  private async move(row: BanditRow, actor: Actor, next: unknown, update: BanditUpdate): Promise<void> {
+    let publish: StagedRuleset[] = [];
+    await this.deps.db.withTransaction(async (tx) => {
+      // As every change of the project's definitions: one at a time (store/project-locks.ts).
+      await lockProjectDefinitions(tx, row.project_id);
+      const batch: ChangeBatch = { tx, staged: [], unstaged: new Set() };
+      await this.experiments.update(actor, row.project_key, row.key, next, row.version, batch);
+      await insertUpdate(tx, row.project_id, row.key, update);
+      publish = await finishBatch(this.deps, batch);
+    });
+    await flushRulesets(this.deps, publish);
+  }
+
+  /**
+   * Each variation's stratified mean and per-unit variance on the bandit metric (every split phase,
+   * as the results the bandit reads, from the units' uncapped totals); undefined when no phase is usable.
+   */
+  private async stratifiedMoments(row: BanditRow, exp: Experiment, metricKey: string, environment: string, keys: readonly string[]): Promise<ArmMoments[] | undefined> {
+    const found = await this.deps.db.query<{ definition: unknown }>('SELECT definition FROM metrics WHERE project_id = $1 AND key = $2', [row.project_id, metricKey]);
+    const parsed = metricSchema.safeParse(found.rows[0]?.definition);
+    if (!parsed.success) {
+      return undefined;
+    }
+    const metric: Metric = parsed.data;
+    const changes = (exp.splitHistory ?? []).map((h) => new Date(h.until));
+    const rows = await queryPeriodStatistics(this.deps.db, { projectId: row.project_id, environment, experiment: row.key, metrics: [metricKey] }, changes);
+    const arms = stratifiedArms(metric, rows, keys);
+    if (arms === undefined) {
+      return undefined;
+    }
+    const moments = arms.map((a) => (a.moments ?? ratioMoments(a.stats)));
+    return moments.every((a) => a !== undefined) ? moments : undefined;
+  }
+}
+
+/**
+ * A ratio arm's mean (Σ numerator / Σ denominator) and the per-unit variance of its linearised
+ * value (delta method: (s²_N − 2R·s_ND + R²·s²_D) / D̄²), so that its mean's variance is that / n.
+ */
+export function ratioMoments(stats: ArmStats): ArmMoments | undefined {
+  if (!('numerator' in stats) || stats.n < 2) {
+    return undefined;
+  }
+  const n = stats.n;
+  const num = stats.numerator;
+  const den = stats.denominator;
+  const meanN = (num.shift ?? 0) + num.sum / n;
+  const meanD = (den.shift ?? 0) + den.sum / n;
+  const cov = (products: number, a: number, b: number): number => (products - (a * b) / n) / (n - 1);
+  const varN = cov(num.sumSquares, num.sum, num.sum);
+  const varD = cov(den.sumSquares, den.sum, den.sum);
+  const covND = cov(stats.sumProducts, num.sum, den.sum);
+  if (!(meanD !== 0) || ![meanN, meanD, varN, varD, covND].every(Number.isFinite)) {
+    return undefined;
+  }
+  const ratio = meanN / meanD;
+  const variance = (varN - 2 * ratio * covND + ratio * ratio * varD) / (meanD * meanD);
+  // Rounding below a millionth of the terms is no spread (the stats engine's tolerance is finer; this one only decides the fallback).
+  const scale = (Math.abs(varN) + Math.abs(ratio * ratio * varD)) / (meanD * meanD);
+  return { n, mean: ratio, variance: variance > 1e-12 * scale ? variance : 0 };
+}
+
+/**
+ * Each variation's chance to be best on a count, sum or ratio metric whose results give none
+ * because a variation has no variance (a count metric on which no unit of an arm had an event, a
+ * sum whose every unit is 0): its mean is then "known exactly", which no posterior allows, yet
+ * "no event in n units" is what a bandit should act on. Such an arm takes the pooled variance of
+ * the arms that have one, Σ(n_k − 1)·s²_k / Σ(n_k − 1): the arms measure one metric on units of one
+ * population, so their spreads are alike (the assumption of the pooled t-test), and an arm whose few
+ * units happened to be equal borrows the spread its units would likely show; for a count it
+ * overstates the spread of an arm near 0 events, so the bandit moves gradually rather than at once.
+ * The arms' means are then normal with variance s²/n, and the treatments' differences with the
+ * control (correlated through it) give the chances, as the results' own. When no arm varies, the
+ * arms with the best mean share the chance equally when the means differ (every unit of each
+ * arm took one value, n ≥ 2 of them), and there is nothing to tell them apart when they are equal:
+ * undefined (the split is kept), as for an arm of fewer than 2 units or a number that is not finite.
+ */
+export function pooledVarianceChances(arms: readonly ArmMoments[], higherIsBetter: boolean): number[] | undefined {
+  if (arms.length === 0 || arms.some((a) => a.n < 2 || !Number.isFinite(a.mean) || !Number.isFinite(a.variance) || a.variance < 0)) {
+    return undefined;
+  }
+  const varied = arms.filter((a) => a.variance > 0);
+  if (varied.length === 0) {
+    const best = arms.reduce((b, a) => (higherIsBetter ? Math.max(b, a.mean) : Math.min(b, a.mean)), higherIsBetter ? Number.NEGATIVE_INFINITY : Number.POSITIVE_INFINITY);
+    const winners = arms.filter((a) => a.mean === best).length;
+    return winners === arms.length ? undefined : arms.map((a) => (a.mean === best ? 1 / winners : 0));
+  }
+  const pooled = varied.reduce((s, a) => s + (a.n - 1) * a.variance, 0) / varied.reduce((s, a) => s + (a.n - 1), 0);
+  const spread = arms.map((a) => (a.variance > 0 ? a.variance : pooled) / a.n);
+  const control = arms[0]!;
+  const effects = arms.slice(1).map((t, i) => {
+    const sd = Math.sqrt(spread[0]! + spread[i + 1]!);
+    return { mean: t.mean - control.mean, sd, controlLoading: -Math.sqrt(spread[0]!) / sd };
+  });
+  const best = chanceToBeBest(effects, !higherIsBetter);
+  return isStatsError(best) ? undefined : [...best];
 }
 
 const fmt = (share: number): string => `${(share * 100).toFixed(2)}%`;

@@ -26,8 +26,10 @@ import {
   frequentistTest,
   guardrailMetricKeys,
   metricSchema,
+  stratifyMetric,
+  stratumWeights,
 } from '@xp/shared';
-import type { ArmStats, FrequentistResult } from '@xp/shared';
+import type { ArmStats, FrequentistResult, MetricAnalysisInput, RatioStats, SampleStats } from '@xp/shared';
 import { Permission, assertCan } from '../auth/permissions.js';
 import { AppError, AppErrorCode, notFound } from '../errors.js';
 import { rebuildRequestedTotals } from '../pipeline/aggregate.js';
@@ -157,6 +159,21 @@ export function sequentialAbsoluteTest(control: ArmMoments, treatment: ArmMoment
   return { effect, ci, se, pValue, statistic, df: 0, method: TestMethod.Sequential, difference: DifferenceType.Absolute, alternative: Alternative.TwoSided, alpha, cuped: null };
 }
 
+/** One arm as a guardrail judges it: the stats engine's input and, for the fallback of an arm without variance, its moments. */
+export interface JudgedArm {
+  readonly n: number;
+  readonly stats: ArmStats;
+  /** Undefined for a ratio (its variance is the engine's delta method) or an arm of fewer than 2 units. */
+  readonly moments: ArmMoments | undefined;
+  /** The engine's statistic: a proportion for a conversion arm of raw counts; a mean otherwise (a stratified arm is a mean). */
+  readonly statisticType: StatisticType;
+}
+
+/** An arm of one row of the sufficient-statistics query. */
+export function judgedArm(metric: Metric, row: SufficientStatisticsRow): JudgedArm {
+  return { n: row.n, stats: armStats(metric, row), moments: armMoments(metric, row), statisticType: metric.type === 'conversion' ? StatisticType.Proportion : StatisticType.Mean };
+}
+
 /**
  * Tests one treatment against the control on one guardrail metric (two-sided sequential test at
  * `alpha`); degraded = significant and in the harmful direction. The relative lift is used, or the
@@ -171,13 +188,17 @@ export function judgeGuardrail(
   treatment: SufficientStatisticsRow,
   options: GuardrailOptions = {},
 ): GuardrailVerdict | undefined {
+  return judgeArms(metric, judgedArm(metric, control), judgedArm(metric, treatment), options);
+}
+
+/** judgeGuardrail of two arms however they were estimated (one window's rows, or the split phases stratified). */
+export function judgeArms(metric: Metric, control: JudgedArm, treatment: JudgedArm, options: GuardrailOptions = {}): GuardrailVerdict | undefined {
   const alpha = options.alpha ?? DEFAULT_GUARDRAIL_ALPHA;
-  const statisticType = metric.type === 'conversion' ? StatisticType.Proportion : StatisticType.Mean;
   const test = (difference: DifferenceType): FrequentistResult =>
-    frequentistTest(armStats(metric, control), armStats(metric, treatment), {
+    frequentistTest(control.stats, treatment.stats, {
       alpha,
       difference,
-      statisticType,
+      statisticType: control.statisticType,
       sequential: true,
       ...(options.sequentialTuning === undefined ? {} : { sequentialTuning: options.sequentialTuning }),
     });
@@ -192,8 +213,8 @@ export function judgeGuardrail(
   }
   if (result.error !== undefined) {
     const oneArmFlat = result.error.code === StatsErrorCode.ZERO_VARIANCE || result.error.code === StatsErrorCode.ZERO_CONVERSIONS;
-    const c = armMoments(metric, control);
-    const t = armMoments(metric, treatment);
+    const c = control.moments;
+    const t = treatment.moments;
     if (!oneArmFlat || c === undefined || t === undefined || (c.variance === 0) === (t.variance === 0)) {
       return undefined;
     }
@@ -208,6 +229,120 @@ export function judgeGuardrail(
   }
   const harmful = metric.higherIsBetter ? result.effect < 0 : result.effect > 0;
   return { degraded: harmful && result.pValue < alpha, difference, result };
+}
+
+/** One arm's sufficient statistics of one metric in one split period (0 before the first change, p from change p − 1). */
+export interface PeriodStatisticsRow extends SufficientStatisticsRow {
+  readonly period: number;
+}
+
+/**
+ * The sufficient-statistics query grouped by split period at the exact changes (width_bucket, as
+ * the results' stratified scan), of the units first exposed at or after `since` when given.
+ */
+function periodStatisticsSql(since: boolean): string {
+  const units = since ? ' AND exposed_at >= $6' : '';
+  const sums = since ? ' AND x.exposed_at >= $6' : '';
+  return `
+  WITH units AS (
+    SELECT width_bucket(exposed_at, $5::timestamptz[]) AS period, variation, count(*)::int AS n FROM exposures
+    WHERE project_id = $1 AND environment = $2 AND experiment = $3 AND NOT excluded${units}
+    GROUP BY 1, 2),
+  sums AS (
+    SELECT width_bucket(x.exposed_at, $5::timestamptz[]) AS period, x.variation, t.metric,
+           sum(t.value) AS sum, sum(t.value * t.value) AS sum_squares,
+           sum(t.denominator) AS den_sum, sum(t.denominator * t.denominator) AS den_sum_squares,
+           sum(t.value * t.denominator) AS num_den_products
+    FROM unit_metric_totals t
+    JOIN exposures x USING (project_id, environment, experiment, unit_id)
+    WHERE t.project_id = $1 AND t.environment = $2 AND t.experiment = $3 AND t.metric = ANY($4::text[]) AND NOT x.excluded${sums}
+    GROUP BY 1, 2, 3)
+  SELECT u.period, u.variation, m.metric, u.n,
+         coalesce(s.sum, 0)::text AS sum, coalesce(s.sum_squares, 0)::text AS sum_squares,
+         coalesce(s.den_sum, 0)::text AS den_sum, coalesce(s.den_sum_squares, 0)::text AS den_sum_squares,
+         coalesce(s.num_den_products, 0)::text AS num_den_products
+  FROM units u CROSS JOIN unnest($4::text[]) AS m(metric)
+  LEFT JOIN sums s ON s.period = u.period AND s.variation = u.variation AND s.metric = m.metric
+  ORDER BY u.period, u.variation, m.metric`;
+}
+
+const PERIOD_STATISTICS_SQL = periodStatisticsSql(false);
+const PERIOD_STATISTICS_SINCE_SQL = periodStatisticsSql(true);
+
+/** Each split period's sufficient statistics (no CUPED: the guardrails and the bandit's fallback use none). */
+export async function queryPeriodStatistics(
+  db: Queryable,
+  target: { readonly projectId: string; readonly environment: string; readonly experiment: string; readonly metrics: readonly string[] },
+  changes: readonly Date[],
+  since?: Date,
+): Promise<PeriodStatisticsRow[]> {
+  const params: unknown[] = [target.projectId, target.environment, target.experiment, target.metrics, changes.map((d) => d.toISOString())];
+  const out = await db.query<{ period: number; variation: string; metric: string; n: number; sum: string; sum_squares: string; den_sum: string; den_sum_squares: string; num_den_products: string }>(
+    since === undefined ? PERIOD_STATISTICS_SQL : PERIOD_STATISTICS_SINCE_SQL,
+    since === undefined ? params : [...params, since],
+  );
+  return out.rows.map((r) => ({
+    period: r.period,
+    variation: r.variation,
+    metric: r.metric,
+    n: r.n,
+    sum: r.sum,
+    sumSquares: r.sum_squares,
+    preSum: '0',
+    preSumSquares: '0',
+    sumProducts: '0',
+    denominatorSum: r.den_sum,
+    denominatorSumSquares: r.den_sum_squares,
+    numeratorDenominatorProducts: r.num_den_products,
+  }));
+}
+
+/**
+ * The stratified estimate of one metric over the split periods of `rows` (the results'
+ * phase=stratified: @xp/shared's stratumWeights and stratifyMetric, a period in which some variation
+ * has fewer than 2 units left out), one arm per variation in `variations`' order (control first).
+ * Undefined when no period is usable. A single usable period is its own rows, unchanged.
+ */
+export function stratifiedArms(metric: Metric, rows: readonly PeriodStatisticsRow[], variations: readonly string[]): JudgedArm[] | undefined {
+  const mine = rows.filter((r) => r.metric === metric.key);
+  const periods = [...new Set(mine.map((r) => r.period))].sort((a, b) => a - b);
+  const at = (period: number, variation: string): SufficientStatisticsRow | undefined => mine.find((r) => r.period === period && r.variation === variation);
+  const { weights, used } = stratumWeights(periods.map((p) => variations.map((v) => at(p, v)?.n ?? 0)));
+  if (used === 0) {
+    return undefined;
+  }
+  const strata = periods.flatMap((p, i) => {
+    const weight = weights[i]!;
+    if (weight <= 0) {
+      return [];
+    }
+    const arms = variations.map((v) => at(p, v)!);
+    const input: MetricAnalysisInput =
+      metric.type === 'ratio'
+        ? { key: metric.key, type: 'ratio', arms: arms.map((r) => armStats(metric, r) as RatioStats) }
+        : { key: metric.key, type: metric.type === 'conversion' ? 'proportion' : 'mean', arms: arms.map((r) => armStats(metric, r) as SampleStats) };
+    return [{ input, weight, arms }];
+  });
+  if (strata.length === 1) {
+    return strata[0]!.arms.map((r) => judgedArm(metric, r));
+  }
+  const combined = stratifyMetric(strata.map(({ input, weight }) => ({ input, weight })));
+  return combined.arms.map((stats): JudgedArm => {
+    if ('numerator' in stats) {
+      return { n: stats.n, stats, moments: undefined, statisticType: StatisticType.Mean };
+    }
+    return { n: stats.n, stats, moments: sampleMoments(stats), statisticType: StatisticType.Mean };
+  });
+}
+
+/** Mean and per-unit variance of (possibly shifted) sums; undefined below 2 units. */
+export function sampleMoments(stats: SampleStats): ArmMoments | undefined {
+  const { n, sum, sumSquares } = stats;
+  if (n < 2 || ![sum, sumSquares].every(Number.isFinite)) {
+    return undefined;
+  }
+  const centred = sumSquares - (sum * sum) / n;
+  return { n, mean: (stats.shift ?? 0) + sum / n, variance: centred > ZERO_VARIANCE_TOLERANCE * Math.abs(sumSquares) ? centred / (n - 1) : 0 };
 }
 
 /** A stored alert, as the API returns it (the API client's type: one definition for both sides). */
@@ -536,24 +671,31 @@ export class GuardrailChecker {
       return { comparisons: 0, raised: [], stopped: false, resolved };
     }
     const since = await this.windowStart(row, exp);
+    // A bandit's split moves every day or so: its guardrails judge every phase since `since`,
+    // stratified, as its results (see windowStart).
+    const changes = exp.bandit === undefined ? [] : (exp.splitHistory ?? []).map((h) => new Date(h.until));
     const environments = exp.environments.length === 0 ? context.environments : context.environments.filter((e) => exp.environments.includes(e));
+    const keys = variations.map((v) => v.key);
+    const minUnits = this.options.minUnitsPerVariation ?? DEFAULT_MIN_UNITS_PER_VARIATION;
     let comparisons = 0;
     const raised: Alert[] = [];
     for (const environment of environments) {
       const target = { projectId: row.project_id, environment, experiment: row.key, metrics: metrics.map((m) => m.key) };
-      const rows = await querySufficientStatistics(this.deps.db, target, since);
-      const at = (variation: string, metric: string): SufficientStatisticsRow | undefined => rows.find((r) => r.variation === variation && r.metric === metric);
+      const armsOf = await this.armsIn(target, changes, since, keys);
       const flag = context.flags.find((f) => f.environments[environment]?.rules.some((r) => r.type === 'experiment' && r.experiment === row.key))?.key ?? null;
-      for (const treatment of variations.slice(1)) {
+      for (const [k, treatment] of variations.entries()) {
+        if (k === 0) {
+          continue;
+        }
         for (const metric of metrics) {
-          const c = at(control.key, metric.key);
-          const t = at(treatment.key, metric.key);
-          const minUnits = this.options.minUnitsPerVariation ?? DEFAULT_MIN_UNITS_PER_VARIATION;
+          const arms = armsOf(metric);
+          const c = arms?.[0];
+          const t = arms?.[k];
           if (c === undefined || t === undefined || c.n < minUnits || t.n < minUnits) {
             continue;
           }
           comparisons++;
-          const verdict = judgeGuardrail(metric, c, t, this.options);
+          const verdict = judgeArms(metric, c, t, this.options);
           if (verdict?.degraded !== true) {
             continue;
           }
@@ -604,12 +746,39 @@ export class GuardrailChecker {
   }
 
   /**
-   * Where the judged units start: the later of the current split phase's start (as the results'
-   * default: units first exposed under another split would confound the comparison, Simpson's
-   * paradox) and the resume that followed a guardrails stop; undefined (every unit) when neither.
+   * Each variation's arm (variations' order) on a metric in one environment, of the units first
+   * exposed since `since`: one window's sums without split changes; the phases stratified with them.
+   */
+  private async armsIn(
+    target: { readonly projectId: string; readonly environment: string; readonly experiment: string; readonly metrics: readonly string[] },
+    changes: readonly Date[],
+    since: Date | undefined,
+    keys: readonly string[],
+  ): Promise<(metric: Metric) => (JudgedArm | undefined)[] | undefined> {
+    if (changes.length === 0) {
+      const rows = await querySufficientStatistics(this.deps.db, target, since);
+      return (metric) =>
+        keys.map((v) => {
+          const r = rows.find((x) => x.variation === v && x.metric === metric.key);
+          return r === undefined ? undefined : judgedArm(metric, r);
+        });
+    }
+    const rows = await queryPeriodStatistics(this.deps.db, target, changes, since);
+    return (metric) => stratifiedArms(metric, rows, keys);
+  }
+
+  /**
+   * Where the judged units start. For most experiments, the later of the current split phase's start
+   * (as the results' default: units first exposed under another split would confound the comparison,
+   * Simpson's paradox) and the resume that followed a guardrails stop; undefined (every unit) when
+   * neither. A bandit's split moves every `updateEveryHours`: its current phase would hold a day of
+   * units, and the sequential test would start again at every move, so a harmful variation would
+   * never be caught. Its guardrails judge every phase since the start (or that resume), each phase's
+   * units compared within it (the stratified estimate its results and its moves read), with one
+   * confidence sequence that never restarts. A bandit turned off is judged as any experiment again.
    */
   private async windowStart(row: RunningRow, exp: Experiment): Promise<Date | undefined> {
-    const lastSplit = exp.splitHistory?.at(-1);
+    const lastSplit = exp.bandit === undefined ? exp.splitHistory?.at(-1) : undefined;
     const phase = lastSplit === undefined ? undefined : new Date(lastSplit.until);
     const resumed = await this.resumedAfterGuardrailStop(row, exp);
     if (phase === undefined || resumed === undefined) {

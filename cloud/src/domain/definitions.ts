@@ -1245,8 +1245,11 @@ async function refuseNamespaceOverlap(db: Queryable, projectId: string, kind: De
 /** How long a stop or resume waits for the project's aggregator batch before deferring its recount. */
 export const RECOUNT_LOCK_WAIT_MS = 2_000;
 
-/** Metric fields the aggregator reads when it applies an event (what a unit's total counts), and the cap the rollups apply. */
-const TOTALS_METRIC_FIELDS = ['type', 'event', 'property', 'numerator', 'denominator', 'windowHours', 'delayHours', 'guardrail', 'capping'] as const;
+/**
+ * Metric fields the aggregator reads when it applies an event (what a unit's total counts), and the
+ * cap the rollups apply. A ratio side's `where` changes with its `numerator` / `denominator`.
+ */
+const TOTALS_METRIC_FIELDS = ['type', 'event', 'property', 'where', 'numerator', 'denominator', 'windowHours', 'delayHours', 'guardrail', 'capping'] as const;
 
 /**
  * Records, in the transaction of a change, the experiments whose stored totals it makes wrong: one

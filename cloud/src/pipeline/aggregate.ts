@@ -7,7 +7,7 @@
  * transaction, so an event id is either applied and recorded, or neither; a re-delivered event finds
  * its id and is skipped. The poller commits its checkpoint in that same transaction.
  */
-import type { ExposureEvent, PipelineEvent, TrackEvent } from '@xp/shared';
+import type { EventFilter, ExposureEvent, PipelineEvent, TrackEvent } from '@xp/shared';
 import { formatIssues, metricSchema, pipelineEventSchema } from '@xp/shared';
 import type { Logger } from '../domain/context.js';
 import type { Database, Queryable } from '../store/db.js';
@@ -349,6 +349,8 @@ interface MetricSpec {
   readonly stopMs: number | null;
   /** The periods the experiment was stopped before it resumed, [from, until) in epoch ms. */
   readonly pauses: readonly (readonly [number, number])[] | null;
+  /** Which events count, by their properties (the metric's or the ratio side's `where`); null: every event. */
+  readonly filter: EventFilter | null;
 }
 
 /**
@@ -391,11 +393,11 @@ export async function loadMetricSpecs(tx: Queryable, projectIds: readonly string
     };
     if (m.type === 'ratio') {
       if (m.numerator !== undefined && m.denominator !== undefined) {
-        specs.push({ ...base, part: 0, eventName: m.numerator.event, aggregation: m.numerator.aggregation, property: m.numerator.property ?? null });
-        specs.push({ ...base, part: 1, eventName: m.denominator.event, aggregation: m.denominator.aggregation, property: m.denominator.property ?? null });
+        specs.push({ ...base, part: 0, eventName: m.numerator.event, aggregation: m.numerator.aggregation, property: m.numerator.property ?? null, filter: m.numerator.where ?? null });
+        specs.push({ ...base, part: 1, eventName: m.denominator.event, aggregation: m.denominator.aggregation, property: m.denominator.property ?? null, filter: m.denominator.where ?? null });
       }
     } else if (m.event !== undefined) {
-      specs.push({ ...base, part: 0, eventName: m.event, aggregation: m.type === 'sum' ? 'sum' : 'count', property: m.property ?? null });
+      specs.push({ ...base, part: 0, eventName: m.event, aggregation: m.type === 'sum' ? 'sum' : 'count', property: m.property ?? null, filter: m.where ?? null });
     }
   }
   return specs;
@@ -407,7 +409,10 @@ function pausesOf(stored: unknown): [number, number][] | null {
   return parsed.length === 0 ? null : parsed;
 }
 
-/** The specs as the first eleven parameters of a statement ($1-$11); the tenth, the experiment's stop and pauses as JSON; the eleventh, the delay. */
+/**
+ * The specs as the first twelve parameters of a statement ($1-$12); the tenth, the experiment's stop
+ * and pauses as JSON; the eleventh, the delay; the twelfth, the event filter as JSON (null: none).
+ */
 function specParams(specs: readonly MetricSpec[]): unknown[] {
   return [
     specs.map((s) => s.projectId),
@@ -421,14 +426,15 @@ function specParams(specs: readonly MetricSpec[]): unknown[] {
     specs.map((s) => s.conversion),
     specs.map((s) => (s.stopMs === null && s.pauses === null ? null : JSON.stringify({ stop: s.stopMs, pauses: s.pauses }))),
     specs.map((s) => s.delayMs),
+    specs.map((s) => (s.filter === null ? null : JSON.stringify(s.filter))),
   ];
 }
 
 const SPECS_CTE = `specs AS (
   SELECT project_id, experiment, metric, event_name, part, agg, property, window_ms, conversion,
-         (life ->> 'stop')::bigint AS stop_ms, nullif(life -> 'pauses', 'null'::jsonb) AS pauses, delay_ms
-  FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::int[], $6::text[], $7::text[], $8::bigint[], $9::boolean[], $10::jsonb[], $11::bigint[])
-    AS s(project_id, experiment, metric, event_name, part, agg, property, window_ms, conversion, life, delay_ms))`;
+         (life ->> 'stop')::bigint AS stop_ms, nullif(life -> 'pauses', 'null'::jsonb) AS pauses, delay_ms, filter
+  FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::int[], $6::text[], $7::text[], $8::bigint[], $9::boolean[], $10::jsonb[], $11::bigint[], $12::jsonb[])
+    AS s(project_id, experiment, metric, event_name, part, agg, property, window_ms, conversion, life, delay_ms, filter))`;
 
 const EPOCH_MS = `'epoch'::timestamptz + interval '1 millisecond' *`;
 
@@ -438,12 +444,14 @@ const ANALYSIS_START = `(xe.exposed_at + interval '1 millisecond' * s.delay_ms)`
 /**
  * Contributions of the (exposure, event) pairs `xe` (the exposure's columns and the event's name,
  * occurred_at, value and properties) to the totals of the exposure, for the metrics `s` of its
- * experiment whose event it is, when the event falls in a window of ($12 = pre window in ms),
+ * experiment whose event it is, when the event falls in a window of ($13 = pre window in ms),
  * with start = exposed_at + delayHours: analysis [start, start + windowHours); pre-period
  * [exposed_at - pre, min(exposed_at, start)), so that with a negative delay no event counts in both
  * and with a positive one the events of [exposed_at, start) count in neither (a retention metric);
  * and before the experiment's stop when it is stopped, and outside the periods it was stopped before
- * it resumed (what happens while stopped is not its effect).
+ * it resumed (what happens while stopped is not its effect); and when the metric (or the ratio side)
+ * has a `where`, only if the event's properties pass it (migration 0040; a CASE, so that metrics
+ * without one never call the function).
  * A sum adds the named property when it is a JSON number, else the event's value.
  */
 const CONTRIBUTION = `
@@ -453,13 +461,14 @@ const CONTRIBUTION = `
               THEN coalesce(CASE WHEN jsonb_typeof(xe.properties -> s.property) = 'number' THEN (xe.properties ->> s.property)::numeric END, xe.value, 0)
               ELSE 1 END AS amount`;
 const IN_WINDOW = `
-  xe.occurred_at >= least(xe.exposed_at - interval '1 millisecond' * $12::bigint, ${ANALYSIS_START})
+  xe.occurred_at >= least(xe.exposed_at - interval '1 millisecond' * $13::bigint, ${ANALYSIS_START})
   AND (xe.occurred_at >= ${ANALYSIS_START} OR xe.occurred_at < xe.exposed_at)
   AND (s.window_ms IS NULL OR xe.occurred_at < ${ANALYSIS_START} + interval '1 millisecond' * s.window_ms)
   AND (s.stop_ms IS NULL OR xe.occurred_at < ${EPOCH_MS} s.stop_ms)
   AND (s.pauses IS NULL OR NOT EXISTS (
     SELECT 1 FROM jsonb_array_elements(s.pauses) p
-    WHERE xe.occurred_at >= ${EPOCH_MS} (p ->> 0)::bigint AND xe.occurred_at < ${EPOCH_MS} (p ->> 1)::bigint))`;
+    WHERE xe.occurred_at >= ${EPOCH_MS} (p ->> 0)::bigint AND xe.occurred_at < ${EPOCH_MS} (p ->> 1)::bigint))
+  AND CASE WHEN s.filter IS NULL THEN true ELSE event_passes_filter(xe.properties, s.filter) END`;
 
 /** The columns of an (exposure `x`, event `ev`) pair that CONTRIBUTION and IN_WINDOW read. */
 const PAIR_COLUMNS = 'x.project_id, x.environment, x.experiment, x.unit_id, x.exposed_at, ev.name, ev.occurred_at, ev.value, ev.properties';
@@ -540,24 +549,24 @@ const DELETE_TOTALS_OF = `DELETE FROM unit_metric_totals t
   WHERE t.project_id = c.project_id AND t.environment = c.environment AND t.experiment = c.experiment AND t.unit_id = c.unit_id`;
 
 const RECOMPUTE_CHANGED = recomputeSql(
-  'SELECT * FROM unnest($13::text[], $14::text[], $15::text[], $16::text[]) AS c(project_id, environment, experiment, unit_id)',
+  'SELECT * FROM unnest($14::text[], $15::text[], $16::text[], $17::text[]) AS c(project_id, environment, experiment, unit_id)',
 );
 
 /**
  * The batch's totals in one statement, so each totals row is written (and rolled up by the
  * triggers) once per batch: recomputes, from the events stored BEFORE this statement, the totals of
- * the exposures that are new or moved ($13-$16, the keys; empty for none), stores the batch's
- * tracked events ($17-$24; empty for none) and adds those to the totals of every exposure of their
+ * the exposures that are new or moved ($14-$17, the keys; empty for none), stores the batch's
+ * tracked events ($18-$25; empty for none) and adds those to the totals of every exposure of their
  * unit. The stored-event part cannot see the rows this statement inserts (one snapshot), so no event
  * is counted twice; grouping both parts' contributions together gives what the recompute followed
  * by the add gave (sums add, conversions take the greatest).
  */
 const RECOMPUTE_AND_ADD_TRACKS = `WITH ${SPECS_CTE},
-  targets AS (SELECT * FROM unnest($13::text[], $14::text[], $15::text[], $16::text[]) AS c(project_id, environment, experiment, unit_id)),
+  targets AS (SELECT * FROM unnest($14::text[], $15::text[], $16::text[], $17::text[]) AS c(project_id, environment, experiment, unit_id)),
   ev AS (
     INSERT INTO unit_events (project_id, environment, unit_id, name, occurred_at, event_id, value, properties)
     SELECT project_id, environment, unit_id, name, ${EPOCH_MS} occurred_ms, event_id, value, properties
-    FROM unnest($17::text[], $18::text[], $19::text[], $20::text[], $21::bigint[], $22::text[], $23::numeric[], $24::jsonb[])
+    FROM unnest($18::text[], $19::text[], $20::text[], $21::text[], $22::bigint[], $23::text[], $24::numeric[], $25::jsonb[])
       AS t(project_id, environment, unit_id, name, occurred_ms, event_id, value, properties)
     RETURNING *),
   contrib AS (${STORED_CONTRIBUTIONS_PROBED}
@@ -739,7 +748,7 @@ export async function rebuildTotals(
     return;
   }
   await tx.query(
-    recomputeSql('SELECT project_id, environment, experiment, unit_id FROM exposures WHERE project_id = $13 AND environment = $14 AND experiment = $15'),
+    recomputeSql('SELECT project_id, environment, experiment, unit_id FROM exposures WHERE project_id = $14 AND environment = $15 AND experiment = $16'),
     [...specParams(specs), preWindowMs, ...params],
   );
 }

@@ -103,6 +103,7 @@ const BODIES: Readonly<Record<string, Record<string, unknown>>> = {
     type: 'sum',
     event: 'purchase',
     property: 'amount',
+    where: { plan: 'pro' },
     numerator: { event: 'purchase', aggregation: 'count' },
     denominator: { event: 'visit', aggregation: 'count' },
     capping: { type: 'absolute', value: 1000 },

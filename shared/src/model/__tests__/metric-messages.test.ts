@@ -25,6 +25,35 @@ describe('metric schema messages', () => {
     expect(messages(fields, path)).toEqual([message]);
   });
 
+  const OPERATORS = '$eq, $ne, $in, $nin, $gt, $gte, $lt, $lte, $exists';
+  it.each([
+    [{ where: { plan: { $regex: '^pro' } } }, 'where.plan', `unknown operator "$regex": the operators are ${OPERATORS}`],
+    [{ where: { plan: { $eq: 'pro', $like: 'p%', $size: 2 } } }, 'where.plan', `unknown operator "$like", "$size": the operators are ${OPERATORS}`],
+    [{ where: { plan: {} } }, 'where.plan', `name at least one operator (${OPERATORS})`],
+    [{ where: {} }, 'where', 'names no property: leave where out to count every event'],
+    [{ where: { plan: null } }, 'where.plan', `null is not a test: give a string, number or boolean (shorthand for $eq), or an object of operators (${OPERATORS})`],
+    [{ where: { plan: ['pro', 'team'] } }, 'where.plan', `a list is not a test: give a string, number or boolean (shorthand for $eq), or an object of operators (${OPERATORS})`],
+    [{ where: { plan: { $eq: null } } }, 'where.plan', '$eq takes a string, a number or a boolean'],
+    [{ where: { amount: { $gt: true } } }, 'where.amount', '$gt takes a number or a string (numbers compare with numbers, strings with strings)'],
+    [{ where: { coupon: { $exists: 'yes' } } }, 'where.coupon', '$exists takes true or false'],
+    [{ where: { plan: { $in: 'pro' } } }, 'where.plan', '$in takes a list of strings, numbers or booleans'],
+    [{ where: { plan: 'x'.repeat(1001) } }, 'where.plan', 'takes strings of at most 1000 characters'],
+    [
+      { type: 'ratio', event: undefined, property: undefined, where: { plan: 'pro' }, numerator: { event: 'a', aggregation: 'count' }, denominator: { event: 'b', aggregation: 'count' } },
+      'where',
+      'a ratio metric filters its sides: put where on the numerator or the denominator',
+    ],
+    [
+      { type: 'ratio', event: undefined, property: undefined, numerator: { event: 'a', aggregation: 'count', where: { n: { $regex: 1 } } }, denominator: { event: 'b', aggregation: 'count' } },
+      'numerator.where.n',
+      `unknown operator "$regex": the operators are ${OPERATORS}`,
+    ],
+  ])('where %j: %s', (fields, path, message) => {
+    // One issue in all, the one at the path: no second message from the other side of a union.
+    const r = metricSchema.safeParse({ ...BASE, ...fields });
+    expect([messages(fields, path), r.success ? 0 : r.error.issues.length]).toEqual([[message], 1]);
+  });
+
   it('still takes the values at the edges', () => {
     for (const fields of [{ windowHours: 0.5 }, { windowHours: 8760 }, { capping: { type: 'absolute', value: 0.01 } }, { capping: { type: 'percentile', value: 0.99 } }]) {
       expect(metricSchema.safeParse({ ...BASE, ...fields }).success).toBe(true);

@@ -310,6 +310,43 @@ describe('segmentSchema and metricSchema', () => {
     expect(sum.success).toBe(true);
   });
 
+  it('takes a where of every operator on conversion, count and sum metrics and on both sides of a ratio, kept as given', () => {
+    const where = {
+      plan: 'pro',
+      amount: { $gte: 10, $lt: 1e6 },
+      country: { $in: ['NL', 'BE'], $ne: 'DE' },
+      tier: { $nin: [1, 2, true] },
+      day: { $gt: '2026-01-01', $lte: '2026-12-31' },
+      coupon: { $exists: false },
+      beta: { $eq: true },
+    };
+    for (const type of ['conversion', 'count', 'sum'] as const) {
+      expect(metricSchema.parse({ key: 'm', name: 'M', type, event: 'purchase', where }).where).toEqual(where);
+    }
+    const ratio = metricSchema.parse({
+      key: 'r',
+      name: 'R',
+      type: 'ratio',
+      numerator: { event: 'purchase', aggregation: 'sum', property: 'amount', where: { plan: 'pro' } },
+      denominator: { event: 'session', aggregation: 'count', where: { bot: { $ne: true } } },
+    });
+    expect([ratio.numerator?.where, ratio.denominator?.where]).toEqual([{ plan: 'pro' }, { bot: { $ne: true } }]);
+  });
+
+  it('holds a where to 20 properties and a list to 1000 values, with one plain message each', () => {
+    const metric = (where: unknown) => ({ key: 'm', name: 'M', type: 'count', event: 'purchase', where });
+    const properties = (n: number) => Object.fromEntries(Array.from({ length: n }, (_, i) => [`p${i}`, i]));
+    const list = (n: number) => ({ plan: { $in: Array.from({ length: n }, (_, i) => i) } });
+
+    expect([metricSchema.safeParse(metric(properties(20))).success, metricSchema.safeParse(metric(list(1000))).success]).toEqual([true, true]);
+    expect(errorsOf(metricSchema.safeParse(metric(properties(21))))).toEqual(['where: names at most 20 properties']);
+    expect(errorsOf(metricSchema.safeParse(metric(list(1001))))).toEqual(['where.plan: $in takes at most 1000 values']);
+    expect(errorsOf(metricSchema.safeParse(metric({ plan: { $nin: [] } })))).toEqual(['where.plan.$nin: takes at least one value']);
+    expect(errorsOf(metricSchema.safeParse(metric({ plan: { $in: [null] } })))).toEqual(['where.plan: $in[0] takes a string, a number or a boolean']);
+    expect(errorsOf(metricSchema.safeParse(metric({ '': 'x' })))).toEqual(['where: a property name is 1 to 256 characters']);
+    expect(errorsOf(metricSchema.safeParse(metric('plan = pro')))).toEqual(['where: takes an object of property names and their tests, e.g. { "plan": "pro" }']);
+  });
+
   it('accepts percentile capping and rejects capping a conversion', () => {
     expect(metricSchema.parse({ key: 'rev', name: 'Revenue', type: 'sum', event: 'purchase', property: 'value', capping: { type: 'percentile', value: 0.99 } }).capping).toEqual({
       type: 'percentile',

@@ -391,6 +391,69 @@ describe('console end to end', () => {
     expect(await row.getByText('sum of demo_purchase.amount ÷ count of demo_session').count()).toBe(1);
   }, 60_000);
 
+  it('creates a count metric with two filter rows, which the API stores as one where and the list says in words', async () => {
+    await page.goto(`${consoleUrl}/#/metrics`);
+    // Run on its own (-t), the page has not signed in yet.
+    const signIn = page.getByRole('heading', { name: 'Sign in to xp' });
+    const heading = page.getByRole('heading', { name: 'Metrics', exact: true });
+    await signIn.or(heading).first().waitFor(WAIT);
+    if (await signIn.isVisible()) {
+      await page.getByLabel('Email').fill(OWNER.email);
+      await page.getByLabel('Password').fill(OWNER.password);
+      await page.getByRole('button', { name: 'Sign in' }).click();
+    }
+    await heading.waitFor(WAIT);
+    await page.getByRole('button', { name: 'New metric' }).click();
+    const dialog = page.getByRole('dialog', { name: 'New metric' });
+    await dialog.getByRole('textbox', { name: 'Key', exact: true }).fill('e2e-pro-purchases');
+    await dialog.getByRole('textbox', { name: 'Name', exact: true }).fill('Pro purchases (e2e)');
+    await dialog.getByRole('combobox', { name: 'Type', exact: true }).selectOption('count');
+    await dialog.getByRole('textbox', { name: 'Event', exact: true }).fill('demo_purchase');
+    const filters = dialog.getByRole('group', { name: 'Only count events where…' });
+    const add = async (n: number, property: string, operator: string, type: string, value: string): Promise<void> => {
+      await filters.getByRole('button', { name: 'Add filter' }).click();
+      await filters.getByRole('textbox', { name: `Filter ${n} property`, exact: true }).fill(property);
+      await filters.getByRole('combobox', { name: `Filter ${n} operator`, exact: true }).selectOption({ label: operator });
+      await filters.getByRole('combobox', { name: `Filter ${n} value type`, exact: true }).selectOption({ label: type });
+      await filters.getByRole('textbox', { name: `Filter ${n} value`, exact: true }).fill(value);
+    };
+    await add(1, 'plan', 'is', 'text', 'pro');
+    await add(2, 'amount', '≥', 'number', '10');
+    await add(3, 'amount', '≥', 'number', '20');
+    await dialog.getByRole('button', { name: 'Create metric' }).click();
+    // Checked before sending: one operator once per property, said beside the row.
+    await filters.getByText('Filter 3: filter 2 already tests amount ≥: a property takes each operator once').waitFor(WAIT);
+    expect(await filters.getByRole('combobox', { name: 'Filter 3 operator', exact: true }).getAttribute('aria-invalid')).toBe('true');
+    await filters.getByRole('button', { name: 'Remove filter 3', exact: true }).click();
+    await shot('15c-metric-filter');
+    await dialog.getByRole('button', { name: 'Create metric' }).click();
+    await dialog.waitFor({ state: 'detached', timeout: 30_000 });
+
+    const stored = await api.get('demo', 'metrics', 'e2e-pro-purchases');
+    expect(stored.definition).toEqual({
+      key: 'e2e-pro-purchases',
+      name: 'Pro purchases (e2e)',
+      type: 'count',
+      event: 'demo_purchase',
+      where: { plan: 'pro', amount: { $gte: 10 } },
+      higherIsBetter: true,
+      guardrail: false,
+      tags: [],
+    });
+    const row = page.getByRole('table', { name: 'Metrics' }).getByRole('row').filter({ hasText: 'e2e-pro-purchases' });
+    await row.getByText('demo_purchase where plan is pro and amount ≥ 10').waitFor(WAIT);
+
+    // Opened and saved unchanged, the filter goes back as it was: the API, given the same definition, writes no new version.
+    await page.getByRole('button', { name: 'Edit e2e-pro-purchases' }).click();
+    const edit = page.getByRole('dialog', { name: 'Edit metric e2e-pro-purchases' });
+    expect(await edit.getByRole('textbox', { name: 'Filter 2 value', exact: true }).inputValue()).toBe('10');
+    await edit.getByRole('button', { name: 'Save metric' }).click();
+    await edit.waitFor({ state: 'detached', timeout: 30_000 });
+    const saved = await api.get('demo', 'metrics', 'e2e-pro-purchases');
+    expect(saved.version).toBe(stored.version);
+    expect(saved.definition).toEqual(stored.definition);
+  }, 90_000);
+
   it('routes an editor\'s production toggle through a change request another admin approves and applies', async () => {
     const production = (await api.environments('demo')).find((e) => e.key === 'production');
     expect(production === undefined ? false : production.production || production.requireApproval).toBe(true);

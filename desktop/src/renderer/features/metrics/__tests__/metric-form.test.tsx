@@ -74,6 +74,50 @@ function errorUnder(label: RegExp): string | null | undefined {
   return document.getElementById(input.getAttribute('aria-describedby') ?? '')?.textContent;
 }
 
+/** One filter row as the user fills it in: the operator and the value type in the words the form shows. */
+interface FilterInput {
+  readonly property: string;
+  readonly operator: string;
+  readonly type?: 'text' | 'number' | 'true/false';
+  readonly value?: string;
+}
+
+/** The "Only count events where…" section of the form, or of a ratio side's fieldset. */
+const filtersIn = (scope: HTMLElement = document.body): HTMLElement => within(scope).getByRole('group', { name: 'Only count events where…' });
+
+/** Adds a filter row in `filters` and fills it in (a value is pasted, so a list may hold new lines). */
+async function addFilter(u: ReturnType<typeof userEvent.setup>, filters: HTMLElement, row: FilterInput): Promise<void> {
+  await u.click(within(filters).getByRole('button', { name: 'Add filter' }));
+  const n = within(filters).getAllByRole('button', { name: /^Remove filter / }).length;
+  await u.type(within(filters).getByRole('textbox', { name: `Filter ${n} property` }), row.property);
+  // By the option's text: "<" is "&lt;" in the option's HTML, which selectOptions also compares.
+  const operator = within(filters).getByRole('combobox', { name: `Filter ${n} operator` });
+  await u.selectOptions(operator, within(operator).getByRole('option', { name: row.operator }));
+  if (row.type !== undefined) {
+    await u.selectOptions(within(filters).getByRole('combobox', { name: `Filter ${n} value type` }), row.type);
+  }
+  if (row.value === undefined) {
+    return;
+  }
+  const choice = within(filters).queryByRole('combobox', { name: `Filter ${n} value` });
+  if (choice !== null) {
+    await u.selectOptions(choice, row.value);
+    return;
+  }
+  await u.click(within(filters).getByRole('textbox', { name: `Filter ${n} value` }));
+  await u.paste(row.value);
+}
+
+/** The message beside a control of any role, which names it in aria-describedby, and that it is marked invalid. */
+function problemOf(role: 'textbox' | 'combobox', name: string, scope: HTMLElement = document.body): string | null | undefined {
+  const control = within(scope).getByRole(role, { name });
+  expect(control.getAttribute('aria-invalid')).toBe('true');
+  return document.getElementById(control.getAttribute('aria-describedby') ?? '')?.textContent;
+}
+
+/** A stored metric made of `definition` and the defaults. */
+const storedMetric = (key: string, definition: Omit<Metric, 'key' | 'higherIsBetter' | 'guardrail' | 'tags'>): Stored<Metric> => ({ ...revenue, key, definition: { key, higherIsBetter: true, guardrail: false, tags: [], ...definition } });
+
 describe('metric form', () => {
   it('edits a metric from its version and keeps its capping and tags', async () => {
     const u = userEvent.setup();
@@ -508,6 +552,268 @@ describe('metric form', () => {
       'capped at p99',
       '—',
       'window 1.5 h · delay 24 h · capped at p99.5',
+    ]);
+  });
+
+  it('builds the filter from its rows: every operator, typed values, two rows on one property in one object', async () => {
+    const u = userEvent.setup();
+    const sent = renderNew();
+
+    await fillValid(u);
+    await u.selectOptions(screen.getByRole('combobox', { name: 'Type' }), 'count');
+    const filters = filtersIn();
+    expect(within(filters).getByText('No filter: every event counts.')).toBeTruthy();
+    const rows: FilterInput[] = [
+      { property: 'plan', operator: 'is', value: 'pro' },
+      { property: 'amount', operator: '≥', type: 'number', value: '10' },
+      { property: 'amount', operator: '<', type: 'number', value: '100' },
+      { property: 'country', operator: 'is one of', value: 'DE, FR' },
+      { property: 'tier', operator: 'is none of', type: 'number', value: '1\n2\n' },
+      { property: 'trial', operator: 'is not', type: 'true/false', value: 'false' },
+      { property: 'coupon', operator: 'is set' },
+      { property: 'referrer', operator: 'is not set' },
+      { property: 'day', operator: '>', type: 'text', value: '2026-12-01' },
+      { property: 'score', operator: '≤', type: 'number', value: '5' },
+      { property: 'version', operator: 'is', type: 'number', value: '3' },
+    ];
+    for (const row of rows) {
+      await addFilter(u, filters, row);
+    }
+    // A set/not set test has no value; a comparison offers no true/false.
+    expect(within(filters).queryByRole('textbox', { name: 'Filter 7 value' })).toBeNull();
+    expect(within(within(filters).getByRole('combobox', { name: 'Filter 9 value type' })).getAllByRole('option').map((o) => o.textContent)).toEqual(['number', 'text']);
+    await u.click(screen.getByRole('button', { name: 'Create metric' }));
+
+    const body = sent[0]?.body as Metric;
+    expect(body.where).toEqual({
+      plan: 'pro',
+      amount: { $gte: 10, $lt: 100 },
+      country: { $in: ['DE', 'FR'] },
+      tier: { $nin: [1, 2] },
+      trial: { $ne: false },
+      coupon: { $exists: true },
+      referrer: { $exists: false },
+      day: { $gt: '2026-12-01' },
+      score: { $lte: 5 },
+      version: 3,
+    });
+    // The properties in the order of their first row.
+    expect(Object.keys(body.where ?? {})).toEqual(['plan', 'amount', 'country', 'tier', 'trial', 'coupon', 'referrer', 'day', 'score', 'version']);
+    expect(sent).toHaveLength(1);
+  });
+
+  it('refuses a filter row that says nothing or repeats an operator, in words beside the row, and sends once it is fixed', async () => {
+    const u = userEvent.setup();
+    const sent = renderNew();
+
+    await fillValid(u);
+    const filters = filtersIn();
+    await addFilter(u, filters, { property: 'amount', operator: '≥', type: 'number', value: '10' });
+    await addFilter(u, filters, { property: 'amount', operator: '≥', type: 'number', value: '20' });
+    await addFilter(u, filters, { property: 'coupon', operator: 'is set' });
+    await addFilter(u, filters, { property: 'coupon', operator: 'is not set' });
+    await addFilter(u, filters, { property: 'score', operator: '≤', type: 'number', value: 'ten' });
+    await addFilter(u, filters, { property: 'plan', operator: 'is', value: 'x'.repeat(1001) });
+    await u.click(within(filters).getByRole('button', { name: 'Add filter' }));
+    await u.click(screen.getByRole('button', { name: 'Create metric' }));
+
+    expect(sent).toEqual([]);
+    expect(problemOf('combobox', 'Filter 2 operator', filters)).toBe('Filter 2: filter 1 already tests amount ≥: a property takes each operator once');
+    expect(problemOf('combobox', 'Filter 4 operator', filters)).toBe('Filter 4: filter 3 already says whether coupon is set: keep one of them');
+    expect(problemOf('textbox', 'Filter 5 value', filters)).toBe('Filter 5: "ten" is not a number');
+    // The schema's limit, in the form's words.
+    expect(problemOf('textbox', 'Filter 6 value', filters)).toBe('Filter 6: at most 1,000 characters (this one has 1,001)');
+    expect(problemOf('textbox', 'Filter 7 property', filters)).toBe('Filter 7: name the property');
+    expect(within(filters).getByRole('combobox', { name: 'Filter 1 operator' }).getAttribute('aria-invalid')).toBeNull();
+
+    // A row added since says nothing until it is filled in.
+    await u.click(within(filters).getByRole('button', { name: 'Add filter' }));
+    expect(within(filters).getByRole('textbox', { name: 'Filter 8 property' }).getAttribute('aria-invalid')).toBeNull();
+    await u.type(within(filters).getByRole('textbox', { name: 'Filter 8 property' }), 'x');
+    expect(problemOf('textbox', 'Filter 8 value', filters)).toBe('Filter 8: enter a value');
+    await u.click(within(filters).getByRole('button', { name: 'Remove filter 8' }));
+
+    // The focus goes to the next row's remove button, which now has the removed one's number.
+    await u.click(within(filters).getByRole('button', { name: 'Remove filter 2' }));
+    expect(document.activeElement?.getAttribute('aria-label')).toBe('Remove filter 2');
+    for (const n of [6, 5, 4, 3]) {
+      await u.click(within(filters).getByRole('button', { name: `Remove filter ${n}` }));
+    }
+    expect(within(filters).getAllByRole('button', { name: /^Remove filter / })).toHaveLength(2);
+    await u.click(screen.getByRole('button', { name: 'Create metric' }));
+
+    expect(sent.map((r) => (r.body as Metric).where)).toEqual([{ amount: { $gte: 10 }, coupon: { $exists: true } }]);
+  });
+
+  it('filters each side of a ratio metric, and sends no filter of its own', async () => {
+    const u = userEvent.setup();
+    const sent = renderNew();
+
+    await fillValid(u);
+    await addFilter(u, filtersIn(), { property: 'plan', operator: 'is', value: 'pro' });
+    await u.selectOptions(screen.getByRole('combobox', { name: 'Type' }), 'ratio');
+    await typeInto(u, 'Numerator event', 'purchase');
+    await typeInto(u, 'Denominator event', 'session');
+    await addFilter(u, filtersIn(screen.getByRole('group', { name: 'Numerator' })), { property: 'amount', operator: '>', type: 'number', value: '0' });
+    await addFilter(u, filtersIn(screen.getByRole('group', { name: 'Denominator' })), { property: 'source', operator: 'is none of', value: 'bot, crawler' });
+    await u.click(screen.getByRole('button', { name: 'Create metric' }));
+
+    expect(sent.map((r) => r.body)).toEqual([
+      {
+        key: 'revenue',
+        name: 'Revenue',
+        type: 'ratio',
+        numerator: { event: 'purchase', aggregation: 'count', where: { amount: { $gt: 0 } } },
+        denominator: { event: 'session', aggregation: 'count', where: { source: { $nin: ['bot', 'crawler'] } } },
+        higherIsBetter: true,
+        guardrail: false,
+      },
+    ]);
+  });
+
+  it('shows a stored filter as rows and sends it back exactly as it was stored', async () => {
+    const u = userEvent.setup();
+    const where = {
+      plan: 'pro',
+      amount: { $gte: 10, $lt: 99.5 },
+      tier: { $eq: 'gold' },
+      country: { $in: ['DE', 'FR'] },
+      label: { $nin: ['a, b', 'c'] },
+      beta: { $exists: false },
+      trial: true,
+      day: { $lte: '2026-12-01T00:00:00Z' },
+      code: '10',
+    };
+    const stored = storedMetric('filtered', {
+      name: 'Filtered purchases',
+      type: 'count',
+      event: 'purchase',
+      where,
+    });
+    const ratio = storedMetric('rps', { name: 'Revenue per session', type: 'ratio', numerator: { event: 'purchase', aggregation: 'sum', property: 'amount', where: { amount: { $gt: 0 } } }, denominator: { event: 'session', aggregation: 'count', where: { bot: false } } });
+    const { client, sent } = fakeApi((req) => (req.method === 'PUT' ? { status: 200, body: stored } : undefined));
+    const { unmount } = render(
+      <WithSession client={client} me={user()}>
+        <MetricForm existing={stored} onClose={() => undefined} onSaved={() => undefined} />
+      </WithSession>,
+    );
+
+    const filters = filtersIn();
+    const value = (label: string): string => within(filters).getByLabelText<HTMLInputElement | HTMLSelectElement>(label).value;
+    const rows = [1, 2, 3, 4, 5, 6, 7, 8, 9, 10].map((n) => [`Filter ${n} property`, `Filter ${n} operator`].map(value).join(' '));
+    expect(rows).toEqual(['plan is', 'amount gte', 'amount lt', 'tier is', 'country one-of', 'label none-of', 'beta not-set', 'trial is', 'day lte', 'code is']);
+    expect(['Filter 2 value', 'Filter 2 value type', 'Filter 3 value', 'Filter 5 value', 'Filter 6 value', 'Filter 8 value', 'Filter 8 value type', 'Filter 10 value', 'Filter 10 value type'].map(value)).toEqual([
+      '10',
+      'number',
+      '99.5',
+      'DE, FR',
+      // A value with a comma: one per line.
+      'a, b\nc\n',
+      'true',
+      'boolean',
+      '10',
+      'text',
+    ]);
+    await u.click(screen.getByRole('button', { name: 'Save metric' }));
+    unmount();
+
+    render(
+      <WithSession client={client} me={user()}>
+        <MetricForm existing={ratio} onClose={() => undefined} onSaved={() => undefined} />
+      </WithSession>,
+    );
+    await u.click(screen.getByRole('button', { name: 'Save metric' }));
+
+    // An empty tag list is not sent (as before filters).
+    expect(sent.map((r) => ({ tags: [], ...(r.body as object) }))).toEqual([stored.definition, ratio.definition]);
+    // Same properties, operators, types and order: "tier: { $eq }" stays as it was, "plan" stays bare.
+    const wheres = sent.map((r) => r.body as Metric).map((m) => JSON.stringify([m.where, m.numerator?.where, m.denominator?.where]));
+    expect(wheres).toEqual([JSON.stringify([where, undefined, undefined]), JSON.stringify([undefined, { amount: { $gt: 0 } }, { bot: false }])]);
+  });
+
+  it('keeps a stored filter the rows cannot show as it is, and clears it on request', async () => {
+    const u = userEvent.setup();
+    // A list of a number and a text: a row's values have one type.
+    const stored = storedMetric('mixed', { name: 'Mixed', type: 'conversion', event: 'purchase', where: { plan: 'pro', code: { $in: [1, 'one'] } } });
+    const { client, sent } = fakeApi((req) => (req.method === 'PUT' ? { status: 200, body: stored } : undefined));
+    render(
+      <WithSession client={client} me={user()}>
+        <MetricForm existing={stored} onClose={() => undefined} onSaved={() => undefined} />
+      </WithSession>,
+    );
+
+    const filters = filtersIn();
+    expect(within(filters).queryByRole('textbox', { name: 'Filter 1 property' })).toBeNull();
+    expect(within(filters).getByText(/"one"/).textContent).toBe(JSON.stringify(stored.definition.where, null, 2));
+    await u.click(screen.getByRole('button', { name: 'Save metric' }));
+    await u.click(within(filters).getByRole('button', { name: 'Clear this filter' }));
+    await addFilter(u, filters, { property: 'plan', operator: 'is', value: 'pro' });
+    await u.click(screen.getByRole('button', { name: 'Save metric' }));
+
+    expect(sent.map((r) => (r.body as Metric).where)).toEqual([stored.definition.where, { plan: 'pro' }]);
+  });
+
+  it('shows the API\'s problems with a filter beside the row they concern, and the filter\'s own above its button', async () => {
+    const u = userEvent.setup();
+    const issues = [
+      { path: 'body.where.plan', message: 'Too big: expected string to have <=2 characters' },
+      { path: 'body.where.user.tier.$in[1]', message: 'Too big: expected string to have <=3 characters' },
+      { path: 'body.where.amount', message: 'Invalid key in record' },
+      { path: 'body.where', message: 'where may name at most 2 properties' },
+    ];
+    const refuse = (list: readonly { path: string; message: string }[]) => fakeApi((req) => (req.method === 'PUT' ? { status: 400, body: { error: { code: 'VALIDATION_FAILED', message: 'invalid body', details: { issues: list } } } } : undefined)).client;
+    const client = refuse(issues);
+    const stored = storedMetric('filtered', { name: 'Filtered', type: 'count', event: 'purchase', where: { plan: 'pro', amount: { $gte: 1 }, 'user.tier': { $in: ['gold', 'platinum'] } } });
+    const { unmount } = render(
+      <WithSession client={client} me={user()}>
+        <MetricForm existing={stored} onClose={() => undefined} onSaved={() => undefined} />
+      </WithSession>,
+    );
+
+    await u.click(screen.getByRole('button', { name: 'Save metric' }));
+
+    const filters = filtersIn();
+    expect(problemOf('textbox', 'Filter 1 value', filters)).toBe('Filter 1: at most 2 characters (this one has 3)');
+    // A key's problem is its property's; a dotted property name is found among the rows'.
+    expect(problemOf('textbox', 'Filter 2 property', filters)).toBe('Filter 2 property: Invalid key in record');
+    expect(problemOf('textbox', 'Filter 3 value', filters)).toBe('Filter 3: at most 3 characters (this one has 8)');
+    expect(within(filters).getByText('Filters: where may name at most 2 properties').getAttribute('role')).toBe('alert');
+    expect(document.querySelector('.state-error')).toBeNull();
+    unmount();
+
+    const ratio = storedMetric('rps', { name: 'Purchases per session', type: 'ratio', numerator: { event: 'purchase', aggregation: 'count' }, denominator: { event: 'session', aggregation: 'count', where: { source: { $ne: 'bot' } } } });
+    render(
+      <WithSession client={refuse([{ path: 'body.denominator.where.source.$ne', message: 'Too small: expected string to have >=5 characters' }])} me={user()}>
+        <MetricForm existing={ratio} onClose={() => undefined} onSaved={() => undefined} />
+      </WithSession>,
+    );
+    await u.click(screen.getByRole('button', { name: 'Save metric' }));
+    expect(document.querySelector('.state-error')).toBeNull();
+    expect(problemOf('textbox', 'Filter 1 value', filtersIn(screen.getByRole('group', { name: 'Denominator' })))).toBe('Denominator filter 1: at least 5 characters (this one has 3)');
+  });
+
+  it('says in the list which events a metric counts', async () => {
+    const items = [
+      storedMetric('pro', { name: 'Pro purchases', type: 'count', event: 'purchase', where: { plan: 'pro', amount: { $gte: 10, $lt: 100 } } }),
+      storedMetric('eu', { name: 'EU value', type: 'sum', event: 'purchase', property: 'amount', where: { country: { $in: ['DE', 'FR'] }, coupon: { $exists: false } } }),
+      storedMetric('rps', { name: 'Revenue per session', type: 'ratio', numerator: { event: 'purchase', aggregation: 'sum', property: 'amount', where: { test: { $ne: true } } }, denominator: { event: 'session', aggregation: 'count', where: { bot: { $exists: true } } } }),
+      // Texts that read as another type, or hide a space, are quoted.
+      storedMetric('codes', { name: 'Codes', type: 'conversion', event: 'signup', where: { code: '10', note: ' x', day: { $gt: '2026-12-01' } } }),
+    ];
+    const { client } = fakeApi((req) => (req.method === 'GET' ? { status: 200, body: { items } } : undefined));
+    render(
+      <WithSession client={client} me={user()}>
+        <Metrics />
+      </WithSession>,
+    );
+
+    const table = await screen.findByRole('table', { name: 'Metrics' });
+    const column = within(table).getAllByRole('columnheader').findIndex((th) => th.textContent === 'Event');
+    expect(within(table).getAllByRole('row').slice(1).map((row) => within(row).getAllByRole('cell')[column]?.textContent)).toEqual([
+      'purchase where plan is pro and amount ≥ 10 and amount < 100',
+      'sum of purchase.amount where country is one of DE, FR and coupon is not set',
+      'sum of purchase.amount where test is not true ÷ count of session where bot is set',
+      'signup where code is "10" and note is " x" and day > 2026-12-01',
     ]);
   });
 });

@@ -688,7 +688,8 @@ def _eval_flag(compiled: CompiledRuleset, flag: _CompiledFlag, ctx: _Context,
         failed: str | None = None
         if parent is not None and parent.error is None and not parent.on:
             # A parent that is off fails its dependents, whatever its off variation is (as LaunchDarkly and GrowthBook do).
-            failed = "is off"
+            failed = ("is switched off: a flag that is off fails every prerequisite on it, "
+                      f"whatever variation the prerequisite needs (this one needs {p['variation']})")
         else:
             served: EvaluationResult[Any] | None = None
             if parent is not None and depth < MAX_DEPTH:
@@ -697,12 +698,12 @@ def _eval_flag(compiled: CompiledRuleset, flag: _CompiledFlag, ctx: _Context,
                 except _Invalid:
                     served = None  # an erroring parent serves nothing
             if served is not None and served.reason == Reason.PREREQUISITE_FAILED:
-                failed = f"failed its prerequisite {served.prerequisite}"
+                failed = f"failed its prerequisite {served.prerequisite}, needs {p['variation']}"
             elif served is None or served.variation_key != p["variation"]:
-                failed = f"served {(served.variation_key if served is not None else None) or 'nothing'}"
+                failed = f"served {(served.variation_key if served is not None else None) or 'nothing'}, needs {p['variation']}"
         if failed is not None:
             if trace is not None:
-                trace.append(TraceStep("prerequisite-failed", None, f"{p['flag']} {failed}, needs {p['variation']}"))
+                trace.append(TraceStep("prerequisite-failed", None, f"{p['flag']} {failed}"))
             return flag.prerequisite_failed[i]
     now = 0.0
     if flag.timed:

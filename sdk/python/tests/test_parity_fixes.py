@@ -162,3 +162,19 @@ class DocumentedSurprisesTest(unittest.TestCase):
             with self.subTest(value=value):
                 self.assertEqual((eval_condition({"appVersion": value}, older), eval_condition({"appVersion": value}, zero)), (True, True))
         self.assertEqual([eval_condition({"appVersion": "2.0.0"}, older), eval_condition({"appVersion": 1}, older)], [False, True])
+
+    def test_any_string_is_a_version_unless_a_valid_version_regex_sits_next_to_it(self) -> None:
+        newer = {"appVersion": {"$vgt": "1.0.0"}}
+        guarded = {"appVersion": {"$regex": r"^\d+\.\d+\.\d+$", "$vgt": "1.0.0"}}
+        values = ["DE", "2026-06-01", "v1.2.3", "1.2.3", "0.9.0"]
+        self.assertEqual([eval_condition({"appVersion": v}, newer) for v in values], [True, True, True, True, False])
+        self.assertEqual([eval_condition({"appVersion": v}, guarded) for v in values], [False, False, False, True, False])
+
+    def test_a_regex_reads_an_attribute_that_is_not_a_string_as_its_text(self) -> None:
+        ul = {"email": {"$regex": "ul"}}
+        self.assertEqual([eval_condition({}, ul), eval_condition({"email": None}, ul), eval_condition({"email": "a@b.c"}, ul)],
+                         [True, True, False])
+        self.assertEqual([eval_condition({"email": v}, {"email": {"$regex": "^(42|true|a,b)$"}}) for v in [42, True, ["a", "b"]]],
+                         [True, True, True])
+        self.assertEqual([eval_condition({}, {"email": {"$regex": ""}}), eval_condition({}, {"email": {"$exists": True, "$regex": ""}})],
+                         [True, False])

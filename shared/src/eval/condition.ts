@@ -1,4 +1,4 @@
-import { regexBacktrackingRisk, regexBeyondLinearEngine, regexLookbehindProblem, regexUnicodeEscape } from './regex-safety.js';
+import { regexBacktrackingRisk, regexBeyondLinearEngine, regexForeignGroup, regexForeignSyntax, regexLookbehindProblem, regexUnicodeEscape } from './regex-safety.js';
 import { paddedVersionString } from './version.js';
 
 /**
@@ -476,10 +476,13 @@ class Compiler {
         try {
           re = new RegExp(arg.replace(ESCAPE_SLASH, '$1\\/'), op === '$regexi' ? 'i' : '');
         } catch (e) {
-          this.problem(path, `invalid regular expression: ${(e as Error).message}`);
+          // (?i), (?P<name>…): say what JavaScript writes instead of V8's "Invalid group".
+          this.problem(path, `invalid regular expression: ${regexForeignGroup(arg) ?? (e as Error).message}`);
           return alwaysFalse;
         }
-        const risk = this.authoring ? (regexBacktrackingRisk(arg) ?? regexUnicodeEscape(arg) ?? regexLookbehindProblem(arg)) : regexBeyondLinearEngine(arg);
+        const risk = this.authoring
+          ? (regexBacktrackingRisk(arg) ?? regexUnicodeEscape(arg) ?? regexForeignSyntax(arg) ?? regexLookbehindProblem(arg))
+          : regexBeyondLinearEngine(arg);
         if (risk !== undefined) {
           this.problem(path, risk);
           return alwaysFalse;
@@ -548,7 +551,8 @@ function combine(tests: ConditionTest[]): ConditionTest {
  * Compiles a condition. Unknown operators, invalid regular expressions and malformed operands are
  * reported in `problems` (with their path) and compile to "no match", as does a counted group of
  * repetitions, which nothing stops once it runs (regexBeyondLinearEngine). `authoring` (a condition
- * being saved) also reports regular expressions that can take exponential time, a condition key
+ * being saved) also reports regular expressions that can take exponential time or that use another
+ * engine's syntax JavaScript reads as something else (`\z`, `[[:alpha:]]`: regexForeignSyntax), a condition key
  * starting with "$" that is not $and, $or, $nor or $not (an attribute name read as a mistyped
  * operator), an object mixing operators and plain keys, and operands that cannot mean what was
  * written (`$exists` not a boolean, an unknown `$type`, a version that is not a string…). The

@@ -317,7 +317,7 @@ function evalFlag(
     let failed: string | undefined;
     if (parent !== undefined && parent.error === undefined && !parent.on) {
       // A parent that is off fails its dependents, whatever its off variation is (as LaunchDarkly and GrowthBook do).
-      failed = 'is off';
+      failed = `is switched off: a flag that is off fails every prerequisite on it, whatever variation the prerequisite needs (this one needs ${p.variation})`;
     } else {
       let served: EvaluationResult | undefined;
       if (parent !== undefined && parent.error === undefined && depth < MAX_DEPTH) {
@@ -331,13 +331,13 @@ function evalFlag(
         }
       }
       if (served?.reason === Reason.PrerequisiteFailed) {
-        failed = `failed its prerequisite ${served.prerequisite!}`;
+        failed = `failed its prerequisite ${served.prerequisite!}, needs ${p.variation}`;
       } else if (served?.variationKey !== p.variation) {
-        failed = `served ${served?.variationKey ?? 'nothing'}`;
+        failed = `served ${served?.variationKey ?? 'nothing'}, needs ${p.variation}`;
       }
     }
     if (failed !== undefined) {
-      trace?.push({ outcome: 'prerequisite-failed', detail: `${p.flag} ${failed}, needs ${p.variation}` });
+      trace?.push({ outcome: 'prerequisite-failed', detail: `${p.flag} ${failed}` });
       return flag.prerequisiteFailed[i]!;
     }
   }

@@ -223,6 +223,222 @@ export function regexUnicodeEscape(source: string): string | undefined {
   return undefined;
 }
 
+/**
+ * Letters whose escape means something in a JavaScript regex without the `u` flag (outside a
+ * character class): classes, boundaries, control characters. `\x`, `\u` and `\k` mean something only
+ * in their full forms, `\p` and `\P` only with the `u` flag; the rest (`\z`, `\A`, `\Q`, `\h`…) are
+ * identity escapes (ECMAScript Annex B): the letter itself, whatever they mean in PCRE, RE2 or Python.
+ */
+const MEANINGFUL_ESCAPES = new Set('dDwWsSbBfnrtvc');
+
+/** What to write instead of an escape that other engines know and JavaScript reads as its letter. */
+const ESCAPE_ADVICE: Readonly<Record<string, string>> = {
+  A: 'for the start of the value write ^',
+  z: 'for the end of the value write $ (conditions match without the "m" flag, so $ is only the very end)',
+  Z: 'for the end of the value write $ (conditions match without the "m" flag, so $ is only the very end)',
+  G: 'anchor with ^ instead',
+  E: '\\Q…\\E quoting does not exist in JavaScript: escape each special character with a backslash instead',
+  h: 'for a space or a tab write [ \\t]',
+  H: 'for anything but a space or a tab write [^ \\t]',
+  R: 'for a line break write (?:\\r\\n|\\n|\\r)',
+  N: 'for any character but a line break write .',
+  K: 'to keep what comes before out of the match use a lookbehind, (?<=…)',
+  e: 'for the escape character write \\x1b',
+  a: 'for the bell character write \\x07',
+  x: 'write \\x with exactly two hex digits (\\x41 for A), \\u with four (\\u00e9 for é), or the character itself',
+  u: 'write \\u with exactly four hex digits (\\u00e9 for é), or the character itself',
+  p: 'Unicode property escapes need the regex "u" flag, which conditions do not use: use a character class (for example [A-Za-z] for \\pL)',
+  P: 'Unicode property escapes need the regex "u" flag, which conditions do not use: use a character class (for example [^A-Za-z] for \\PL)',
+  k: '\\k is a named backreference only in a pattern with named groups (and backreferences are refused)',
+};
+
+/** POSIX bracket expressions and what to write inside a character class instead. */
+const POSIX_CLASSES: Readonly<Record<string, string>> = {
+  alpha: 'a-zA-Z',
+  digit: '0-9',
+  alnum: 'a-zA-Z0-9',
+  upper: 'A-Z',
+  lower: 'a-z',
+  space: '\\s',
+  blank: ' \\t',
+  word: '\\w',
+  xdigit: '0-9A-Fa-f',
+  punct: '!-\\/:-@\\[-`{-~',
+  cntrl: '\\x00-\\x1f\\x7f',
+  print: '\\x20-\\x7e',
+  graph: '\\x21-\\x7e',
+  ascii: '\\x00-\\x7f',
+};
+
+const POSIX_CLASS = /\[:([a-z]+):\]/y;
+const HEX2 = /[0-9a-fA-F]{2}/y;
+const HEX4 = /[0-9a-fA-F]{4}/y;
+const INLINE_FLAGS = /\(\?([a-zA-Z-]+)[:)]/y;
+
+function matchesAt(re: RegExp, source: string, i: number): RegExpExecArray | null {
+  re.lastIndex = i;
+  return re.exec(source);
+}
+
+/**
+ * Why the group opened at `source[i]` (a `(?` that JavaScript does not know) is not JavaScript
+ * syntax, naming what to write instead; undefined for `(`, `(?:`, lookarounds and `(?<name>`.
+ */
+function foreignGroup(source: string, i: number): string | undefined {
+  if (source[i + 1] !== '?') {
+    return undefined;
+  }
+  const c = source[i + 2];
+  if (c === ':' || c === '=' || c === '!' || (c === '<' && source[i + 3] !== undefined)) {
+    return undefined;
+  }
+  if (c === 'P' && source[i + 3] === '<') {
+    return '(?P<name>…) is Python\'s named group; JavaScript writes it (?<name>…)';
+  }
+  const flags = matchesAt(INLINE_FLAGS, source, i)?.[1];
+  if (flags !== undefined && /^[imsxnU-]+$/.test(flags)) {
+    const written = source.slice(i, i + flags.length + 3);
+    const advice: string[] = [];
+    if (flags.includes('i')) {
+      advice.push('for a case-insensitive match use $regexi instead of $regex');
+    }
+    if (flags.includes('s')) {
+      advice.push('for any character including line breaks write [\\s\\S] instead of .');
+    }
+    if (flags.includes('m')) {
+      advice.push('^ and $ match only at the start and end of the whole value');
+    }
+    if (flags.includes('x')) {
+      advice.push('remove the spaces and comments from the pattern');
+    }
+    return `inline flags such as ${written} are not JavaScript syntax (conditions compile patterns as JavaScript does)${advice.length > 0 ? `: ${advice.join('; ')}` : ''}`;
+  }
+  if (c === '#') {
+    return 'comments (?#…) are not JavaScript syntax: remove it';
+  }
+  if (c === '>') {
+    return 'atomic groups (?>…) are not JavaScript syntax: write (?:…)';
+  }
+  return `(?${c ?? ''} does not start a JavaScript group: write (?:…) for a group, (?<name>…) for a named group, (?=…) (?!…) (?<=…) (?<!…) for a lookaround`;
+}
+
+/**
+ * Why the group syntax of `source` is not JavaScript's, or undefined: inline flags (`(?i)`,
+ * `(?s:…)`), Python's `(?P<name>…)`, comments and atomic groups, which JavaScript refuses with
+ * "Invalid group" (or, from V8 12.5 on, reads `(?i:…)` while the Python SDK does not).
+ */
+export function regexForeignGroup(source: string): string | undefined {
+  let i = 0;
+  while (i < source.length) {
+    const c = source[i]!;
+    if (c === '\\') {
+      i += 2;
+    } else if (c === '[') {
+      i = classEnd(source, i);
+    } else {
+      if (c === '(') {
+        const problem = foreignGroup(source, i);
+        if (problem !== undefined) {
+          return problem;
+        }
+      }
+      i++;
+    }
+  }
+  return undefined;
+}
+
+/** The index after the character class opened at `source[i]` (its first unescaped `]`; `[]` is empty, as in JavaScript). */
+function classEnd(source: string, i: number): number {
+  i++;
+  while (i < source.length && source[i] !== ']') {
+    i += source[i] === '\\' ? 2 : 1;
+  }
+  return i + 1;
+}
+
+/** Why the escape whose backslash is at `source[i]` is a letter JavaScript reads as itself, or undefined. */
+function identityEscape(source: string, i: number, inClass: boolean, named: boolean): string | undefined {
+  const c = source[i + 1] ?? '';
+  if (!/^[A-Za-z]$/.test(c)) {
+    return undefined;
+  }
+  if (c === 'Q') {
+    return '\\Q…\\E (quoted text) is not JavaScript syntax: there \\Q is the letter "Q" and the text up to \\E is read as a pattern; escape each special character with a backslash instead (a\\.b for the text a.b)';
+  }
+  const meaningful =
+    (MEANINGFUL_ESCAPES.has(c) && !(inClass && c === 'B')) ||
+    (c === 'x' && matchesAt(HEX2, source, i + 2) !== null) ||
+    (c === 'u' && (matchesAt(HEX4, source, i + 2) !== null || source[i + 2] === '{')) ||
+    ((c === 'p' || c === 'P') && source[i + 2] === '{') ||
+    (c === 'k' && named);
+  if (meaningful) {
+    // \u{…} and \p{…} are regexUnicodeEscape's; \k<name> with named groups is a backreference.
+    return undefined;
+  }
+  const shown = c === 'x' ? '\\x without two hex digits after it' : c === 'u' ? '\\u without four hex digits after it' : `\\${c}`;
+  const advice = ESCAPE_ADVICE[c] ?? `write ${c} without the backslash if you mean the letter`;
+  return `${shown} is not an escape in a JavaScript regular expression${inClass ? ' character class' : ''} (conditions compile patterns as JavaScript does, without the "u" flag): it matches the letter "${c}", whatever it means in PCRE, RE2 or Python; ${advice}`;
+}
+
+/**
+ * Why `source` uses syntax from other regex engines (PCRE, RE2, Python, POSIX) that JavaScript, which
+ * conditions compile patterns with (no `u` flag), reads as something else or refuses, or undefined:
+ * - an escaped ASCII letter with no meaning in JavaScript (`\z`, `\A`, `\Z`, `\h`, `\x{41}`, `\pL`…),
+ *   which is that letter: `pro\z` matches "proz" and not "pro". `\k` counts as one only in a pattern
+ *   without named groups; with them it is a backreference (refused by regexBacktrackingRisk);
+ * - `\Q…\E` quoting;
+ * - a POSIX class `[:alpha:]` inside a character class (`[[:alpha:]]` is a class of "[", ":", a, l, p,
+ *   h followed by a "]"), or standing for one (`[:alpha:]`);
+ * - inline flags `(?i)`, `(?P<name>…)` and the other groups of regexForeignGroup.
+ * Refused when a condition is authored only: a stored pattern keeps evaluating as it always has.
+ */
+export function regexForeignSyntax(source: string): string | undefined {
+  const { named } = captureGroups(source);
+  let i = 0;
+  while (i < source.length) {
+    const c = source[i]!;
+    if (c === '\\') {
+      const problem = identityEscape(source, i, false, named);
+      if (problem !== undefined) {
+        return problem;
+      }
+      i += 2;
+    } else if (c === '[') {
+      const end = classEnd(source, i);
+      const alone = matchesAt(/\[(\^?):([a-z]+):\]/y, source, i);
+      if (alone !== null && alone[2]! in POSIX_CLASSES) {
+        return `[${alone[1]!}:${alone[2]!}:] is a POSIX class, which JavaScript does not have: here it is a class of the characters between the brackets; write [${alone[1]!}${POSIX_CLASSES[alone[2]!]!}]`;
+      }
+      for (let j = i + 1; j < end - 1; ) {
+        if (source[j] === '\\') {
+          const problem = identityEscape(source, j, true, named);
+          if (problem !== undefined) {
+            return problem;
+          }
+          j += 2;
+          continue;
+        }
+        const name = source[j] === '[' ? matchesAt(POSIX_CLASS, source, j)?.[1] : undefined;
+        if (name !== undefined && name in POSIX_CLASSES) {
+          return `[:${name}:] inside a character class is POSIX syntax, which JavaScript does not have: [[:${name}:]] is a class of "[", ":" and the letters of "${name}", followed by a literal "]"; write the range instead: [${POSIX_CLASSES[name]!}] (inside a longer class, ${POSIX_CLASSES[name]!})`;
+        }
+        j++;
+      }
+      i = end;
+    } else {
+      if (c === '(') {
+        const problem = foreignGroup(source, i);
+        if (problem !== undefined) {
+          return problem;
+        }
+      }
+      i++;
+    }
+  }
+  return undefined;
+}
+
 interface Width {
   min: number;
   max: number;

@@ -83,13 +83,15 @@ export const rolloutRuleSchema = z.strictObject({
   schedule: z.array(scheduleStepSchema).max(50).optional(),
 });
 
+const SPLIT_WEIGHT = "a weight is a share of traffic between 0 and 1 (0.3 for 30%); Unleash-style weights out of 1,000 divide by 1,000";
+
 /** Split matching units across variations by weight, without experiment tracking. */
 export const splitRuleSchema = z.strictObject({
   ...ruleBase,
   ...hashing,
   type: z.literal('split'),
   distribution: z
-    .array(z.strictObject({ variation: keySchema, weight: z.number().min(0).max(1) }))
+    .array(z.strictObject({ variation: keySchema, weight: z.number().min(0, SPLIT_WEIGHT).max(1, SPLIT_WEIGHT) }))
     .min(1)
     .max(100),
 });
@@ -110,6 +112,28 @@ export type RuleInput = z.input<typeof ruleSchema>;
 export const prerequisiteSchema = z.strictObject({ flag: keySchema, variation: keySchema });
 export type Prerequisite = z.output<typeof prerequisiteSchema>;
 
+/**
+ * Two prerequisites on the same flag: needing different variations they can never both be met (a
+ * unit gets one variation), so the flag would serve its off variation to everyone; needing the same
+ * one, the second is a duplicate. Each is refused at the later prerequisite.
+ */
+function refuseContradictoryPrerequisites(prerequisites: readonly Prerequisite[], ctx: z.RefinementCtx<Prerequisite[]>): void {
+  const first = new Map<string, number>();
+  prerequisites.forEach((p, i) => {
+    const earlier = first.get(p.flag);
+    if (earlier === undefined) {
+      first.set(p.flag, i);
+      return;
+    }
+    const needed = prerequisites[earlier]!.variation;
+    const message =
+      needed === p.variation
+        ? `prerequisites ${String(earlier)} and ${String(i)} both need flag ${p.flag} to serve ${p.variation}: remove the duplicate`
+        : `prerequisites ${String(earlier)} and ${String(i)} both name flag ${p.flag} but need different variations (${needed}, ${p.variation}): a unit gets one variation, so this flag would never get past them`;
+    ctx.addIssue({ code: 'custom', path: [i], message });
+  });
+}
+
 /** A flag's state in one environment. */
 export const flagEnvironmentSchema = z.strictObject({
   enabled: z.boolean(),
@@ -117,7 +141,7 @@ export const flagEnvironmentSchema = z.strictObject({
   defaultVariation: keySchema,
   /** Served when the flag is off or a prerequisite fails. */
   offVariation: keySchema,
-  prerequisites: z.array(prerequisiteSchema).max(20).default([]),
+  prerequisites: z.array(prerequisiteSchema).max(20).default([]).superRefine(refuseContradictoryPrerequisites),
   rules: z.array(ruleSchema).max(500).default([]),
 });
 export type FlagEnvironment = z.output<typeof flagEnvironmentSchema>;
@@ -190,7 +214,8 @@ export const flagSchema = z
           });
           uniqueKeys(rule.distribution, (d) => d.variation, ctx, [...path, 'distribution'], 'variation');
           const total = rule.distribution.reduce((sum, d) => sum + d.weight, 0);
-          if (Math.abs(total - 1) > 1e-6) {
+          // A weight out of range has its own message (Unleash's 300 + 700 is not "add up to 1000").
+          if (Math.abs(total - 1) > 1e-6 && rule.distribution.every((d) => d.weight >= 0 && d.weight <= 1)) {
             ctx.addIssue({ code: 'custom', path: [...path, 'distribution'], message: `weights must add up to 1 (they add up to ${total})` });
           }
         } else {

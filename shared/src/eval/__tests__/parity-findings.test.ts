@@ -36,4 +36,19 @@ describe('documented surprises (docs/evaluation.md, "What the comparisons do")',
     }
     expect([evalCondition({ appVersion: '2.0.0' }, older), evalCondition({ appVersion: 1 }, older)]).toEqual([false, true]);
   });
+
+  it('reads any string as a version, unless a valid-version $regex sits next to the version operator', () => {
+    const newer = { appVersion: { $vgt: '1.0.0' } };
+    const guarded = { appVersion: { $regex: '^\\d+\\.\\d+\\.\\d+$', $vgt: '1.0.0' } };
+    const values = ['DE', '2026-06-01', 'v1.2.3', '1.2.3', '0.9.0'];
+    expect(values.map((appVersion) => evalCondition({ appVersion }, newer))).toEqual([true, true, true, true, false]);
+    expect(values.map((appVersion) => evalCondition({ appVersion }, guarded))).toEqual([false, false, false, true, false]);
+  });
+
+  it('reads a $regex attribute that is not a string as its text: missing and null as "null"', () => {
+    const ul = { email: { $regex: 'ul' } };
+    expect([evalCondition({}, ul), evalCondition({ email: null }, ul), evalCondition({ email: 'a@b.c' }, ul)]).toEqual([true, true, false]);
+    expect([42, true, ['a', 'b']].map((email) => evalCondition({ email }, { email: { $regex: '^(42|true|a,b)$' } }))).toEqual([true, true, true]);
+    expect([evalCondition({}, { email: { $regex: '' } }), evalCondition({}, { email: { $exists: true, $regex: '' } })]).toEqual([true, false]);
+  });
 });

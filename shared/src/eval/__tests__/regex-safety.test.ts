@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { compileCondition, evalCondition } from '../condition.js';
-import { regexBacktrackingRisk, regexBeyondLinearEngine, regexLookbehindProblem, regexUnicodeEscape } from '../regex-safety.js';
+import { regexBacktrackingRisk, regexBeyondLinearEngine, regexForeignGroup, regexForeignSyntax, regexLookbehindProblem, regexUnicodeEscape } from '../regex-safety.js';
 
 describe('regexBacktrackingRisk', () => {
   // (?:(?:a|b)c)+ is safe but refused: the check is conservative about alternatives under a repetition.
@@ -159,5 +159,109 @@ describe('regexLookbehindProblem', () => {
     expect(problems.join()).toContain('a lookbehind must match a fixed number of characters');
     expect(compileCondition({ name: { $regex: '(?<=a+)b' } }).problems).toEqual([]);
     expect(evalCondition({ name: 'aab' }, { name: { $regex: '(?<=a+)b' } })).toBe(true);
+  });
+});
+
+describe('regexForeignSyntax (PCRE, RE2, Python and POSIX syntax JavaScript reads as something else)', () => {
+  const authored = (pattern: string, op = '$regex'): string[] => compileCondition({ plan: { [op]: pattern } }, 'condition', { authoring: true }).problems;
+
+  it('refuses \\z, \\A and \\Z, naming the escape and the anchor to write instead', () => {
+    // What the tester saw: JavaScript reads \z as the letter z.
+    expect(new RegExp('pro\\z').test('pro')).toBe(false);
+    expect(new RegExp('pro\\z').test('proz')).toBe(true);
+    expect(authored('pro\\z')).toEqual([
+      'condition.plan.$regex: \\z is not an escape in a JavaScript regular expression (conditions compile patterns as JavaScript does, without the "u" flag): it matches the letter "z", whatever it means in PCRE, RE2 or Python; for the end of the value write $ (conditions match without the "m" flag, so $ is only the very end)',
+    ]);
+    expect(regexForeignSyntax('pro\\Z')).toContain('\\Z is not an escape');
+    expect(regexForeignSyntax('\\Apro')).toMatch(/^\\A is not an escape .*: it matches the letter "A".*; for the start of the value write \^$/);
+  });
+
+  it('refuses every ASCII letter escape that means only its letter without the u flag, outside and inside a class', () => {
+    const meaningless = 'a e g h i j l m o q y z A C E F G H I J K L M N O R T U V X Y Z'.split(' ');
+    for (const letter of meaningless) {
+      for (const pattern of [`x\\${letter}`, `[\\${letter}]`]) {
+        expect({ pattern, problem: regexForeignSyntax(pattern) }).toEqual({ pattern, problem: expect.stringContaining(`it matches the letter "${letter}"`) });
+        // Each is valid JavaScript, and really is the letter.
+        expect(new RegExp(`^${pattern}$`).test(pattern.startsWith('[') ? letter : `x${letter}`)).toBe(true);
+      }
+    }
+    // \B is a boundary outside a class, and only the letter B inside one.
+    expect(regexForeignSyntax('[\\B]')).toContain('class (conditions compile');
+    expect(new RegExp('^[\\B]$').test('B')).toBe(true);
+  });
+
+  it('refuses \\x and \\u without their hex digits, \\p and \\P without braces, and \\k without named groups', () => {
+    expect(regexForeignSyntax('\\x{41}')).toMatch(/^\\x without two hex digits after it .* the letter "x".*\\x41 for A/);
+    expect(new RegExp('^\\x{2}$').test('xx')).toBe(true);
+    expect(regexForeignSyntax('\\u00e')).toMatch(/^\\u without four hex digits after it/);
+    expect(regexForeignSyntax('^\\pL+$')).toContain('Unicode property escapes need the regex "u" flag');
+    expect(regexForeignSyntax('\\PL')).toContain('Unicode property escapes need the regex "u" flag');
+    expect(regexForeignSyntax('\\k<name>')).toContain('\\k is a named backreference only in a pattern with named groups');
+    expect(new RegExp('^\\k<name>$').test('k<name>')).toBe(true);
+  });
+
+  it('refuses \\Q…\\E quoting', () => {
+    expect(regexForeignSyntax('^\\Qa.b\\E$')).toMatch(/^\\Q…\\E \(quoted text\) is not JavaScript syntax: .*escape each special character with a backslash instead \(a\\\.b for the text a\.b\)$/);
+    expect(regexForeignSyntax('a\\E')).toContain('\\Q…\\E quoting does not exist in JavaScript');
+  });
+
+  it('refuses POSIX classes inside a character class, or standing for one, with the range to write', () => {
+    // What the tester saw: [[:alpha:]] is a class of "[", ":", a, l, p, h, then a literal "]".
+    expect(new RegExp('^[[:alpha:]]+$').test('abc')).toBe(false);
+    expect(new RegExp('^[[:alpha:]]+$').test(':]]')).toBe(true);
+    expect(authored('^[[:alpha:]]+$')).toEqual([
+      'condition.plan.$regex: [:alpha:] inside a character class is POSIX syntax, which JavaScript does not have: [[:alpha:]] is a class of "[", ":" and the letters of "alpha", followed by a literal "]"; write the range instead: [a-zA-Z] (inside a longer class, a-zA-Z)',
+    ]);
+    expect(regexForeignSyntax('[^[:digit:]_]')).toContain('write the range instead: [0-9]');
+    expect(regexForeignSyntax('[x[:space:]]')).toContain('[\\s]');
+    expect(regexForeignSyntax('^[:alnum:]+$')).toBe('[:alnum:] is a POSIX class, which JavaScript does not have: here it is a class of the characters between the brackets; write [a-zA-Z0-9]');
+    expect(regexForeignSyntax('^[^:digit:]$')).toContain('[^:digit:] is a POSIX class, which JavaScript does not have: here it is a class of the characters between the brackets; write [^0-9]');
+  });
+
+  it('refuses inline flags, Python\'s named groups and other groups JavaScript lacks, saying what to write instead', () => {
+    expect(regexForeignSyntax('(?i)^pro$')).toBe('inline flags such as (?i) are not JavaScript syntax (conditions compile patterns as JavaScript does): for a case-insensitive match use $regexi instead of $regex');
+    expect(regexForeignSyntax('(?s)a.b')).toContain('write [\\s\\S] instead of .');
+    expect(regexForeignSyntax('(?i:pro)')).toContain('use $regexi');
+    expect(regexForeignSyntax('(?P<plan>pro)')).toBe("(?P<name>…) is Python's named group; JavaScript writes it (?<name>…)");
+    expect(regexForeignSyntax('(?#note)a')).toContain('comments');
+    expect(regexForeignSyntax('(?>a)')).toContain('write (?:…)');
+    // Authored and stored, the message replaces V8's "Invalid group" (the pattern is refused either way).
+    expect(authored('(?i)^pro$')).toEqual(['condition.plan.$regex: invalid regular expression: inline flags such as (?i) are not JavaScript syntax (conditions compile patterns as JavaScript does): for a case-insensitive match use $regexi instead of $regex']);
+    expect(compileCondition({ n: { $regex: '(?P<n>a)' } }).problems).toEqual(["condition.n.$regex: invalid regular expression: (?P<name>…) is Python's named group; JavaScript writes it (?<name>…)"]);
+    expect(compileCondition({ n: { $regex: '(a' } }).problems).toEqual([expect.stringMatching(/^condition\.n\.\$regex: invalid regular expression: Invalid regular expression: .*Unterminated group$/)]);
+    expect(regexForeignGroup('[(?i)]\\(?i\\)')).toBeUndefined();
+  });
+
+  it('allows what JavaScript means: classes, boundaries, control, hex and octal escapes, escaped punctuation, named backreferences', () => {
+    for (const pattern of [
+      '^\\d+\\D\\w\\W\\s\\S\\b\\B$',
+      '\\f\\n\\r\\t\\v\\cJ\\0',
+      '\\x41\\u00e9[\\x41-\\x5a\\u00e0]',
+      '[\\b\\d\\w\\s\\cJ\\c1\\c_]',
+      '\\.\\*\\+\\?\\(\\)\\[\\]\\{\\}\\|\\/\\-\\\\z',
+      '\\\\Qa\\\\E',
+      '(?<n>a)\\k<n>',
+      '\\1\\8',
+      '(?:a)(?=b)(?!c)(?<=d)(?<!e)(?<name>f)',
+      '[[:]',
+      '[:x:]',
+      '[[:notaclass:]]',
+      '\\[:alpha:]',
+      '@acme\\.com$',
+    ]) {
+      expect({ pattern, problem: regexForeignSyntax(pattern) }).toEqual({ pattern, problem: undefined });
+    }
+  });
+
+  it('is checked only when authored: a stored pattern evaluates as it always has', () => {
+    for (const [pattern, value, matches] of [
+      ['pro\\z', 'proz', true],
+      ['pro\\z', 'pro', false],
+      ['^[[:alpha:]]+$', ':]]', true],
+      ['\\Qa.b\\E', 'QaxbE', true],
+    ] as const) {
+      expect(compileCondition({ plan: { $regex: pattern } }).problems).toEqual([]);
+      expect({ pattern, value, matches: evalCondition({ plan: value }, { plan: { $regex: pattern } }) }).toEqual({ pattern, value, matches });
+    }
   });
 });

@@ -33,8 +33,8 @@ import type { ArmStats, FrequentistResult, MetricAnalysisInput, RatioStats, Samp
 import { Permission, assertCan } from '../auth/permissions.js';
 import { AppError, AppErrorCode, notFound } from '../errors.js';
 import { rebuildRequestedTotals } from '../pipeline/aggregate.js';
-import { querySufficientStatistics } from '../pipeline/sufficient-statistics.js';
-import type { SufficientStatisticsRow } from '../pipeline/sufficient-statistics.js';
+import { queryPeriodStatistics, querySufficientStatistics } from '../pipeline/sufficient-statistics.js';
+import type { PeriodStatisticsRow, SufficientStatisticsRow } from '../pipeline/sufficient-statistics.js';
 import type { Queryable } from '../store/db.js';
 import { decodeCursor, toPage } from '../store/pagination.js';
 import { environments as environmentStore } from '../store/projects.js';
@@ -229,72 +229,6 @@ export function judgeArms(metric: Metric, control: JudgedArm, treatment: JudgedA
   }
   const harmful = metric.higherIsBetter ? result.effect < 0 : result.effect > 0;
   return { degraded: harmful && result.pValue < alpha, difference, result };
-}
-
-/** One arm's sufficient statistics of one metric in one split period (0 before the first change, p from change p − 1). */
-export interface PeriodStatisticsRow extends SufficientStatisticsRow {
-  readonly period: number;
-}
-
-/**
- * The sufficient-statistics query grouped by split period at the exact changes (width_bucket, as
- * the results' stratified scan), of the units first exposed at or after `since` when given.
- */
-function periodStatisticsSql(since: boolean): string {
-  const units = since ? ' AND exposed_at >= $6' : '';
-  const sums = since ? ' AND x.exposed_at >= $6' : '';
-  return `
-  WITH units AS (
-    SELECT width_bucket(exposed_at, $5::timestamptz[]) AS period, variation, count(*)::int AS n FROM exposures
-    WHERE project_id = $1 AND environment = $2 AND experiment = $3 AND NOT excluded${units}
-    GROUP BY 1, 2),
-  sums AS (
-    SELECT width_bucket(x.exposed_at, $5::timestamptz[]) AS period, x.variation, t.metric,
-           sum(t.value) AS sum, sum(t.value * t.value) AS sum_squares,
-           sum(t.denominator) AS den_sum, sum(t.denominator * t.denominator) AS den_sum_squares,
-           sum(t.value * t.denominator) AS num_den_products
-    FROM unit_metric_totals t
-    JOIN exposures x USING (project_id, environment, experiment, unit_id)
-    WHERE t.project_id = $1 AND t.environment = $2 AND t.experiment = $3 AND t.metric = ANY($4::text[]) AND NOT x.excluded${sums}
-    GROUP BY 1, 2, 3)
-  SELECT u.period, u.variation, m.metric, u.n,
-         coalesce(s.sum, 0)::text AS sum, coalesce(s.sum_squares, 0)::text AS sum_squares,
-         coalesce(s.den_sum, 0)::text AS den_sum, coalesce(s.den_sum_squares, 0)::text AS den_sum_squares,
-         coalesce(s.num_den_products, 0)::text AS num_den_products
-  FROM units u CROSS JOIN unnest($4::text[]) AS m(metric)
-  LEFT JOIN sums s ON s.period = u.period AND s.variation = u.variation AND s.metric = m.metric
-  ORDER BY u.period, u.variation, m.metric`;
-}
-
-const PERIOD_STATISTICS_SQL = periodStatisticsSql(false);
-const PERIOD_STATISTICS_SINCE_SQL = periodStatisticsSql(true);
-
-/** Each split period's sufficient statistics (no CUPED: the guardrails and the bandit's fallback use none). */
-export async function queryPeriodStatistics(
-  db: Queryable,
-  target: { readonly projectId: string; readonly environment: string; readonly experiment: string; readonly metrics: readonly string[] },
-  changes: readonly Date[],
-  since?: Date,
-): Promise<PeriodStatisticsRow[]> {
-  const params: unknown[] = [target.projectId, target.environment, target.experiment, target.metrics, changes.map((d) => d.toISOString())];
-  const out = await db.query<{ period: number; variation: string; metric: string; n: number; sum: string; sum_squares: string; den_sum: string; den_sum_squares: string; num_den_products: string }>(
-    since === undefined ? PERIOD_STATISTICS_SQL : PERIOD_STATISTICS_SINCE_SQL,
-    since === undefined ? params : [...params, since],
-  );
-  return out.rows.map((r) => ({
-    period: r.period,
-    variation: r.variation,
-    metric: r.metric,
-    n: r.n,
-    sum: r.sum,
-    sumSquares: r.sum_squares,
-    preSum: '0',
-    preSumSquares: '0',
-    sumProducts: '0',
-    denominatorSum: r.den_sum,
-    denominatorSumSquares: r.den_sum_squares,
-    numeratorDenominatorProducts: r.num_den_products,
-  }));
 }
 
 /**

@@ -7,7 +7,7 @@ import { chanceToBeBest, isStatsError, metricSchema } from '@xp/shared';
 import type { RatioStats } from '@xp/shared';
 import { pooledVarianceChances, ratioMoments } from '../bandit.js';
 import { stratifiedArms } from '../guardrails.js';
-import type { PeriodStatisticsRow } from '../guardrails.js';
+import type { PeriodStatisticsRow } from '../../pipeline/sufficient-statistics.js';
 
 const arm = (n: number, mean: number, variance: number): { n: number; mean: number; variance: number } => ({ n, mean, variance });
 

@@ -22,12 +22,20 @@ const OPERATOR_LIST = EVENT_FILTER_OPERATORS.join(', ');
 const PROPERTY_TEST = `a string, number or boolean (shorthand for $eq), or an object of operators (${OPERATOR_LIST})`;
 
 const filterStringSchema = z.string().max(1000, { message: 'takes strings of at most 1000 characters' });
-const filterScalarSchema = z.union([filterStringSchema, z.number(), z.boolean()], { error: 'takes a string, a number or a boolean' });
+/**
+ * A number a filter compares with. An integer beyond 2^53 − 1 has already been rounded by JSON
+ * parsing (9007199254740993 arrives as 9007199254740992), so the filter would not be what was sent;
+ * `xp apply` refuses such numbers in its files too.
+ */
+const filterNumberSchema = z.number().refine((n) => !Number.isInteger(n) || Number.isSafeInteger(n), {
+  message: 'takes integers between -(2^53 − 1) and 2^53 − 1 only: a larger one cannot be held exactly (it arrives rounded), so the filter would compare with another number',
+});
+const filterScalarSchema = z.union([filterStringSchema, filterNumberSchema, z.boolean()], { error: 'takes a string, a number or a boolean' });
 const filterListSchema = z
   .array(filterScalarSchema, { error: 'takes a list of strings, numbers or booleans' })
   .min(1, { message: 'takes at least one value' })
   .max(1000, { message: 'takes at most 1000 values' });
-const filterBoundSchema = z.union([z.number(), filterStringSchema], { error: 'takes a number or a string (numbers compare with numbers, strings with strings)' });
+const filterBoundSchema = z.union([filterNumberSchema, filterStringSchema], { error: 'takes a number or a string (numbers compare with numbers, strings with strings)' });
 
 const operatorsSchema = z
   .strictObject(
@@ -48,7 +56,46 @@ const operatorsSchema = z
     },
   )
   // An unknown operator is the one thing to say about `{ $regex: … }`, not also that none is named.
-  .refine((o) => Object.values(o).some((v) => v !== undefined), { message: `name at least one operator (${OPERATOR_LIST})`, when: (payload) => payload.issues.length === 0 });
+  .refine((o) => Object.values(o).some((v) => v !== undefined), { message: `name at least one operator (${OPERATOR_LIST})`, when: (payload) => payload.issues.length === 0 })
+  .superRefine((o, ctx) => {
+    const never = neverMatches(o);
+    if (never !== undefined) {
+      ctx.addIssue({ code: 'custom', message: `never matches: ${never}` });
+    }
+  });
+
+/** Why a property's operators can match no event (so the metric would read 0 forever), if they cannot. */
+function neverMatches(o: {
+  $eq?: unknown;
+  $ne?: unknown;
+  $in?: readonly unknown[] | undefined;
+  $nin?: readonly unknown[] | undefined;
+  $gt?: unknown;
+  $gte?: unknown;
+  $lt?: unknown;
+  $lte?: unknown;
+  $exists?: boolean | undefined;
+}): string | undefined {
+  const needsValue = (['$eq', '$in', '$gt', '$gte', '$lt', '$lte'] as const).filter((op) => o[op] !== undefined);
+  if (o.$exists === false && needsValue.length > 0) {
+    return `$exists false means the property is missing or null, and ${needsValue.join(', ')} needs a value`;
+  }
+  const bounds = (['$gt', '$gte', '$lt', '$lte'] as const).filter((op) => o[op] !== undefined);
+  if (new Set(bounds.map((op) => typeof o[op])).size > 1) {
+    return `${bounds.join(', ')} mix a number and a string, and a property is one or the other (numbers compare with numbers, strings with strings)`;
+  }
+  if (o.$eq !== undefined && o.$ne !== undefined && o.$eq === o.$ne) {
+    return `$eq and $ne name the same value (${JSON.stringify(o.$eq)})`;
+  }
+  const excluded = new Set(o.$nin ?? []);
+  if (o.$eq !== undefined && excluded.has(o.$eq)) {
+    return `$nin excludes the value $eq needs (${JSON.stringify(o.$eq)})`;
+  }
+  if (o.$in !== undefined && o.$in.every((v) => excluded.has(v))) {
+    return 'every value $in lists is excluded by $nin';
+  }
+  return undefined;
+}
 
 /**
  * One property's test: a value (shorthand for `$eq`) or operators, all of which must hold. A value of
@@ -68,6 +115,29 @@ const propertyFilterSchema = z.union([filterScalarSchema, operatorsSchema], {
   },
 });
 
+const filterRecordSchema = z
+  .record(attributeNameSchema, propertyFilterSchema, {
+    error: (issue) => (issue.code === 'invalid_key' ? 'a property name is 1 to 256 characters' : 'takes an object of property names and their tests, e.g. { "plan": "pro" }'),
+  })
+  .refine((w) => Object.keys(w).length > 0, { message: 'names no property: leave where out to count every event' })
+  .refine((w) => Object.keys(w).length <= 20, { message: 'names at most 20 properties' });
+
+/** Why no event can pass a test on the property of this name, for a name sent that way. */
+function unusablePropertyName(name: string): string | undefined {
+  if (name === '__proto__') {
+    return '"__proto__" cannot be filtered on: events drop a property of that name when they are stored';
+  }
+  if (name.startsWith('$')) {
+    return `${JSON.stringify(name)} is an operator, not a property name: operators go inside a property's test, e.g. { "plan": { ${JSON.stringify(name)}: … } }`;
+  }
+  if (name.length > 200) {
+    return `a property name of ${String(name.length)} characters (${JSON.stringify(name.slice(0, 40))}…): event property names are at most 200, so no event has it`;
+  }
+  return undefined;
+}
+
+const { $schema: _schema, ...filterJsonSchema } = z.toJSONSchema(filterRecordSchema, { io: 'input', unrepresentable: 'any' });
+
 /**
  * Which of a metric's events count, by their properties: `{ plan: 'pro', amount: { $gte: 10 } }`.
  * Every property's test must hold (AND). Semantics are strict JSON (no coercion): `$eq` / `$in` match
@@ -75,13 +145,26 @@ const propertyFilterSchema = z.union([filterScalarSchema, operatorsSchema], {
  * negations, so a missing property matches them; `$gt` … `$lte` with a number match JSON numbers only,
  * with a string JSON strings only, by Unicode code point (ISO 8601 dates sort by time); `$exists: true`
  * is a property present and not null, `false` missing or null.
+ *
+ * The names are judged as sent first: parsing into a record drops a "__proto__" key without a word,
+ * which would leave a filter that counts more than asked. The piped schema keeps the record's types
+ * and, as metadata, its JSON Schema (a pipe's input side would otherwise document any value).
  */
 export const eventFilterSchema = z
-  .record(attributeNameSchema, propertyFilterSchema, {
-    error: (issue) => (issue.code === 'invalid_key' ? 'a property name is 1 to 256 characters' : 'takes an object of property names and their tests, e.g. { "plan": "pro" }'),
+  .unknown()
+  .superRefine((raw, ctx) => {
+    if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) {
+      return;
+    }
+    for (const name of Object.keys(raw)) {
+      const problem = unusablePropertyName(name);
+      if (problem !== undefined) {
+        ctx.addIssue({ code: 'custom', path: [name], message: problem });
+      }
+    }
   })
-  .refine((w) => Object.keys(w).length > 0, { message: 'names no property: leave where out to count every event' })
-  .refine((w) => Object.keys(w).length <= 20, { message: 'names at most 20 properties' });
+  .pipe(filterRecordSchema)
+  .meta({ ...filterJsonSchema, minProperties: 1, maxProperties: 20 }) as unknown as typeof filterRecordSchema;
 export type EventFilter = z.output<typeof eventFilterSchema>;
 
 const aggregateSchema = z.strictObject({

@@ -576,6 +576,11 @@ describe('changing a metric’s where through the API (pglite)', () => {
       ['unknown operator on a side', ratio({ numerator: { event: 'purchase', aggregation: 'count', where: { n: { $like: 1 } } } }), { path: 'body.numerator.where.n', message: `unknown operator "$like": the operators are ${operators}` }],
       ['null test', metric({ where: { plan: null } }), { path: 'body.where.plan', message: `null is not a test: give a string, number or boolean (shorthand for $eq), or an object of operators (${operators})` }],
       ['boolean bound', metric({ where: { n: { $gt: true } } }), { path: 'body.where.n', message: '$gt takes a number or a string (numbers compare with numbers, strings with strings)' }],
+      // Sent as JSON text, "__proto__" is a key like any other; parsed into a record it would vanish, and the metric count more than asked.
+      ['__proto__ name', metric({ where: JSON.parse('{"plan":"pro","__proto__":{"$eq":"x"}}') as unknown }), { path: 'body.where.__proto__', message: '"__proto__" cannot be filtered on: events drop a property of that name when they are stored' }],
+      ['operator as a name', metric({ where: { $eq: 5 } }), { path: 'body.where.$eq', message: '"$eq" is an operator, not a property name: operators go inside a property\'s test, e.g. { "plan": { "$eq": … } }' }],
+      ['never matches', metric({ where: { plan: { $exists: false, $in: ['pro'] } } }), { path: 'body.where.plan', message: 'never matches: $exists false means the property is missing or null, and $in needs a value' }],
+      ['rounded integer', metric({ where: { id: 2 ** 53 } }), { path: 'body.where.id', message: 'takes integers between -(2^53 − 1) and 2^53 − 1 only: a larger one cannot be held exactly (it arrives rounded), so the filter would compare with another number' }],
     ];
     const count = async (): Promise<number> => (await p.db.query<{ n: number }>('SELECT count(*)::int AS n FROM metrics WHERE project_id = $1', [projectId])).rows[0]!.n;
     const before = await count();

@@ -38,6 +38,17 @@ describe('metric schema messages', () => {
     [{ where: { coupon: { $exists: 'yes' } } }, 'where.coupon', '$exists takes true or false'],
     [{ where: { plan: { $in: 'pro' } } }, 'where.plan', '$in takes a list of strings, numbers or booleans'],
     [{ where: { plan: 'x'.repeat(1001) } }, 'where.plan', 'takes strings of at most 1000 characters'],
+    // Filters no event can pass (a tester moving from Statsig got 201 for each, and a metric reading 0).
+    [{ where: JSON.parse('{"plan":"pro","__proto__":{"$eq":"x"}}') as unknown }, 'where.__proto__', '"__proto__" cannot be filtered on: events drop a property of that name when they are stored'],
+    [{ where: { $eq: 5 } }, 'where.$eq', '"$eq" is an operator, not a property name: operators go inside a property\'s test, e.g. { "plan": { "$eq": … } }'],
+    [{ where: { ['p'.repeat(201)]: 1 } }, `where.${'p'.repeat(201)}`, `a property name of 201 characters ("${'p'.repeat(40)}"…): event property names are at most 200, so no event has it`],
+    [{ where: { plan: { $exists: false, $eq: 'pro' } } }, 'where.plan', 'never matches: $exists false means the property is missing or null, and $eq needs a value'],
+    [{ where: { plan: { $in: ['pro'], $nin: ['pro', 'team'] } } }, 'where.plan', 'never matches: every value $in lists is excluded by $nin'],
+    [{ where: { plan: { $eq: 'pro', $nin: ['pro'] } } }, 'where.plan', 'never matches: $nin excludes the value $eq needs ("pro")'],
+    [{ where: { plan: { $eq: 'pro', $ne: 'pro' } } }, 'where.plan', 'never matches: $eq and $ne name the same value ("pro")'],
+    [{ where: { day: { $gte: '2026-01-01', $lt: 5 } } }, 'where.day', 'never matches: $gte, $lt mix a number and a string, and a property is one or the other (numbers compare with numbers, strings with strings)'],
+    // JSON parsing has already rounded 9007199254740993 to 9007199254740992: the filter would not be what was sent.
+    [{ where: { id: { $nin: [1, 9007199254740993] } } }, 'where.id.$nin.1', 'takes integers between -(2^53 − 1) and 2^53 − 1 only: a larger one cannot be held exactly (it arrives rounded), so the filter would compare with another number'],
     [
       { type: 'ratio', event: undefined, property: undefined, where: { plan: 'pro' }, numerator: { event: 'a', aggregation: 'count' }, denominator: { event: 'b', aggregation: 'count' } },
       'where',
@@ -52,6 +63,19 @@ describe('metric schema messages', () => {
     // One issue in all, the one at the path: no second message from the other side of a union.
     const r = metricSchema.safeParse({ ...BASE, ...fields });
     expect([messages(fields, path), r.success ? 0 : r.error.issues.length]).toEqual([[message], 1]);
+  });
+
+  it('takes filters that can match at their edges: a range, $in beside a narrower $nin, the largest exact integer, 200-character names', () => {
+    for (const where of [
+      { amount: { $gte: 10, $lt: 100 } },
+      { plan: { $in: ['pro', 'team'], $nin: ['team'] } },
+      { id: { $eq: 9007199254740991 } },
+      { id: -9007199254740991 },
+      { ['p'.repeat(200)]: true },
+      { 'user.tier': 'gold', 'has space': { $exists: true } },
+    ]) {
+      expect([JSON.stringify(where), metricSchema.safeParse({ ...BASE, where }).success]).toEqual([JSON.stringify(where), true]);
+    }
   });
 
   it('still takes the values at the edges', () => {

@@ -156,6 +156,12 @@ function rowTest(row: FilterRow): { op: EventFilterOperator; value: Scalar | Sca
     if (items.length === 0) {
       return { control: 'value', message: 'list at least one value (comma-separated, or one per line)' };
     }
+    // "1,000, 2,000" on one line would be the numbers 1, 0, 2 and 0: a comma between a digit and
+    // three digits reads as a thousands separator, so it is asked about rather than guessed.
+    const separator = row.valueType === 'number' && !row.value.includes('\n') ? /\d,(\d{3})(?!\d)/.exec(row.value) : null;
+    if (separator !== null) {
+      return { control: 'value', message: `"${separator[0]}" looks like a thousands separator, which would split the number in two: write numbers without one (1000), or one per line` };
+    }
     const values: Scalar[] = [];
     for (const item of items) {
       const r = scalarOf(item, row.valueType);

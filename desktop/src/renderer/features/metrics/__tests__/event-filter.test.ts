@@ -41,6 +41,21 @@ describe('event filter rows', () => {
     expect(buildWhere([row(' , ')]).problems.get(0)).toEqual({ control: 'value', message: 'list at least one value (comma-separated, or one per line)' });
   });
 
+  it('asks about a thousands separator in a comma-separated list of numbers instead of splitting 1,000 into 1 and 0', () => {
+    const row = (value: string) => ({ ...emptyFilterRow(), property: 'amount', operator: FilterOperator.OneOf, valueType: 'number' as const, value });
+    expect(buildWhere([row('1,000, 2,000')]).problems.get(0)).toEqual({
+      control: 'value',
+      message: '"1,000" looks like a thousands separator, which would split the number in two: write numbers without one (1000), or one per line',
+    });
+    expect(buildWhere([row('1000, 2000')]).where).toEqual({ amount: { $in: [1000, 2000] } });
+    expect(buildWhere([row('1,5,10')]).where).toEqual({ amount: { $in: [1, 5, 10] } });
+    expect(buildWhere([row('1, 250, 999')]).where).toEqual({ amount: { $in: [1, 250, 999] } });
+    // One per line, a comma is no separator between values, and "1,000" is then not a number at all.
+    expect(buildWhere([row('1,000\n2')]).problems.get(0)).toEqual({ control: 'value', message: '"1,000" is not a number' });
+    // Text values keep their commas as separators.
+    expect(buildWhere([{ ...row('a,100'), valueType: 'text' as const }]).where).toEqual({ amount: { $in: ['a', '100'] } });
+  });
+
   it('moves a true/false row to a number when it becomes a comparison, and picks true for a single true/false value', () => {
     const row = patchRow(emptyFilterRow(), { valueType: 'boolean' });
     expect(row.value).toBe('true');

@@ -2,7 +2,7 @@ import { z } from 'zod';
 import { ROLE_RANK, Role, keySchema, roleSchema } from '@xp/shared';
 import { MAX_PASSWORD_LENGTH, MIN_PASSWORD_LENGTH, hashPassword, needsRehash, validatePasswordStrength, verifyPassword } from '../auth/passwords.js';
 import type { ScryptParams } from '../auth/passwords.js';
-import { Permission, assertCan, canAssignRole } from '../auth/permissions.js';
+import { Permission, assertCan, can, canAssignRole } from '../auth/permissions.js';
 import { audit } from '../store/audit.js';
 import type { Database, Queryable } from '../store/db.js';
 import { jsonDiff } from './json-diff.js';
@@ -14,8 +14,8 @@ import { credentials } from '../store/credentials.js';
 import type { AccessToken, Principal } from '../store/credentials.js';
 import type { Page, PageRequest } from '../store/pagination.js';
 import { projectRoles } from '../store/project-roles.js';
-import { users } from '../store/users.js';
-import type { User } from '../store/users.js';
+import { SERVICE_ACCOUNT_EMAIL_DOMAIN, UserKind, users } from '../store/users.js';
+import type { User, UserKindFilter } from '../store/users.js';
 import { record, recordUnauthenticated } from './audit-trail.js';
 import { withdrawLapsedApprovals } from './change-requests.js';
 import type { Actor, Deps } from './context.js';
@@ -83,6 +83,65 @@ export const tokenCreateSchema = z.strictObject({
   projects: z.array(keySchema).min(1).max(50).optional(),
 });
 
+/** A role a service account may hold, in the organisation or in one project: never owner. */
+const serviceAccountRoleSchema = roleSchema.exclude([Role.Owner], { error: 'must be admin, editor, analyst or viewer (a service account is never an owner)' });
+
+const serviceAccountNameSchema = z
+  .string()
+  .trim()
+  .min(1, { error: 'must not be empty' })
+  .max(100)
+  .regex(/^[^\p{Cc}]*$/u, { error: 'must not contain control characters' });
+
+/** Project roles of a service account: the whole list (PATCH replaces it; [] removes them all), one per project. */
+const serviceAccountProjectRolesSchema = z
+  .array(z.strictObject({ project: keySchema, role: serviceAccountRoleSchema }))
+  .max(100)
+  .superRefine((roles, ctx) => {
+    const seen = new Set<string>();
+    roles.forEach((r, i) => {
+      if (seen.has(r.project)) {
+        ctx.addIssue({ code: 'custom', path: [i, 'project'], message: `project "${r.project}" is listed twice` });
+      }
+      seen.add(r.project);
+    });
+  });
+
+export const serviceAccountCreateSchema = z.strictObject({
+  name: serviceAccountNameSchema,
+  description: z.string().max(1000).optional(),
+  /** Its organisation role: admin only when an owner creates it. */
+  role: serviceAccountRoleSchema,
+  /** Roles in single projects, in place of `role` there (higher or lower), as for people. */
+  projectRoles: serviceAccountProjectRolesSchema.optional(),
+});
+
+export const serviceAccountPatchSchema = z.strictObject({
+  name: serviceAccountNameSchema.optional(),
+  /** An empty string removes the description. */
+  description: z.string().max(1000).optional(),
+  role: serviceAccountRoleSchema.optional(),
+  /** Replaces its project roles ([]: none, its organisation role everywhere). */
+  projectRoles: serviceAccountProjectRolesSchema.optional(),
+  /** A disabled service account's tokens answer 401 until it is enabled again (they are kept, not revoked). */
+  disabled: z.boolean().optional(),
+});
+
+/** How a service account is named where an e-mail names a person (the audit log's actor). */
+export function serviceAccountLabel(name: string): string {
+  return `${name} (service account)`;
+}
+
+/** The audit log's actor for a user: a person's e-mail, a service account's label (its `email` is a handle nobody reads). */
+export function actorEmail(user: { readonly kind?: string | undefined; readonly email: string; readonly name: string }): string {
+  return user.kind === UserKind.Service ? serviceAccountLabel(user.name) : user.email;
+}
+
+/** Whether `actorRole` may give a service account `role`: owners any; admins a role below their own (an admin robot outlives whoever made it, so owners decide). */
+export function canGrantServiceAccountRole(actorRole: Role, role: Role): boolean {
+  return can(actorRole, Permission.UsersManage) && (actorRole === Role.Owner || ROLE_RANK[role] < ROLE_RANK[actorRole]);
+}
+
 export const passwordChangeSchema = z.strictObject({
   currentPassword: z.string().min(1).max(1024),
   newPassword: z.string().min(1).max(1024).meta(NEW_PASSWORD_LIMITS),
@@ -116,7 +175,8 @@ function actorOf(p: Principal, client: string): Actor {
   return {
     userId: p.userId,
     orgId: p.orgId,
-    email: p.email,
+    // The audit log's actor: a service account by its name (its `email` is a handle nobody reads).
+    email: actorEmail(p),
     role,
     client,
     ...(p.tokenRole === null ? {} : { tokenRole: p.tokenRole }),
@@ -373,6 +433,9 @@ export class AccountService {
    * personal access tokens stay unless `revokeAccessTokens` is true.
    */
   async changePassword(actor: Actor, input: unknown, meta: { token: string | undefined; ip: string }): Promise<{ sessionsRevoked: number; accessTokensRevoked: number }> {
+    if (await this.isServiceAccount(actor)) {
+      throw forbidden('a service account has no password');
+    }
     if (actor.limitedTokenId !== undefined) {
       // Changing the password ends every session (and, if asked, every token) of the account: wider than the token.
       throw new AppError(AppErrorCode.Forbidden, 'this access token is limited to a role or to projects, so it cannot change your password; use a session or a token without limits');
@@ -416,6 +479,10 @@ export class AccountService {
    */
   async createToken(actor: Actor, input: unknown, creatorToken?: string): Promise<{ token: string; accessToken: AccessToken }> {
     assertCan(actor, Permission.OwnTokensManage);
+    if (await this.isServiceAccount(actor)) {
+      // Else a leaked token could keep the account's access alive past its own revocation.
+      throw forbidden('a service account cannot create tokens for itself: an administrator mints them (POST /api/v1/service-accounts/{id}/tokens)');
+    }
     const { name, expiresInDays, role, projects: projectKeys } = parseOrThrow(tokenCreateSchema, input, 'access token');
     // Never more than the credential it is made with: the role it acts with, the projects it is limited to.
     if (role !== undefined && ROLE_RANK[role] > ROLE_RANK[actor.role]) {
@@ -497,7 +564,7 @@ export class AccountService {
     });
   }
 
-  async listUsers(actor: Actor, options: PageRequest & { search?: string | undefined }): Promise<Page<User>> {
+  async listUsers(actor: Actor, options: PageRequest & { search?: string | undefined; kind?: UserKindFilter | undefined }): Promise<Page<User>> {
     assertCan(actor, Permission.Read);
     return users.list(this.deps.db, actor.orgId, options);
   }
@@ -539,6 +606,7 @@ export class AccountService {
       throw forbidden('you cannot reset your own password; change it with PUT /api/v1/me/password');
     }
     const target = await users.get(this.deps.db, actor.orgId, id);
+    refuseServiceAccount(target, 'has no password');
     if (!canAssignRole(actor.role, target.role, target.role)) {
       throw forbidden(`${withArticle(actor.role)} cannot reset the password of ${withArticle(target.role)}`);
     }
@@ -570,6 +638,7 @@ export class AccountService {
   async unlockUser(actor: Actor, id: string): Promise<{ user: User; addresses: number }> {
     assertCan(actor, Permission.UsersManage);
     const target = await users.get(this.deps.db, actor.orgId, id);
+    refuseServiceAccount(target, 'never signs in, so it is never locked out');
     if (!canAssignRole(actor.role, target.role, target.role)) {
       throw forbidden(`${withArticle(actor.role)} cannot unlock ${withArticle(target.role)}`);
     }
@@ -619,6 +688,7 @@ export class AccountService {
     const patch = parseOrThrow(userPatchSchema, input, 'user');
     return this.deps.db.withTransaction(async (tx) => {
       const current = await users.get(tx, actor.orgId, id);
+      refuseServiceAccount(current, 'is changed with PATCH /api/v1/service-accounts/{id}');
       if (id === actor.userId) {
         // As the console offers neither: disabling yourself logs you out for good, and an admin could
         // lock the organisation out of its last administration by changing their own role.
@@ -674,6 +744,241 @@ export class AccountService {
     });
   }
 
+  /** Whether the actor is a service account (its own row says so: the actor carries its kind nowhere else). */
+  private async isServiceAccount(actor: Actor): Promise<boolean> {
+    return (await users.find(this.deps.db, actor.orgId, actor.userId))?.kind === UserKind.Service;
+  }
+
+  /** Service accounts of the organisation (never deleted ones), paged in the order of their handles: stable, not meaningful. */
+  async listServiceAccounts(actor: Actor, options: PageRequest & { search?: string | undefined }): Promise<Page<User>> {
+    assertCan(actor, Permission.Read);
+    return users.list(this.deps.db, actor.orgId, { ...options, kind: UserKind.Service });
+  }
+
+  async getServiceAccount(actor: Actor, id: string, db: Queryable = this.deps.db): Promise<User> {
+    assertCan(actor, Permission.Read);
+    const account = await users.find(db, actor.orgId, id);
+    if (account?.kind !== UserKind.Service) {
+      throw notFound('service account');
+    }
+    return account;
+  }
+
+  /**
+   * Creates a service account: an identity of the organisation that never signs in, whose tokens
+   * (minted by an administrator) act as it, whoever made it and whatever becomes of them. An admin
+   * gives it at most editor (in the organisation and in each project); only an owner an admin one.
+   */
+  async createServiceAccount(actor: Actor, input: unknown): Promise<User> {
+    assertCan(actor, Permission.UsersManage);
+    const data = parseOrThrow(serviceAccountCreateSchema, input, 'service account');
+    for (const role of [data.role, ...(data.projectRoles ?? []).map((r) => r.role)]) {
+      assertCanGrant(actor, role);
+    }
+    return this.deps.db.withTransaction(async (tx) => {
+      const id = this.deps.newId();
+      const description = data.description === undefined || data.description === '' ? null : data.description;
+      await users.create(tx, { id, orgId: actor.orgId, email: `${id}@${SERVICE_ACCOUNT_EMAIL_DOMAIN}`, name: data.name, role: data.role, passwordHash: null, kind: UserKind.Service, description });
+      const projectRoles = await this.replaceServiceAccountProjectRoles(tx, actor, id, data.name, data.role, [], data.projectRoles ?? []);
+      await record(tx, actor, {
+        projectId: null,
+        action: 'service-account.created',
+        resourceType: 'user',
+        resourceKey: id,
+        before: undefined,
+        after: { name: data.name, ...(description === null ? {} : { description }), role: data.role, ...(projectRoles.length === 0 ? {} : { projectRoles }) },
+      });
+      return users.get(tx, actor.orgId, id);
+    });
+  }
+
+  /**
+   * Renames, describes, changes the roles of, disables or enables a service account. Disabling stops
+   * its tokens at once (401) without revoking them: enabling it again brings them back.
+   */
+  async updateServiceAccount(actor: Actor, id: string, input: unknown, expectedVersion: number): Promise<User> {
+    assertCan(actor, Permission.UsersManage);
+    const patch = parseOrThrow(serviceAccountPatchSchema, input, 'service account');
+    return this.deps.db.withTransaction(async (tx) => {
+      const current = await this.manageableServiceAccount(tx, actor, id);
+      if (patch.role !== undefined) {
+        assertCanGrant(actor, patch.role);
+      }
+      for (const r of patch.projectRoles ?? []) {
+        assertCanGrant(actor, r.role);
+      }
+      const description = patch.description === undefined ? undefined : patch.description === '' ? null : patch.description;
+      const rolesBefore = current.projectRoles.map((r) => ({ project: r.project, role: r.role })).sort((a, b) => a.project.localeCompare(b.project));
+      const rolesAfter = patch.projectRoles === undefined ? rolesBefore : [...patch.projectRoles].sort((a, b) => a.project.localeCompare(b.project));
+      const same =
+        (patch.name ?? current.name) === current.name &&
+        (description === undefined ? current.description : description) === current.description &&
+        (patch.role ?? current.role) === current.role &&
+        (patch.disabled ?? current.disabled) === current.disabled &&
+        JSON.stringify(rolesAfter) === JSON.stringify(rolesBefore);
+      if (current.version !== expectedVersion || same) {
+        // Nothing to write: no new version, no audit entry (a stale version is still a conflict).
+        if (current.version !== expectedVersion) {
+          throw versionConflict('service account', current.version, expectedVersion);
+        }
+        return current;
+      }
+      const updated = await users.updateServiceAccount(tx, actor.orgId, id, expectedVersion, { name: patch.name, description, role: patch.role, disabled: patch.disabled });
+      const projectRoles = patch.projectRoles === undefined ? rolesBefore : await this.replaceServiceAccountProjectRoles(tx, actor, id, updated.name, updated.role, current.projectRoles, patch.projectRoles);
+      const view = (u: User, roles: readonly { project: string; role: Role }[]): Record<string, unknown> => ({ name: u.name, ...(u.description === null ? {} : { description: u.description }), role: u.role, disabled: u.disabled, projectRoles: roles });
+      await record(tx, actor, { projectId: null, action: 'service-account.updated', resourceType: 'user', resourceKey: id, before: view(current, rolesBefore), after: view(updated, projectRoles) });
+      if (updated.disabled !== current.disabled || updated.role !== current.role || patch.projectRoles !== undefined) {
+        // As for people: approvals that no longer count go for good.
+        await withdrawLapsedApprovals(tx, actor, id);
+      }
+      return users.get(tx, actor.orgId, id);
+    });
+  }
+
+  /**
+   * Deletes a service account: its tokens are revoked, its project roles removed, and it is gone
+   * from lists and lookups; its row stays for the history that names it (audit log, definitions).
+   */
+  async deleteServiceAccount(actor: Actor, id: string): Promise<void> {
+    assertCan(actor, Permission.UsersManage);
+    await this.deps.db.withTransaction(async (tx) => {
+      const current = await this.manageableServiceAccount(tx, actor, id);
+      const tokensRevoked = await credentials.revokeAccessTokensForUser(tx, id);
+      const rolesRemoved = await projectRoles.removeAllForUser(tx, id);
+      await users.markServiceAccountDeleted(tx, actor.orgId, id, this.deps.now());
+      await withdrawLapsedApprovals(tx, actor, id);
+      await record(tx, actor, {
+        projectId: null,
+        action: 'service-account.deleted',
+        resourceType: 'user',
+        resourceKey: id,
+        before: { name: current.name, role: current.role, ...(rolesRemoved.length === 0 ? {} : { projectRoles: rolesRemoved.map((r) => ({ project: r.project, role: r.role })) }) },
+        after: { tokensRevoked },
+      });
+    });
+  }
+
+  /**
+   * Mints a token of a service account (the secret returned once, stored hashed): it acts as the
+   * account, with the lower of its own `role` and the account's, within its `projects`. Never by the
+   * account itself. The account's live tokens are bounded as a person's are.
+   */
+  async createServiceAccountToken(actor: Actor, id: string, input: unknown): Promise<{ token: string; accessToken: AccessToken }> {
+    assertCan(actor, Permission.UsersManage);
+    const { name, expiresInDays, role, projects: projectKeys } = parseOrThrow(tokenCreateSchema, input, 'access token');
+    const account = await this.manageableServiceAccount(this.deps.db, actor, id);
+    if (role !== undefined && ROLE_RANK[role] > ROLE_RANK[account.role]) {
+      throw forbidden(`a token cannot have a higher role than its service account's (${account.role}); ask for ${account.role} or lower`);
+    }
+    const projectIds = projectKeys === undefined ? null : await this.projectIdsOf(actor, projectKeys);
+    const token = generateToken(TokenKind.PersonalAccess);
+    const expiresAt = expiresInDays === undefined ? null : new Date(this.deps.now().getTime() + expiresInDays * 86_400_000);
+    const accessToken = await this.deps.db.withTransaction(async (tx) => {
+      // Locked first, so creations sent together are counted one after the other.
+      await tx.query('SELECT 1 FROM users WHERE id = $1 FOR UPDATE', [id]);
+      await this.manageableServiceAccount(tx, actor, id);
+      const live = await credentials.countLiveAccessTokens(tx, id, this.deps.now());
+      if (live >= MAX_LIVE_TOKENS) {
+        throw new AppError(AppErrorCode.InvalidState, `"${account.name}" has ${String(live)} live tokens, the most one account may hold; revoke the ones no longer used (DELETE /api/v1/service-accounts/{id}/tokens/{tokenId})`);
+      }
+      const created = await credentials.createAccessToken(tx, { id: this.deps.newId(), userId: id, name, tokenHash: hashToken(token), prefix: tokenPrefix(token), expiresAt, parentId: null, role: role ?? null, projectIds });
+      await record(tx, actor, {
+        projectId: null,
+        action: 'service-account.token-created',
+        resourceType: 'access-token',
+        resourceKey: created.id,
+        before: undefined,
+        after: { serviceAccount: id, serviceAccountName: account.name, name, prefix: created.prefix, ...(created.role === null ? {} : { role: created.role }), ...(created.projects === null ? {} : { projects: created.projects }), ...(created.expiresAt === null ? {} : { expiresAt: created.expiresAt }) },
+      });
+      return created;
+    });
+    return { token, accessToken };
+  }
+
+  async listServiceAccountTokens(actor: Actor, id: string): Promise<AccessToken[]> {
+    assertCan(actor, Permission.UsersManage);
+    await this.manageableServiceAccount(this.deps.db, actor, id);
+    return credentials.listAccessTokens(this.deps.db, id);
+  }
+
+  async revokeServiceAccountToken(actor: Actor, id: string, tokenId: string): Promise<AccessToken> {
+    assertCan(actor, Permission.UsersManage);
+    return this.deps.db.withTransaction(async (tx) => {
+      const account = await this.manageableServiceAccount(tx, actor, id);
+      const { token, revokedNow } = await credentials.revokeAccessToken(tx, id, tokenId);
+      // Revoking again changes nothing, and is not recorded again.
+      if (revokedNow) {
+        await record(tx, actor, {
+          projectId: null,
+          action: 'service-account.token-revoked',
+          resourceType: 'access-token',
+          resourceKey: tokenId,
+          before: undefined,
+          after: { serviceAccount: id, serviceAccountName: account.name, name: token.name, prefix: token.prefix },
+        });
+      }
+      return token;
+    });
+  }
+
+  /**
+   * The service account, if the actor may manage it: not itself (an administrator does), and only
+   * one whose every role the actor could grant (an admin not an admin service account).
+   */
+  private async manageableServiceAccount(db: Queryable, actor: Actor, id: string): Promise<User> {
+    const account = await this.getServiceAccount(actor, id, db);
+    if (id === actor.userId) {
+      throw forbidden('a service account cannot manage itself; an administrator does');
+    }
+    for (const role of [account.role, ...account.projectRoles.map((r) => r.role)]) {
+      if (!canGrantServiceAccountRole(actor.role, role)) {
+        throw forbidden(`${withArticle(actor.role)} cannot manage a service account that is ${withArticle(role)}${role === account.role ? '' : ' in a project'}; ask an owner`);
+      }
+    }
+    return account;
+  }
+
+  /**
+   * Replaces a service account's project roles with `wanted` (each project one the actor may see),
+   * recording each change in its project as people's are (`user.project-role-set` / `-removed`, which
+   * the project's webhooks receive). Answers the roles now held, by project key.
+   */
+  private async replaceServiceAccountProjectRoles(
+    tx: Queryable,
+    actor: Actor,
+    id: string,
+    name: string,
+    organisationRole: Role,
+    current: readonly { project: string; projectId: string; role: Role }[],
+    wanted: readonly { project: string; role: Role }[],
+  ): Promise<{ project: string; role: Role }[]> {
+    const email = serviceAccountLabel(name);
+    const wantedByKey = new Map(wanted.map((r) => [r.project, r.role]));
+    for (const old of current) {
+      if (!wantedByKey.has(old.project)) {
+        await projectRoles.remove(tx, id, old.projectId);
+        await record(tx, actor, { projectId: old.projectId, action: 'user.project-role-removed', resourceType: 'user', resourceKey: id, before: { email, organisationRole, projectRole: old.role }, after: { email, organisationRole } });
+      }
+    }
+    for (const r of wanted) {
+      const project = await projectFor(tx, actor, r.project);
+      const before = current.find((c) => c.projectId === project.id)?.role;
+      if (before === r.role) {
+        continue;
+      }
+      await projectRoles.set(tx, id, project.id, r.role);
+      await record(tx, actor, {
+        projectId: project.id,
+        action: 'user.project-role-set',
+        resourceType: 'user',
+        resourceKey: id,
+        before: before === undefined ? { email, organisationRole } : { email, organisationRole, projectRole: before },
+        after: { email, organisationRole, projectRole: r.role },
+      });
+    }
+    return [...wanted].map((r) => ({ project: r.project, role: r.role })).sort((a, b) => a.project.localeCompare(b.project));
+  }
+
   /**
    * Sets a user's role in one project, in place of their organisation role there (higher or lower),
    * within the rules of organisation roles (`canAssignRole` on the user's current role in that
@@ -699,6 +1004,7 @@ export class AccountService {
     }
     return this.deps.db.withTransaction(async (tx) => {
       const target = await users.get(tx, actor.orgId, id);
+      refuseServiceAccount(target, 'gets its project roles with PATCH /api/v1/service-accounts/{id} (projectRoles)');
       const project = await projectFor(tx, actor, projectKey);
       if (target.role === Role.Owner) {
         throw invalid(`${target.email} is an owner, and owners are owners in every project: they take no project role`, { issues: [{ path: 'role', message: 'the user is an owner', code: 'OWNER' }] });
@@ -784,6 +1090,20 @@ export async function resetPasswordAsOperator(
     const user = await users.get(tx, found.orgId, found.id);
     return { user, temporaryPassword, ...revoked };
   });
+}
+
+/** 403 unless the actor may give a service account `role` (`canGrantServiceAccountRole`). */
+function assertCanGrant(actor: Actor, role: Role): void {
+  if (!canGrantServiceAccountRole(actor.role, role)) {
+    throw forbidden(role === Role.Admin ? 'only an owner can give a service account the admin role' : `${withArticle(actor.role)} cannot give a service account the ${role} role`);
+  }
+}
+
+/** 400 for a people's route sent a service account's id: `what` says why, or where it is done instead. */
+function refuseServiceAccount(target: User, what: string): void {
+  if (target.kind === UserKind.Service) {
+    throw invalid(`"${target.name}" is a service account, which ${what}`, { issues: [{ path: 'id', message: 'a service account', code: 'SERVICE_ACCOUNT' }] });
+  }
 }
 
 /** "an admin", "a viewer": a role name for messages. */

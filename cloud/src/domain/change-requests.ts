@@ -11,7 +11,7 @@ import type { Queryable } from '../store/db.js';
 import type { StoredDefinition } from '../store/definitions.js';
 import { DefinitionKind } from '../store/definitions.js';
 import { users } from '../store/users.js';
-import { withArticle } from './accounts.js';
+import { actorEmail, withArticle } from './accounts.js';
 import { record } from './audit-trail.js';
 import type { Actor, Deps } from './context.js';
 import { projectFor, refuseFlagRuleChanges } from './definitions.js';
@@ -563,7 +563,7 @@ export class ChangeRequestService {
         reason = proposer === undefined ? 'its proposer no longer exists' : `its proposer ${proposer.email} has been disabled`;
       } else {
         // The proposer applies it (as POST …/apply would), through the scheduler: the entry names the request.
-        const actor: Actor = { userId: proposer.id, orgId: due.orgId, email: proposer.email, role: roleInProject(proposer, due.projectKey), client: SCHEDULER_CLIENT, credential: { kind: 'system', id: `change-request:${due.id}` } };
+        const actor: Actor = { userId: proposer.id, orgId: due.orgId, email: actorEmail(proposer), role: roleInProject(proposer, due.projectKey), client: SCHEDULER_CLIENT, credential: { kind: 'system', id: `change-request:${due.id}` } };
         try {
           await this.apply(actor, due.projectKey, due.id);
           report.applied.push(due.id);

@@ -19,7 +19,7 @@ import { lockProjectDefinitions } from '../store/project-locks.js';
 import { scheduledChanges } from '../store/scheduled-changes.js';
 import type { DueChange, ScheduledChange, ScheduledChangeStatus } from '../store/scheduled-changes.js';
 import { users } from '../store/users.js';
-import { withArticle } from './accounts.js';
+import { actorEmail, withArticle } from './accounts.js';
 import { record } from './audit-trail.js';
 import { ChangeRequestService, RETRY_WINDOW_MS, SCHEDULER_CLIENT, TRANSIENT_ERRORS, checkScheduleTime, proposedStateSchema, schedulerActor } from './change-requests.js';
 import type { Actor, Deps } from './context.js';
@@ -219,7 +219,7 @@ export class ScheduledChangeService {
     return {
       userId: user.id,
       orgId: due.orgId,
-      email: user.email,
+      email: actorEmail(user),
       role,
       client: SCHEDULER_CLIENT,
       // The scheduled change's id in every entry the change writes (flag.updated too).

@@ -36,6 +36,7 @@ const SMALL_BODY_ROUTES: readonly RegExp[] = [
   /^\/api\/v1\/auth\//,
   /^\/api\/v1\/me\/(?:password|sessions\/revoke-others|tokens(?:\/[^/]+)?)\/?$/,
   /^\/api\/v1\/users(?:\/[^/]+(?:\/(?:password-reset|unlock|sessions\/revoke|projects\/[^/]+\/role))?)?\/?$/,
+  /^\/api\/v1\/service-accounts(?:\/[^/]+(?:\/tokens(?:\/[^/]+)?)?)?\/?$/,
   /^\/api\/v1\/projects\/[^/]+\/alerts\/[^/]+\/(?:un)?acknowledge\/?$/,
 ];
 

@@ -113,7 +113,7 @@ interface Row {
  * The label columns of an audit entry `a` (joined by LABEL_JOINS): only e-mails, names and public
  * prefixes, never a webhook's URL or a key's or token's hash.
  */
-const LABEL_COLUMNS = `lu.email AS target_email,
+const LABEL_COLUMNS = `CASE WHEN lu.kind = 'service' THEN lu.name || ' (service account)' ELSE lu.email END AS target_email,
        CASE a.resource_type WHEN 'webhook' THEN lw.name WHEN 'sdk-key' THEN lk.name WHEN 'access-token' THEN lt.name END AS target_name,
        CASE a.resource_type WHEN 'sdk-key' THEN lk.key_prefix WHEN 'access-token' THEN lt.token_prefix END AS target_prefix`;
 

@@ -12,6 +12,8 @@ export interface Principal {
   readonly email: string;
   readonly name: string;
   readonly role: Role;
+  /** A person, or a service account (migration 0041: tokens only, never a session). */
+  readonly kind: 'person' | 'service';
   readonly credentialId: string;
   /** A token's display prefix (`access_tokens.token_prefix`, never a secret); absent for a session. */
   readonly credentialPrefix?: string | undefined;
@@ -59,6 +61,7 @@ interface PrincipalRow {
   email: string;
   name: string;
   role: Role;
+  kind: 'person' | 'service';
   credential_id: string;
   credential_prefix?: string;
   token_role?: Role | null;
@@ -170,27 +173,27 @@ export const credentials = {
     return { sessionsRevoked: sessions.rowCount, accessTokensRevoked: tokens.rowCount };
   },
 
-  /** The active, enabled user behind a session or token hash, or undefined. */
+  /** The active, enabled user behind a session or token hash, or undefined; a service account only behind a token (a disabled or deleted one never). */
   async findPrincipal(db: Queryable, tokenHash: string, now: Date): Promise<Principal | undefined> {
     const session = await db.query<PrincipalRow>(
-      `SELECT u.id AS user_id, u.org_id, u.email, u.name, u.role, s.id AS credential_id, ${projectRolesColumn('u.id')} AS project_roles FROM sessions s JOIN users u ON u.id = s.user_id
-       WHERE s.token_hash = $1 AND s.revoked_at IS NULL AND s.expires_at > $2 AND u.disabled = false`,
+      `SELECT u.id AS user_id, u.org_id, u.email, u.name, u.role, u.kind, s.id AS credential_id, ${projectRolesColumn('u.id')} AS project_roles FROM sessions s JOIN users u ON u.id = s.user_id
+       WHERE s.token_hash = $1 AND s.revoked_at IS NULL AND s.expires_at > $2 AND u.disabled = false AND u.kind = 'person'`,
       [tokenHash, now],
     );
     const s = session.rows[0];
     if (s !== undefined) {
-      return { userId: s.user_id, orgId: s.org_id, email: s.email, name: s.name, role: s.role, credentialId: s.credential_id, via: 'session', tokenRole: null, tokenProjectIds: null, projectRoles: s.project_roles };
+      return { userId: s.user_id, orgId: s.org_id, email: s.email, name: s.name, role: s.role, kind: s.kind, credentialId: s.credential_id, via: 'session', tokenRole: null, tokenProjectIds: null, projectRoles: s.project_roles };
     }
     const token = await db.query<PrincipalRow>(
       `UPDATE access_tokens t SET last_used_at = $2 FROM users u
-       WHERE t.token_hash = $1 AND t.revoked_at IS NULL AND (t.expires_at IS NULL OR t.expires_at > $2) AND u.id = t.user_id AND u.disabled = false
-       RETURNING u.id AS user_id, u.org_id, u.email, u.name, u.role, t.id AS credential_id, t.token_prefix AS credential_prefix, t.role AS token_role, t.project_ids AS token_project_ids, ${projectRolesColumn('u.id')} AS project_roles`,
+       WHERE t.token_hash = $1 AND t.revoked_at IS NULL AND (t.expires_at IS NULL OR t.expires_at > $2) AND u.id = t.user_id AND u.disabled = false AND u.deleted_at IS NULL
+       RETURNING u.id AS user_id, u.org_id, u.email, u.name, u.role, u.kind, t.id AS credential_id, t.token_prefix AS credential_prefix, t.role AS token_role, t.project_ids AS token_project_ids, ${projectRolesColumn('u.id')} AS project_roles`,
       [tokenHash, now],
     );
     const t = token.rows[0];
     return t === undefined
       ? undefined
-      : { userId: t.user_id, orgId: t.org_id, email: t.email, name: t.name, role: t.role, credentialId: t.credential_id, ...(t.credential_prefix === undefined ? {} : { credentialPrefix: t.credential_prefix }), via: 'token', tokenRole: t.token_role ?? null, tokenProjectIds: t.token_project_ids ?? null, projectRoles: t.project_roles };
+      : { userId: t.user_id, orgId: t.org_id, email: t.email, name: t.name, role: t.role, kind: t.kind, credentialId: t.credential_id, ...(t.credential_prefix === undefined ? {} : { credentialPrefix: t.credential_prefix }), via: 'token', tokenRole: t.token_role ?? null, tokenProjectIds: t.token_project_ids ?? null, projectRoles: t.project_roles };
   },
 
   /** `parentId`: the access token the new one was made with (revoking it revokes this one too). */

@@ -9,8 +9,24 @@ import { foldedSearch } from './search.js';
 import { projectRolesColumn } from './project-roles.js';
 import type { ProjectRole } from './project-roles.js';
 
+/** A person (signs in with a password) or a service account (acts only through its access tokens; migration 0041). */
+export const UserKind = {
+  /** A person: email and password, sessions and personal access tokens. */
+  Person: 'person',
+  /** A service account: no password, no session; tokens an administrator mints act as it. */
+  Service: 'service',
+} as const;
+export type UserKind = (typeof UserKind)[keyof typeof UserKind];
+
+/** Which accounts a list shows: people (the default), service accounts, or both. */
+export type UserKindFilter = UserKind | 'all';
+
+/** The domain of service accounts' `email` handles: reserved (RFC 2606), so no mailbox and no login has it. */
+export const SERVICE_ACCOUNT_EMAIL_DOMAIN = 'service-accounts.invalid';
+
 export interface User {
   readonly id: string;
+  readonly kind: UserKind;
   readonly orgId: string;
   readonly email: string;
   readonly name: string;
@@ -20,6 +36,8 @@ export interface User {
   readonly passwordChangeRequired: boolean;
   /** Roles in single projects, in place of `role` there (never for an owner); by project key. */
   readonly projectRoles: readonly ProjectRole[];
+  /** A service account's description (null when it has none, and for people). */
+  readonly description: string | null;
   readonly version: number;
   readonly createdAt: string;
   readonly updatedAt: string;
@@ -27,6 +45,8 @@ export interface User {
 
 interface Row {
   id: string;
+  kind: UserKind;
+  description: string | null;
   org_id: string;
   email: string;
   name: string;
@@ -41,11 +61,12 @@ interface Row {
 }
 
 // The project roles come with the user (a subquery, no query of their own).
-const COLUMNS = `id, org_id, email, name, role, disabled, password_change_required, ${projectRolesColumn('users.id')} AS project_roles, version, created_at, updated_at`;
+const COLUMNS = `id, kind, description, org_id, email, name, role, disabled, password_change_required, ${projectRolesColumn('users.id')} AS project_roles, version, created_at, updated_at`;
 
 function fromRow(r: Row): User {
   return {
     id: r.id,
+    kind: r.kind,
     orgId: r.org_id,
     email: r.email,
     name: r.name,
@@ -53,6 +74,7 @@ function fromRow(r: Row): User {
     disabled: r.disabled,
     passwordChangeRequired: r.password_change_required,
     projectRoles: r.project_roles,
+    description: r.description,
     version: r.version,
     createdAt: iso(r.created_at),
     updatedAt: iso(r.updated_at),
@@ -62,12 +84,12 @@ function fromRow(r: Row): User {
 export const users = {
   async create(
     db: Queryable,
-    user: { id: string; orgId: string; email: string; name: string; role: Role; passwordHash: string | null; passwordChangeRequired?: boolean },
+    user: { id: string; orgId: string; email: string; name: string; role: Role; passwordHash: string | null; passwordChangeRequired?: boolean; kind?: UserKind; description?: string | null },
   ): Promise<User> {
     try {
       const result = await db.query<Row>(
-        `INSERT INTO users (id, org_id, email, name, role, password_hash, password_change_required) VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING ${COLUMNS}`,
-        [user.id, user.orgId, user.email, user.name, user.role, user.passwordHash, user.passwordChangeRequired ?? false],
+        `INSERT INTO users (id, org_id, email, name, role, password_hash, password_change_required, kind, description) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING ${COLUMNS}`,
+        [user.id, user.orgId, user.email, user.name, user.role, user.passwordHash, user.passwordChangeRequired ?? false, user.kind ?? UserKind.Person, user.description ?? null],
       );
       return fromRow(result.rows[0]!);
     } catch (e) {
@@ -78,8 +100,9 @@ export const users = {
     }
   },
 
+  /** The user or service account (a deleted service account is not found). */
   async find(db: Queryable, orgId: string, id: string): Promise<User | undefined> {
-    const result = await db.query<Row>(`SELECT ${COLUMNS} FROM users WHERE org_id = $1 AND id = $2`, [orgId, id]);
+    const result = await db.query<Row>(`SELECT ${COLUMNS} FROM users WHERE org_id = $1 AND id = $2 AND deleted_at IS NULL`, [orgId, id]);
     const row = result.rows[0];
     return row === undefined ? undefined : fromRow(row);
   },
@@ -92,19 +115,19 @@ export const users = {
     return user;
   },
 
-  /** The user and password hash for a login attempt (emails are unique across the installation). */
+  /** The person and password hash for a login attempt (emails are unique across the installation); never a service account. */
   async findForLogin(db: Queryable, email: string): Promise<(User & { passwordHash: string | null }) | undefined> {
-    const result = await db.query<Row>(`SELECT ${COLUMNS}, password_hash FROM users WHERE lower(email) = lower($1)`, [email]);
+    const result = await db.query<Row>(`SELECT ${COLUMNS}, password_hash FROM users WHERE lower(email) = lower($1) AND kind = 'person'`, [email]);
     const row = result.rows[0];
     return row === undefined ? undefined : { ...fromRow(row), passwordHash: row.password_hash ?? null };
   },
 
   /**
-   * Active users of the organisation (with `role` if given). `lock` holds their rows until commit, so
+   * Active people of the organisation (with `role` if given; service accounts are not counted). `lock` holds their rows until commit, so
    * two transactions that each check "another one is left" before removing one cannot both pass.
    */
   async countInOrg(db: Queryable, orgId: string, role?: Role, options: { lock?: boolean } = {}): Promise<number> {
-    const matching = `SELECT id FROM users WHERE org_id = $1 AND disabled = false${role === undefined ? '' : ' AND role = $2'}`;
+    const matching = `SELECT id FROM users WHERE org_id = $1 AND kind = 'person' AND disabled = false${role === undefined ? '' : ' AND role = $2'}`;
     const result = await db.query<{ n: number }>(
       options.lock === true ? `SELECT count(*)::int AS n FROM (${matching} ORDER BY id FOR UPDATE) AS locked` : `SELECT count(*)::int AS n FROM (${matching}) AS matching`,
       role === undefined ? [orgId] : [orgId, role],
@@ -112,9 +135,15 @@ export const users = {
     return result.rows[0]?.n ?? 0;
   },
 
-  async list(db: Queryable, orgId: string, options: PageRequest & { search?: string | undefined }): Promise<Page<User>> {
+  /** People (the default), service accounts or both, by e-mail (a service account's handle); deleted service accounts never. */
+  async list(db: Queryable, orgId: string, options: PageRequest & { search?: string | undefined; kind?: UserKindFilter | undefined }): Promise<Page<User>> {
     const params: unknown[] = [orgId];
-    const where = ['org_id = $1'];
+    const where = ['org_id = $1', 'deleted_at IS NULL'];
+    const kind = options.kind ?? UserKind.Person;
+    if (kind !== 'all') {
+      params.push(kind);
+      where.push(`kind = $${params.length}`);
+    }
     if (options.search !== undefined && options.search !== '') {
       where.push(foldedSearch(['email', 'name'], options.search, params));
     }
@@ -173,9 +202,39 @@ export const users = {
     );
   },
 
-  /** The user with this email in any organisation (emails are unique across the installation). */
+  /**
+   * Changes a service account (`description` null clears it), checking its version. Its row is the
+   * account's: a person is not found.
+   */
+  async updateServiceAccount(
+    db: Queryable,
+    orgId: string,
+    id: string,
+    expectedVersion: number,
+    changes: { name?: string | undefined; description?: string | null | undefined; role?: Role | undefined; disabled?: boolean | undefined },
+  ): Promise<User> {
+    const result = await db.query<Row>(
+      `UPDATE users SET name = COALESCE($4, name), description = CASE WHEN $5::boolean THEN $6 ELSE description END, role = COALESCE($7, role),
+         disabled = COALESCE($8, disabled), version = version + 1, updated_at = now()
+       WHERE org_id = $1 AND id = $2 AND version = $3 AND kind = 'service' AND deleted_at IS NULL RETURNING ${COLUMNS}`,
+      [orgId, id, expectedVersion, changes.name ?? null, changes.description !== undefined, changes.description ?? null, changes.role ?? null, changes.disabled ?? null],
+    );
+    const row = result.rows[0];
+    if (row === undefined) {
+      const current = await users.get(db, orgId, id);
+      throw versionConflict('service account', current.version, expectedVersion);
+    }
+    return fromRow(row);
+  },
+
+  /** Marks a service account deleted (and disabled): gone from lists and lookups, its row kept for the history naming it. */
+  async markServiceAccountDeleted(db: Queryable, orgId: string, id: string, at: Date): Promise<void> {
+    await db.query(`UPDATE users SET disabled = true, deleted_at = $3, version = version + 1, updated_at = now() WHERE org_id = $1 AND id = $2 AND kind = 'service' AND deleted_at IS NULL`, [orgId, id, at]);
+  },
+
+  /** The person with this email in any organisation (emails are unique across the installation); never a service account. */
   async findByEmail(db: Queryable, email: string): Promise<User | undefined> {
-    const result = await db.query<Row>(`SELECT ${COLUMNS} FROM users WHERE lower(email) = lower($1)`, [email]);
+    const result = await db.query<Row>(`SELECT ${COLUMNS} FROM users WHERE lower(email) = lower($1) AND kind = 'person'`, [email]);
     const row = result.rows[0];
     return row === undefined ? undefined : fromRow(row);
   },

@@ -92,6 +92,11 @@ export interface ListQuery {
 
 export interface User {
   readonly id: string;
+  /**
+   * A person, or a service account (`GET /api/v1/users?kind=service`, `/api/v1/me` with its token):
+   * then `email` is a handle nobody signs in with. Absent from servers before 2027-01 (a person).
+   */
+  readonly kind?: 'person' | 'service';
   readonly email: string;
   readonly name: string;
   readonly role: Role;
@@ -817,7 +822,8 @@ export class XpApiClient {
     return (await this.call<HealthView>('GET', '/api/v1/health', { query: { minutes } })).body;
   }
 
-  async users(query: { q?: string; cursor?: string; limit?: number } = {}): Promise<Page<User>> {
+  /** People of the organisation (`kind` `service`: service accounts as users, `all`: both). */
+  async users(query: { q?: string; cursor?: string; limit?: number; kind?: 'person' | 'service' | 'all' } = {}): Promise<Page<User>> {
     return (await this.call<Page<User>>('GET', '/api/v1/users', { query })).body;
   }
 
@@ -926,6 +932,48 @@ export class XpApiClient {
 
   async revokeAccessToken(id: string): Promise<AccessTokenView> {
     return (await this.call<AccessTokenView>('DELETE', `/api/v1/me/tokens/${encodeURIComponent(id)}`)).body;
+  }
+
+  // --- Service accounts -------------------------------------------------------------------------
+
+  /** Service accounts of the organisation (never deleted ones), by page. */
+  async serviceAccounts(query: { q?: string; cursor?: string; limit?: number } = {}): Promise<Page<ServiceAccount>> {
+    return (await this.call<Page<ServiceAccount>>('GET', '/api/v1/service-accounts', { query })).body;
+  }
+
+  async serviceAccount(id: string): Promise<ServiceAccount> {
+    return (await this.call<ServiceAccount>('GET', `/api/v1/service-accounts/${encodeURIComponent(id)}`)).body;
+  }
+
+  /** Creates a service account (admins give at most editor; only owners admin). Mint a token for it with `createServiceAccountToken`. */
+  async createServiceAccount(body: ServiceAccountInput): Promise<ServiceAccount> {
+    return (await this.call<ServiceAccount>('POST', '/api/v1/service-accounts', { body })).body;
+  }
+
+  /** Changes the fields sent (`projectRoles` replaces the list; `disabled` makes its tokens answer 401 until enabled again). */
+  async updateServiceAccount(id: string, patch: Partial<ServiceAccountInput> & { disabled?: boolean }, version: number): Promise<ServiceAccount> {
+    return (await this.call<ServiceAccount>('PATCH', `/api/v1/service-accounts/${encodeURIComponent(id)}`, { body: patch, version })).body;
+  }
+
+  /** Deletes a service account and revokes its tokens. */
+  async deleteServiceAccount(id: string): Promise<void> {
+    await this.call<undefined>('DELETE', `/api/v1/service-accounts/${encodeURIComponent(id)}`);
+  }
+
+  async serviceAccountTokens(id: string): Promise<AccessTokenView[]> {
+    return (await this.call<{ items: AccessTokenView[] }>('GET', `/api/v1/service-accounts/${encodeURIComponent(id)}/tokens`)).body.items;
+  }
+
+  /**
+   * Mints a token that acts as the service account; `token` is the secret, never returned again.
+   * `role` caps it (at most the account's role), `projects` limits it to those project keys.
+   */
+  async createServiceAccountToken(id: string, body: { name: string; expiresInDays?: number; role?: Role; projects?: string[] }): Promise<{ token: string; accessToken: AccessTokenView }> {
+    return (await this.call<{ token: string; accessToken: AccessTokenView }>('POST', `/api/v1/service-accounts/${encodeURIComponent(id)}/tokens`, { body })).body;
+  }
+
+  async revokeServiceAccountToken(id: string, tokenId: string): Promise<AccessTokenView> {
+    return (await this.call<AccessTokenView>('DELETE', `/api/v1/service-accounts/${encodeURIComponent(id)}/tokens/${encodeURIComponent(tokenId)}`)).body;
   }
 
   // --- Webhooks ---------------------------------------------------------------------------------
@@ -1526,6 +1574,31 @@ export function describeErasure(e: UnitErasureView): string {
     counted(e.stickyAssignments, 'sticky assignment'),
     counted(e.deadLetters, 'dead letter'),
   ].join(', ');
+}
+
+/** A service account (`/api/v1/service-accounts`): an organisation identity that never signs in; its tokens act as it. */
+export interface ServiceAccount {
+  readonly id: string;
+  readonly kind: 'service';
+  readonly name: string;
+  readonly description: string | null;
+  /** Its organisation role (never owner). */
+  readonly role: Exclude<Role, 'owner'>;
+  /** Its roles in single projects, in place of `role` there. */
+  readonly projectRoles: readonly ProjectRole[];
+  /** Its tokens answer 401 while it is disabled. */
+  readonly disabled: boolean;
+  readonly version: number;
+  readonly createdAt: string;
+  readonly updatedAt: string;
+}
+
+/** What creates a service account; in a PATCH each field is optional (`description: ''` removes it). */
+export interface ServiceAccountInput {
+  readonly name: string;
+  readonly description?: string;
+  readonly role: Exclude<Role, 'owner'>;
+  readonly projectRoles?: readonly { readonly project: string; readonly role: Exclude<Role, 'owner'> }[];
 }
 
 export interface AccessTokenView {

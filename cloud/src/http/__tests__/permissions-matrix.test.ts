@@ -131,6 +131,11 @@ function kindFixtures(k: Kind): Record<string, Fixture> {
   };
 }
 
+/** A viewer service account the owner creates (one an admin may manage too); its id. */
+async function serviceAccount(ctx: Ctx): Promise<string> {
+  return (await must(ctx.tokens.owner, 'POST', '/api/v1/service-accounts', { name: `bot ${ctx.n}`, role: 'viewer' })).id as string;
+}
+
 /** One minimal valid request per route, keyed by `METHOD /path`; allowed roles get 2xx. */
 const FIXTURES: Readonly<Record<string, Fixture>> = {
   'POST /api/v1/auth/logout': async (ctx) => ({ path: '/api/v1/auth/logout', token: await p.login(CREDENTIALS[ctx.role].email, CREDENTIALS[ctx.role].password) }),
@@ -178,6 +183,18 @@ const FIXTURES: Readonly<Record<string, Fixture>> = {
     return { path: `/api/v1/users/${created.user.id as string}/projects/demo/role` };
   },
   'GET /api/v1/roles': () => Promise.resolve({ path: '/api/v1/roles' }),
+  'GET /api/v1/service-accounts': () => Promise.resolve({ path: '/api/v1/service-accounts?q=bot' }),
+  'POST /api/v1/service-accounts': (ctx) => Promise.resolve({ path: '/api/v1/service-accounts', body: { name: `bot ${ctx.n}`, role: 'viewer' } }),
+  'GET /api/v1/service-accounts/{id}': async (ctx) => ({ path: `/api/v1/service-accounts/${await serviceAccount(ctx)}` }),
+  'PATCH /api/v1/service-accounts/{id}': async (ctx) => ({ path: `/api/v1/service-accounts/${await serviceAccount(ctx)}`, body: { name: 'Renamed' }, ifMatch: 1 }),
+  'DELETE /api/v1/service-accounts/{id}': async (ctx) => ({ path: `/api/v1/service-accounts/${await serviceAccount(ctx)}` }),
+  'GET /api/v1/service-accounts/{id}/tokens': async (ctx) => ({ path: `/api/v1/service-accounts/${await serviceAccount(ctx)}/tokens` }),
+  'POST /api/v1/service-accounts/{id}/tokens': async (ctx) => ({ path: `/api/v1/service-accounts/${await serviceAccount(ctx)}/tokens`, body: { name: `ci ${ctx.n}` } }),
+  'DELETE /api/v1/service-accounts/{id}/tokens/{tokenId}': async (ctx) => {
+    const id = await serviceAccount(ctx);
+    const minted = await must(ctx.tokens.owner, 'POST', `/api/v1/service-accounts/${id}/tokens`, { name: `to revoke ${ctx.n}` });
+    return { path: `/api/v1/service-accounts/${id}/tokens/${minted.accessToken.id as string}` };
+  },
   'GET /api/v1/projects': () => Promise.resolve({ path: '/api/v1/projects' }),
   'POST /api/v1/projects': (ctx) => Promise.resolve({ path: '/api/v1/projects', body: { key: `p-${ctx.n}`, name: 'New project' } }),
   'GET /api/v1/projects/{project}': () => Promise.resolve({ path: DEMO }),

@@ -13,6 +13,7 @@ import { idParams, pageQuery, pageSchema, pageView, versioned } from './common.j
 const userSchema = z
   .object({
     id: z.string(),
+    kind: z.enum(['person', 'service']).meta({ description: 'A person, or a service account (no password; see /api/v1/service-accounts): `email` is then a handle no one can sign in with' }),
     email: z.string(),
     name: z.string(),
     role: roleSchema,
@@ -28,7 +29,7 @@ const userSchema = z
   })
   .meta({ id: 'User' });
 
-const accessTokenSchema = z
+export const accessTokenSchema = z
   .object({
     id: z.string(),
     name: z.string(),
@@ -57,7 +58,7 @@ const meSchema = userSchema
  * themself (`self`), each capped by their token's role limit, as requests act with it.
  */
 function userView(
-  u: { id: string; email: string; name: string; role: string; disabled: boolean; passwordChangeRequired: boolean; projectRoles: readonly { project: string; projectId: string; role: Role }[]; version: number; createdAt: string; updatedAt: string },
+  u: { id: string; kind: 'person' | 'service'; email: string; name: string; role: string; disabled: boolean; passwordChangeRequired: boolean; projectRoles: readonly { project: string; projectId: string; role: Role }[]; version: number; createdAt: string; updatedAt: string },
   viewer?: Actor,
   self = false,
 ): z.infer<typeof userSchema> {
@@ -67,6 +68,7 @@ function userView(
     .map((r) => ({ project: r.project, role: lowerOf(r.role, tokenRole) }));
   return {
     id: u.id,
+    kind: u.kind,
     email: u.email,
     name: u.name,
     role: u.role as z.infer<typeof roleSchema>,
@@ -191,9 +193,10 @@ export function accountRoutes(s: Services): AnyRoute[] {
       permission: Permission.Read,
       tag: 'Users',
       summary: 'Users of the organisation',
-      query: z.strictObject({ ...pageQuery, q: z.string().max(200).optional() }),
+      description: 'People by default; `kind=service` lists service accounts (as users: see also GET /api/v1/service-accounts), `kind=all` both.',
+      query: z.strictObject({ ...pageQuery, q: z.string().max(200).optional(), kind: z.enum(['person', 'service', 'all']).optional() }),
       responses: { 200: { description: 'A page of users', schema: pageSchema(userSchema) } },
-      handler: async (req) => ({ status: 200, body: pageView(await s.accounts.listUsers(req.actor, { limit: req.query.limit, cursor: req.query.cursor, search: req.query.q }), (u) => userView(u, req.actor)) }),
+      handler: async (req) => ({ status: 200, body: pageView(await s.accounts.listUsers(req.actor, { limit: req.query.limit, cursor: req.query.cursor, search: req.query.q, kind: req.query.kind }), (u) => userView(u, req.actor)) }),
     }),
     route({
       method: 'post',

@@ -5,20 +5,25 @@ import { BaseSequencer } from 'vitest/node';
 import type { TestSpecification } from 'vitest/node';
 
 /**
- * The longest files (seconds each on the 2-core CI machine), started first so that no worker picks
- * one up near the end while the other sits idle. The rest follow in Vitest's own order.
+ * The longest files (by a profiled run of the whole suite on the 2-core CI machine), started first so
+ * that no worker picks one up near the end while the other sits idle. The rest follow in Vitest's own order.
  */
 const LONGEST_FIRST = [
+  'cloud/src/http/__tests__/segment-ids.test.ts',
+  'cloud/src/infra/__tests__/deploy-script.test.ts',
+  'cloud/src/domain/__tests__/guardrails-lifecycle.test.ts',
   'cloud/src/http/__tests__/results.test.ts',
-  'desktop/src/e2e/__tests__/console.e2e.test.ts',
+  'language-server/src/__tests__/server-api.test.ts',
+  'cloud/src/local/__tests__/data-folder.test.ts',
+  'language-server/src/__tests__/server-clients.test.ts',
+  'cloud/src/http/__tests__/bad-input.test.ts',
   'desktop/src/e2e/__tests__/accessibility.e2e.test.ts',
-  'cloud/src/local/__tests__/demo-traffic.test.ts',
-  'cloud/src/domain/__tests__/guardrails.test.ts',
-  'cloud/src/http/__tests__/language-server-api.test.ts',
-  'cloud/src/local/__tests__/explorer-archive.test.ts',
-  'cloud/src/local/__tests__/stack.test.ts',
-  'cloud/src/infra/__tests__/operations.test.ts',
-  'cloud/src/infra/__tests__/stacks.test.ts',
+  'cloud/src/http/__tests__/permissions-matrix.test.ts',
+  'cloud/src/cli/__tests__/import-launchdarkly-cli.test.ts',
+  'desktop/src/e2e/__tests__/console.e2e.test.ts',
+  'cloud/src/local/__tests__/newer-schema.test.ts',
+  'cloud/src/pipeline/__tests__/expired-records.test.ts',
+  'cloud/src/http/__tests__/flows.test.ts',
 ];
 
 class LongestFirstSequencer extends BaseSequencer {

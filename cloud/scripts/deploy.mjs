@@ -284,7 +284,8 @@ if (command === 'synth') {
   run(options, cdk, ['synth', '--quiet', ...contextArgs(options)]);
   console.log(options.dryRun ? 'dry run: nothing was synthesized' : `Templates for stage "${options.stage}" are in cloud/cdk.out.`);
 } else if (command === 'deploy') {
-  if (!hasAwsCli() && !options.dryRun) {
+  // A dry run runs no aws command: no need to start the CLI (a second or so) to see that it is there.
+  if (!options.dryRun && !hasAwsCli()) {
     fail('the AWS CLI (v2) is required: https://docs.aws.amazon.com/cli/latest/userguide/getting-started-install.html');
   }
   checkConcurrency(options, config);

@@ -2,7 +2,7 @@
  * cloud/scripts/deploy.mjs without AWS: what --dry-run prints, and how a bad configuration file is
  * reported. The script validates the configuration with the built CDK app's code (cloud/dist).
  */
-import { spawnSync } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -24,11 +24,50 @@ const file = (name: string, text: string): string => {
   return at;
 };
 
-function deploy(args: string[], env: Record<string, string> = {}): { status: number | null; out: string[]; err: string[] } {
-  // No AWS_PROFILE or credentials are needed: a dry run calls nothing.
-  const run = spawnSync(process.execPath, [SCRIPT, ...args], { cwd: path.dirname(CLOUD), env: { ...process.env, XP_CONSOLE_DIR: build, ...env }, encoding: 'utf8' });
-  const lines = (text: string): string[] => text.split('\n').filter((l) => l !== '');
-  return { status: run.status, out: lines(run.stdout), err: lines(run.stderr) };
+type Run = { status: number | null; out: string[]; err: string[] };
+
+/**
+ * Runs at once, at most: each run is mostly a node start and the import of the built configuration
+ * code, so a few overlap well, and the worker is not blocked while they run (as with spawnSync).
+ */
+const RUNS_AT_ONCE = 4;
+let running = 0;
+const queued: (() => void)[] = [];
+
+async function deploy(args: string[], env: Record<string, string> = {}): Promise<Run> {
+  if (running >= RUNS_AT_ONCE) {
+    await new Promise<void>((resolve) => queued.push(resolve));
+  } else {
+    running++;
+  }
+  try {
+    // No AWS_PROFILE or credentials are needed: a dry run calls nothing.
+    return await new Promise<Run>((resolve, reject) => {
+      const child = spawn(process.execPath, [SCRIPT, ...args], { cwd: path.dirname(CLOUD), env: { ...process.env, XP_CONSOLE_DIR: build, ...env } });
+      let stdout = '';
+      let stderr = '';
+      child.stdout.setEncoding('utf8').on('data', (chunk: string) => {
+        stdout += chunk;
+      });
+      child.stderr.setEncoding('utf8').on('data', (chunk: string) => {
+        stderr += chunk;
+      });
+      child.stdin.end();
+      child.on('error', reject);
+      const lines = (text: string): string[] => text.split('\n').filter((l) => l !== '');
+      child.on('close', (status) => {
+        resolve({ status, out: lines(stdout), err: lines(stderr) });
+      });
+    });
+  } finally {
+    // The slot passes to the next queued run, if any.
+    const next = queued.shift();
+    if (next === undefined) {
+      running--;
+    } else {
+      next();
+    }
+  }
 }
 
 /**
@@ -50,10 +89,10 @@ exit 254
 );
 chmodSync(path.join(fakeBin, 'aws'), 0o755);
 
-function deployWithFakeAws(args: string[], limit?: string): { status: number | null; out: string[]; err: string[]; aws: string[] } {
+async function deployWithFakeAws(args: string[], limit?: string): Promise<Run & { aws: string[] }> {
   const log = path.join(dir, `aws-${Math.random().toString(36).slice(2)}.log`);
   writeFileSync(log, '');
-  const result = deploy(args, { PATH: `${fakeBin}${path.delimiter}${process.env.PATH ?? ''}`, XP_FAKE_AWS_LOG: log, AWS_REGION: '', ...(limit === undefined ? {} : { XP_FAKE_LIMIT: limit }) });
+  const result = await deploy(args, { PATH: `${fakeBin}${path.delimiter}${process.env.PATH ?? ''}`, XP_FAKE_AWS_LOG: log, AWS_REGION: '', ...(limit === undefined ? {} : { XP_FAKE_LIMIT: limit }) });
   return { ...result, aws: readFileSync(log, 'utf8').split('\n').filter((l) => l !== '') };
 }
 
@@ -62,11 +101,12 @@ afterAll(() => {
 });
 
 // Each run is a node process that loads the built CDK app's configuration code: slow when the other test files synthesize alongside.
+// A test's runs are independent of one another: started together, they overlap (RUNS_AT_ONCE).
 describe('deploy.mjs', { timeout: 120_000 }, () => {
   const good = file('good.json', '{ "alarmEmail": "ops@example.com", "adminEmail": "owner@example.com" }');
 
-  it('deploy --dry-run prints every command it would run, with placeholders for stack outputs, and says nothing was deployed', () => {
-    const { status, out, err } = deploy(['deploy', '--stage', 'prod', '--dry-run', '--config', good, '--profile', 'ops', '--region', 'eu-west-1']);
+  it('deploy --dry-run prints every command it would run, with placeholders for stack outputs, and says nothing was deployed', async () => {
+    const { status, out, err } = await deploy(['deploy', '--stage', 'prod', '--dry-run', '--config', good, '--profile', 'ops', '--region', 'eu-west-1']);
     const commands = out.filter((l) => l.startsWith('$ ')).map((l) => l.replace(/\S*node_modules\/\.bin\/cdk/, 'cdk'));
     const context = `-c stage=prod -c config=${good}`;
 
@@ -86,13 +126,15 @@ describe('deploy.mjs', { timeout: 120_000 }, () => {
     expect(out).toContain("Then: the first owner's password with: AWS_PROFILE=ops AWS_REGION=eu-west-1 aws secretsmanager get-secret-value --secret-id xp/prod/initial-owner-password --query SecretString --output text");
   });
 
-  it('stops a deploy of a stage other than dev without alarmEmail, even with --yes, unless --allow-missing-alarm-email; dev deploys without', () => {
+  it('stops a deploy of a stage other than dev without alarmEmail, even with --yes, unless --allow-missing-alarm-email; dev deploys without', async () => {
     const noAlarms = file('prod-no-alarms.json', '{ "adminEmail": "owner@example.com" }');
-    const stopped = deploy(['deploy', '--stage', 'prod', '--dry-run', '--config', noAlarms]);
-    // --yes answers prompts (as CI passes it), never this check.
-    const yes = deploy(['deploy', '--stage', 'prod', '--dry-run', '--yes', '--config', noAlarms]);
-    const accepted = deploy(['deploy', '--stage', 'prod', '--dry-run', '--yes', '--allow-missing-alarm-email', '--config', noAlarms]);
-    const dev = deploy(['deploy', '--dry-run', '--config', noAlarms]);
+    const [stopped, yes, accepted, dev] = await Promise.all([
+      deploy(['deploy', '--stage', 'prod', '--dry-run', '--config', noAlarms]),
+      // --yes answers prompts (as CI passes it), never this check.
+      deploy(['deploy', '--stage', 'prod', '--dry-run', '--yes', '--config', noAlarms]),
+      deploy(['deploy', '--stage', 'prod', '--dry-run', '--yes', '--allow-missing-alarm-email', '--config', noAlarms]),
+      deploy(['deploy', '--dry-run', '--config', noAlarms]),
+    ]);
     const stop = 'xp: stage "prod" has no alarmEmail: its alarms (failed pipeline batches, error rates, guardrail rollbacks) would notify nobody. Set "alarmEmail" in the configuration file (or --config FILE), or pass --allow-missing-alarm-email to deploy without alarm e-mails.';
 
     for (const run of [stopped, yes]) {
@@ -108,12 +150,14 @@ describe('deploy.mjs', { timeout: 120_000 }, () => {
     expect(dev.err).toEqual([]);
   });
 
-  it('stops a deploy of a stage other than dev whose first owner would be admin@example.com, even with --yes, unless --allow-default-admin-email', () => {
+  it('stops a deploy of a stage other than dev whose first owner would be admin@example.com, even with --yes, unless --allow-default-admin-email', async () => {
     const noAdmin = file('prod-no-admin.json', '{ "alarmEmail": "ops@example.com" }');
-    const prod = deploy(['deploy', '--stage', 'prod', '--dry-run', '--yes', '--config', noAdmin]);
-    const accepted = deploy(['deploy', '--stage', 'prod', '--dry-run', '--allow-default-admin-email', '--config', noAdmin]);
-    const neither = deploy(['deploy', '--stage', 'prod', '--dry-run', '--yes', '--config', file('prod-empty.json', '{}')]);
-    const dev = deploy(['deploy', '--dry-run', '--config', noAdmin]);
+    const [prod, accepted, neither, dev] = await Promise.all([
+      deploy(['deploy', '--stage', 'prod', '--dry-run', '--yes', '--config', noAdmin]),
+      deploy(['deploy', '--stage', 'prod', '--dry-run', '--allow-default-admin-email', '--config', noAdmin]),
+      deploy(['deploy', '--stage', 'prod', '--dry-run', '--yes', '--config', file('prod-empty.json', '{}')]),
+      deploy(['deploy', '--dry-run', '--config', noAdmin]),
+    ]);
 
     expect(prod.status).toBe(1);
     expect(prod.out.filter((l) => l.startsWith('$ '))).toEqual([]);
@@ -130,11 +174,13 @@ describe('deploy.mjs', { timeout: 120_000 }, () => {
     expect(dev.err).toEqual([]);
   });
 
-  it('warns when the configuration file names another stage than the one deployed', () => {
+  it('warns when the configuration file names another stage than the one deployed', async () => {
     const prodFile = file('prod-stage.json', '{ "stage": "prod", "alarmEmail": "ops@example.com", "adminEmail": "owner@example.com" }');
-    const asDev = deploy(['deploy', '--dry-run', '--config', prodFile]);
-    const asProd = deploy(['deploy', '--stage', 'prod', '--dry-run', '--config', prodFile]);
-    const asQa = deploy(['synth', '--stage', 'qa', '--dry-run', '--config', prodFile]);
+    const [asDev, asProd, asQa] = await Promise.all([
+      deploy(['deploy', '--dry-run', '--config', prodFile]),
+      deploy(['deploy', '--stage', 'prod', '--dry-run', '--config', prodFile]),
+      deploy(['synth', '--stage', 'qa', '--dry-run', '--config', prodFile]),
+    ]);
 
     expect(asDev.status).toBe(0);
     expect(asDev.err).toEqual([expect.stringMatching(/^xp: WARNING: .*prod-stage\.json says "stage": "prod", but this is stage "dev" \(the default; pass --stage to choose\): the file's "stage" is ignored$/)]);
@@ -143,10 +189,9 @@ describe('deploy.mjs', { timeout: 120_000 }, () => {
     expect(asQa.err).toEqual([expect.stringMatching(/but this is stage "qa" \(--stage\): the file's "stage" is ignored$/)]);
   });
 
-  it('destroy and synth --dry-run say that nothing happened, and a dry run warns of a missing alarmEmail', () => {
+  it('destroy and synth --dry-run say that nothing happened, and a dry run warns of a missing alarmEmail', async () => {
     const noAlarms = file('no-alarms.json', '{}');
-    const destroy = deploy(['destroy', '--stage', 'qa', '--dry-run', '--config', noAlarms]);
-    const synth = deploy(['synth', '--dry-run', '--config', good]);
+    const [destroy, synth] = await Promise.all([deploy(['destroy', '--stage', 'qa', '--dry-run', '--config', noAlarms]), deploy(['synth', '--dry-run', '--config', good])]);
 
     expect(destroy.status).toBe(0);
     expect(destroy.out.at(-1)).toBe('dry run: nothing was destroyed');
@@ -154,11 +199,16 @@ describe('deploy.mjs', { timeout: 120_000 }, () => {
     expect(synth.out.at(-1)).toBe('dry run: nothing was synthesized');
   });
 
-  it('stops a deploy with removalPolicy "destroy" of a stage whose name is not a development one, even with --yes, unless --allow-destroy-policy', () => {
+  it('stops a deploy with removalPolicy "destroy" of a stage whose name is not a development one, even with --yes, unless --allow-destroy-policy', async () => {
     const destroy = file('destroy.json', '{ "alarmEmail": "ops@example.com", "adminEmail": "owner@example.com", "removalPolicy": "destroy" }');
-    const stopped = deploy(['deploy', '--stage', 'prod', '--dry-run', '--yes', '--config', destroy]);
-    const accepted = deploy(['deploy', '--stage', 'prod', '--dry-run', '--allow-destroy-policy', '--config', destroy]);
-    const retained = deploy(['deploy', '--stage', 'prod', '--dry-run', '--config', good]);
+    const status = async (stages: string[]): Promise<Record<string, number | null>> =>
+      Object.fromEntries(await Promise.all(stages.map(async (stage) => [stage, (await deploy(['deploy', '--stage', stage, '--dry-run', '--config', destroy])).status] as const)));
+    const [stopped, accepted, retained, statuses] = await Promise.all([
+      deploy(['deploy', '--stage', 'prod', '--dry-run', '--yes', '--config', destroy]),
+      deploy(['deploy', '--stage', 'prod', '--dry-run', '--allow-destroy-policy', '--config', destroy]),
+      deploy(['deploy', '--stage', 'prod', '--dry-run', '--config', good]),
+      status(['dev', 'pr-17', 'staging']),
+    ]);
 
     expect(stopped.status).toBe(1);
     expect(stopped.out.filter((l) => l.startsWith('$ '))).toEqual([]);
@@ -168,25 +218,27 @@ describe('deploy.mjs', { timeout: 120_000 }, () => {
     expect(accepted.status).toBe(0);
     expect(accepted.err).toEqual([expect.stringMatching(/^xp: WARNING: stage "prod" has removalPolicy "destroy": .* \(deploying anyway: --allow-destroy-policy\)$/)]);
     expect(retained.status).toBe(0);
-    const status = (stages: string[]): Record<string, number | null> => Object.fromEntries(stages.map((stage) => [stage, deploy(['deploy', '--stage', stage, '--dry-run', '--config', destroy]).status]));
-    expect(status(['dev', 'pr-17', 'staging'])).toEqual({ dev: 0, 'pr-17': 0, staging: 1 });
+    expect(statuses).toEqual({ dev: 0, 'pr-17': 0, staging: 1 });
   });
 
-  it('judges a stage a development one exactly as the configuration does (isDevelopmentStage, which picks the cheaper defaults)', () => {
+  it('judges a stage a development one exactly as the configuration does (isDevelopmentStage, which picks the cheaper defaults)', async () => {
     const destroy = file('destroy-names.json', '{ "alarmEmail": "ops@example.com", "adminEmail": "owner@example.com", "removalPolicy": "destroy" }');
     // Every name the script accepts as a stage at all (its own format check).
     const names = Object.keys(STAGE_NAMES).filter((stage) => /^[a-z][a-z0-9-]{0,19}$/.test(stage));
-    const accepted = Object.fromEntries(names.map((stage) => [stage, deploy(['deploy', '--stage', stage, '--dry-run', '--config', destroy]).status === 0]));
+    const accepted = Object.fromEntries(await Promise.all(names.map(async (stage) => [stage, (await deploy(['deploy', '--stage', stage, '--dry-run', '--config', destroy])).status === 0] as const)));
 
     expect(names.length).toBeGreaterThan(12);
     expect(accepted).toEqual(Object.fromEntries(names.map((stage) => [stage, isDevelopmentStage(stage)])));
     expect(Object.values(accepted)).toEqual(expect.arrayContaining([true, false]));
   });
 
-  it('runs every AWS CLI command in the configuration\'s region when --region is not given; --region wins', () => {
+  it('runs every AWS CLI command in the configuration\'s region when --region is not given; --region wins', async () => {
     const pinned = file('pinned.json', '{ "alarmEmail": "ops@example.com", "adminEmail": "owner@example.com", "region": "eu-central-1" }');
-    const fromFile = deploy(['deploy', '--stage', 'prod', '--dry-run', '--config', pinned]);
-    const fromFlag = deploy(['deploy', '--stage', 'prod', '--dry-run', '--config', pinned, '--region', 'eu-west-1']);
+    const [fromFile, fromFlag, real] = await Promise.all([
+      deploy(['deploy', '--stage', 'prod', '--dry-run', '--config', pinned]),
+      deploy(['deploy', '--stage', 'prod', '--dry-run', '--config', pinned, '--region', 'eu-west-1']),
+      deployWithFakeAws(['deploy', '--stage', 'prod', '--config', pinned], '1000'),
+    ]);
     const aws = (out: string[]): string[] => out.filter((l) => / aws /.test(l));
 
     expect(fromFile.status).toBe(0);
@@ -200,7 +252,6 @@ describe('deploy.mjs', { timeout: 120_000 }, () => {
     expect(aws(fromFlag.out).every((l) => /(^\$ |: )AWS_REGION=eu-west-1 aws /.test(l))).toBe(true);
     expect(fromFlag.err).toEqual([expect.stringMatching(/^xp: WARNING: --region eu-west-1 differs from the configuration's "region": "eu-central-1"/)]);
     // The real pre-flight, not only what a dry run prints.
-    const real = deployWithFakeAws(['deploy', '--stage', 'prod', '--config', pinned], '1000');
     expect(real.aws).toEqual([
       'eu-central-1 lambda get-account-settings --query AccountLimit.ConcurrentExecutions --output text',
       "eu-central-1 cloudformation describe-stacks --stack-name CDKToolkit --query Stacks[0].Outputs[?OutputKey=='BootstrapVersion'].OutputValue --output text",
@@ -209,14 +260,17 @@ describe('deploy.mjs', { timeout: 120_000 }, () => {
     expect(real.err.at(-1)).toMatch(/^xp: cannot read the CDK bootstrap stack/);
   });
 
-  it('checks the account\'s Lambda concurrency limit against reservedConcurrency + 100 before anything is created', () => {
+  it('checks the account\'s Lambda concurrency limit against reservedConcurrency + 100 before anything is created', async () => {
     const small = file('small.json', '{ "alarmEmail": "ops@example.com", "adminEmail": "owner@example.com", "region": "eu-west-1", "reservedConcurrency": { "sdk": null, "api": 5, "aggregator": 3 } }');
     const unreserved = file('unreserved.json', '{ "alarmEmail": "ops@example.com", "adminEmail": "owner@example.com", "reservedConcurrency": { "sdk": null, "api": null, "aggregator": null } }');
-    const dry = deploy(['deploy', '--stage', 'prod', '--dry-run', '--config', good]);
-    const newAccount = deployWithFakeAws(['deploy', '--stage', 'prod', '--config', good], '10');
-    const enough = deployWithFakeAws(['deploy', '--stage', 'prod', '--config', small], '108');
-    const tooFew = deployWithFakeAws(['deploy', '--stage', 'prod', '--config', small], '107');
-    const unreadable = deployWithFakeAws(['deploy', '--stage', 'prod', '--config', good]);
+    const [dry, newAccount, enough, tooFew, unreadable, none] = await Promise.all([
+      deploy(['deploy', '--stage', 'prod', '--dry-run', '--config', good]),
+      deployWithFakeAws(['deploy', '--stage', 'prod', '--config', good], '10'),
+      deployWithFakeAws(['deploy', '--stage', 'prod', '--config', small], '108'),
+      deployWithFakeAws(['deploy', '--stage', 'prod', '--config', small], '107'),
+      deployWithFakeAws(['deploy', '--stage', 'prod', '--config', good]),
+      deploy(['deploy', '--stage', 'prod', '--dry-run', '--config', unreserved]),
+    ]);
 
     expect(dry.out.slice(dry.out.indexOf('$ aws lambda get-account-settings --query AccountLimit.ConcurrentExecutions --output text'))[1]).toBe(
       '(the deploy stops unless the answer is at least 370: reservedConcurrency reserves 270, and Lambda keeps 100 unreserved)',
@@ -234,19 +288,22 @@ describe('deploy.mjs', { timeout: 120_000 }, () => {
     expect(unreadable.aws).toHaveLength(2);
     expect(unreadable.err[0]).toMatch(/^xp: WARNING: cannot read the account's Lambda concurrency limit \(lambda:GetAccountSettings\): An error occurred \(AccessDeniedException\)/);
     // Nothing reserved: nothing to check.
-    expect(deploy(['deploy', '--stage', 'prod', '--dry-run', '--config', unreserved]).out.filter((l) => l.includes('get-account-settings'))).toEqual([]);
+    expect(none.out.filter((l) => l.includes('get-account-settings'))).toEqual([]);
   });
 
-  it('reports a bad configuration file in one line, before running anything', () => {
+  it('reports a bad configuration file in one line, before running anything', async () => {
     const broken = file('broken.json', '{ "alarmEmail": "ops@example.com", }');
     const invalid = file('invalid.json', '{ "logRetentionDays": 31, "aurora": { "minCapacity": 8, "maxCapacity": 2 } }');
 
-    for (const [config, message] of [
+    const cases = [
       [broken, `xp: config file ${broken} is not valid JSON: `],
       [invalid, `xp: invalid xp deployment configuration in ${invalid}: logRetentionDays: not a CloudWatch Logs retention period; aurora: minCapacity must not exceed maxCapacity`],
       [path.join(dir, 'missing.json'), `xp: config file ${path.join(dir, 'missing.json')} does not exist`],
-    ] as const) {
-      const { status, out, err } = deploy(['deploy', '--stage', 'prod', '--dry-run', '--config', config]);
+    ] as const;
+    const runs = await Promise.all(cases.map(([config]) => deploy(['deploy', '--stage', 'prod', '--dry-run', '--config', config])));
+
+    for (const [i, [, message]] of cases.entries()) {
+      const { status, out, err } = runs[i]!;
 
       expect(status).toBe(1);
       expect(out).toEqual([]);

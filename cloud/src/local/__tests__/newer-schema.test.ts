@@ -7,7 +7,7 @@
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { copyFile, mkdir, mkdtemp, readdir, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -18,6 +18,7 @@ import type { Logger } from '../../domain/context.js';
 import { silentLogger } from '../../domain/context.js';
 import type { Database } from '../../store/db.js';
 import { MIGRATIONS_DIR, createPgDatabase, createPgliteDatabase, migrate } from '../../store/db.js';
+import { emptyPgliteSnapshot, pgliteBefore } from '../../store/__tests__/pglite-snapshots.js';
 import { LOCK_FILE } from '../data-lock.js';
 import { configFromEnv, startLocalStack } from '../stack.js';
 import type { LocalStack } from '../stack.js';
@@ -47,18 +48,15 @@ describe('xp start on a database migrated by a newer release, and on an older on
   const start = (dataDir: string, env: Record<string, string> = {}, logger: Logger = silentLogger): Promise<LocalStack> =>
     startLocalStack(config(dataDir, env), { logger, print: () => undefined });
 
-  /** A data folder whose embedded database has the migrations before `migration` (`'0012'`) applied, as an older release left it. */
+  /**
+   * A data folder whose embedded database has the migrations before `migration` (`'0012'`) applied, as
+   * an older release left it (from a snapshot of an initdb'd database: initdb is the slow part).
+   */
   const folderBefore = async (name: string, migration: string, newerRow = false): Promise<string> => {
     const dir = path.join(root, name);
-    const older = path.join(root, `${name}-migrations`);
-    await mkdir(older, { recursive: true });
     await mkdir(dir, { mode: 0o700 });
-    for (const file of files.filter((f) => f < migration)) {
-      await copyFile(path.join(MIGRATIONS_DIR, file), path.join(older, file));
-    }
-    const db = await createPgliteDatabase(path.join(dir, 'postgres'));
+    const db = await pgliteBefore(migration, path.join(dir, 'postgres'));
     try {
-      await migrate(db, `${older}${path.sep}`);
       if (newerRow) {
         await db.query('INSERT INTO schema_migrations (name) VALUES ($1)', [NEWER]);
       }
@@ -80,6 +78,8 @@ describe('xp start on a database migrated by a newer release, and on an older on
   beforeAll(async () => {
     root = await mkdtemp(path.join(tmpdir(), 'xp-newer-schema-'));
     files = (await readdir(MIGRATIONS_DIR)).filter((f) => f.endsWith('.sql')).sort();
+    // Made once (initdb, unless an earlier run kept it), within the hook's longer timeout.
+    await emptyPgliteSnapshot();
   });
   afterAll(async () => {
     for (const cleanup of cleanups.reverse()) {

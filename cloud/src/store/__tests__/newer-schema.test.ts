@@ -5,10 +5,10 @@
  * Real PGlite, with the migrations of the release before the last one applied.
  */
 import { readdir } from 'node:fs/promises';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { Database } from '../db.js';
 import { MIGRATIONS_DIR, NewerSchemaError, createPgliteDatabase, describeApplied, migrate, unknownMigrations } from '../db.js';
-import { databaseBefore } from './migrated-before.js';
+import { emptyPgliteSnapshot, pgliteBefore } from './pglite-snapshots.js';
 
 const NEWER = '9999_from_a_newer_release.sql';
 
@@ -16,6 +16,10 @@ const recorded = async (db: Database): Promise<string[]> => (await db.query<{ na
 
 describe('a database migrated by a newer release', () => {
   const closers: (() => Promise<void>)[] = [];
+  // Made once (initdb, unless an earlier run kept it), within the hook's longer timeout.
+  beforeAll(async () => {
+    await emptyPgliteSnapshot();
+  });
   afterEach(async () => {
     for (const close of closers.splice(0).reverse()) {
       await close();
@@ -25,15 +29,16 @@ describe('a database migrated by a newer release', () => {
   /** The database of the release before the last migration, with a row a newer release wrote. */
   const olderWithNewerRow = async (): Promise<{ db: Database; last: string }> => {
     const last = (await readdir(MIGRATIONS_DIR)).filter((f) => f.endsWith('.sql')).sort().at(-1)!;
-    const before = await databaseBefore(last.slice(0, 4));
-    closers.push(before.close);
-    await before.db.query('INSERT INTO schema_migrations (name) VALUES ($1)', [NEWER]);
-    return { db: before.db, last };
+    // From a snapshot of an initdb'd database: initdb is the slow part.
+    const db = await pgliteBefore(last.slice(0, 4));
+    closers.push(() => db.close());
+    await db.query('INSERT INTO schema_migrations (name) VALUES ($1)', [NEWER]);
+    return { db, last };
   };
 
   it('is named by unknownMigrations; none on a database never migrated', async () => {
     const { db } = await olderWithNewerRow();
-    const fresh = await createPgliteDatabase();
+    const fresh = await createPgliteDatabase(undefined, { loadDataDir: await emptyPgliteSnapshot() });
     closers.push(() => fresh.close());
 
     expect(await unknownMigrations(db)).toEqual([NEWER]);

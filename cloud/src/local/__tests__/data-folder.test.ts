@@ -214,7 +214,8 @@ describe('the data folder: lock, damaged databases, ports, platform key', () => 
     // The folder is still free for the embedded database.
     const stack = await start(dir);
     await stack.close();
-  });
+    // A whole first start (PGlite, every migration) at the end: past 20 s on a loaded 2-core machine.
+  }, 60_000);
 
   it('stops a first start whose API or console port is taken before anything is created (embedded database)', async () => {
     const dir = path.join(root, 'port-taken');

@@ -59,10 +59,43 @@ export const trackEventSchema = z.strictObject({
     .optional(),
 });
 
+/** At most this many (flag, variation) counts in one `evaluations` record; SDKs split larger windows. */
+export const MAX_EVALUATION_COUNTS = 100;
+
+/**
+ * How often an SDK evaluated each flag over a window (`start` to `timestamp`), by the variation it
+ * served: what "is this flag still used, and what does it serve?" is answered from. `variation` null:
+ * the caller's default was served (the flag is not in the ruleset, or the evaluation failed). Not tied
+ * to a unit; the pipeline adds the counts to hourly buckets of the window's end.
+ */
+export const evaluationsEventSchema = z.strictObject({
+  id: eventBase.id,
+  type: z.literal('evaluations'),
+  /** When the window closed (the counts are bucketed by this time), as epoch milliseconds or an ISO 8601 instant. */
+  timestamp: eventBase.timestamp,
+  /** When the window opened: at or before `timestamp`, at most an hour before it. */
+  start: eventBase.timestamp,
+  counts: z
+    .array(
+      z.strictObject({
+        /** The key the code asked for, defined or not (a key missing from the ruleset is counted too). */
+        flag: z.string().min(1).max(200),
+        variation: keySchema.nullable(),
+        count: z.number().int().min(1).max(1_000_000_000),
+      }),
+    )
+    .min(1)
+    .max(MAX_EVALUATION_COUNTS),
+});
+
 export const sdkEventSchema = z.discriminatedUnion('type', [exposureEventSchema, trackEventSchema]);
+/** Anything a batch to POST /sdk/v1/events may hold: unit events and evaluation counts. */
+export const sdkBatchItemSchema = z.discriminatedUnion('type', [exposureEventSchema, trackEventSchema, evaluationsEventSchema]);
 export type SdkEvent = z.output<typeof sdkEventSchema>;
 export type ExposureEvent = z.output<typeof exposureEventSchema>;
 export type TrackEvent = z.output<typeof trackEventSchema>;
+export type EvaluationsEvent = z.output<typeof evaluationsEventSchema>;
+export type SdkBatchItem = z.output<typeof sdkBatchItemSchema>;
 
 /** What the pipeline carries on Kinesis: the SDK event plus where and when it was received. */
 export const pipelineEventSchema = z.strictObject({

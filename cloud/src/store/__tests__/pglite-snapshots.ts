@@ -6,25 +6,30 @@ import path from 'node:path';
 import type { Database } from '../db.js';
 import { MIGRATIONS_DIR, createPgliteDatabase, migrate } from '../db.js';
 
-let empty: Promise<Blob> | undefined;
+/** The installed PGlite's version: cached data directories are named after it. */
+export async function pgliteVersion(): Promise<string> {
+  const pglitePackage = path.join(path.dirname(createRequire(import.meta.url).resolve('@electric-sql/pglite')), '..', 'package.json');
+  return (JSON.parse(await readFile(pglitePackage, 'utf8')) as { version: string }).version;
+}
 
 /**
- * A PGlite data directory fresh from initdb, never migrated, as a `dumpDataDir` tarball. initdb takes
- * several times as long as loading one (tens of seconds on a loaded 2-core machine): it runs once,
- * and the tarball is kept in the temporary directory under PGlite's version for other files and runs.
+ * The `dumpDataDir` tarball kept in `file` (a name in the temporary directory), or, when there is none
+ * yet, one PGlite makes: of a fresh initdb, or of a data directory that `prepare` has filled (then
+ * removed). Written to `file` for other test files, workers and runs.
  */
-export function emptyPgliteSnapshot(): Promise<Blob> {
-  empty ??= (async () => {
-    const pglitePackage = path.join(path.dirname(createRequire(import.meta.url).resolve('@electric-sql/pglite')), '..', 'package.json');
-    const version = (JSON.parse(await readFile(pglitePackage, 'utf8')) as { version: string }).version;
-    const file = path.join(tmpdir(), `xp-test-pglite-empty-${version}.tar`);
-    try {
-      return new Blob([await readFile(file)]);
-    } catch {
-      // not made yet
+export async function cachedPgliteDump(file: string, prepare?: (dataDir: string) => Promise<void>): Promise<Blob> {
+  try {
+    return new Blob([await readFile(file)]);
+  } catch {
+    // not made yet
+  }
+  const dir = prepare === undefined ? undefined : await mkdtemp(path.join(tmpdir(), 'xp-test-pglite-'));
+  try {
+    if (dir !== undefined) {
+      await prepare?.(dir);
     }
     const { PGlite } = await import('@electric-sql/pglite');
-    const raw = new PGlite();
+    const raw = new PGlite(dir);
     let dump: Blob;
     try {
       await raw.waitReady;
@@ -37,7 +42,22 @@ export function emptyPgliteSnapshot(): Promise<Blob> {
     await writeFile(partial, new Uint8Array(await dump.arrayBuffer()));
     await rename(partial, file);
     return dump;
-  })();
+  } finally {
+    if (dir !== undefined) {
+      await rm(dir, { recursive: true, force: true });
+    }
+  }
+}
+
+let empty: Promise<Blob> | undefined;
+
+/**
+ * A PGlite data directory fresh from initdb, never migrated, as a `dumpDataDir` tarball. initdb takes
+ * several times as long as loading one (tens of seconds on a loaded 2-core machine): it runs once,
+ * and the tarball is kept in the temporary directory under PGlite's version for other files and runs.
+ */
+export function emptyPgliteSnapshot(): Promise<Blob> {
+  empty ??= (async () => cachedPgliteDump(path.join(tmpdir(), `xp-test-pglite-empty-${await pgliteVersion()}.tar`)))();
   return empty;
 }
 

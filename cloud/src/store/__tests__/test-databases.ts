@@ -1,12 +1,12 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdtemp, readFile, readdir, rename, rm, writeFile } from 'node:fs/promises';
-import { createRequire } from 'node:module';
+import { readFile, readdir } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import type { Database } from '../db.js';
 import { createPgDatabase, createPgliteDatabase, migrate } from '../db.js';
+import { cachedPgliteDump, pgliteVersion } from './pglite-snapshots.js';
 
 /** The real server used by storage tests (CI starts it); override with XP_TEST_PG_URL. */
 const ADMIN_URL = process.env.XP_TEST_PG_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
@@ -41,8 +41,7 @@ let schemaKey: Promise<string> | undefined;
 function migrationsKey(): Promise<string> {
   schemaKey ??= (async () => {
     const hash = createHash('sha256');
-    const pglitePackage = path.join(path.dirname(createRequire(import.meta.url).resolve('@electric-sql/pglite')), '..', 'package.json');
-    hash.update((JSON.parse(await readFile(pglitePackage, 'utf8')) as { version: string }).version);
+    hash.update(await pgliteVersion());
     for (const file of (await readdir(MIGRATIONS_DIR)).filter((f) => f.endsWith('.sql')).sort()) {
       hash.update(`\0${file}\0`);
       hash.update(await readFile(path.join(MIGRATIONS_DIR, file)));
@@ -60,39 +59,15 @@ let pgliteTemplate: Promise<Blob> | undefined;
  * temporary directory under the schema's hash, so other test files and workers skip initdb.
  */
 export function migratedPgliteDump(): Promise<Blob> {
-  pgliteTemplate ??= (async () => {
-    const file = path.join(tmpdir(), `xp-test-pglite-${await migrationsKey()}.tar`);
-    try {
-      return new Blob([await readFile(file)]);
-    } catch {
-      // not built yet
-    }
-    const dir = await mkdtemp(path.join(tmpdir(), 'xp-test-pglite-'));
-    try {
+  pgliteTemplate ??= (async () =>
+    cachedPgliteDump(path.join(tmpdir(), `xp-test-pglite-${await migrationsKey()}.tar`), async (dir) => {
       const built = await createPgliteDatabase(dir);
       try {
         await migrate(built);
       } finally {
         await built.close();
       }
-      const { PGlite } = await import('@electric-sql/pglite');
-      const raw = new PGlite(dir);
-      let dump: Blob;
-      try {
-        await raw.waitReady;
-        dump = await raw.dumpDataDir('none');
-      } finally {
-        await raw.close();
-      }
-      // Written aside, then renamed: a concurrent reader sees the whole file or none.
-      const partial = `${file}.${randomBytes(6).toString('hex')}`;
-      await writeFile(partial, new Uint8Array(await dump.arrayBuffer()));
-      await rename(partial, file);
-      return dump;
-    } finally {
-      await rm(dir, { recursive: true, force: true });
-    }
-  })();
+    }))();
   return pgliteTemplate;
 }
 

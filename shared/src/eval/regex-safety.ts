@@ -328,21 +328,38 @@ function foreignGroup(source: string, i: number): string | undefined {
  * "Invalid group" (or, from V8 12.5 on, reads `(?i:…)` while the Python SDK does not).
  */
 export function regexForeignGroup(source: string): string | undefined {
+  return firstProblem(source, { group: (i) => foreignGroup(source, i) });
+}
+
+/** What firstProblem asks about each piece of a pattern; each answers a problem or undefined. */
+interface PatternVisitor {
+  /** The escape whose backslash is at `i`, outside a character class. */
+  readonly escape?: (i: number) => string | undefined;
+  /** The character class from `start` (its `[`) to before `end`. */
+  readonly characterClass?: (start: number, end: number) => string | undefined;
+  /** The group opened at `i`. */
+  readonly group?: (i: number) => string | undefined;
+}
+
+/** The first problem the visitor finds walking `source` left to right (escapes, classes, groups), or undefined. */
+function firstProblem(source: string, visitor: PatternVisitor): string | undefined {
   let i = 0;
   while (i < source.length) {
     const c = source[i]!;
+    let problem: string | undefined;
     if (c === '\\') {
+      problem = visitor.escape?.(i);
       i += 2;
     } else if (c === '[') {
-      i = classEnd(source, i);
+      const end = classEnd(source, i);
+      problem = visitor.characterClass?.(i, end);
+      i = end;
     } else {
-      if (c === '(') {
-        const problem = foreignGroup(source, i);
-        if (problem !== undefined) {
-          return problem;
-        }
-      }
+      problem = c === '(' ? visitor.group?.(i) : undefined;
       i++;
+    }
+    if (problem !== undefined) {
+      return problem;
     }
   }
   return undefined;
@@ -395,22 +412,14 @@ function identityEscape(source: string, i: number, inClass: boolean, named: bool
  */
 export function regexForeignSyntax(source: string): string | undefined {
   const { named } = captureGroups(source);
-  let i = 0;
-  while (i < source.length) {
-    const c = source[i]!;
-    if (c === '\\') {
-      const problem = identityEscape(source, i, false, named);
-      if (problem !== undefined) {
-        return problem;
-      }
-      i += 2;
-    } else if (c === '[') {
-      const end = classEnd(source, i);
-      const alone = matchesAt(/\[(\^?):([a-z]+):\]/y, source, i);
+  return firstProblem(source, {
+    escape: (i) => identityEscape(source, i, false, named),
+    characterClass: (start, end) => {
+      const alone = matchesAt(/\[(\^?):([a-z]+):\]/y, source, start);
       if (alone !== null && alone[2]! in POSIX_CLASSES) {
         return `[${alone[1]!}:${alone[2]!}:] is a POSIX class, which JavaScript does not have: here it is a class of the characters between the brackets; write [${alone[1]!}${POSIX_CLASSES[alone[2]!]!}]`;
       }
-      for (let j = i + 1; j < end - 1; ) {
+      for (let j = start + 1; j < end - 1; ) {
         if (source[j] === '\\') {
           const problem = identityEscape(source, j, true, named);
           if (problem !== undefined) {
@@ -425,18 +434,10 @@ export function regexForeignSyntax(source: string): string | undefined {
         }
         j++;
       }
-      i = end;
-    } else {
-      if (c === '(') {
-        const problem = foreignGroup(source, i);
-        if (problem !== undefined) {
-          return problem;
-        }
-      }
-      i++;
-    }
-  }
-  return undefined;
+      return undefined;
+    },
+    group: (i) => foreignGroup(source, i),
+  });
 }
 
 interface Width {

@@ -6,9 +6,10 @@ import { usePages } from '../../lib/use-pages.js';
 import { AsyncView, ErrorNote } from '../../lib/ui.js';
 import { ApiKeys } from './api-keys.js';
 import { SdkKeys } from './sdk-keys.js';
+import { ServiceAccounts } from './service-accounts.js';
 import { InviteUser, UsersTable } from './users-admin.js';
 
-/** Users and their roles, the project's SDK keys, what each role may do, and the signed-in user's API keys. */
+/** Users and their roles, the organisation's service accounts, the project's SDK keys, what each role may do, and the signed-in user's API keys. */
 export default function Access(): ReactNode {
   const { client, user, project, refreshTick } = useSession();
   // Every role may list users (`read`); only owners and admins manage them (`users:manage`).
@@ -47,6 +48,7 @@ export default function Access(): ReactNode {
           Load more users
         </button>
       )}
+      <ServiceAccounts />
       {/* SDK keys are a project's: none without one. */}
       {project === '' ? null : <SdkKeys />}
       <h2>Roles</h2>

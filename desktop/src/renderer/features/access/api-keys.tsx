@@ -1,32 +1,29 @@
 import { useState } from 'react';
 import type { ReactNode } from 'react';
 import { ROLE_RANK, roleSchema } from '@xp/shared';
-import type { AccessTokenView, Role } from '@xp/shared';
+import type { Role } from '@xp/shared';
 import { useSession } from '../../app/session.js';
 import { FieldError, FormErrorNote, fieldErrors, invalidProps } from '../../lib/field-errors.js';
-import { formatTime } from '../../lib/format.js';
 import { useAsync } from '../../lib/use-async.js';
-import { AsyncView, Badge, Confirm, Empty, VisuallyHidden } from '../../lib/ui.js';
+import { AsyncView, Confirm, Empty } from '../../lib/ui.js';
 import { pendingProps } from '../../lib/permissions.js';
+import { TokenTable } from './token-table.js';
+
+export { tokenAccess } from './token-table.js';
 
 /** The most projects one key may be limited to (the API's bound). */
-const MAX_PROJECTS = 50;
+export const MAX_PROJECTS = 50;
 
 /** The roles a key of `mine` may be capped at: the API refuses one above the caller's own (403). */
 export function tokenRoles(mine: Role): Role[] {
   return roleSchema.options.filter((r) => ROLE_RANK[r] <= ROLE_RANK[mine]);
 }
 
-/** What a key may do, in a few words: "viewer · demo, shop", "your role · all projects" (an API without scopes sends neither: the user's role, every project). */
-export function tokenAccess(t: Pick<AccessTokenView, 'role' | 'projects'>): string {
-  const role = t.role ?? 'your role';
-  const projects = t.projects ?? null;
-  // Limited to projects that were all deleted since: it reaches none (never "all").
-  return `${role} · ${projects === null ? 'all projects' : projects.length === 0 ? 'no project left' : projects.join(', ')}`;
-}
-
-/** The organisation's projects as checkboxes, loaded when the key is to be limited to some. */
-function ProjectChoices({ chosen, onChange, invalid }: { chosen: readonly string[]; onChange: (next: string[]) => void; invalid: boolean }): ReactNode {
+/**
+ * The organisation's projects as checkboxes, loaded when the key is to be limited to some (here and
+ * for a service account's token); `errorId` is the id of the message shown when `invalid`.
+ */
+export function ProjectChoices({ chosen, onChange, invalid, errorId = 'api-key-projects-error' }: { chosen: readonly string[]; onChange: (next: string[]) => void; invalid: boolean; errorId?: string }): ReactNode {
   const { client } = useSession();
   const projects = useAsync(() => client.projects(), [client]);
   return (
@@ -35,7 +32,7 @@ function ProjectChoices({ chosen, onChange, invalid }: { chosen: readonly string
         list.length === 0 ? (
           <p className="muted small">There are no projects yet.</p>
         ) : (
-          <fieldset className="bare" aria-label="Only these projects" {...(invalid ? { 'aria-describedby': 'api-key-projects-error' } : {})}>
+          <fieldset className="bare" aria-label="Only these projects" {...(invalid ? { 'aria-describedby': errorId } : {})}>
             {list.map((p) => (
               <label key={p.key} className="check">
                 <input
@@ -197,42 +194,7 @@ export function ApiKeys(): ReactNode {
           list.length === 0 ? (
             <Empty>No personal API keys. Create one for scripts, CI or the VS Code extension.</Empty>
           ) : (
-            <table aria-label="API keys">
-              <thead>
-                <tr>
-                  <th>Name</th>
-                  <th>Prefix</th>
-                  <th>Access</th>
-                  <th>Created</th>
-                  <th>Expires</th>
-                  <th>Last used</th>
-                  <th><VisuallyHidden>Actions</VisuallyHidden></th>
-                </tr>
-              </thead>
-              <tbody>
-                {list.map((t) => (
-                  <tr key={t.id}>
-                    <td>{t.name}</td>
-                    <td>
-                      <code>{t.prefix}…</code>
-                    </td>
-                    <td className="small">{tokenAccess(t)}</td>
-                    <td className="small">{formatTime(t.createdAt)}</td>
-                    <td className="small">{formatTime(t.expiresAt)}</td>
-                    <td className="small">{formatTime(t.lastUsedAt)}</td>
-                    <td>
-                      {t.revokedAt === null ? (
-                        <button type="button" className="danger" onClick={() => { setRevoking({ id: t.id, name: t.name }); }}>
-                          Revoke
-                        </button>
-                      ) : (
-                        <Badge tone="bad">revoked</Badge>
-                      )}
-                    </td>
-                  </tr>
-                ))}
-              </tbody>
-            </table>
+            <TokenTable label="API keys" tokens={list} onRevoke={(t) => { setRevoking({ id: t.id, name: t.name }); }} />
           )
         }
       </AsyncView>

@@ -238,4 +238,16 @@ describe('API keys', () => {
     expect(tokenAccess({})).toBe('your role · all projects');
     expect(tokenAccess({ role: 'editor', projects: [] })).toBe('editor · no project left');
   });
+
+  it('says never for a key without expiry or use, and marks an expired key expired, with nothing to revoke', async () => {
+    const { client } = keysApi({ initial: [key('a', 'laptop'), { ...key('b', 'old ci'), expiresAt: '2026-01-01T00:00:00Z', lastUsedAt: '2025-12-31T09:00:00Z' }] });
+    renderKeys(client, 'viewer');
+    const laptop = (await screen.findByRole('cell', { name: 'laptop' })).closest('tr')!;
+    const cells = within(laptop).getAllByRole('cell').map((c) => c.textContent);
+    expect(cells.slice(4, 6)).toEqual(['never', 'never']);
+    expect(within(laptop).getByRole('button', { name: 'Revoke' })).toBeTruthy();
+    const old = screen.getByRole('cell', { name: 'old ci' }).closest('tr')!;
+    expect(within(old).queryByRole('button')).toBeNull();
+    expect(old.textContent).toContain('expired');
+  });
 });

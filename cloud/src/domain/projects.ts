@@ -8,6 +8,7 @@ import { changeRequests } from '../store/change-requests.js';
 import { credentials } from '../store/credentials.js';
 import type { SdkKey } from '../store/credentials.js';
 import { purgeProjectData } from '../store/experiment-data.js';
+import { deleteProjectEvaluations } from '../store/flag-evaluations.js';
 import type { Queryable } from '../store/db.js';
 import { lockProjectAggregates, lockProjectDefinitions } from '../store/project-locks.js';
 import { projectRoles } from '../store/project-roles.js';
@@ -191,6 +192,7 @@ export class ProjectService {
       const roles = await projectRoles.listForProject(tx, project.id);
       const definitions = await definitionKeys(tx, project.id);
       await purgeProjectData(tx, project.id);
+      await deleteProjectEvaluations(tx, project.id);
       await projects.delete(tx, actor.orgId, key, expectedVersion);
       // The organisation's entry, as the project is gone (no webhook of it is left to tell): its id says which one it was.
       await record(tx, actor, {

@@ -23,6 +23,7 @@ import { webhookRoutes } from './routes/webhooks.js';
 import { definitionRoutes } from './routes/definitions.js';
 import { changeRoutes } from './routes/changes.js';
 import { explorerRoutes } from './routes/explorer.js';
+import { flagEvaluationRoutes } from './routes/flag-evaluations.js';
 import { governanceRoutes } from './routes/governance.js';
 import { scheduledChangeRoutes } from './routes/scheduled-changes.js';
 import { guardRegexBacktracking } from './regex-guard.js';
@@ -61,7 +62,7 @@ export const DEFAULT_MAX_BODY_BYTES = 8 * 1024 * 1024;
 export function managementRoutes(services: Services): AnyRoute[] {
   // One count of open streams per user for both streaming routes of this app.
   const streams = new StreamSlots();
-  return [...accountRoutes(services), ...serviceAccountRoutes(services), ...projectRoutes(services), ...definitionRoutes(services), ...governanceRoutes(services), ...scheduledChangeRoutes(services), ...alertRoutes(services), ...healthRoutes(services), ...resultRoutes(services), ...explorerRoutes(services, streams), ...unitRoutes(services), ...changeRoutes(services, streams), ...codeRefRoutes(services), ...webhookRoutes(services)];
+  return [...accountRoutes(services), ...serviceAccountRoutes(services), ...projectRoutes(services), ...definitionRoutes(services), ...flagEvaluationRoutes(services), ...governanceRoutes(services), ...scheduledChangeRoutes(services), ...alertRoutes(services), ...healthRoutes(services), ...resultRoutes(services), ...explorerRoutes(services, streams), ...unitRoutes(services), ...changeRoutes(services, streams), ...codeRefRoutes(services), ...webhookRoutes(services)];
 }
 
 const DOCS_HTML = `<!doctype html>

@@ -7,14 +7,15 @@
  * transaction, so an event id is either applied and recorded, or neither; a re-delivered event finds
  * its id and is skipped. The poller commits its checkpoint in that same transaction.
  */
-import type { EventFilter, ExposureEvent, PipelineEvent, TrackEvent } from '@xp/shared';
-import { formatIssues, metricSchema, pipelineEventSchema } from '@xp/shared';
+import type { EvaluationsPipelineEvent, EventFilter, ExposureEvent, PipelineEvent, PipelineRecord, TrackEvent } from '@xp/shared';
+import { formatIssues, isEvaluationsRecord, metricSchema, pipelineRecordSchema } from '@xp/shared';
 import type { Logger } from '../domain/context.js';
 import type { Database, Queryable } from '../store/db.js';
 import { DatabaseError, SqlState } from '../store/database.js';
 import { forgetExplorerEvents, withoutErasedUnits } from '../store/erasure.js';
 import { lockProjectAggregates, tryLockProjectAggregates } from '../store/project-locks.js';
 import { projects } from '../store/projects.js';
+import { addEvaluationCounts, pruneFlagEvaluations } from '../store/flag-evaluations.js';
 import { pruneOlderThan } from '../store/prune.js';
 import type { PruneOptions } from '../store/prune.js';
 
@@ -69,7 +70,7 @@ const MAX_REASON_CHARS = 2_000;
 
 const utf8 = new TextDecoder('utf-8', { fatal: true });
 
-type Parsed = { readonly ok: true; readonly event: PipelineEvent } | { readonly ok: false; readonly reason: string };
+type Parsed = { readonly ok: true; readonly event: PipelineRecord } | { readonly ok: false; readonly reason: string };
 
 /** Decodes and validates one record; never throws. */
 export function parseRecord(record: StreamRecord): Parsed {
@@ -90,9 +91,9 @@ export function parseRecord(record: StreamRecord): Parsed {
   } catch (error) {
     return { ok: false, reason: `payload is not JSON: ${error instanceof Error ? error.message : 'parse error'}` };
   }
-  let parsed: ReturnType<typeof pipelineEventSchema.safeParse>;
+  let parsed: ReturnType<typeof pipelineRecordSchema.safeParse>;
   try {
-    parsed = pipelineEventSchema.safeParse(json);
+    parsed = pipelineRecordSchema.safeParse(json);
   } catch {
     // The API refuses deep properties; a record from elsewhere could still be nested past the stack.
     return { ok: false, reason: 'not a pipeline event: nested too deeply to check' };
@@ -103,7 +104,8 @@ export function parseRecord(record: StreamRecord): Parsed {
   if (parsed.data.occurredAt > MAX_TIME_MS) {
     return { ok: false, reason: 'occurredAt is beyond the representable time range' };
   }
-  return { ok: true, event: parsed.data };
+  // The schema's output is one of the union's members; zod types the item alone as the union.
+  return { ok: true, event: parsed.data as PipelineRecord };
 }
 
 function recordBytes(record: StreamRecord): Uint8Array {
@@ -251,7 +253,7 @@ export async function processBatchInTransaction(tx: Queryable, records: readonly
 /** `processBatchInTransaction`, also returning the events dropped because their unit was erased (for the explorer hook's rows). */
 async function processRecords(tx: Queryable, records: readonly StreamRecord[], options: AggregateOptions): Promise<BatchCounts & { readonly erased: readonly PipelineEvent[] }> {
   const poison: { record: StreamRecord; reason: string }[] = [];
-  const candidates: PipelineEvent[] = [];
+  const candidates: PipelineRecord[] = [];
   const seen = new Set<string>();
   let duplicates = 0;
   for (const record of records) {
@@ -279,15 +281,35 @@ async function processRecords(tx: Queryable, records: readonly StreamRecord[], o
   if (existing.length < candidates.length) {
     options.logger?.info('aggregator drops events of deleted projects', { events: candidates.length - existing.length });
   }
+  // Evaluation counts belong to no unit: no erasure applies to them.
+  const unitEvents: PipelineEvent[] = [];
+  const evaluations: EvaluationsPipelineEvent[] = [];
+  for (const e of existing) {
+    if (isEvaluationsRecord(e)) {
+      evaluations.push(e);
+    } else {
+      unitEvents.push(e);
+    }
+  }
   // Events of a unit erased since they happened (store/erasure.ts), read under the lock the erasure held.
-  const { kept, erased } = await withoutErasedUnits(tx, existing);
+  const { kept: keptUnitEvents, erased } = await withoutErasedUnits(tx, unitEvents);
+  const kept: PipelineRecord[] = evaluations.length === 0 ? keptUnitEvents : [...keptUnitEvents, ...evaluations];
   if (erased.length > 0) {
     options.logger?.info('aggregator drops events of erased units', { events: erased.length, reason: 'unit erased' });
   }
   const fresh = await dedupe(tx, kept);
   duplicates += kept.length - fresh.length;
-  if (fresh.length > 0) {
-    await apply(tx, fresh, options);
+  if (evaluations.length === 0) {
+    if (fresh.length > 0) {
+      await apply(tx, fresh as PipelineEvent[], options);
+    }
+  } else {
+    const freshUnitEvents = fresh.filter((e): e is PipelineEvent => !isEvaluationsRecord(e));
+    if (freshUnitEvents.length > 0) {
+      await apply(tx, freshUnitEvents, options);
+    }
+    // Evaluation counts are not exposures: only their hourly buckets (migration 0042) change.
+    await addEvaluationCounts(tx, fresh.filter(isEvaluationsRecord));
   }
   return { processed: fresh.length, duplicates, deadLettered, erased };
 }
@@ -316,7 +338,7 @@ async function deadLetter(tx: Queryable, items: readonly { record: StreamRecord;
 }
 
 /** Records the events' ids and returns the events not seen before. */
-async function dedupe(tx: Queryable, events: readonly PipelineEvent[]): Promise<PipelineEvent[]> {
+async function dedupe<E extends PipelineRecord>(tx: Queryable, events: readonly E[]): Promise<E[]> {
   if (events.length === 0) {
     return [];
   }
@@ -915,7 +937,11 @@ export function dedupeRetentionHours(streamRetentionHours = 24): number {
  * Deletes dedupe records older than the retention window, `chunk` rows per statement (each its own
  * short transaction, so aggregation never waits long), until none is left or `deadline` (epoch ms)
  * has passed; returns how many. Without pruning the table grows by one row per event for good.
+ * Also deletes the flag evaluation buckets older than their retention (store/flag-evaluations.ts).
  */
-export function pruneProcessedEvents(db: Queryable, retentionHours: number, options: PruneOptions = {}): Promise<number> {
-  return pruneOlderThan(db, 'processed_events', retentionHours, options);
+export async function pruneProcessedEvents(db: Queryable, retentionHours: number, options: PruneOptions = {}): Promise<number> {
+  const deleted = await pruneOlderThan(db, 'processed_events', retentionHours, options);
+  // The flag evaluation buckets past their 90 days go in the same periodic upkeep (few rows: one per flag, variation and hour).
+  await pruneFlagEvaluations(db);
+  return deleted;
 }

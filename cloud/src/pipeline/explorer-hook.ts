@@ -5,6 +5,7 @@
  * event id) keeps each once however often Kinesis delivers it.
  */
 import type { PipelineEvent } from '@xp/shared';
+import { isEvaluationsRecord } from '@xp/shared';
 import type { Logger } from '../domain/context.js';
 import type { Database } from '../store/db.js';
 import { recordExplorerEvents } from '../store/explorer.js';
@@ -17,7 +18,8 @@ function eventsOf(records: readonly StreamRecord[]): PipelineEvent[] {
   const events: PipelineEvent[] = [];
   for (const record of records) {
     const parsed = parseRecord(record);
-    if (parsed.ok) {
+    // Evaluation counts belong to no unit: the explorer shows unit events.
+    if (parsed.ok && !isEvaluationsRecord(parsed.event)) {
       events.push(parsed.event);
     }
   }

@@ -9,8 +9,13 @@
  *
  * Scope: every event in the window, or with `experiment` only that experiment's exposures (tracked
  * events are shared by all experiments and stay as stored; its totals are recomputed from them).
+ *
+ * Evaluation counts are added to buckets and cannot be taken out again: their dedupe records are
+ * kept, so a record the aggregator counted is skipped and only one it never saw (expired from the
+ * stream unread) is counted now — exactly once either way.
  */
-import type { PipelineEvent } from '@xp/shared';
+import type { EvaluationsPipelineEvent, PipelineEvent, PipelineRecord } from '@xp/shared';
+import { isEvaluationsRecord } from '@xp/shared';
 import type { Logger } from '../domain/context.js';
 import type { Database, Queryable } from '../store/db.js';
 import { withoutErasedUnits } from '../store/erasure.js';
@@ -60,11 +65,11 @@ interface Target {
 }
 
 /** Reads the window's events from the archive: one per (project, event id), the first archived wins. */
-export async function readArchivedEvents(options: Pick<ReplayOptions, 'archive' | 'from' | 'to' | 'experiment' | 'progress'>): Promise<{ events: PipelineEvent[]; files: number; invalid: number }> {
+export async function readArchivedEvents(options: Pick<ReplayOptions, 'archive' | 'from' | 'to' | 'experiment' | 'progress'>): Promise<{ events: PipelineRecord[]; files: number; invalid: number }> {
   const source = typeof options.archive === 'string' ? localArchive(options.archive) : options.archive;
   const files = await source.objects(options.from, options.to);
   const seen = new Set<string>();
-  const events: PipelineEvent[] = [];
+  const events: PipelineRecord[] = [];
   let invalid = 0;
   for (const [i, file] of files.entries()) {
     for (const line of await source.lines(file)) {
@@ -95,7 +100,12 @@ export async function readArchivedEvents(options: Pick<ReplayOptions, 'archive' 
   return { events, files: files.length, invalid };
 }
 
-const toRecord = (e: PipelineEvent, i: number): StreamRecord => ({ data: Buffer.from(JSON.stringify(e), 'utf8'), sequenceNumber: String(i), shardId: 'replay', partitionKey: e.event.unitId });
+const toRecord = (e: PipelineRecord, i: number): StreamRecord => ({
+  data: Buffer.from(JSON.stringify(e), 'utf8'),
+  sequenceNumber: String(i),
+  shardId: 'replay',
+  partitionKey: isEvaluationsRecord(e) ? e.event.id : e.event.unitId,
+});
 
 /** Replays the archive's window into the database; see the module comment for what it rebuilds. */
 export async function replayArchive(db: Database, options: ReplayOptions): Promise<ReplayResult> {
@@ -106,8 +116,9 @@ export async function replayArchive(db: Database, options: ReplayOptions): Promi
 
   return db.withTransaction(async (tx) => {
     await lockProjectAggregates(tx, projectIds, 'exclusive');
+    const evaluations: EvaluationsPipelineEvent[] = read.filter(isEvaluationsRecord);
     // Events of units erased since: the archive keeps them, the aggregates must not (the aggregator would drop them too).
-    const { kept: events, erased } = await withoutErasedUnits(tx, read);
+    const { kept: events, erased } = await withoutErasedUnits(tx, evaluations.length === 0 ? (read as PipelineEvent[]) : read.filter((e): e is PipelineEvent => !isEvaluationsRecord(e)));
     if (erased.length > 0) {
       progress(`dropped ${erased.length} events of erased units`);
       options.logger?.info('replay drops events of erased units', { events: erased.length, reason: 'unit erased' });
@@ -129,7 +140,7 @@ export async function replayArchive(db: Database, options: ReplayOptions): Promi
     progress(`cleared ${events.length} events' previous effects`);
 
     // 2. Apply them again through the aggregator, in order of occurrence, a chunk per statement group.
-    const ordered = [...events].sort((a, b) => a.occurredAt - b.occurredAt || (a.event.id < b.event.id ? -1 : a.event.id > b.event.id ? 1 : 0));
+    const ordered = [...events, ...evaluations].sort((a, b) => a.occurredAt - b.occurredAt || (a.event.id < b.event.id ? -1 : a.event.id > b.event.id ? 1 : 0));
     for (let start = 0; start < ordered.length; start += chunkSize) {
       const chunk = ordered.slice(start, start + chunkSize).map((e, i) => toRecord(e, start + i));
       await processBatchInTransaction(tx, chunk, options.logger === undefined ? {} : { logger: options.logger });
@@ -157,7 +168,7 @@ export async function replayArchive(db: Database, options: ReplayOptions): Promi
       }
     }
     progress('committing');
-    return { files, events: events.length, invalid, experiments: targets.length, erased: erased.length, resolvedGaps };
+    return { files, events: events.length + evaluations.length, invalid, experiments: targets.length, erased: erased.length, resolvedGaps };
   });
 }
 

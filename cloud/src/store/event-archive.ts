@@ -13,7 +13,7 @@ import { mkdir, readFile, readdir, rename, unlink, writeFile } from 'node:fs/pro
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { gunzip as gunzipCb, gzip as gzipCb } from 'node:zlib';
-import type { PipelineEvent } from '@xp/shared';
+import type { PipelineRecord } from '@xp/shared';
 import type { Logger } from '../domain/context.js';
 import type { EventSink } from './event-sink.js';
 
@@ -88,7 +88,7 @@ export class LocalEventArchive {
     this.#timer.unref();
   }
 
-  append(events: readonly PipelineEvent[]): void {
+  append(events: readonly PipelineRecord[]): void {
     const lines = events.map((e) => JSON.stringify(e));
     if (lines.length === 0) {
       return;
@@ -172,7 +172,7 @@ export class LocalEventArchive {
       const file = path.join(this.#journalDir, name);
       for (const line of readFileSync(file, 'utf8').split('\n')) {
         try {
-          const event = JSON.parse(line) as Partial<PipelineEvent> | null;
+          const event = JSON.parse(line) as Partial<PipelineRecord> | null;
           if (typeof event?.receivedAt === 'number') {
             this.#buffer(partitionOf(event.receivedAt), line);
             events++;

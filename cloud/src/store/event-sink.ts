@@ -6,7 +6,7 @@
  */
 import { setTimeout as delay } from 'node:timers/promises';
 import type { PutRecordsInput, PutRecordsOutput, PutRecordsRequestEntry } from '@aws-sdk/client-kinesis';
-import type { PipelineEvent } from '@xp/shared';
+import type { PipelineRecord } from '@xp/shared';
 import { AppError, AppErrorCode } from '../errors.js';
 import { isRetryableAwsError } from './aws-errors.js';
 import { createAwsJsonClient } from './aws-json.js';
@@ -18,7 +18,7 @@ export interface EventSink {
    * hears of the events the stream accepted as they are accepted, also when the put fails later on
    * for others (they are in the stream, so they will be aggregated).
    */
-  put(events: readonly PipelineEvent[], stored?: (events: readonly PipelineEvent[]) => void): Promise<void>;
+  put(events: readonly PipelineRecord[], stored?: (events: readonly PipelineRecord[]) => void): Promise<void>;
 }
 
 /** Kinesis limits for PutRecords. */
@@ -86,7 +86,7 @@ const MAX_DELAY_MS = 1_000;
 const LATE_WRITE_MS = 30_000;
 
 interface Entry {
-  readonly event: PipelineEvent;
+  readonly event: PipelineRecord;
   readonly data: Uint8Array;
   readonly partitionKey: string;
   readonly bytes: number;
@@ -112,10 +112,13 @@ export function chunkRecords<T extends { readonly bytes: number }>(entries: read
   return chunks;
 }
 
-/** The Kinesis record for an event: its JSON, keyed by unit id so one unit's events stay in order on one shard. */
-export function toRecord(event: PipelineEvent): Entry {
+/**
+ * The Kinesis record for an event: its JSON, keyed by unit id so one unit's events stay in order on
+ * one shard; evaluation counts belong to no unit and are keyed by their own id (spread over shards).
+ */
+export function toRecord(event: PipelineRecord): Entry {
   const data = Buffer.from(JSON.stringify(event), 'utf8');
-  const partitionKey = event.event.unitId;
+  const partitionKey = event.event.type === 'evaluations' ? event.event.id : event.event.unitId;
   return { event, data, partitionKey, bytes: data.byteLength + Buffer.byteLength(partitionKey, 'utf8') };
 }
 
@@ -149,7 +152,7 @@ export function createKinesisEventSink(options: KinesisEventSinkOptions): Kinesi
   const unavailable = (message: string, cause?: unknown): AppError =>
     new AppError(AppErrorCode.Unavailable, message, { retryAfterSeconds }, cause === undefined ? undefined : { cause });
 
-  const sendChunk = async (chunk: readonly Entry[], deadline: number, stored?: (events: readonly PipelineEvent[]) => void): Promise<void> => {
+  const sendChunk = async (chunk: readonly Entry[], deadline: number, stored?: (events: readonly PipelineRecord[]) => void): Promise<void> => {
     let pending = chunk;
     let lastError: unknown;
     for (let attempt = 1; attempt <= maxAttempts; attempt++) {
@@ -205,7 +208,7 @@ export function createKinesisEventSink(options: KinesisEventSinkOptions): Kinesi
   };
 
   /** A call unanswered at the deadline: its slot stays taken until it settles, and what it stored is reported then. */
-  const finishLate = (call: Promise<PutRecordsOutput>, entries: readonly Entry[], stored?: (events: readonly PipelineEvent[]) => void): void => {
+  const finishLate = (call: Promise<PutRecordsOutput>, entries: readonly Entry[], stored?: (events: readonly PipelineRecord[]) => void): void => {
     counters.lateWrites++;
     inFlight++;
     call
@@ -224,7 +227,7 @@ export function createKinesisEventSink(options: KinesisEventSinkOptions): Kinesi
       });
   };
 
-  const put = async (events: readonly PipelineEvent[], stored?: (events: readonly PipelineEvent[]) => void): Promise<void> => {
+  const put = async (events: readonly PipelineRecord[], stored?: (events: readonly PipelineRecord[]) => void): Promise<void> => {
     if (events.length === 0) {
       return;
     }

@@ -379,6 +379,48 @@ export interface FlagCodeRefs {
   readonly branches: { readonly repository: string; readonly branch: string; readonly references: number }[];
 }
 
+/** The query of `flagEvaluations`: a window (ISO 8601 instants; default the last 7 days) and the bucket width. */
+export interface FlagEvaluationsQuery {
+  readonly environment?: string;
+  readonly from?: string;
+  readonly to?: string;
+  /** Default hour when the window is at most 3 days, else day (UTC). */
+  readonly interval?: 'hour' | 'day';
+}
+
+/** One key's evaluation counts (GET /api/v1/projects/{project}/flags/{key}/evaluations). */
+export interface FlagEvaluations {
+  readonly flag: string;
+  /** The first bucket's start: the requested `from` rounded down. */
+  readonly from: string;
+  readonly to: string;
+  readonly interval: 'hour' | 'day';
+  /** Buckets with counts, oldest first; a bucket in which nothing was evaluated is absent. `variation` null: the caller's default was served. */
+  readonly series: readonly { readonly at: string; readonly environment: string; readonly variation: string | null; readonly count: number }[];
+  readonly totals: readonly { readonly environment: string; readonly variation: string | null; readonly count: number }[];
+  /** The latest evaluation counted per environment, over the 90 days kept. */
+  readonly lastEvaluated: readonly { readonly environment: string; readonly at: string }[];
+}
+
+/** The query of `projectFlagEvaluations`: `days` 1..90, default 30. */
+export interface ProjectFlagEvaluationsQuery {
+  readonly environment?: string;
+  readonly days?: number;
+}
+
+/** Every key evaluated since `since` (GET /api/v1/projects/{project}/flag-evaluations), most evaluated first. */
+export interface ProjectFlagEvaluations {
+  readonly since: string;
+  readonly flags: readonly {
+    readonly flag: string;
+    /** Whether the key is a flag of the project (false: deleted or never defined, yet evaluated). */
+    readonly defined: boolean;
+    readonly total: number;
+    readonly lastEvaluatedAt: string;
+    readonly environments: readonly { readonly environment: string; readonly count: number; readonly lastEvaluatedAt: string }[];
+  }[];
+}
+
 /** The subset of the results API's answer that editors show. */
 export interface ExperimentResultsSummary {
   readonly experiment: { readonly key: string; readonly name: string; readonly status: string; readonly startedAt: string | null };
@@ -663,6 +705,18 @@ export class XpApiClient {
       'GET',
       `/api/v1/projects/${encodeURIComponent(project)}/environments/${encodeURIComponent(environment)}/ruleset`,
     )).body;
+  }
+
+  // --- Flag evaluation counts ------------------------------------------------------------------
+
+  /** How often SDKs evaluated one flag key, by served variation, over a window. */
+  async flagEvaluations(project: string, key: string, query: FlagEvaluationsQuery = {}): Promise<FlagEvaluations> {
+    return (await this.call<FlagEvaluations>('GET', `/api/v1/projects/${encodeURIComponent(project)}/flags/${encodeURIComponent(key)}/evaluations`, { query: { ...query } })).body;
+  }
+
+  /** Every flag key evaluated in the last `days` days (defined or not), most evaluated first. */
+  async projectFlagEvaluations(project: string, query: ProjectFlagEvaluationsQuery = {}): Promise<ProjectFlagEvaluations> {
+    return (await this.call<ProjectFlagEvaluations>('GET', `/api/v1/projects/${encodeURIComponent(project)}/flag-evaluations`, { query: { ...query } })).body;
   }
 
   // --- Language server and code references (issue 9) ---------------------------------------

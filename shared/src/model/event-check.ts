@@ -1,13 +1,19 @@
 /**
- * The SDK event rules of `sdkEventSchema` (event.ts) as plain code, for the SDK endpoints and the
+ * The SDK batch item rules of `sdkBatchItemSchema` (event.ts) as plain code, for the SDK endpoints and the
  * evaluation Lambda, which must not load zod (its bundle and cold start budget). A test feeds both
  * the same thousands of generated inputs and requires the same verdict and the same output.
  */
-import type { SdkEvent } from './event.js';
+import type { EvaluationsPipelineEvent, PipelineRecord, SdkBatchItem } from './event.js';
 import { KEY_MAX_LENGTH, KEY_PATTERN, KEY_PATTERN_MESSAGE } from './keys.js';
 
 export const MAX_EVENTS_PER_BATCH = 500;
 export const MAX_EVENT_BYTES = 16 * 1024;
+/** At most this many (flag, variation) counts in one `evaluations` record; SDKs split larger windows. */
+export const MAX_EVALUATION_COUNTS = 100;
+/** The largest count of one (flag, variation) pair in one `evaluations` record. */
+export const MAX_EVALUATION_COUNT = 1_000_000_000;
+/** The longest window (`start` to `timestamp`) an `evaluations` record may cover. */
+export const MAX_EVALUATION_WINDOW_MS = 60 * 60 * 1000;
 /** How deeply a tracked event's property values may nest arrays and objects (a property's value is level 1). */
 export const MAX_PROPERTY_DEPTH = 32;
 const DEPTH_MESSAGE = `nested more than ${MAX_PROPERTY_DEPTH} levels deep`;
@@ -46,7 +52,7 @@ export interface EventProblem {
   readonly message: string;
 }
 
-export type EventCheck = { readonly ok: true; readonly event: SdkEvent } | { readonly ok: false; readonly problem: EventProblem };
+export type EventCheck = { readonly ok: true; readonly event: SdkBatchItem } | { readonly ok: false; readonly problem: EventProblem };
 
 const ID_PATTERN = /^[A-Za-z0-9_-]+$/;
 const DATE = String.raw`(?:\d{4}-(?:(?:0[13578]|1[02])-(?:0[1-9]|[12]\d|3[01])|(?:0[469]|11)-(?:0[1-9]|[12]\d|30)|02-(?:0[1-9]|1\d|2[0-8]))|(?:\d\d(?:[2468][048]|[13579][26]|0[48])|(?:[02468][048]|[13579][26])00)-02-29)`;
@@ -55,6 +61,40 @@ const INSTANT = new RegExp(String.raw`^${DATE}T(?:[01]\d|2[0-3]):[0-5]\d:[0-5]\d
 
 const EXPOSURE_KEYS = new Set(['id', 'unitId', 'timestamp', 'type', 'experiment', 'variation', 'flag', 'hashAttribute', 'attributes']);
 const TRACK_KEYS = new Set(['id', 'unitId', 'timestamp', 'type', 'name', 'value', 'properties', 'units']);
+const EVALUATIONS_KEYS = new Set(['id', 'timestamp', 'type', 'start', 'counts']);
+const COUNT_KEYS = new Set(['flag', 'variation', 'count']);
+
+/** Epoch milliseconds of a checked timestamp (epoch ms or an RFC 3339 instant). */
+function epochMs(value: number | string): number {
+  return typeof value === 'number' ? value : Date.parse(value);
+}
+
+/**
+ * The rules of an `evaluations` record beyond the shape of its fields (shared with the zod schema):
+ * its window is at most an hour and does not end before it starts, and no (flag, variation) pair
+ * repeats. Undefined when it keeps them.
+ */
+export function evaluationsProblem(event: { readonly start: number | string; readonly timestamp: number | string; readonly counts: readonly { readonly flag: string; readonly variation: string | null }[] }): EventProblem | undefined {
+  const start = epochMs(event.start);
+  const end = epochMs(event.timestamp);
+  if (start > end) {
+    return { path: 'start', message: 'must be at or before timestamp (the window opens before it closes)' };
+  }
+  if (end - start > MAX_EVALUATION_WINDOW_MS) {
+    return { path: 'start', message: 'must be at most 1 hour before timestamp (send the counts at least hourly)' };
+  }
+  const seen = new Map<string, number>();
+  for (const [index, c] of event.counts.entries()) {
+    // JSON of the pair: no flag or variation text can make two pairs collide.
+    const pair = JSON.stringify([c.flag, c.variation]);
+    const first = seen.get(pair);
+    if (first !== undefined) {
+      return { path: `counts.${index}`, message: `repeats the (flag, variation) pair of counts.${first}: send each pair once, its counts added up` };
+    }
+    seen.set(pair, index);
+  }
+  return undefined;
+}
 
 class Problem extends Error {
   constructor(
@@ -106,6 +146,65 @@ function finite(value: unknown, path: string): number {
     throw new Problem(path, typeof value === 'number' ? 'expected a finite number (JSON such as 1e999 reads as infinity)' : `expected number, received ${typeName(value)}`);
   }
   return value;
+}
+
+function count(value: unknown, path: string): void {
+  if (typeof value !== 'number') {
+    throw new Problem(path, `expected number, received ${typeName(value)}`);
+  }
+  if (!Number.isSafeInteger(value)) {
+    throw new Problem(path, 'expected an integer');
+  }
+  if (value < 1) {
+    throw new Problem(path, 'must be at least 1');
+  }
+  if (value > MAX_EVALUATION_COUNT) {
+    throw new Problem(path, `must be at most ${MAX_EVALUATION_COUNT}`);
+  }
+}
+
+function checkEvaluations(value: Record<string, unknown>): void {
+  for (const name of Object.keys(value)) {
+    if (!EVALUATIONS_KEYS.has(name)) {
+      throw new Problem('', `unrecognized key "${name}"`);
+    }
+  }
+  const id = string(value.id, 'id', 8, 64);
+  if (!ID_PATTERN.test(id)) {
+    throw new Problem('id', 'must contain only ASCII letters, digits, "_" and "-"');
+  }
+  timestamp(value.timestamp, 'timestamp');
+  timestamp(value.start, 'start');
+  const counts = value.counts;
+  if (!Array.isArray(counts)) {
+    throw new Problem('counts', `expected array, received ${typeName(counts)}`);
+  }
+  if (counts.length < 1) {
+    throw new Problem('counts', 'must have at least 1 entry');
+  }
+  if (counts.length > MAX_EVALUATION_COUNTS) {
+    throw new Problem('counts', `must have at most ${MAX_EVALUATION_COUNTS} entries (send more in another record)`);
+  }
+  counts.forEach((item: unknown, index) => {
+    const path = `counts.${index}`;
+    if (!isRecord(item)) {
+      throw new Problem(path, `expected object, received ${typeName(item)}`);
+    }
+    for (const name of Object.keys(item)) {
+      if (!COUNT_KEYS.has(name)) {
+        throw new Problem(path, `unrecognized key "${name}"`);
+      }
+    }
+    string(item.flag, `${path}.flag`, 1, 200);
+    if (item.variation !== null) {
+      key(item.variation, `${path}.variation`);
+    }
+    count(item.count, `${path}.count`);
+  });
+  const problem = evaluationsProblem(value as unknown as Parameters<typeof evaluationsProblem>[0]);
+  if (problem !== undefined) {
+    throw new Problem(problem.path, problem.message);
+  }
 }
 
 /** Any JSON value (z.json()): strings, finite numbers, booleans, null, arrays and objects of them. */
@@ -164,8 +263,12 @@ function check(value: unknown): void {
     throw new Problem('', `expected object, received ${typeName(value)}`);
   }
   const type = value.type;
+  if (type === 'evaluations') {
+    checkEvaluations(value);
+    return;
+  }
   if (type !== 'exposure' && type !== 'track') {
-    throw new Problem('type', 'expected "exposure" or "track"');
+    throw new Problem('type', 'expected "exposure", "track" or "evaluations"');
   }
   const allowed = type === 'exposure' ? EXPOSURE_KEYS : TRACK_KEYS;
   for (const name of Object.keys(value)) {
@@ -222,13 +325,13 @@ function check(value: unknown): void {
 }
 
 /**
- * Checks one SDK event (an exposure or a tracked event) exactly as `sdkEventSchema` does, and returns
- * it typed, or its first problem. Never throws.
+ * Checks one item of an SDK batch (an exposure, a tracked event or evaluation counts) exactly as
+ * `sdkBatchItemSchema` does, and returns it typed, or its first problem. Never throws.
  */
 export function checkSdkEvent(value: unknown): EventCheck {
   try {
     check(value);
-    return { ok: true, event: value as SdkEvent };
+    return { ok: true, event: value as SdkBatchItem };
   } catch (error) {
     if (error instanceof Problem) {
       return { ok: false, problem: { path: error.path, message: error.message } };
@@ -236,4 +339,9 @@ export function checkSdkEvent(value: unknown): EventCheck {
     // A stack overflow on absurdly deep JSON, say: reject rather than throw.
     return { ok: false, problem: { path: '', message: 'not an event' } };
   }
+}
+
+/** Whether a pipeline record carries evaluation counts (not a unit's exposure or tracked event). */
+export function isEvaluationsRecord(e: PipelineRecord): e is EvaluationsPipelineEvent {
+  return e.event.type === 'evaluations';
 }

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { attributeNameSchema, keySchema } from './common.js';
-import { MAX_PROPERTY_DEPTH, MAX_UNITS, PROPERTY_DEPTH_MESSAGE, UNITS_COUNT_MESSAGE, nestsWithin } from './event-check.js';
+import { MAX_EVALUATION_COUNT, MAX_EVALUATION_COUNTS, MAX_PROPERTY_DEPTH, MAX_UNITS, PROPERTY_DEPTH_MESSAGE, UNITS_COUNT_MESSAGE, evaluationsProblem, nestsWithin } from './event-check.js';
 
 /**
  * Events SDKs send to POST /sdk/v1/events: exposures (a unit saw a variation) and tracked events
@@ -8,7 +8,7 @@ import { MAX_PROPERTY_DEPTH, MAX_UNITS, PROPERTY_DEPTH_MESSAGE, UNITS_COUNT_MESS
  * from the SDK key and the time it received the batch.
  */
 
-export { MAX_EVENTS_PER_BATCH, MAX_EVENT_BYTES, MAX_PROPERTY_DEPTH, MAX_UNITS } from './event-check.js';
+export { MAX_EVALUATION_COUNT, MAX_EVALUATION_COUNTS, MAX_EVALUATION_WINDOW_MS, MAX_EVENTS_PER_BATCH, MAX_EVENT_BYTES, MAX_PROPERTY_DEPTH, MAX_UNITS, isEvaluationsRecord } from './event-check.js';
 
 /**
  * A property value: any JSON nested at most MAX_PROPERTY_DEPTH levels. The depth is checked first,
@@ -59,34 +59,38 @@ export const trackEventSchema = z.strictObject({
     .optional(),
 });
 
-/** At most this many (flag, variation) counts in one `evaluations` record; SDKs split larger windows. */
-export const MAX_EVALUATION_COUNTS = 100;
-
 /**
  * How often an SDK evaluated each flag over a window (`start` to `timestamp`), by the variation it
  * served: what "is this flag still used, and what does it serve?" is answered from. `variation` null:
  * the caller's default was served (the flag is not in the ruleset, or the evaluation failed). Not tied
  * to a unit; the pipeline adds the counts to hourly buckets of the window's end.
  */
-export const evaluationsEventSchema = z.strictObject({
-  id: eventBase.id,
-  type: z.literal('evaluations'),
-  /** When the window closed (the counts are bucketed by this time), as epoch milliseconds or an ISO 8601 instant. */
-  timestamp: eventBase.timestamp,
-  /** When the window opened: at or before `timestamp`, at most an hour before it. */
-  start: eventBase.timestamp,
-  counts: z
-    .array(
-      z.strictObject({
-        /** The key the code asked for, defined or not (a key missing from the ruleset is counted too). */
-        flag: z.string().min(1).max(200),
-        variation: keySchema.nullable(),
-        count: z.number().int().min(1).max(1_000_000_000),
-      }),
-    )
-    .min(1)
-    .max(MAX_EVALUATION_COUNTS),
-});
+export const evaluationsEventSchema = z
+  .strictObject({
+    id: eventBase.id,
+    type: z.literal('evaluations'),
+    /** When the window closed (the counts are bucketed by this time), as epoch milliseconds or an ISO 8601 instant. */
+    timestamp: eventBase.timestamp,
+    /** When the window opened: at or before `timestamp`, at most an hour before it. */
+    start: eventBase.timestamp,
+    counts: z
+      .array(
+        z.strictObject({
+          /** The key the code asked for, defined or not (a key missing from the ruleset is counted too). */
+          flag: z.string().min(1).max(200),
+          variation: keySchema.nullable(),
+          count: z.number().int().min(1).max(MAX_EVALUATION_COUNT),
+        }),
+      )
+      .min(1)
+      .max(MAX_EVALUATION_COUNTS),
+  })
+  .superRefine((event, ctx) => {
+    const problem = evaluationsProblem(event);
+    if (problem !== undefined) {
+      ctx.addIssue({ code: 'custom', path: problem.path === '' ? [] : problem.path.split('.').map((p) => (/^\d+$/.test(p) ? Number(p) : p)), message: problem.message });
+    }
+  });
 
 export const sdkEventSchema = z.discriminatedUnion('type', [exposureEventSchema, trackEventSchema]);
 /** Anything a batch to POST /sdk/v1/events may hold: unit events and evaluation counts. */
@@ -97,15 +101,22 @@ export type TrackEvent = z.output<typeof trackEventSchema>;
 export type EvaluationsEvent = z.output<typeof evaluationsEventSchema>;
 export type SdkBatchItem = z.output<typeof sdkBatchItemSchema>;
 
-/** What the pipeline carries on Kinesis: the SDK event plus where and when it was received. */
-export const pipelineEventSchema = z.strictObject({
+const pipelineEnvelope = {
   v: z.literal(1),
   projectId: z.string().min(1).max(64),
   environment: keySchema,
   /** Epoch milliseconds when the API accepted the batch. */
   receivedAt: z.number().int().min(0),
-  /** Normalised occurrence time in epoch milliseconds. */
+  /** Normalised occurrence time in epoch milliseconds (for evaluation counts: the window's end). */
   occurredAt: z.number().int().min(0),
-  event: sdkEventSchema,
-});
+};
+
+/** A unit event (exposure or tracked event) as the pipeline carries it: the SDK event plus where and when it was received. */
+export const pipelineEventSchema = z.strictObject({ ...pipelineEnvelope, event: sdkEventSchema });
 export type PipelineEvent = z.output<typeof pipelineEventSchema>;
+/** Evaluation counts as the pipeline carries them. */
+export const evaluationsPipelineEventSchema = z.strictObject({ ...pipelineEnvelope, event: evaluationsEventSchema });
+export type EvaluationsPipelineEvent = z.output<typeof evaluationsPipelineEventSchema>;
+/** What the pipeline carries on Kinesis: any batch item (a unit event or evaluation counts) plus where and when it was received. */
+export const pipelineRecordSchema = z.strictObject({ ...pipelineEnvelope, event: sdkBatchItemSchema });
+export type PipelineRecord = PipelineEvent | EvaluationsPipelineEvent;

@@ -142,7 +142,7 @@ const BODIES: Readonly<Record<string, Record<string, unknown>>> = {
   },
 };
 
-const PARAM_VALUES: Readonly<Record<string, string>> = { project: 'demo', key: 'new-checkout', environment: 'development', id: 'an-id' };
+const PARAM_VALUES: Readonly<Record<string, string>> = { project: 'demo', key: 'new-checkout', flag: 'new-checkout', environment: 'development', id: 'an-id' };
 
 /** The query string of routes that require one, so what else is checked is reached. */
 const REQUIRED_QUERIES: Readonly<Record<string, string>> = {
@@ -476,7 +476,8 @@ describe('bad input gets a clean 4xx and changes nothing (pglite)', () => {
 
       for (const name of names) {
         // A unit id is any id events carry (1-256 characters), so only what no unit id can be is bad there.
-        for (const bad of name === 'id' ? ['i'.repeat(65)] : name === 'unitId' ? ['u'.repeat(257), 'a/b', 'nul\u0000id'] : badKeys) {
+        // A flag key SDKs counted is any text of 1-200 characters (evaluation counts of keys no flag has).
+        for (const bad of name === 'id' ? ['i'.repeat(65)] : name === 'unitId' ? ['u'.repeat(257), 'a/b', 'nul\u0000id'] : name === 'flag' ? ['f'.repeat(201), 'nul\u0000flag'] : badKeys) {
           const res = await send(route.method.toUpperCase(), concretePath(route.path, { [name]: encodeURIComponent(bad) }), {
             ...(body === undefined ? {} : { body }),
             headers: { 'If-Match': '"1"' },

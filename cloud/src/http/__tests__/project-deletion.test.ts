@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { PipelineEvent } from '@xp/shared';
+import type { PipelineRecord } from '@xp/shared';
 import { withExplorer } from '../../pipeline/explorer-hook.js';
-import { exposure, toRecord, track } from '../../pipeline/__tests__/fixtures.js';
+import { evaluations, exposure, toRecord, track } from '../../pipeline/__tests__/fixtures.js';
 import { TARGETS } from '../../store/__tests__/test-databases.js';
 import type { Platform } from './harness.js';
 import { OWNER, booleanFlagBody, markPasswordChosen, mustAs, requestAs, startPlatform } from './harness.js';
@@ -28,6 +28,7 @@ const TABLES = [
   'unit_metric_totals',
   'results_rollups',
   'explorer_events',
+  'flag_evaluations',
 ];
 
 describe.each(TARGETS.map((t) => [t().name, t] as const))('deleting a project or an environment, on %s', (_name, makeTarget) => {
@@ -37,7 +38,7 @@ describe.each(TARGETS.map((t) => [t().name, t] as const))('deleting a project or
   let projectId: string;
   let unusedKey: string;
   const must = (method: string, path: string, body?: unknown, version?: number): Promise<any> => mustAs(p, owner, method, path, body, version);
-  const send = async (events: readonly PipelineEvent[]): Promise<{ processed: number; failed: number }> => {
+  const send = async (events: readonly PipelineRecord[]): Promise<{ processed: number; failed: number }> => {
     const out = await withExplorer()(p.db, events.map((e) => toRecord(e)), {});
     return { processed: out.processed, failed: out.batchItemFailures.length };
   };
@@ -67,8 +68,8 @@ describe.each(TARGETS.map((t) => [t().name, t] as const))('deleting a project or
     await must('POST', `${BASE}/webhooks`, { name: 'Hook', url: 'https://hooks.example.com/xp', events: ['*'] });
     await must('POST', `${BASE}/sdk-keys`, { environment: 'production', kind: 'server', name: 'Backend' });
     unusedKey = ((await must('POST', `${BASE}/sdk-keys`, { environment: 'development', kind: 'client', name: 'Web' })) as { key: string }).key;
-    const sent = await send([exposure('u1', 'exp', 'control', AT, undefined, projectId), exposure('u2', 'exp', 'treatment', AT, undefined, projectId), track('u1', 'purchase', AT + 1000, undefined, undefined, projectId)]);
-    if (sent.processed !== 3 || sent.failed !== 0) {
+    const sent = await send([exposure('u1', 'exp', 'control', AT, undefined, projectId), exposure('u2', 'exp', 'treatment', AT, undefined, projectId), track('u1', 'purchase', AT + 1000, undefined, undefined, projectId), evaluations([{ flag: 'checkout', variation: 'on', count: 3 }], AT, undefined, projectId)]);
+    if (sent.processed !== 4 || sent.failed !== 0) {
       throw new Error(`the project's events were not aggregated: ${JSON.stringify(sent)}`);
     }
   });

@@ -1,14 +1,14 @@
-import type { PipelineEvent, SdkEvent } from '@xp/shared/edge';
-import { MAX_EVENTS_PER_BATCH, MAX_EVENT_BYTES, MAX_PROPERTY_DEPTH, checkSdkEvent } from '@xp/shared/edge';
+import type { EvaluationsPipelineEvent, PipelineRecord, SdkBatchItem } from '@xp/shared/edge';
+import { MAX_EVALUATION_COUNTS, MAX_EVENTS_PER_BATCH, MAX_EVENT_BYTES, MAX_PROPERTY_DEPTH, checkSdkEvent } from '@xp/shared/edge';
 import { findBadString } from '../text.js';
 
 /** Why one event of a batch was not accepted. */
 export const RejectCode = {
-  /** The event does not match the event schema (types, missing fields, unknown fields), or has a NUL or unpaired surrogate in a string. */
+  /** The event does not match the event schema (types, missing fields, unknown fields; for evaluation counts also a window over an hour or a repeated pair), or has a NUL or unpaired surrogate in a string. */
   Invalid: 'INVALID_EVENT',
   /** The event's JSON is larger than MAX_EVENT_BYTES. */
   TooLarge: 'EVENT_TOO_LARGE',
-  /** The timestamp is more than 24 h ahead of the server or older than 30 days. */
+  /** The timestamp (for evaluation counts, the window's end) is more than 24 h ahead of the server or older than 30 days. */
   ClockSkew: 'CLOCK_SKEW',
   /** The event is beyond MAX_EVENTS_PER_BATCH; send it again in another batch. */
   BatchLimit: 'BATCH_LIMIT',
@@ -23,7 +23,7 @@ export interface RejectedEvent {
 }
 
 export interface ValidatedBatch {
-  readonly valid: PipelineEvent[];
+  readonly valid: PipelineRecord[];
   /** Each valid event's index in the batch, in the order of `valid`. */
   readonly validIndexes: number[];
   readonly rejected: RejectedEvent[];
@@ -52,7 +52,7 @@ function problemText(path: string, message: string): string {
 }
 
 /** Epoch milliseconds of an event timestamp (already validated by the schema). */
-export function occurredAtOf(event: SdkEvent): number {
+export function occurredAtOf(event: SdkBatchItem): number {
   return typeof event.timestamp === 'number' ? event.timestamp : Date.parse(event.timestamp);
 }
 
@@ -67,7 +67,7 @@ function idOf(raw: unknown): string | undefined {
  * gets a reason. Duplicated ids are kept: the aggregator deduplicates.
  */
 export function validateBatch(events: readonly unknown[], where: { projectId: string; environment: string; receivedAt: number }): ValidatedBatch {
-  const valid: PipelineEvent[] = [];
+  const valid: PipelineRecord[] = [];
   const validIndexes: number[] = [];
   const rejected: RejectedEvent[] = [];
   events.forEach((raw, index) => {
@@ -115,7 +115,7 @@ export function validateBatch(events: readonly unknown[], where: { projectId: st
       reject(RejectCode.ClockSkew, 'timestamp is more than 30 days old');
       return;
     }
-    valid.push({ v: 1, projectId: where.projectId, environment: where.environment, receivedAt: where.receivedAt, occurredAt, event: checked.event });
+    valid.push({ v: 1, projectId: where.projectId, environment: where.environment, receivedAt: where.receivedAt, occurredAt, event: checked.event } as PipelineRecord);
     validIndexes.push(index);
   });
   return { valid, validIndexes, rejected };
@@ -171,4 +171,41 @@ export function exposureWarnings(
     }
   });
   return { warnings, count };
+}
+
+/**
+ * The `evaluations` records of the server's own evaluations (POST /sdk/v1/evaluate, OFREP) in one
+ * request: each (flag, served variation) pair counted, null when the flag was not found or failed
+ * (the caller's default is served), at most MAX_EVALUATION_COUNTS pairs per record (one record for
+ * any request that names fewer flags). Empty for no evaluations.
+ */
+export function serverEvaluationCounts(
+  where: { readonly projectId: string; readonly environment: string },
+  at: number,
+  newId: () => string,
+  served: readonly { readonly flag: string; readonly variation: string | null }[],
+): EvaluationsPipelineEvent[] {
+  const counts = new Map<string, { flag: string; variation: string | null; count: number }>();
+  for (const { flag, variation } of served) {
+    const key = JSON.stringify([flag, variation]);
+    const entry = counts.get(key);
+    if (entry === undefined) {
+      counts.set(key, { flag, variation, count: 1 });
+    } else {
+      entry.count++;
+    }
+  }
+  const all = [...counts.values()];
+  const records: EvaluationsPipelineEvent[] = [];
+  for (let i = 0; i < all.length; i += MAX_EVALUATION_COUNTS) {
+    records.push({
+      v: 1,
+      projectId: where.projectId,
+      environment: where.environment,
+      receivedAt: at,
+      occurredAt: at,
+      event: { type: 'evaluations', id: newId(), start: at, timestamp: at, counts: all.slice(i, i + MAX_EVALUATION_COUNTS) },
+    });
+  }
+  return records;
 }

@@ -23,7 +23,7 @@
  * - Lambda: timers do not run while an invocation is frozen, so retries pause between invocations and
  *   resume on the next one; exposures still waiting when the environment is shut down are lost.
  */
-import type { PipelineEvent } from '@xp/shared/edge';
+import type { PipelineRecord } from '@xp/shared/edge';
 import { MAX_EVENTS_PER_BATCH } from '@xp/shared/edge';
 import type { Logger } from '../../domain/context.js';
 import type { EventSink } from '../../store/event-sink.js';
@@ -72,7 +72,7 @@ export const EXPOSURE_RETRY_CLOSE_MS = 2_000;
 const MAX_BATCH_RECORDS = Math.min(MAX_EVENTS_PER_BATCH, KINESIS_MAX_RECORDS_PER_CALL);
 
 /** The bytes the sink counts against a PutRecords call for the event. */
-const recordBytes = (e: PipelineEvent): number => toRecord(e).bytes;
+const recordBytes = (e: PipelineRecord): number => toRecord(e).bytes;
 
 const message = (error: unknown): string => (error instanceof Error ? error.message : String(error));
 
@@ -87,8 +87,8 @@ export class ExposureRetryBuffer {
   private readonly now: () => number;
   private readonly random: () => number;
   /** Oldest first; the batch being sent is out of it (`sending`). */
-  private queue: PipelineEvent[] = [];
-  private sending: readonly PipelineEvent[] = [];
+  private queue: PipelineRecord[] = [];
+  private sending: readonly PipelineRecord[] = [];
   private pumping: Promise<void> | undefined;
   private timer: ReturnType<typeof setTimeout> | undefined;
   private attempts = 0;
@@ -131,12 +131,12 @@ export class ExposureRetryBuffer {
   }
 
   /** Takes new exposures while `holding`: they wait with the refused ones, sent by the next retry. */
-  hold(events: readonly PipelineEvent[]): void {
+  hold(events: readonly PipelineRecord[]): void {
     this.enqueue(this.sendable(events));
   }
 
   /** Takes events the sink refused (`error` says why); they are sent again later. */
-  add(refused: readonly PipelineEvent[], error: unknown): void {
+  add(refused: readonly PipelineRecord[], error: unknown): void {
     this.failing = true;
     const events = this.sendable(refused);
     if (events.length === 0) {
@@ -170,14 +170,14 @@ export class ExposureRetryBuffer {
    * hold up every retry behind it (the SDK endpoints' body limits keep exposures far below this;
    * the check is cheap insurance).
    */
-  private sendable(events: readonly PipelineEvent[]): PipelineEvent[] {
+  private sendable(events: readonly PipelineRecord[]): PipelineRecord[] {
     const fit = events.filter((e) => recordBytes(e) <= KINESIS_MAX_RECORD_BYTES);
     this.dropped(events.length - fit.length);
     return fit;
   }
 
   /** Queues events to send, within the bound, and makes sure a retry is on its way. */
-  private enqueue(events: readonly PipelineEvent[]): void {
+  private enqueue(events: readonly PipelineRecord[]): void {
     this.queue.push(...events);
     this.trim();
     this.update();
@@ -311,7 +311,7 @@ export class ExposureRetryBuffer {
   }
 
   /** The oldest events, one PutRecords call's worth (records and bytes). */
-  private take(): PipelineEvent[] {
+  private take(): PipelineRecord[] {
     let count = 0;
     let bytes = 0;
     while (count < this.queue.length && count < MAX_BATCH_RECORDS) {
@@ -328,8 +328,8 @@ export class ExposureRetryBuffer {
   }
 
   /** Sends one batch; answers the error if the sink refused it (what it did store is not sent again). */
-  private async send(batch: readonly PipelineEvent[]): Promise<unknown> {
-    const stored = new Set<PipelineEvent>();
+  private async send(batch: readonly PipelineRecord[]): Promise<unknown> {
+    const stored = new Set<PipelineRecord>();
     try {
       await this.sink.put(batch, (accepted) => {
         for (const e of accepted) {

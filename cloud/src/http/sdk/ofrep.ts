@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import type { Context, Hono } from 'hono';
-import type { EvaluationResult, ExposureEvent, PipelineEvent, Ruleset } from '@xp/shared/edge';
+import type { EvaluationResult, ExposureEvent, PipelineEvent, PipelineRecord, Ruleset } from '@xp/shared/edge';
 import { ErrorCode, Reason, evaluateFlag, exposureAttributes, isKey } from '@xp/shared/edge';
 import type { Logger } from '../../domain/context.js';
 import { AppError, AppErrorCode } from '../../errors.js';
@@ -13,7 +13,8 @@ import type { RulesetView } from './ruleset-cache.js';
 import { SDK_KEY_HEADER, authenticateSdkKey, rejectKeysInQuery, rejectServerKeyFromPage } from './sdk-keys.js';
 import type { SdkCaller, SdkKeyCache } from './sdk-keys.js';
 import { noteEvaluations } from './sdk-outcomes.js';
-import { parseEvaluateBody } from './sdk-routes.js';
+import { serverEvaluationCounts } from './event-batch.js';
+import { parseEvaluateBody, servedVariation } from './sdk-routes.js';
 
 /**
  * The OpenFeature Remote Evaluation Protocol (OFREP, github.com/open-feature/protocol,
@@ -39,8 +40,10 @@ export interface OfrepDeps {
   /** The ruleset the caller's key sees; AppError NOT_FOUND when none was published yet. */
   readonly current: (who: SdkCaller) => Promise<RulesetView>;
   readonly sticky: StickyAssignmentStore;
-  /** Sends exposures as /sdk/v1/evaluate does (batched, retried, never failing the request). */
-  readonly logExposures: (events: PipelineEvent[]) => Promise<void>;
+  /** Sends exposures (and evaluation counts) as /sdk/v1/evaluate does (batched, retried, never failing the request). */
+  readonly logExposures: (events: PipelineRecord[]) => Promise<void>;
+  /** A new event id (for the evaluation counts). */
+  readonly newId: () => string;
   readonly exposure: (who: SdkCaller, at: number, e: Omit<ExposureEvent, 'id' | 'timestamp' | 'type'>) => PipelineEvent;
   readonly now: () => number;
   /** Reads the JSON body within /sdk/v1/evaluate's size limit and the body budget. */
@@ -312,21 +315,29 @@ export function mountOfrepRoutes(app: Hono, deps: OfrepDeps): void {
   app.use('/ofrep/v1/*', anyOriginCors(OFREP_PREFLIGHT_HEADERS));
 
   /** Evaluates `keys` (all the caller sees when undefined) for the request's unit, logging exposures as /sdk/v1/evaluate does. */
-  const evaluate = async (c: Context, who: SdkCaller, unit: OfrepUnit, served: RulesetView, keys: readonly string[]): Promise<FlagAnswer[]> => {
+  /**
+   * Evaluates and answers; `count` adds the answers to the flags' evaluation counts (a single flag's
+   * resolution; a bulk answer is a provider's prefetch of every flag, which would count them all as used).
+   */
+  const evaluate = async (c: Context, who: SdkCaller, unit: OfrepUnit, view: RulesetView, keys: readonly string[], count: boolean): Promise<FlagAnswer[]> => {
     const at = deps.now();
     const attributes = unit.id === undefined ? { ...unit.attributes } : { ...unit.attributes, id: unit.id };
-    const snapshot = await loadStickySnapshot(deps.sticky, who.projectId, served.ruleset, attributes, deps.logger);
+    const snapshot = await loadStickySnapshot(deps.sticky, who.projectId, view.ruleset, attributes, deps.logger);
     const context = { attributes, now: at, ...(snapshot === undefined ? {} : { stickyBuckets: snapshot }) };
     // A unit without an id (neither targetingKey nor an `id` attribute) is evaluated with a trace,
     // to tell whether a rule hashing on the id passed it by (TARGETING_KEY_MISSING).
     const id = attributes.id;
     const unitHasId = !(id === undefined || id === null || id === '');
     const answers: FlagAnswer[] = [];
-    const exposures: PipelineEvent[] = [];
+    const exposures: PipelineRecord[] = [];
+    const served: { flag: string; variation: string | null }[] = [];
     let sent: ReturnType<typeof exposureAttributes> | null = null;
     for (const key of keys) {
-      const result = evaluateFlag(served.ruleset, key, context, unitHasId ? undefined : EXPLAIN);
-      answers.push(answerFor(key, result, served.ruleset.flags[key], served.ruleset, unitHasId));
+      const result = evaluateFlag(view.ruleset, key, context, unitHasId ? undefined : EXPLAIN);
+      const answer = answerFor(key, result, view.ruleset.flags[key], view.ruleset, unitHasId);
+      answers.push(answer);
+      // An error answer leaves the provider serving the caller's default.
+      served.push({ flag: key, variation: answer.ok ? servedVariation(result) : null });
       const exp = result.experiment;
       if (exp?.inExperiment === true) {
         sent ??= exposureAttributes(unit.attributes, UNIT_ID_ATTRIBUTE);
@@ -334,6 +345,10 @@ export function mountOfrepRoutes(app: Hono, deps: OfrepDeps): void {
           deps.exposure(who, at, { unitId: exp.hashValue, experiment: exp.key, variation: exp.variationKey, flag: key, hashAttribute: exp.hashAttribute, ...(sent === undefined ? {} : { attributes: sent }) }),
         );
       }
+    }
+    // The evaluations answered, counted in the same write as the exposures.
+    if (count) {
+      exposures.push(...serverEvaluationCounts(who, at, deps.newId, served));
     }
     await Promise.all([saveStickySnapshot(deps.sticky, who.projectId, snapshot, deps.logger), deps.logExposures(exposures)]);
     noteEvaluations(c, keys.length);
@@ -359,9 +374,11 @@ export function mountOfrepRoutes(app: Hono, deps: OfrepDeps): void {
         throw error;
       }
       if (!Object.hasOwn(served.ruleset.flags, key)) {
+        // Asked for all the same: counted with the caller's default served, so that code still asking for a deleted flag shows.
+        await deps.logExposures(serverEvaluationCounts(who, deps.now(), deps.newId, [{ flag: key, variation: null }]));
         throw new OfrepFailure(404, OfrepErrorCode.FlagNotFound, `flag "${key}" not found`);
       }
-      const [answer] = await evaluate(c, who, unit, served, [key]);
+      const [answer] = await evaluate(c, who, unit, served, [key], true);
       c.header('Cache-Control', 'no-store');
       return answer!.ok ? c.json(answer!.body) : c.json(answer!.body, answer!.status);
     } catch (error) {
@@ -382,7 +399,7 @@ export function mountOfrepRoutes(app: Hono, deps: OfrepDeps): void {
           throw error;
         }
       }
-      const answers = served === undefined ? [] : await evaluate(c, who, unit, served, Object.keys(served.ruleset.flags));
+      const answers = served === undefined ? [] : await evaluate(c, who, unit, served, Object.keys(served.ruleset.flags), false);
       const json = JSON.stringify({ flags: answers.map((a) => a.body) });
       const etag = etagOf(json);
       c.header('ETag', etag);

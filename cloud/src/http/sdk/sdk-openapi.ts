@@ -5,7 +5,7 @@
  * (sdk-openapi.test.ts: the same verdict as parseEvaluateBody on a corpus, live answers parsing).
  */
 import { z } from 'zod';
-import { KEY_MAX_LENGTH, MAX_EVENTS_PER_BATCH, Reason, jsonValueSchema, keySchema, rulesetSchema, sdkEventSchema } from '@xp/shared';
+import { KEY_MAX_LENGTH, MAX_EVENTS_PER_BATCH, Reason, jsonValueSchema, keySchema, rulesetSchema, sdkBatchItemSchema } from '@xp/shared';
 import { MAX_EVENT_WARNINGS, RejectCode } from './event-batch.js';
 
 /** The header the SDK key travels in (sdk-keys.ts SDK_KEY_HEADER; not imported: that module loads the database layer). */
@@ -62,8 +62,8 @@ const evaluatedFlagSchema = z.object({
 /** POST /sdk/v1/evaluate's 200 answer. */
 export const evaluateAnswerSchema = z.object({ version: z.number().int(), flags: z.record(z.string(), evaluatedFlagSchema) });
 
-/** POST /sdk/v1/events' body: each event is checked on its own (a batch with some invalid ones is still a 202). */
-export const eventsBodySchema = z.strictObject({ events: z.array(sdkEventSchema).min(1) });
+/** POST /sdk/v1/events' body: exposures, tracked events and evaluation counts, each checked on its own (a batch with some invalid ones is still a 202). */
+export const eventsBodySchema = z.strictObject({ events: z.array(sdkBatchItemSchema).min(1) });
 
 /** POST /sdk/v1/events' 202 answer. */
 export const eventsAnswerSchema = z
@@ -236,7 +236,8 @@ export function sdkPaths(refs: SdkSchemaRefs): Record<string, Record<string, Jso
       post: {
         summary: 'Evaluates flags for a unit and logs its exposures',
         description:
-          'Body at most 64 KB (413 beyond). Strings and keys may not hold NUL or unpaired surrogates; numbers must be finite. An unknown flag answers value null, reason and errorCode FLAG_NOT_FOUND. Safe to retry (a repeated exposure changes no result).',
+          'Body at most 64 KB (413 beyond). Strings and keys may not hold NUL or unpaired surrogates; numbers must be finite. An unknown flag answers value null, reason and errorCode FLAG_NOT_FOUND. Safe to retry (a repeated exposure changes no result). ' +
+          'The flags named in `flags` count in the flags\u2019 evaluation counts (by served variation; null for an unknown flag or an error); a request without `flags` (every flag: a prefetch) or with `explain` counts none.',
         tags: ['SDK'],
         operationId: 'postSdkV1Evaluate',
         security,
@@ -251,8 +252,8 @@ export function sdkPaths(refs: SdkSchemaRefs): Record<string, Record<string, Jso
     },
     '/sdk/v1/events': {
       post: {
-        summary: 'Accepts a batch of exposures and tracked events',
-        description: `Each event is checked on its own (${MAX_EVENTS_PER_BATCH} a batch, 16 KB each); the valid ones are stored, the others listed in \`rejected\`. Resend a batch refused with 429 or 503 with the same event ids.`,
+        summary: 'Accepts a batch of exposures, tracked events and flag evaluation counts',
+        description: `Each event is checked on its own (${MAX_EVENTS_PER_BATCH} a batch, 16 KB each); the valid ones are stored, the others listed in \`rejected\`. Resend a batch refused with 429 or 503 with the same event ids. An \`evaluations\` record counts flag evaluations over a window of at most an hour (\`start\` to \`timestamp\`), each (flag, variation) pair at most once, 1-100 pairs; the pipeline counts each record id once.`,
         tags: ['SDK'],
         operationId: 'postSdkV1Events',
         security,
@@ -269,7 +270,7 @@ export function sdkPaths(refs: SdkSchemaRefs): Record<string, Record<string, Jso
       post: {
         summary: 'OFREP: evaluates one flag for a context (OpenFeature Remote Evaluation Protocol)',
         description:
-          'For OpenFeature server providers. `context.targetingKey` is the unit id, the other fields its attributes; evaluation, sticky assignments and exposures are those of POST /sdk/v1/evaluate. A client-side key sees the client-side flags only. An empty body is an empty context.',
+          'For OpenFeature server providers. `context.targetingKey` is the unit id, the other fields its attributes; evaluation, sticky assignments and exposures are those of POST /sdk/v1/evaluate. A client-side key sees the client-side flags only. An empty body is an empty context. The answer counts in the flag\u2019s evaluation counts (a flag not found: as the default served); the bulk endpoint\u2019s answers (a prefetch) do not.',
         tags: ['SDK'],
         operationId: 'postOfrepV1EvaluateFlagsKey',
         security: ofrepSecurity,

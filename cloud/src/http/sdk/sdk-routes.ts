@@ -1,6 +1,6 @@
 import type { Context, Hono } from 'hono';
 import { getCookie, setCookie } from 'hono/cookie';
-import type { EvaluationResult, Experiment, ExperimentAssignment, ExposureEvent, PipelineEvent, TraceStep } from '@xp/shared/edge';
+import type { EvaluationResult, Experiment, ExperimentAssignment, ExposureEvent, PipelineEvent, PipelineRecord, TraceStep } from '@xp/shared/edge';
 import { KEY_PATTERN_MESSAGE, MAX_EVENTS_PER_BATCH, MAX_EVENT_BYTES, MAX_PROPERTY_DEPTH, evaluateFlag, exposureAttributes, isKey, resolveSplitUrl, runsIn, stoppedRedirectUrl } from '@xp/shared/edge';
 import type { Deps } from '../../domain/context.js';
 import { DefinitionKind, DefinitionRepository } from '../../store/definitions.js';
@@ -16,7 +16,7 @@ import type { StickyAssignmentStore } from '../../store/sticky-buckets.js';
 import { findBadJson, NOT_UTF8_BODY, unsupportedEncoding, utf8Text } from '../text.js';
 import { admitBody, declaredLength } from '../body-limits.js';
 import type { BodyBudget } from '../body-limits.js';
-import { exposureWarnings, validateBatch } from './event-batch.js';
+import { exposureWarnings, serverEvaluationCounts, validateBatch } from './event-batch.js';
 import { RulesetCache, acceptsGzip } from './ruleset-cache.js';
 import type { RulesetView, ServedRuleset } from './ruleset-cache.js';
 import { SDK_KEY_HEADER, SdkKeyCache, authenticateSdkKey, rejectKeysInQuery, rejectServerKeyFromPage, withinDeadline } from './sdk-keys.js';
@@ -394,6 +394,11 @@ function explained(a: ExperimentAssignment): ExplainedAssignment {
   };
 }
 
+/** The variation an evaluation served, for its count: null when it failed (the caller's default is served then). */
+export function servedVariation(r: Pick<EvaluatedFlag, 'variationKey' | 'errorCode'> | undefined): string | null {
+  return r === undefined || r.errorCode !== undefined ? null : r.variationKey;
+}
+
 function toEvaluated(r: EvaluationResult, explain: boolean): EvaluatedFlag {
   const plain: EvaluatedFlag = {
     value: r.value,
@@ -485,7 +490,8 @@ export function mountSdkRoutes(app: Hono, deps: Deps, options: SdkOptions = {}):
    * accepted or, refused, handed to the retry buffer (it does not wait for the retries).
    */
   interface ExposureBatch {
-    readonly events: PipelineEvent[];
+    /** Exposures, and the evaluation counts of remote evaluations, which ride along. */
+    readonly events: PipelineRecord[];
   }
   interface PendingExposures {
     readonly batch: ExposureBatch;
@@ -509,28 +515,35 @@ export function mountSdkRoutes(app: Hono, deps: Deps, options: SdkOptions = {}):
       }
     });
   };
+  /** The exposures among records (evaluation counts ride along, but are not exposures). */
+  const exposureCount = (events: readonly PipelineRecord[]): number => events.reduce((n, e) => n + (e.event.type === 'exposure' ? 1 : 0), 0);
+  /**
+   * What the retry buffer keeps of a refused write: its exposures. The remote evaluations' counts in
+   * it are dropped (a usage signal, not results data), so an outage never spends the buffer on them.
+   */
+  const exposuresOf = (events: readonly PipelineRecord[]): PipelineRecord[] => (events.some((e) => e.event.type === 'evaluations') ? events.filter((e) => e.event.type !== 'evaluations') : [...events]);
   const flushExposures = async (batch: ExposureBatch): Promise<void> => {
     if (retry.holding) {
       // The sink refused last and a retry will tell when it is back: no request waits out its deadline meanwhile.
-      retry.hold(batch.events);
+      retry.hold(exposuresOf(batch.events));
       return;
     }
     // What the stream stored before the put failed is not sent again (the rest keeps its ids).
-    const stored = new Set<PipelineEvent>();
+    const stored = new Set<PipelineRecord>();
     try {
       await sink.put(batch.events, (accepted) => {
         for (const e of accepted) {
           stored.add(e);
         }
       });
-      metrics.exposuresLogged += batch.events.length;
+      metrics.exposuresLogged += exposureCount(batch.events);
       retry.sinkAccepted();
     } catch (error) {
-      metrics.exposuresLogged += stored.size;
-      retry.add(stored.size === 0 ? batch.events : batch.events.filter((e) => !stored.has(e)), error);
+      metrics.exposuresLogged += exposureCount([...stored]);
+      retry.add(exposuresOf(stored.size === 0 ? batch.events : batch.events.filter((e) => !stored.has(e))), error);
     }
   };
-  const logExposures = (events: PipelineEvent[]): Promise<void> => {
+  const logExposures = (events: PipelineRecord[]): Promise<void> => {
     if (events.length === 0) {
       return Promise.resolve();
     }
@@ -747,7 +760,7 @@ export function mountSdkRoutes(app: Hono, deps: Deps, options: SdkOptions = {}):
     // A key named twice is evaluated (and exposed) once.
     const flagKeys = input.flags === undefined ? Object.keys(served.ruleset.flags) : [...new Set(input.flags)];
     const flags: Record<string, EvaluatedFlag> = {};
-    const exposures: PipelineEvent[] = [];
+    const exposures: PipelineRecord[] = [];
     // The unit's flat attributes go with its exposures, as the SDKs send them (result filters, dimensions).
     let sent: ReturnType<typeof exposureAttributes> | null = null;
     for (const key of flagKeys) {
@@ -765,7 +778,11 @@ export function mountSdkRoutes(app: Hono, deps: Deps, options: SdkOptions = {}):
         );
       }
     }
-    await Promise.all([saveStickySnapshot(sticky, who.projectId, snapshot, deps.logger), logExposures(exposures)]);
+    // The evaluations answered, counted by (flag, served variation) in the same write as the exposures.
+    // None for an explain request (a diagnostic, as the SDKs' explain) or one without `flags` (a
+    // prefetch of every flag, which would count every flag as used).
+    const counted = input.explain === true || input.flags === undefined ? [] : serverEvaluationCounts(who, at, deps.newId, flagKeys.map((key) => ({ flag: key, variation: servedVariation(flags[key]) })));
+    await Promise.all([saveStickySnapshot(sticky, who.projectId, snapshot, deps.logger), logExposures(counted.length === 0 ? exposures : [...exposures, ...counted])]);
     c.header('Cache-Control', 'no-store');
     noteEvaluations(c, flagKeys.length);
     return c.json({ version: served.version, flags });
@@ -912,7 +929,7 @@ export function mountSdkRoutes(app: Hono, deps: Deps, options: SdkOptions = {}):
   });
 
   // OFREP (ofrep.ts): OpenFeature's remote evaluation protocol over the same keys, rulesets, sticky store and exposures.
-  mountOfrepRoutes(app, { keys, current, sticky, logExposures, exposure, now, readBody: (c) => readJsonBody(c, EVALUATE_BODY_BYTES, options.bodyBudget), logger: deps.logger });
+  mountOfrepRoutes(app, { keys, current, sticky, logExposures, exposure, newId: deps.newId, now, readBody: (c) => readJsonBody(c, EVALUATE_BODY_BYTES, options.bodyBudget), logger: deps.logger });
 
   return metrics;
 }

@@ -3,7 +3,7 @@
  * fault-injecting database wrapper, and an independent ground-truth model of what the aggregates
  * must hold (plain JavaScript over the generated events, amounts in hundredths so it is exact).
  */
-import type { MetricInput, PipelineEvent } from '@xp/shared';
+import type { EvaluationsPipelineEvent, MetricInput, PipelineEvent, PipelineRecord } from '@xp/shared';
 import type { Database, Queryable } from '../../store/db.js';
 import type { StreamRecord } from '../aggregate.js';
 import { seededRandom } from '@xp/shared';
@@ -89,12 +89,17 @@ export function track(unitId: string, name: string, at: number, amount?: number,
   };
 }
 
+/** Evaluation counts (flag, variation, count) over the minute before `at`. */
+export function evaluations(counts: EvaluationsPipelineEvent['event']['counts'], at: number, id = nextId('n'), projectId = PROJECT): EvaluationsPipelineEvent {
+  return { v: 1, projectId, environment: ENV, receivedAt: at, occurredAt: at, event: { id, type: 'evaluations', start: at - 60_000, timestamp: at, counts } };
+}
+
 let sequence = 1000;
 /** A stream record carrying `payload` (an event, or raw text/bytes for poison). */
-export function toRecord(payload: PipelineEvent | string | Uint8Array, shardId = 'shardId-000000000000'): StreamRecord {
+export function toRecord(payload: PipelineRecord | string | Uint8Array, shardId = 'shardId-000000000000'): StreamRecord {
   sequence++;
   const data = typeof payload === 'string' ? new TextEncoder().encode(payload) : payload instanceof Uint8Array ? payload : new TextEncoder().encode(JSON.stringify(payload));
-  const partitionKey = typeof payload === 'object' && !(payload instanceof Uint8Array) ? payload.event.unitId : 'poison';
+  const partitionKey = typeof payload === 'object' && !(payload instanceof Uint8Array) ? (payload.event.type === 'evaluations' ? payload.event.id : payload.event.unitId) : 'poison';
   return { data, sequenceNumber: String(sequence).padStart(20, '0'), shardId, partitionKey };
 }
 

@@ -2,7 +2,7 @@ import { isDeepStrictEqual } from 'node:util';
 import { describe, expect, it } from 'vitest';
 import { seededRandom } from '../../random.js';
 import { checkSdkEvent } from '../event-check.js';
-import { sdkEventSchema } from '../event.js';
+import { sdkBatchItemSchema, sdkEventSchema } from '../event.js';
 
 /** Values that break one rule or another, for every field. */
 const ODD_VALUES: unknown[] = [
@@ -165,5 +165,92 @@ describe('checkSdkEvent', () => {
     }
     const result = checkSdkEvent({ id: 'evt_0001', type: 'track', unitId: 'u', timestamp: 1, name: 'x', properties: { deep } });
     expect(result.ok).toBe(false);
+  });
+});
+
+describe('checkSdkEvent on evaluations records', () => {
+  const counts = (n: number): unknown[] => Array.from({ length: n }, (_, i) => ({ flag: `flag-${i}`, variation: i % 3 === 0 ? null : 'on', count: i + 1 }));
+  const record = (over: Record<string, unknown> = {}): Record<string, unknown> => ({ id: 'ev_3f9c1a2b7d', type: 'evaluations', start: 1_765_100_000_000, timestamp: 1_765_100_010_000, counts: counts(3), ...over });
+  const ODD_COUNTS: unknown[] = [0, 1, 1.5, 2e9, 1_000_000_000, 1_000_000_001, -1, '3', null, Number.NaN, Infinity];
+  const ODD_START: unknown[] = [1_765_100_010_000, 1_765_100_010_001, 1_765_100_010_000 - 3_600_000, 1_765_100_010_000 - 3_600_001, '2025-12-07T09:33:20Z', '2025-12-07T09:33:30.000Z', '2025-12-07T10:33:30.001+01:00', 'nope', -1];
+  const COUNT_FIELDS = ['flag', 'variation', 'count', 'extra'];
+  const RECORD_FIELDS = ['id', 'type', 'start', 'timestamp', 'counts', 'unitId'];
+
+  it('gives the same verdict and output as sdkBatchItemSchema on 10,000 generated records', () => {
+    const random = seededRandom(7);
+    let accepted = 0;
+    const mismatches: unknown[] = [];
+    for (let n = 0; n < 10_000; n++) {
+      const items = counts(random() < 0.05 ? 99 + Math.floor(random() * 3) : random() < 0.1 ? 0 : 1 + Math.floor(random() * 4)) as Record<string, unknown>[];
+      const event = record({ id: `evt_${n.toString(36).padStart(6, '0')}`, counts: items });
+      const mutations = Math.floor(random() * 3);
+      for (let m = 0; m < mutations; m++) {
+        const r = random();
+        if (r < 0.3 && items.length > 0) {
+          const item = pick(random, items);
+          const field = pick(random, COUNT_FIELDS);
+          if (random() < 0.15) {
+            // eslint-disable-next-line @typescript-eslint/no-dynamic-delete -- a generated mutation
+            delete item[field];
+          } else {
+            item[field] = field === 'count' ? pick(random, ODD_COUNTS) : pick(random, ODD_VALUES);
+          }
+        } else if (r < 0.45 && items.length > 0) {
+          items.push({ ...pick(random, items) });
+        } else if (r < 0.65) {
+          event.start = pick(random, ODD_START);
+        } else {
+          const field = pick(random, RECORD_FIELDS);
+          if (random() < 0.2) {
+            // eslint-disable-next-line @typescript-eslint/no-dynamic-delete -- a generated mutation
+            delete event[field];
+          } else {
+            event[field] = pick(random, ODD_VALUES);
+          }
+        }
+      }
+      const zod = sdkBatchItemSchema.safeParse(event);
+      const mine = checkSdkEvent(event);
+      if (mine.ok !== zod.success || (mine.ok && zod.success && !isDeepStrictEqual(mine.event, zod.data))) {
+        mismatches.push({ event, zod: zod.success ? 'accepted' : zod.error.issues[0], mine });
+      }
+      accepted += mine.ok ? 1 : 0;
+    }
+    expect(mismatches.slice(0, 3)).toEqual([]);
+    expect(accepted).toBeGreaterThan(2_000);
+    expect(accepted).toBeLessThan(8_000);
+  });
+
+  it('names the field at fault, with the same path as the schema', () => {
+    const cases: [Record<string, unknown>, string, RegExp][] = [
+      [record({ start: 1_765_100_010_001 }), 'start', /at or before timestamp/],
+      [record({ start: 1_765_100_010_000 - 3_600_001 }), 'start', /at most 1 hour before timestamp/],
+      [record({ counts: [{ flag: 'a', variation: 'on', count: 1 }, { flag: 'a', variation: 'off', count: 1 }, { flag: 'a', variation: 'on', count: 2 }] }), 'counts.2', /repeats the \(flag, variation\) pair of counts\.0/],
+      [record({ counts: [{ flag: 'a', variation: null, count: 1 }, { flag: 'a', variation: null, count: 1 }] }), 'counts.1', /repeats/],
+      [record({ counts: [{ flag: 'a', variation: 'on', count: 0 }] }), 'counts.0.count', /at least 1/],
+      [record({ counts: [{ flag: 'a', variation: 'on', count: 1.5 }] }), 'counts.0.count', /integer/],
+      [record({ counts: [{ flag: 'a', variation: 'on', count: 2e9 }] }), 'counts.0.count', /at most 1000000000/],
+      [record({ counts: counts(101) }), 'counts', /at most 100 entries/],
+      [record({ counts: [] }), 'counts', /at least 1/],
+      [record({ counts: [{ flag: 'a', variation: '-on', count: 1 }] }), 'counts.0.variation', /must start with an ASCII letter or digit/],
+      [record({ counts: [{ flag: 'a', variation: 'on', count: 1, extra: 1 }] }), 'counts.0', /unrecognized key "extra"/],
+      [record({ unitId: 'u1' }), '', /unrecognized key "unitId"/],
+    ];
+    for (const [event, path, message] of cases) {
+      const mine = checkSdkEvent(event);
+      expect(mine).toMatchObject({ ok: false, problem: { path, message: expect.stringMatching(message) } });
+      expect(sdkBatchItemSchema.safeParse(event).error?.issues[0]?.path.join('.')).toBe(path);
+    }
+    // The edges: a window of exactly an hour, start = timestamp, ISO and epoch mixed, 100 pairs, the largest count.
+    for (const event of [
+      record({ start: 1_765_100_010_000 - 3_600_000 }),
+      record({ start: 1_765_100_010_000 }),
+      record({ start: '2025-12-07T09:33:20Z', timestamp: 1_765_100_010_000 }),
+      record({ counts: counts(100) }),
+      record({ counts: [{ flag: 'x'.repeat(200), variation: null, count: 1_000_000_000 }] }),
+    ]) {
+      expect(checkSdkEvent(event)).toEqual({ ok: true, event });
+      expect(sdkBatchItemSchema.safeParse(event).success).toBe(true);
+    }
   });
 });

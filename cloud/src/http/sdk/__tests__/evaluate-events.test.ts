@@ -265,7 +265,8 @@ describe('POST /sdk/v1/evaluate and /sdk/v1/events', () => {
       const puts: number[] = [];
       s.useSink({
         put: async (events) => {
-          puts.push(events.length);
+          // Exposures only: the evaluation counts ride along in the same puts.
+          puts.push(events.filter((e) => e.event.type === 'exposure').length);
           await s.sink.put(events);
         },
       });
@@ -293,7 +294,8 @@ describe('POST /sdk/v1/evaluate and /sdk/v1/events', () => {
         put: async (events) => {
           inFlight++;
           most = Math.max(most, inFlight);
-          puts.push(events.length);
+          // Exposures only: the evaluation counts ride along in the same puts.
+          puts.push(events.filter((e) => e.event.type === 'exposure').length);
           try {
             // A slow stream: each put has a fixed cost.
             await new Promise((resolve) => setTimeout(resolve, 30));

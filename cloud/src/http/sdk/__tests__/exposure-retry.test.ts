@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import type { PipelineEvent } from '@xp/shared';
+import type { PipelineEvent, PipelineRecord } from '@xp/shared';
 import { AppError, AppErrorCode } from '../../../errors.js';
 import type { EventSink } from '../../../store/event-sink.js';
 import { ExposureRetryBuffer } from '../exposure-retry.js';
@@ -22,7 +22,7 @@ const refused = (): AppError => new AppError(AppErrorCode.Unavailable, 'Kinesis 
 
 interface FakeSink extends EventSink {
   mode: 'refuse' | 'store' | 'hang' | 'half';
-  readonly stored: PipelineEvent[];
+  readonly stored: PipelineRecord[];
   readonly calls: number[];
 }
 
@@ -68,7 +68,7 @@ function setup(options: { maxEvents?: number; delayMs?: { min: number; max: numb
   return { sink, logs, metrics, buffer };
 }
 
-const ids = (events: readonly PipelineEvent[]): string[] => events.map((e) => e.event.id);
+const ids = (events: readonly PipelineRecord[]): string[] => events.map((e) => e.event.id);
 
 describe('ExposureRetryBuffer', () => {
   it('keeps refused exposures and sends them again once the sink takes them, each once, in batches within the Kinesis limits', async () => {

@@ -1,6 +1,6 @@
 import { GetRecordsCommand, GetShardIteratorCommand, ListShardsCommand } from '@aws-sdk/client-kinesis';
 import type { KinesisClient } from '@aws-sdk/client-kinesis';
-import type { PipelineEvent } from '@xp/shared';
+import type { PipelineEvent, PipelineRecord } from '@xp/shared';
 import { createKinesisClient, ensureStream, startKinesalite } from '../../../local/aws-local.js';
 import type { LocalService } from '../../../local/aws-local.js';
 import type { Database } from '../../../store/db.js';
@@ -128,10 +128,15 @@ export async function startSdkPlatform(sdk: Omit<SdkOptions, 'metrics'> = {}): P
   };
 }
 
-/** Every record in the stream, with its partition key. */
+/** Every unit event (exposure or tracked event) in the stream, with its partition key. */
 export async function readStream(client: KinesisClient, stream = STREAM): Promise<{ key: string; event: PipelineEvent }[]> {
+  return (await readStreamRecords(client, stream)).filter((r): r is { key: string; event: PipelineEvent } => r.event.event.type !== 'evaluations');
+}
+
+/** Every record in the stream (evaluation counts included), with its partition key. */
+export async function readStreamRecords(client: KinesisClient, stream = STREAM): Promise<{ key: string; event: PipelineRecord }[]> {
   const shards = await client.send(new ListShardsCommand({ StreamName: stream }));
-  const out: { key: string; event: PipelineEvent }[] = [];
+  const out: { key: string; event: PipelineRecord }[] = [];
   for (const shard of shards.Shards ?? []) {
     const it = await client.send(new GetShardIteratorCommand({ StreamName: stream, ShardId: shard.ShardId, ShardIteratorType: 'TRIM_HORIZON' }));
     let iterator = it.ShardIterator;
@@ -139,7 +144,7 @@ export async function readStream(client: KinesisClient, stream = STREAM): Promis
       const got = await client.send(new GetRecordsCommand({ ShardIterator: iterator, Limit: 10_000 }));
       const records = got.Records ?? [];
       for (const r of records) {
-        out.push({ key: r.PartitionKey ?? '', event: JSON.parse(Buffer.from(r.Data ?? new Uint8Array()).toString('utf8')) as PipelineEvent });
+        out.push({ key: r.PartitionKey ?? '', event: JSON.parse(Buffer.from(r.Data ?? new Uint8Array()).toString('utf8')) as PipelineRecord });
       }
       if (records.length === 0) {
         break;

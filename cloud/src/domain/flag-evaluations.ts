@@ -1,0 +1,142 @@
+/**
+ * Flag evaluation counts for the API: one key's series and totals over a window, and the project's
+ * keys evaluated lately. Whoever may read the project's flags may read these.
+ */
+import { Permission, assertCan } from '../auth/permissions.js';
+import { AppError, AppErrorCode, invalid } from '../errors.js';
+import type { Queryable } from '../store/db.js';
+import { EvaluationInterval, FLAG_EVALUATION_RETENTION_DAYS, evaluatedFlags, flagEvaluationData, hasEvaluations } from '../store/flag-evaluations.js';
+import type { EvaluationBucket } from '../store/flag-evaluations.js';
+import { environments } from '../store/projects.js';
+import type { Actor, Deps } from './context.js';
+import { projectFor } from './definitions.js';
+
+const HOUR_MS = 3_600_000;
+const DAY_MS = 24 * HOUR_MS;
+/** The longest window one request may ask for: the retention. */
+export const MAX_EVALUATION_SPAN_DAYS = FLAG_EVALUATION_RETENTION_DAYS;
+/** Default window: the last 7 days. */
+export const DEFAULT_EVALUATION_SPAN_DAYS = 7;
+/** Up to this span the default interval is an hour, beyond it a day. */
+const HOURLY_UP_TO_MS = 3 * DAY_MS;
+
+export interface FlagEvaluationsQuery {
+  readonly environment?: string | undefined;
+  readonly from?: string | undefined;
+  readonly to?: string | undefined;
+  readonly interval?: EvaluationInterval | undefined;
+}
+
+export interface FlagEvaluations {
+  readonly flag: string;
+  readonly from: string;
+  readonly to: string;
+  readonly interval: EvaluationInterval;
+  readonly series: { readonly at: string; readonly environment: string; readonly variation: string | null; readonly count: number }[];
+  readonly totals: { readonly environment: string; readonly variation: string | null; readonly count: number }[];
+  readonly lastEvaluated: { readonly environment: string; readonly at: string }[];
+}
+
+export interface ProjectFlagEvaluations {
+  readonly since: string;
+  readonly flags: {
+    readonly flag: string;
+    readonly defined: boolean;
+    readonly total: number;
+    readonly lastEvaluatedAt: string;
+    readonly environments: { readonly environment: string; readonly count: number; readonly lastEvaluatedAt: string }[];
+  }[];
+}
+
+/** An environment filter must name one of the project's environments: an empty answer would hide a typo. */
+async function checkEnvironment(db: Queryable, projectId: string, environment: string | undefined): Promise<void> {
+  if (environment === undefined) {
+    return;
+  }
+  const known = (await environments.list(db, projectId)).map((e) => e.key);
+  if (!known.includes(environment)) {
+    throw invalid(`environment "${environment}" is not an environment of this project (it has ${known.map((k) => `"${k}"`).join(', ') || 'none'})`, {
+      issues: [{ path: 'query.environment', message: 'unknown environment' }],
+    });
+  }
+}
+
+/** The bucket start at or before `at`. */
+function bucketStart(at: number, interval: EvaluationInterval): number {
+  const width = interval === EvaluationInterval.Day ? DAY_MS : HOUR_MS;
+  return Math.floor(at / width) * width;
+}
+
+/**
+ * One flag key's counts: the window [from, to) (from rounded down to its bucket's start), the
+ * buckets that have counts (a bucket without any is absent, never a zero that might be a gap in the
+ * data), totals per environment and variation over the window, and the last evaluation kept per
+ * environment. A key never evaluated that is not a flag of the project is 404; a key that is not (or
+ * no longer) a flag but still evaluated gets its counts.
+ */
+export async function flagEvaluations(deps: Pick<Deps, 'db' | 'now'>, actor: Actor, projectKey: string, flag: string, q: FlagEvaluationsQuery): Promise<FlagEvaluations> {
+  assertCan(actor, Permission.Read);
+  const project = await projectFor(deps.db, actor, projectKey);
+  await checkEnvironment(deps.db, project.id, q.environment);
+  const to = q.to === undefined ? deps.now().getTime() : Date.parse(q.to);
+  const requestedFrom = q.from === undefined ? to - DEFAULT_EVALUATION_SPAN_DAYS * DAY_MS : Date.parse(q.from);
+  if (requestedFrom >= to) {
+    throw invalid('from must be before to', { issues: [{ path: 'query.from', message: 'not before to' }] });
+  }
+  if (to - requestedFrom > MAX_EVALUATION_SPAN_DAYS * DAY_MS) {
+    throw invalid(`the window from "from" to "to" is longer than ${MAX_EVALUATION_SPAN_DAYS} days (counts are kept ${FLAG_EVALUATION_RETENTION_DAYS} days); ask for a shorter one`, {
+      issues: [{ path: 'query.from', message: `at most ${MAX_EVALUATION_SPAN_DAYS} days before to` }],
+    });
+  }
+  const interval = q.interval ?? (to - requestedFrom <= HOURLY_UP_TO_MS ? EvaluationInterval.Hour : EvaluationInterval.Day);
+  const from = bucketStart(requestedFrom, interval);
+  const data = await flagEvaluationData(deps.db, { projectId: project.id, flag, environment: q.environment, from: new Date(from), to: new Date(to), interval });
+  if (data.lastEvaluated.length === 0 && !(await isFlag(deps.db, project.id, flag)) && !(await hasEvaluations(deps.db, project.id, flag))) {
+    throw new AppError(AppErrorCode.NotFound, `flag "${flag}" is not a flag of this project and was never evaluated (in the last ${FLAG_EVALUATION_RETENTION_DAYS} days)`);
+  }
+  return {
+    flag,
+    from: new Date(from).toISOString(),
+    to: new Date(to).toISOString(),
+    interval,
+    series: data.series.map((b: EvaluationBucket) => ({ at: b.at.toISOString(), environment: b.environment, variation: b.variation, count: b.count })),
+    totals: data.totals,
+    lastEvaluated: data.lastEvaluated.map((l) => ({ environment: l.environment, at: l.at.toISOString() })),
+  };
+}
+
+/**
+ * Every key evaluated in the last `days` days (since the start of the hour `days` days ago), defined
+ * as a flag or not, most evaluated first. Defined flags not evaluated in the window are not listed.
+ */
+export async function projectFlagEvaluations(deps: Pick<Deps, 'db' | 'now'>, actor: Actor, projectKey: string, q: { readonly environment?: string | undefined; readonly days: number }): Promise<ProjectFlagEvaluations> {
+  assertCan(actor, Permission.Read);
+  const project = await projectFor(deps.db, actor, projectKey);
+  await checkEnvironment(deps.db, project.id, q.environment);
+  const since = bucketStart(deps.now().getTime() - q.days * DAY_MS, EvaluationInterval.Hour);
+  const flags = await evaluatedFlags(deps.db, { projectId: project.id, environment: q.environment, since: new Date(since) });
+  const defined = await definedFlags(deps.db, project.id, flags.map((f) => f.flag));
+  return {
+    since: new Date(since).toISOString(),
+    flags: flags.map((f) => ({
+      flag: f.flag,
+      defined: defined.has(f.flag),
+      total: f.total,
+      lastEvaluatedAt: f.lastEvaluatedAt.toISOString(),
+      environments: f.environments.map((e) => ({ environment: e.environment, count: e.count, lastEvaluatedAt: e.lastEvaluatedAt.toISOString() })),
+    })),
+  };
+}
+
+async function isFlag(db: Queryable, projectId: string, key: string): Promise<boolean> {
+  return (await definedFlags(db, projectId, [key])).has(key);
+}
+
+/** Which of the keys are flags of the project (archived ones included). */
+async function definedFlags(db: Queryable, projectId: string, keys: readonly string[]): Promise<Set<string>> {
+  if (keys.length === 0) {
+    return new Set();
+  }
+  const out = await db.query<{ key: string }>('SELECT key FROM flags WHERE project_id = $1 AND key = ANY($2::text[])', [projectId, keys]);
+  return new Set(out.rows.map((r) => r.key));
+}

@@ -1,0 +1,106 @@
+import { z } from 'zod';
+import { isoDateSchema, keySchema } from '@xp/shared';
+import { Permission } from '../../auth/permissions.js';
+import { DEFAULT_EVALUATION_SPAN_DAYS, MAX_EVALUATION_SPAN_DAYS, flagEvaluations, projectFlagEvaluations } from '../../domain/flag-evaluations.js';
+import type { Services } from '../../domain/services.js';
+import { route } from '../api.js';
+import { badStringReason } from '../text.js';
+import type { AnyRoute } from '../api.js';
+import { projectParams, queryInt } from './common.js';
+
+/**
+ * The key in the path: any key an SDK may count (1-200 characters, as the `evaluations` record's
+ * `flag`), not only a well-formed flag key, so that a mistyped or made-up key asked for in code can
+ * be looked up too. Percent-encode it.
+ */
+const flagKeyParams = z.strictObject({
+  project: keySchema,
+  flag: z
+    .string()
+    .min(1)
+    .max(200)
+    .refine((key) => badStringReason(key) === undefined, 'contains a NUL character or an unpaired surrogate')
+    .describe('The flag key (any key SDKs count: 1-200 characters, percent-encoded)'),
+});
+
+const evaluationsQuery = z.strictObject({
+  environment: keySchema.optional().describe('Only this environment (one of the project\'s, else 400); default all'),
+  from: isoDateSchema.optional().describe(`Window start, an ISO 8601 instant (rounded down to its bucket's start); default \`to\` − ${DEFAULT_EVALUATION_SPAN_DAYS} days`),
+  to: isoDateSchema.optional().describe(`Window end (exclusive); default now. At most ${MAX_EVALUATION_SPAN_DAYS} days after \`from\``),
+  interval: z.enum(['hour', 'day'], { error: 'must be hour or day' }).optional().describe('Bucket width (UTC hours or days); default hour when the window is at most 3 days, else day'),
+});
+
+const projectQuery = z.strictObject({
+  environment: keySchema.optional().describe('Only this environment (one of the project\'s, else 400); default all'),
+  days: queryInt(1, MAX_EVALUATION_SPAN_DAYS).default(30).describe('How many days back (from the start of that hour) to now'),
+});
+
+const variation = z.string().nullable().describe("The served variation's key; null: the caller's default value was served (flag missing from the ruleset, wrong type, evaluation error, client not ready)");
+
+const flagEvaluationsSchema = z
+  .object({
+    flag: z.string(),
+    from: z.string().describe('The first bucket start (the requested `from` rounded down)'),
+    to: z.string(),
+    interval: z.enum(['hour', 'day']),
+    series: z
+      .array(z.object({ at: z.string().describe('Bucket start'), environment: z.string(), variation, count: z.number().int() }))
+      .describe('Buckets with counts, oldest first; a bucket in which nothing was evaluated is absent (not a zero)'),
+    totals: z.array(z.object({ environment: z.string(), variation, count: z.number().int() })).describe('Per environment and variation over the window, most evaluated first'),
+    lastEvaluated: z.array(z.object({ environment: z.string(), at: z.string() })).describe(`The latest evaluation counted per environment, over the ${MAX_EVALUATION_SPAN_DAYS} days kept (not only the window)`),
+  })
+  .meta({ id: 'FlagEvaluations' });
+
+const projectFlagEvaluationsSchema = z
+  .object({
+    since: z.string(),
+    flags: z.array(
+      z.object({
+        flag: z.string(),
+        defined: z.boolean().describe('Whether the key is a flag of the project now (false: deleted, or never defined)'),
+        total: z.number().int(),
+        lastEvaluatedAt: z.string(),
+        environments: z.array(z.object({ environment: z.string(), count: z.number().int(), lastEvaluatedAt: z.string() })),
+      }),
+    ),
+  })
+  .meta({ id: 'ProjectFlagEvaluations' });
+
+export function flagEvaluationRoutes(s: Services): AnyRoute[] {
+  return [
+    route({
+      method: 'get',
+      path: '/api/v1/projects/{project}/flags/{flag}/evaluations',
+      permission: Permission.Read,
+      tag: 'Flags',
+      summary: 'How often SDKs evaluated a flag, by the variation served',
+      description:
+        'Counts the SDKs (and the server\'s remote evaluation and OFREP) report in `evaluations` records, in hourly buckets of the window\'s end, kept 90 days. ' +
+        'Buckets with no counts are absent. A key that is not a flag of the project but was evaluated (deleted, or never defined) still has its counts; ' +
+        'one never evaluated that is not a flag is 404. Bad dates, an interval other than hour or day, an unknown environment, `from` not before `to` or a window over 90 days are 400 naming the parameter.',
+      params: flagKeyParams,
+      query: evaluationsQuery,
+      responses: { 200: { description: 'The flag\'s evaluation counts', schema: flagEvaluationsSchema } },
+      handler: async (req) => {
+        const body = await flagEvaluations(s.deps, req.actor, req.params.project, req.params.flag, req.query);
+        return { status: 200, body };
+      },
+    }),
+    route({
+      method: 'get',
+      path: '/api/v1/projects/{project}/flag-evaluations',
+      permission: Permission.Read,
+      tag: 'Flags',
+      summary: 'Every flag key evaluated lately, most evaluated first',
+      description:
+        'Every key SDKs evaluated in the last `days` days, defined as a flag or not (`defined`). A flag not evaluated in that time is not listed: its absence means "not evaluated in `days` days".',
+      params: projectParams,
+      query: projectQuery,
+      responses: { 200: { description: 'Evaluated keys', schema: projectFlagEvaluationsSchema } },
+      handler: async (req) => {
+        const body = await projectFlagEvaluations(s.deps, req.actor, req.params.project, req.query);
+        return { status: 200, body };
+      },
+    }),
+  ];
+}

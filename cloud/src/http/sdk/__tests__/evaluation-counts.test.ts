@@ -1,0 +1,208 @@
+import { randomUUID } from 'node:crypto';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { XpApiClient } from '@xp/shared';
+import { createPoller, kinesisShardReader } from '../../../pipeline/poller.js';
+import type { Poller } from '../../../pipeline/poller.js';
+import { quickSleep, until } from '../../../pipeline/__tests__/kinesis-helpers.js';
+import type { SdkPlatform } from './sdk-fixture.js';
+import { STREAM, readStreamRecords, startSdkPlatform } from './sdk-fixture.js';
+
+/**
+ * Flag evaluation counts end to end: `evaluations` records posted with an SDK key go to Kinesis
+ * (kinesalite), the local poller aggregates them, and the API answers the counts; bad records get a
+ * reason each while the good ones of the batch are kept.
+ */
+describe('evaluation counts: POST /sdk/v1/events → Kinesis → aggregator → GET …/evaluations', () => {
+  let s: SdkPlatform;
+  let server: string;
+  let now: number;
+  let poller: Poller;
+  let api: XpApiClient;
+  const HOUR = 3_600_000;
+
+  beforeAll(async () => {
+    s = await startSdkPlatform();
+    server = s.p.boot.sdkKeys!.development!.server;
+    now = s.p.now.value.getTime();
+    poller = createPoller({ db: s.p.db, reader: kinesisShardReader(s.kinesis), streamName: STREAM, sleep: quickSleep });
+    poller.start();
+    // The shared client over the platform's in-process app.
+    api = new XpApiClient({ apiUrl: 'http://platform.test', token: s.owner, fetch: (input, init) => Promise.resolve(s.p.app.request(input instanceof Request ? input : input.toString(), init)) });
+  });
+  afterAll(async () => {
+    await poller.stop();
+    await s.close();
+  });
+
+  const post = async (events: unknown[]): Promise<{ status: number; body: any }> => s.p.request('POST', '/sdk/v1/events', { body: { events }, headers: { 'X-XP-SDK-Key': server } });
+  const record = (over: Record<string, unknown> = {}): Record<string, unknown> => ({
+    type: 'evaluations',
+    id: `ev_${randomUUID().replaceAll('-', '')}`,
+    start: now - 70_000,
+    timestamp: now - 10_000,
+    counts: [{ flag: 'checkout-v2', variation: 'on', count: 120 }],
+    ...over,
+  });
+  const processed = async (n: number): Promise<void> => {
+    await until(() => Promise.resolve(poller.stats().processed + poller.stats().duplicates >= n), `${n} records aggregated`);
+  };
+
+  it('accepts evaluations beside exposures, keys the Kinesis record by its id, counts it once however often it is sent, and answers the counts', async () => {
+    const counts = record({
+      counts: [
+        { flag: 'checkout-v2', variation: 'on', count: 120 },
+        { flag: 'checkout-v2', variation: 'off', count: 31 },
+        { flag: 'no-such-flag', variation: null, count: 4 },
+      ],
+    });
+    const earlier = record({ start: now - 2 * HOUR - 60_000, timestamp: now - 2 * HOUR, counts: [{ flag: 'checkout-v2', variation: 'on', count: 5 }] });
+    const track = { type: 'track', id: `t-${randomUUID()}`, unitId: 'u-1', timestamp: now - 1_000, name: 'purchase' };
+    const res = await post([counts, earlier, track]);
+    expect(res.status).toBe(202);
+    expect(res.body).toEqual({ accepted: 3, rejected: [] });
+    // An SDK retry after a lost answer: the same record again.
+    expect((await post([counts])).body).toEqual({ accepted: 1, rejected: [] });
+    const stream = await readStreamRecords(s.kinesis);
+    expect(stream.filter((r) => r.event.event.id === counts.id).map((r) => r.key)).toEqual([counts.id, counts.id]);
+    await processed(4);
+
+    const flag = await api.flagEvaluations('demo', 'checkout-v2', { environment: 'development' });
+    const hourOf = (t: number): string => new Date(Math.floor(t / HOUR) * HOUR).toISOString();
+    expect(flag).toEqual({
+      flag: 'checkout-v2',
+      // Day buckets: from is rounded down to its UTC day.
+      from: new Date(Math.floor((now - 7 * 24 * HOUR) / (24 * HOUR)) * 24 * HOUR).toISOString(),
+      to: new Date(now).toISOString(),
+      interval: 'day',
+      series: [
+        { at: new Date(Math.floor(now / (24 * HOUR)) * 24 * HOUR).toISOString(), environment: 'development', variation: 'off', count: 31 },
+        { at: new Date(Math.floor(now / (24 * HOUR)) * 24 * HOUR).toISOString(), environment: 'development', variation: 'on', count: 125 },
+      ],
+      totals: [
+        { environment: 'development', variation: 'on', count: 125 },
+        { environment: 'development', variation: 'off', count: 31 },
+      ],
+      lastEvaluated: [{ environment: 'development', at: new Date(now - 10_000).toISOString() }],
+    });
+    const hourly = await api.flagEvaluations('demo', 'checkout-v2', { from: new Date(now - 3 * HOUR).toISOString(), to: new Date(now).toISOString() });
+    expect(hourly.interval).toBe('hour');
+    // Only the hours with counts: the hour between them is absent, not zero.
+    expect(hourly.series.map((b) => [b.at, b.variation, b.count])).toEqual([
+      [hourOf(now - 2 * HOUR), 'on', 5],
+      [hourOf(now - 10_000), 'off', 31],
+      [hourOf(now - 10_000), 'on', 120],
+    ]);
+    // A key no flag has, still evaluated: its counts, with the default served (null).
+    const undefinedFlag = await api.flagEvaluations('demo', 'no-such-flag');
+    expect(undefinedFlag.totals).toEqual([{ environment: 'development', variation: null, count: 4 }]);
+
+    const project = await api.projectFlagEvaluations('demo', { days: 30 });
+    expect(project.flags.map((f) => [f.flag, f.defined, f.total])).toEqual([
+      ['checkout-v2', false, 156],
+      ['no-such-flag', false, 4],
+    ]);
+    expect(project.flags[0]!.environments).toEqual([{ environment: 'development', count: 156, lastEvaluatedAt: new Date(now - 10_000).toISOString() }]);
+  });
+
+  it('rejects each bad record with its reason and keeps the valid events of the batch', async () => {
+    const good = record({ counts: [{ flag: 'kept-flag', variation: 'on', count: 2 }] });
+    const bad: [Record<string, unknown>, string][] = [
+      [record({ start: now - 5_000 }), 'start: must be at or before timestamp'],
+      [record({ start: now - 10_000 - HOUR - 1 }), 'start: must be at most 1 hour before timestamp'],
+      [record({ counts: [{ flag: 'a', variation: 'on', count: 1 }, { flag: 'a', variation: 'on', count: 2 }] }), 'counts.1: repeats the (flag, variation) pair of counts.0'],
+      [record({ counts: [{ flag: 'a', variation: 'on', count: 0 }] }), 'counts.0.count: must be at least 1'],
+      [record({ counts: [{ flag: 'a', variation: 'on', count: 1.5 }] }), 'counts.0.count: expected an integer'],
+      [record({ counts: [{ flag: 'a', variation: 'on', count: 2e9 }] }), 'counts.0.count: must be at most 1000000000'],
+      [record({ counts: Array.from({ length: 101 }, (_, i) => ({ flag: `f${i}`, variation: 'on', count: 1 })) }), 'counts: must have at most 100 entries'],
+      [record({ unitId: 'u-1' }), 'event: unrecognized key "unitId"'],
+      [record({ counts: [{ flag: 'a', variation: 'on', count: 1, reason: 'x' }] }), 'counts.0: unrecognized key "reason"'],
+      [record({ counts: [{ flag: 'a', variation: 'not a key', count: 1 }] }), 'counts.0.variation: must start with an ASCII letter or digit'],
+      [record({ timestamp: now + 25 * HOUR, start: now + 25 * HOUR }), 'timestamp is more than 24 hours in the future'],
+      [record({ counts: [{ flag: 'a\u0000b', variation: 'on', count: 1 }] }), 'counts.0.flag:'],
+    ];
+    const res = await post([good, ...bad.map(([e]) => e)]);
+    expect(res.status).toBe(202);
+    expect(res.body.accepted).toBe(1);
+    expect(res.body.rejected).toHaveLength(bad.length);
+    bad.forEach(([event, reason], i) => {
+      expect(res.body.rejected[i]).toEqual({ index: i + 1, id: event.id, code: i === 10 ? 'CLOCK_SKEW' : 'INVALID_EVENT', reason: expect.stringContaining(reason) });
+    });
+    const before = poller.stats().processed;
+    await until(() => Promise.resolve(poller.stats().processed > before), 'the good record aggregated');
+    expect((await api.flagEvaluations('demo', 'kept-flag')).totals).toEqual([{ environment: 'development', variation: 'on', count: 2 }]);
+  });
+
+  it('answers a clear 400 naming the parameter for bad queries, 404 for a key neither defined nor evaluated', async () => {
+    const get = (path: string): Promise<{ status: number; body: any }> => s.p.request('GET', path, { token: s.owner });
+    const base = '/api/v1/projects/demo/flags/checkout-v2/evaluations';
+    const cases: [string, RegExp][] = [
+      [`${base}?from=yesterday`, /from/],
+      [`${base}?to=2026-13-01T00:00:00Z`, /to/],
+      [`${base}?interval=week`, /interval: must be hour or day/],
+      [`${base}?environment=nowhere`, /environment "nowhere" is not an environment of this project/],
+      [`${base}?from=2026-11-25T00:00:00Z&to=2026-11-24T00:00:00Z`, /from must be before to/],
+      [`${base}?from=2026-01-01T00:00:00Z&to=2026-11-01T00:00:00Z`, /longer than 90 days/],
+      [`${base}?bogus=1`, /bogus/],
+      ['/api/v1/projects/demo/flag-evaluations?days=0', /days: must be a whole number from 1 to 90/],
+      ['/api/v1/projects/demo/flag-evaluations?days=91', /days/],
+      ['/api/v1/projects/demo/flag-evaluations?environment=nowhere', /environment/],
+    ];
+    for (const [path, message] of cases) {
+      const res = await get(path);
+      expect([path, res.status]).toEqual([path, 400]);
+      expect(res.body.error.code).toBe('VALIDATION_FAILED');
+      expect(res.body.error.message).toMatch(message);
+    }
+    expect((await get('/api/v1/projects/demo/flags/never-heard-of/evaluations')).status).toBe(404);
+    // A defined flag never evaluated: 200 with nothing in it.
+    const created = await s.p.request('POST', '/api/v1/projects/demo/flags', { token: s.owner, body: { key: 'quiet-flag', name: 'Quiet', type: 'boolean', variations: [{ key: 'on', value: true }, { key: 'off', value: false }] } });
+    expect(created.status).toBe(201);
+    const quiet = await get('/api/v1/projects/demo/flags/quiet-flag/evaluations');
+    expect(quiet.status).toBe(200);
+    expect(quiet.body).toMatchObject({ flag: 'quiet-flag', series: [], totals: [], lastEvaluated: [] });
+    // A key that is not a well-formed flag key, percent-encoded, can be asked for too.
+    expect((await get(`/api/v1/projects/demo/flags/${encodeURIComponent('no such flag!')}/evaluations`)).status).toBe(404);
+  });
+
+  it('counts the remote evaluations it answers (POST /sdk/v1/evaluate with flags, OFREP single flags) in the write of their exposures, not explain requests nor bulk prefetches', async () => {
+    const evaluate = (body: unknown): Promise<{ status: number; body: any }> => s.p.request('POST', '/sdk/v1/evaluate', { body, headers: { 'X-XP-SDK-Key': server } });
+    const ofrep = (path: string): Promise<Response> =>
+      Promise.resolve(s.p.app.request(path, { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${server}` }, body: JSON.stringify({ context: { targetingKey: 'u-9' } }) }));
+    const before = poller.stats().processed;
+    // A minute on: the server's records are told apart from the SDK's by their time.
+    const at = now + 60_000;
+    s.p.now.value = new Date(at);
+    const remote = await evaluate({ unit: { id: 'u-9' }, flags: ['new-checkout', 'remote-missing', 'new-checkout'] });
+    expect(remote.status).toBe(200);
+    expect((await evaluate({ unit: { id: 'u-9' }, flags: ['new-checkout'], explain: true })).status).toBe(200);
+    expect((await evaluate({ unit: { id: 'u-9' } })).status).toBe(200);
+    expect((await ofrep('/ofrep/v1/evaluate/flags/new-checkout')).status).toBe(200);
+    expect((await ofrep('/ofrep/v1/evaluate/flags/ofrep-missing')).status).toBe(404);
+    expect((await ofrep('/ofrep/v1/evaluate/flags')).status).toBe(200);
+    // One record per counting request: /sdk/v1/evaluate, OFREP's flag and OFREP's missing flag.
+    await until(() => Promise.resolve(poller.stats().processed >= before + 3), 'the remote evaluation counts aggregated');
+    // The server's records: a window of an instant, at its clock.
+    const counted = (await readStreamRecords(s.kinesis)).map((r) => r.event).filter((e) => e.event.type === 'evaluations' && e.event.start === at && e.event.timestamp === at);
+    expect(counted).toHaveLength(3);
+    // /sdk/v1/evaluate evaluates a key named twice once; OFREP's answer is the other.
+    expect((await api.flagEvaluations('demo', 'new-checkout')).totals).toEqual([{ environment: 'development', variation: 'on', count: 2 }]);
+    expect((await api.flagEvaluations('demo', 'remote-missing')).totals).toEqual([{ environment: 'development', variation: null, count: 1 }]);
+    expect((await api.flagEvaluations('demo', 'ofrep-missing')).totals).toEqual([{ environment: 'development', variation: null, count: 1 }]);
+    // The bulk answers counted nothing: button-color was answered only by them.
+    expect((await s.p.request('GET', '/api/v1/projects/demo/flags/button-color/evaluations', { token: s.owner })).body.totals).toEqual([]);
+  });
+
+  it('keeps the counts of a deleted flag: it shows as still evaluated, not defined', async () => {
+    const body = { key: 'doomed-flag', name: 'Doomed', type: 'boolean', variations: [{ key: 'on', value: true }, { key: 'off', value: false }] };
+    expect((await s.p.request('POST', '/api/v1/projects/demo/flags', { token: s.owner, body })).status).toBe(201);
+    const before = poller.stats().processed;
+    expect((await post([record({ counts: [{ flag: 'doomed-flag', variation: 'off', count: 9 }] })])).status).toBe(202);
+    await until(() => Promise.resolve(poller.stats().processed > before), 'the record aggregated');
+    const listed = async (): Promise<unknown> => (await api.projectFlagEvaluations('demo')).flags.find((f) => f.flag === 'doomed-flag');
+    expect(await listed()).toMatchObject({ defined: true, total: 9 });
+    const deleted = await s.p.request('DELETE', '/api/v1/projects/demo/flags/doomed-flag', { token: s.owner, headers: { 'If-Match': '"1"' } });
+    expect(deleted.status).toBe(204);
+    expect((await api.flagEvaluations('demo', 'doomed-flag')).totals).toEqual([{ environment: 'development', variation: 'off', count: 9 }]);
+    expect(await listed()).toMatchObject({ defined: false, total: 9 });
+  });
+});

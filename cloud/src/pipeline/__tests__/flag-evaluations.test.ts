@@ -1,0 +1,155 @@
+/**
+ * Evaluation counts through the aggregator: exactly once (a record repeated in a batch, delivered
+ * again, a batch rolled back by a crash and delivered again, `xp replay` over records already
+ * counted), hourly buckets of the window's end, no effect on exposures, pruning after 90 days, on
+ * PGlite and PostgreSQL.
+ */
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import type { EvaluationsPipelineEvent, PipelineRecord } from '@xp/shared';
+import { DatabaseError } from '../../store/database.js';
+import type { Database } from '../../store/db.js';
+import type { ArchiveSource } from '../../store/event-archive.js';
+import { evaluatedFlags, flagEvaluationData } from '../../store/flag-evaluations.js';
+import { TARGETS } from '../../store/__tests__/test-databases.js';
+import { processBatch, pruneProcessedEvents } from '../aggregate.js';
+import type { StreamRecord } from '../aggregate.js';
+import { replayArchive } from '../replay.js';
+import { DAY, ENV, HOUR, exposure, nextId, withHook } from './fixtures.js';
+
+const PROJECT = 'proj-evals';
+const T = Date.UTC(2026, 11, 7, 10, 0, 0);
+
+function evaluations(at: number, counts: EvaluationsPipelineEvent['event']['counts'], id = nextId('ev')): EvaluationsPipelineEvent {
+  return { v: 1, projectId: PROJECT, environment: ENV, receivedAt: at + 1_000, occurredAt: at, event: { id, type: 'evaluations', start: at - 10_000, timestamp: at, counts } };
+}
+
+let sequence = 5_000;
+function record(e: PipelineRecord): StreamRecord {
+  sequence++;
+  return { data: new TextEncoder().encode(JSON.stringify(e)), sequenceNumber: String(sequence).padStart(20, '0'), shardId: 'shardId-000000000000', partitionKey: e.event.id };
+}
+
+describe.each(TARGETS.map((t) => [t().name, t] as const))('flag evaluation counts on %s', (_name, makeTarget) => {
+  const target = makeTarget();
+  let db: Database;
+
+  /** Every bucket of the project, as plain rows. */
+  const buckets = async (): Promise<{ flag: string; variation: string; hour: string; count: number }[]> => {
+    const out = await db.query<{ flag_key: string; variation: string; hour: Date | string; count: string }>(
+      'SELECT flag_key, variation, hour, count::text AS count FROM flag_evaluations WHERE project_id = $1 ORDER BY hour, flag_key, variation',
+      [PROJECT],
+    );
+    return out.rows.map((r) => ({ flag: r.flag_key, variation: r.variation, hour: new Date(r.hour).toISOString(), count: Number(r.count) }));
+  };
+
+  beforeAll(async () => {
+    db = await target.open();
+    await db.query(`INSERT INTO organizations (id, name) VALUES ('org-1', 'Org') ON CONFLICT DO NOTHING`);
+    await db.query(`INSERT INTO projects (id, org_id, key, name) VALUES ($1, 'org-1', $1, $1)`, [PROJECT]);
+  });
+  afterAll(async () => {
+    await target.dispose();
+  });
+  beforeEach(async () => {
+    for (const table of ['processed_events', 'flag_evaluations', 'exposures', 'unit_events']) {
+      await db.query(`DELETE FROM ${table}`);
+    }
+  });
+
+  it(`${target.name}: adds a record's counts to the hour of its window's end, once however often it is delivered`, async () => {
+    const first = evaluations(T + 20 * 60_000, [
+      { flag: 'checkout-v2', variation: 'on', count: 120 },
+      { flag: 'checkout-v2', variation: 'off', count: 31 },
+      { flag: 'no-such-flag', variation: null, count: 4 },
+    ]);
+    const second = evaluations(T + 59 * 60_000, [{ flag: 'checkout-v2', variation: 'on', count: 5 }]);
+    const nextHour = evaluations(T + HOUR, [{ flag: 'checkout-v2', variation: 'on', count: 7 }]);
+    // The same record twice in one batch, then the whole batch delivered again.
+    const batch = [first, first, second, nextHour].map(record);
+    expect(await processBatch(db, batch)).toMatchObject({ batchItemFailures: [], processed: 3, duplicates: 1, deadLettered: 0 });
+    expect(await processBatch(db, batch)).toMatchObject({ batchItemFailures: [], processed: 0, duplicates: 4 });
+    expect(await processBatch(db, [record(first)])).toMatchObject({ processed: 0, duplicates: 1 });
+    const hour = new Date(T).toISOString();
+    expect(await buckets()).toEqual([
+      { flag: 'checkout-v2', variation: 'off', hour, count: 31 },
+      { flag: 'checkout-v2', variation: 'on', hour, count: 125 },
+      { flag: 'no-such-flag', variation: '', hour, count: 4 },
+      { flag: 'checkout-v2', variation: 'on', hour: new Date(T + HOUR).toISOString(), count: 7 },
+    ]);
+    const data = await flagEvaluationData(db, { projectId: PROJECT, flag: 'no-such-flag', environment: undefined, from: new Date(T - HOUR), to: new Date(T + 2 * HOUR), interval: 'hour' });
+    expect(data).toEqual({
+      series: [{ at: new Date(T), environment: ENV, variation: null, count: 4 }],
+      totals: [{ environment: ENV, variation: null, count: 4 }],
+      lastEvaluated: [{ environment: ENV, at: new Date(T + 20 * 60_000) }],
+    });
+    // Day buckets (UTC) add the hours up; the project listing has every key, most evaluated first.
+    const daily = await flagEvaluationData(db, { projectId: PROJECT, flag: 'checkout-v2', environment: ENV, from: new Date(Date.UTC(2026, 11, 7)), to: new Date(T + DAY), interval: 'day' });
+    expect(daily.series).toEqual([
+      { at: new Date(Date.UTC(2026, 11, 7)), environment: ENV, variation: 'off', count: 31 },
+      { at: new Date(Date.UTC(2026, 11, 7)), environment: ENV, variation: 'on', count: 132 },
+    ]);
+    expect((await evaluatedFlags(db, { projectId: PROJECT, environment: undefined, since: new Date(T - DAY) })).map((f) => [f.flag, f.total, f.lastEvaluatedAt.toISOString()])).toEqual([
+      ['checkout-v2', 163, new Date(T + HOUR).toISOString()],
+      ['no-such-flag', 4, new Date(T + 20 * 60_000).toISOString()],
+    ]);
+    // Not exposures: nothing else was written.
+    expect((await db.query('SELECT 1 FROM exposures')).rows).toEqual([]);
+    expect((await db.query('SELECT 1 FROM unit_events')).rows).toEqual([]);
+  });
+
+  it(`${target.name}: a batch that crashes after writing the counts is rolled back with its dedupe records, and counted once when delivered again`, async () => {
+    const counts = evaluations(T, [{ flag: 'f', variation: 'on', count: 3 }]);
+    const batch = [record(exposure('u1', 'exp-a', 'control', T, nextId('x'), PROJECT)), record(counts)];
+    let crashes = 0;
+    // Crashes (a connection lost) at the commit's checkpoint, after every write of the batch.
+    const crashing = await processBatch(db, batch, {
+      checkpoint: () => {
+        crashes++;
+        throw new DatabaseError('57P01', 'aggregator crashed mid-batch');
+      },
+    });
+    expect(crashes).toBe(1);
+    expect(crashing.batchItemFailures).toHaveLength(2);
+    expect(await buckets()).toEqual([]);
+    // The same crash inside the counts' own statement.
+    const hooked = withHook(db, (sql) => {
+      if (sql.includes('INSERT INTO flag_evaluations')) {
+        throw new DatabaseError('57P01', 'aggregator crashed mid-batch');
+      }
+    });
+    expect((await processBatch(hooked, batch)).batchItemFailures).toHaveLength(2);
+    expect(await buckets()).toEqual([]);
+    // Delivered again to a healthy aggregator, then once more (a retry after a lost acknowledgement).
+    expect(await processBatch(db, batch)).toMatchObject({ batchItemFailures: [], processed: 2 });
+    expect(await processBatch(db, batch)).toMatchObject({ batchItemFailures: [], processed: 0, duplicates: 2 });
+    expect(await buckets()).toEqual([{ flag: 'f', variation: 'on', hour: new Date(T).toISOString(), count: 3 }]);
+    expect((await db.query('SELECT unit_id FROM exposures')).rows).toEqual([{ unit_id: 'u1' }]);
+  });
+
+  it(`${target.name}: xp replay counts a record the aggregator never saw and skips those it counted`, async () => {
+    const counted = evaluations(T, [{ flag: 'f', variation: 'on', count: 10 }]);
+    const missed = evaluations(T + 60_000, [{ flag: 'f', variation: 'on', count: 1 }]);
+    await processBatch(db, [record(counted)]);
+    const archive: ArchiveSource = {
+      location: 'memory',
+      objects: () => Promise.resolve(['one.jsonl.gz']),
+      lines: () => Promise.resolve([counted, missed].map((e) => ({ ok: true as const, value: e, text: JSON.stringify(e) }))),
+    };
+    const window = { archive, from: new Date(T - HOUR), to: new Date(T + 2 * HOUR) };
+    expect(await replayArchive(db, window)).toMatchObject({ events: 2, invalid: 0 });
+    expect(await buckets()).toEqual([{ flag: 'f', variation: 'on', hour: new Date(T).toISOString(), count: 11 }]);
+    // Replaying the same window again changes nothing.
+    await replayArchive(db, window);
+    expect(await buckets()).toEqual([{ flag: 'f', variation: 'on', hour: new Date(T).toISOString(), count: 11 }]);
+  });
+
+  it(`${target.name}: the periodic prune deletes buckets older than 90 days and keeps the others`, async () => {
+    const now = Date.now();
+    const old = evaluations(now - 91 * 24 * HOUR, [{ flag: 'old', variation: 'on', count: 1 }]);
+    const recent = evaluations(now - 89 * 24 * HOUR, [{ flag: 'recent', variation: 'on', count: 1 }]);
+    await processBatch(db, [record(old), record(recent)]);
+    expect((await buckets()).map((b) => b.flag)).toEqual(['old', 'recent']);
+    await pruneProcessedEvents(db, 10_000);
+    expect((await buckets()).map((b) => b.flag)).toEqual(['recent']);
+  });
+});

@@ -1,0 +1,166 @@
+/**
+ * Flag evaluation counts (migration 0042): hourly buckets per (project, environment, flag key,
+ * served variation). Written by the aggregator inside its batch transaction; read by the flag
+ * evaluations API. Variation '' in the table is "the caller's default was served" (null outside).
+ */
+import type { EvaluationsPipelineEvent } from '@xp/shared';
+import type { Queryable } from './db.js';
+
+/** How long the buckets are kept. */
+export const FLAG_EVALUATION_RETENTION_DAYS = 90;
+
+const HOUR_MS = 3_600_000;
+
+/**
+ * Adds the records' counts to the bucket of the hour of each record's `occurredAt` (its window's
+ * end). Call it only with records the dedupe let through, in the same transaction. One statement:
+ * pairs landing in the same bucket are summed first (an upsert cannot touch one row twice).
+ */
+export async function addEvaluationCounts(tx: Queryable, records: readonly EvaluationsPipelineEvent[]): Promise<void> {
+  const rows = records.flatMap((r) =>
+    r.event.counts.map((c) => ({ projectId: r.projectId, environment: r.environment, flag: c.flag, variation: c.variation ?? '', hourMs: Math.floor(r.occurredAt / HOUR_MS) * HOUR_MS, at: r.occurredAt, count: c.count })),
+  );
+  if (rows.length === 0) {
+    return;
+  }
+  await tx.query(
+    `INSERT INTO flag_evaluations (project_id, environment, flag_key, variation, hour, count, last_at)
+     SELECT project_id, environment, flag_key, variation, 'epoch'::timestamptz + interval '1 millisecond' * hour_ms, sum(n), 'epoch'::timestamptz + interval '1 millisecond' * max(at_ms)
+     FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::bigint[], $6::bigint[], $7::bigint[]) AS r(project_id, environment, flag_key, variation, hour_ms, at_ms, n)
+     GROUP BY project_id, environment, flag_key, variation, hour_ms
+     ON CONFLICT (project_id, environment, flag_key, variation, hour) DO UPDATE
+       SET count = flag_evaluations.count + EXCLUDED.count, last_at = greatest(flag_evaluations.last_at, EXCLUDED.last_at)`,
+    [
+      rows.map((r) => r.projectId),
+      rows.map((r) => r.environment),
+      rows.map((r) => r.flag),
+      rows.map((r) => r.variation),
+      rows.map((r) => r.hourMs),
+      rows.map((r) => r.at),
+      rows.map((r) => r.count),
+    ],
+  );
+}
+
+/** Deletes a project's counts (the project is being deleted). */
+export async function deleteProjectEvaluations(tx: Queryable, projectId: string): Promise<void> {
+  await tx.query('DELETE FROM flag_evaluations WHERE project_id = $1', [projectId]);
+}
+
+/** Deletes the buckets older than `days` (default the retention), `chunk` rows per statement; returns how many. */
+export async function pruneFlagEvaluations(db: Queryable, days = FLAG_EVALUATION_RETENTION_DAYS, chunk = 10_000): Promise<number> {
+  let deleted = 0;
+  for (;;) {
+    const out = await db.query(
+      `DELETE FROM flag_evaluations WHERE ctid = ANY(ARRAY(
+         SELECT ctid FROM flag_evaluations WHERE hour < now() - interval '1 day' * $1::float8 LIMIT $2))`,
+      [days, chunk],
+    );
+    deleted += out.rowCount;
+    if (out.rowCount < chunk) {
+      return deleted;
+    }
+  }
+}
+
+/** Bucket width of a series. */
+export const EvaluationInterval = {
+  /** One bucket per UTC hour. */
+  Hour: 'hour',
+  /** One bucket per UTC day. */
+  Day: 'day',
+} as const;
+export type EvaluationInterval = (typeof EvaluationInterval)[keyof typeof EvaluationInterval];
+
+export interface EvaluationBucket {
+  readonly at: Date;
+  readonly environment: string;
+  readonly variation: string | null;
+  readonly count: number;
+}
+
+export interface FlagEvaluationData {
+  /** Buckets with counts, oldest first; a bucket without counts is absent. */
+  readonly series: EvaluationBucket[];
+  readonly totals: { readonly environment: string; readonly variation: string | null; readonly count: number }[];
+  /** The last evaluation stored per environment, over the whole retention (not only the window). */
+  readonly lastEvaluated: { readonly environment: string; readonly at: Date }[];
+}
+
+const variationOf = (stored: string): string | null => (stored === '' ? null : stored);
+
+/** The flag key's counts in [from, to) (`from` already at a bucket start), optionally in one environment. */
+export async function flagEvaluationData(
+  db: Queryable,
+  q: { readonly projectId: string; readonly flag: string; readonly environment: string | undefined; readonly from: Date; readonly to: Date; readonly interval: EvaluationInterval },
+): Promise<FlagEvaluationData> {
+  const env = q.environment ?? null;
+  // The interval is one of two constants, never caller text.
+  const bucket = q.interval === EvaluationInterval.Day ? `date_trunc('day', hour AT TIME ZONE 'UTC') AT TIME ZONE 'UTC'` : 'hour';
+  const series = await db.query<{ at: Date | string; environment: string; variation: string; count: string }>(
+    `SELECT ${bucket} AS at, environment, variation, sum(count)::text AS count
+     FROM flag_evaluations
+     WHERE project_id = $1 AND flag_key = $2 AND ($3::text IS NULL OR environment = $3) AND hour >= $4 AND hour < $5
+     GROUP BY 1, environment, variation
+     ORDER BY 1, environment, variation`,
+    [q.projectId, q.flag, env, q.from.toISOString(), q.to.toISOString()],
+  );
+  const last = await db.query<{ environment: string; at: Date | string }>(
+    `SELECT environment, max(last_at) AS at FROM flag_evaluations
+     WHERE project_id = $1 AND flag_key = $2 AND ($3::text IS NULL OR environment = $3)
+     GROUP BY environment ORDER BY environment`,
+    [q.projectId, q.flag, env],
+  );
+  const totals = new Map<string, { environment: string; variation: string | null; count: number }>();
+  for (const r of series.rows) {
+    const key = JSON.stringify([r.environment, r.variation]);
+    const t = totals.get(key) ?? { environment: r.environment, variation: variationOf(r.variation), count: 0 };
+    t.count += Number(r.count);
+    totals.set(key, t);
+  }
+  return {
+    series: series.rows.map((r) => ({ at: new Date(r.at), environment: r.environment, variation: variationOf(r.variation), count: Number(r.count) })),
+    totals: [...totals.values()].sort((a, b) => b.count - a.count || (a.environment < b.environment ? -1 : a.environment > b.environment ? 1 : 0)),
+    lastEvaluated: last.rows.map((r) => ({ environment: r.environment, at: new Date(r.at) })),
+  };
+}
+
+export interface EvaluatedFlag {
+  readonly flag: string;
+  readonly total: number;
+  readonly lastEvaluatedAt: Date;
+  readonly environments: { readonly environment: string; readonly count: number; readonly lastEvaluatedAt: Date }[];
+}
+
+/** Every flag key evaluated since `since` (its bucket included), most evaluated first. */
+export async function evaluatedFlags(db: Queryable, q: { readonly projectId: string; readonly environment: string | undefined; readonly since: Date }): Promise<EvaluatedFlag[]> {
+  const out = await db.query<{ flag_key: string; environment: string; count: string; last_at: Date | string }>(
+    `SELECT flag_key, environment, sum(count)::text AS count, max(last_at) AS last_at
+     FROM flag_evaluations
+     WHERE project_id = $1 AND ($2::text IS NULL OR environment = $2) AND hour >= date_trunc('hour', $3::timestamptz)
+     GROUP BY flag_key, environment`,
+    [q.projectId, q.environment ?? null, q.since.toISOString()],
+  );
+  const flags = new Map<string, { flag: string; total: number; lastEvaluatedAt: Date; environments: { environment: string; count: number; lastEvaluatedAt: Date }[] }>();
+  for (const r of out.rows) {
+    const at = new Date(r.last_at);
+    const count = Number(r.count);
+    const f = flags.get(r.flag_key) ?? { flag: r.flag_key, total: 0, lastEvaluatedAt: at, environments: [] };
+    f.total += count;
+    if (at > f.lastEvaluatedAt) {
+      f.lastEvaluatedAt = at;
+    }
+    f.environments.push({ environment: r.environment, count, lastEvaluatedAt: at });
+    flags.set(r.flag_key, f);
+  }
+  const byKey = (a: string, b: string): number => (a < b ? -1 : a > b ? 1 : 0);
+  return [...flags.values()]
+    .map((f) => ({ ...f, environments: f.environments.sort((a, b) => b.count - a.count || byKey(a.environment, b.environment)) }))
+    .sort((a, b) => b.total - a.total || byKey(a.flag, b.flag));
+}
+
+/** Whether the key has any stored counts in the project (any environment, any time kept). */
+export async function hasEvaluations(db: Queryable, projectId: string, flag: string): Promise<boolean> {
+  const out = await db.query('SELECT 1 FROM flag_evaluations WHERE project_id = $1 AND flag_key = $2 LIMIT 1', [projectId, flag]);
+  return out.rows.length > 0;
+}

@@ -91,7 +91,8 @@ ${UNITS_HELP}
 ${WEBHOOKS_HELP}
 
 Commands that talk to a running platform read XP_API_URL (default http://localhost:8000) and
-XP_TOKEN (a personal access token; create one with POST /api/v1/me/tokens). Tokens are never
+XP_TOKEN (an access token: a service account's for CI and other automation, minted with
+POST /api/v1/service-accounts/{id}/tokens; or your personal one, POST /api/v1/me/tokens). Tokens are never
 taken on the command line, where other users of the machine could read them.
 `;
 
@@ -275,7 +276,7 @@ function client(env: NodeJS.ProcessEnv): XpApiClient {
   // A trailing newline (a token read from a file) is forgiven; anything else is not echoed back.
   const token = env.XP_TOKEN?.trim();
   if (token === undefined || token === '') {
-    throw new AppError('UNAUTHENTICATED', 'set XP_TOKEN to a personal access token (POST /api/v1/me/tokens)');
+    throw new AppError('UNAUTHENTICATED', "set XP_TOKEN to an access token: a service account's for CI and other automation (POST /api/v1/service-accounts/{id}/tokens), or your personal one (POST /api/v1/me/tokens)");
   }
   if (!/^[\x21-\x7e]+$/.test(token)) {
     throw new AppError('UNAUTHENTICATED', 'XP_TOKEN is not one token: it contains spaces, line breaks or other characters a token never has');
@@ -389,15 +390,19 @@ async function alsoBrokenReferences(problems: DocumentProblems, env: NodeJS.Proc
   }
 }
 
-/** Users' emails by id, as far as this credential may list users (else none: ids are shown). */
+/**
+ * Users by id as messages name them, as far as this credential may list users (else none: ids are
+ * shown): a person by e-mail, a service account as "<name> (service account)" (its e-mail is a
+ * handle nobody reads). A deleted service account is not listed: its id is shown.
+ */
 async function userEmails(api: XpApiClient): Promise<Map<string, string>> {
   const emails = new Map<string, string>();
   try {
     let cursor: string | undefined;
     do {
-      const page = await api.users({ limit: 100, ...(cursor === undefined ? {} : { cursor }) });
+      const page = await api.users({ limit: 100, kind: 'all', ...(cursor === undefined ? {} : { cursor }) });
       for (const u of page.items) {
-        emails.set(u.id, u.email);
+        emails.set(u.id, u.kind === 'service' ? `${u.name} (service account)` : u.email);
       }
       cursor = page.nextCursor;
     } while (cursor !== undefined);

@@ -14,10 +14,11 @@ import { credentials } from '../store/credentials.js';
 import type { AccessToken, Principal } from '../store/credentials.js';
 import type { Page, PageRequest } from '../store/pagination.js';
 import { projectRoles } from '../store/project-roles.js';
+import { scheduledChanges } from '../store/scheduled-changes.js';
 import { SERVICE_ACCOUNT_EMAIL_DOMAIN, UserKind, users } from '../store/users.js';
 import type { User, UserKindFilter } from '../store/users.js';
 import { record, recordUnauthenticated } from './audit-trail.js';
-import { withdrawLapsedApprovals } from './change-requests.js';
+import { cancelOpenProposedBy, withdrawLapsedApprovals } from './change-requests.js';
 import type { Actor, Deps } from './context.js';
 import { projectFor } from './definitions.js';
 import { parseOrThrow } from './validation.js';
@@ -46,16 +47,39 @@ export const ACCOUNT_DISABLED_MESSAGE = 'this account is disabled; ask an admini
 /** The answer to a right login with a password an administrator set, sent without `newPassword`. */
 export const PASSWORD_CHANGE_REQUIRED_MESSAGE = 'this password was set by an administrator; choose a new one: send newPassword with the login';
 
+/**
+ * A name people read in lists and in the audit log (a person's, a service account's, a token's):
+ * not blank, with at least one visible character (not only spaces or zero-width ones), and without
+ * what could make it read as something else there: control characters and line breaks (a forged
+ * second line), line and paragraph separators (U+2028, U+2029), and the bidirectional overrides,
+ * embeddings and isolates (U+202A–U+202E, U+2066–U+2069) that reorder what follows them (the
+ * marks U+200E and U+200F, which reorder nothing, are allowed: right-to-left names need them). Kept
+ * as sent unless `trim` (service accounts' names are trimmed). The one check of every such name:
+ * extend it here.
+ */
+export function displayNameSchema(max: number, options: { trim?: boolean } = {}): z.ZodString {
+  const text = options.trim === true ? z.string().trim() : z.string();
+  return text
+    .min(1, { error: 'must not be empty' })
+    .max(max)
+    .regex(/^[^\p{Cc}\u2028\u2029]*$/u, { error: 'must not contain control characters or line breaks' })
+    .regex(/^[^\u202A-\u202E\u2066-\u2069]*$/u, { error: 'must not contain bidirectional overrides, embeddings or isolates (U+202A–U+202E, U+2066–U+2069)' })
+    .regex(/[^\p{Cf}\p{Z}\s]/u, { error: 'must contain a visible character' });
+}
+
 export const inviteSchema = z.strictObject({
-  email: z.email().max(320),
-  name: z.string().min(1).max(200),
+  email: z
+    .email()
+    .max(320)
+    .refine((e) => !e.toLowerCase().endsWith(`@${SERVICE_ACCOUNT_EMAIL_DOMAIN}`), { error: `must not be in the service accounts' domain (…@${SERVICE_ACCOUNT_EMAIL_DOMAIN}): create a service account with POST /api/v1/service-accounts` }),
+  name: displayNameSchema(200),
   role: roleSchema,
   /** Optional initial password; without one a random one is generated and returned once. */
   password: z.string().min(1).max(256).meta(NEW_PASSWORD_LIMITS).optional(),
 });
 
 export const userPatchSchema = z.strictObject({
-  name: z.string().min(1).max(200).optional(),
+  name: displayNameSchema(200).optional(),
   role: roleSchema.optional(),
   disabled: z.boolean().optional(),
 });
@@ -74,24 +98,30 @@ export const projectRoleSchema = z.strictObject({
 });
 
 export const tokenCreateSchema = z.strictObject({
-  name: z.string().min(1).max(100),
+  name: displayNameSchema(100),
   /** Days until expiry; absent means no expiry. */
   expiresInDays: z.number().int().min(1).max(3650).optional(),
   /** A role at or below yours; the token acts with the lower of it and your role at the time. Absent: your role, whatever it becomes. */
   role: roleSchema.optional(),
   /** Keys of the projects the token is limited to; absent: every project. */
-  projects: z.array(keySchema).min(1).max(50).optional(),
+  projects: z
+    .array(keySchema)
+    .min(1)
+    .max(50)
+    .superRefine((keys, ctx) => {
+      keys.forEach((k, i) => {
+        if (keys.indexOf(k) !== i) {
+          ctx.addIssue({ code: 'custom', path: [i], message: `project "${k}" is listed twice` });
+        }
+      });
+    })
+    .optional(),
 });
 
 /** A role a service account may hold, in the organisation or in one project: never owner. */
 const serviceAccountRoleSchema = roleSchema.exclude([Role.Owner], { error: 'must be admin, editor, analyst or viewer (a service account is never an owner)' });
 
-const serviceAccountNameSchema = z
-  .string()
-  .trim()
-  .min(1, { error: 'must not be empty' })
-  .max(100)
-  .regex(/^[^\p{Cc}]*$/u, { error: 'must not contain control characters' });
+const serviceAccountNameSchema = displayNameSchema(100, { trim: true });
 
 /** Project roles of a service account: the whole list (PATCH replaces it; [] removes them all), one per project. */
 const serviceAccountProjectRolesSchema = z
@@ -222,6 +252,15 @@ function randomPassword(): string {
 
 /** The resource key of failed-login entries for an email that belongs to no user. */
 export const UNKNOWN_USER_KEY = '(unknown)';
+
+/** What deleting a service account ended besides it: the DELETE's answer and its audit entry. */
+export interface ServiceAccountDeletion {
+  readonly tokensRevoked: number;
+  /** Its open change requests, cancelled (they could only fail once it is gone). */
+  readonly changeRequestsCancelled: number;
+  /** Its scheduled changes not applied yet, cancelled. */
+  readonly scheduledChangesCancelled: number;
+}
 
 /** Live (unrevoked, unexpired) personal access tokens one user may hold. */
 export const MAX_LIVE_TOKENS = 100;
@@ -578,6 +617,8 @@ export class AccountService {
   async invite(actor: Actor, input: unknown): Promise<{ user: User; initialPassword?: string }> {
     assertCan(actor, Permission.UsersManage);
     const data = parseOrThrow(inviteSchema, input, 'user');
+    // Whether or not a password is sent, the caller learns one (theirs, or initialPassword).
+    await this.refuseServiceAccountActor(actor, 'add people');
     if (!canAssignRole(actor.role, undefined, data.role)) {
       throw forbidden(`${withArticle(actor.role)} cannot grant the ${data.role} role`);
     }
@@ -605,6 +646,7 @@ export class AccountService {
     if (id === actor.userId) {
       throw forbidden('you cannot reset your own password; change it with PUT /api/v1/me/password');
     }
+    await this.refuseServiceAccountActor(actor, 'reset a password');
     const target = await users.get(this.deps.db, actor.orgId, id);
     refuseServiceAccount(target, 'has no password');
     if (!canAssignRole(actor.role, target.role, target.role)) {
@@ -658,6 +700,7 @@ export class AccountService {
     const { accessTokens } = parseOrThrow(userSessionsRevokeSchema, input, 'sessions revoke') ?? {};
     return this.deps.db.withTransaction(async (tx) => {
       const target = await users.get(tx, actor.orgId, id);
+      refuseServiceAccount(target, 'has no sessions; revoke its tokens with DELETE /api/v1/service-accounts/{id}/tokens/{tokenId}, or disable it with PATCH /api/v1/service-accounts/{id}');
       if (id !== actor.userId && !canAssignRole(actor.role, target.role, target.role)) {
         throw forbidden(`${withArticle(actor.role)} cannot sign out ${withArticle(target.role)}`);
       }
@@ -742,6 +785,17 @@ export class AccountService {
       }
       return updated;
     });
+  }
+
+  /**
+   * 403 when the actor is a service account, for what would hand it a person's credential (a
+   * temporary or initial password): a leaked robot token would become a person's session, which
+   * outlives disabling or deleting the robot. `what` is what it may not do.
+   */
+  private async refuseServiceAccountActor(actor: Actor, what: string): Promise<void> {
+    if (await this.isServiceAccount(actor)) {
+      throw forbidden(`a service account cannot ${what} (it would hand a person's credential to a robot); a person must do it`);
+    }
   }
 
   /** Whether the actor is a service account (its own row says so: the actor carries its kind nowhere else). */
@@ -839,12 +893,33 @@ export class AccountService {
    * Deletes a service account: its tokens are revoked, its project roles removed, and it is gone
    * from lists and lookups; its row stays for the history that names it (audit log, definitions).
    */
-  async deleteServiceAccount(actor: Actor, id: string): Promise<void> {
+  async deleteServiceAccount(actor: Actor, id: string, expectedVersion: number): Promise<ServiceAccountDeletion> {
     assertCan(actor, Permission.UsersManage);
-    await this.deps.db.withTransaction(async (tx) => {
+    return this.deps.db.withTransaction(async (tx) => {
+      // Locked first: a change or token minted meanwhile waits, then finds it gone.
+      await tx.query('SELECT 1 FROM users WHERE id = $1 FOR UPDATE', [id]);
       const current = await this.manageableServiceAccount(tx, actor, id);
+      if (current.version !== expectedVersion) {
+        throw versionConflict('service account', current.version, expectedVersion);
+      }
       const tokensRevoked = await credentials.revokeAccessTokensForUser(tx, id);
       const rolesRemoved = await projectRoles.removeAllForUser(tx, id);
+      // What it left to be done later would only fail then ("its creator no longer exists"): it ends now, by whoever deletes it.
+      const gone = (role: string): string => `its ${role} ${serviceAccountLabel(current.name)} was deleted`;
+      const changeRequestsCancelled = await cancelOpenProposedBy(tx, actor, id, gone('proposer'));
+      const scheduled = await scheduledChanges.cancelPendingCreatedBy(tx, id, actor.userId, this.deps.now());
+      for (const sc of scheduled) {
+        await record(tx, actor, {
+          projectId: sc.projectId,
+          action: 'flag.scheduled-change-cancelled',
+          resourceType: 'flag',
+          resourceKey: sc.flag,
+          environment: sc.environment,
+          before: undefined,
+          after: { scheduledChange: sc.id, at: sc.at, createdBy: sc.createdBy, reason: gone('creator') },
+        });
+      }
+      const scheduledChangesCancelled = scheduled.length;
       await users.markServiceAccountDeleted(tx, actor.orgId, id, this.deps.now());
       await withdrawLapsedApprovals(tx, actor, id);
       await record(tx, actor, {
@@ -853,8 +928,9 @@ export class AccountService {
         resourceType: 'user',
         resourceKey: id,
         before: { name: current.name, role: current.role, ...(rolesRemoved.length === 0 ? {} : { projectRoles: rolesRemoved.map((r) => ({ project: r.project, role: r.role })) }) },
-        after: { tokensRevoked },
+        after: { tokensRevoked, changeRequestsCancelled, scheduledChangesCancelled },
       });
+      return { tokensRevoked, changeRequestsCancelled, scheduledChangesCancelled };
     });
   }
 

@@ -10,7 +10,7 @@ import { environments } from '../store/projects.js';
 import type { Queryable } from '../store/db.js';
 import type { StoredDefinition } from '../store/definitions.js';
 import { DefinitionKind } from '../store/definitions.js';
-import { users } from '../store/users.js';
+import { UserKind, users } from '../store/users.js';
 import { actorEmail, withArticle } from './accounts.js';
 import { record } from './audit-trail.js';
 import type { Actor, Deps } from './context.js';
@@ -22,6 +22,9 @@ import type { StagedRuleset } from './publisher.js';
 import { parseOrThrow } from './validation.js';
 
 const stateFields = flagEnvironmentSchema.shape;
+
+/** The answer to a service account's token approving a change request. */
+export const SERVICE_ACCOUNT_CANNOT_APPROVE = 'a service account cannot approve a change request; a person must';
 
 /** How far ahead a change may be scheduled (a change request's applyAt, a scheduled change's at). */
 export const MAX_SCHEDULE_AHEAD_MS = 366 * 24 * 3_600_000;
@@ -88,6 +91,10 @@ async function voidApproval(db: Queryable, orgId: string, approvedBy: string, pr
     return 'its reviewer no longer exists';
   }
   const who = approver.name === '' ? approver.email : approver.name;
+  if (approver.kind === UserKind.Service) {
+    // Recorded before service accounts were refused as reviewers (see review): approvals are a person's.
+    return `${who} is a service account, and approvals are a person's`;
+  }
   if (approver.disabled) {
     return `${who} has been disabled`;
   }
@@ -131,6 +138,25 @@ export async function withdrawLapsedApprovals(tx: Queryable, actor: Actor, userI
     withdrawn.push(cr.id);
   }
   return withdrawn;
+}
+
+/**
+ * Cancels every open request `userId` proposed, in every project, as POST …/cancel would (one
+ * `change-request.cancelled` entry each, `actor` the one who cancelled them, with `reason`): its
+ * proposer is going away (a service account deleted), so it could only fail later. Returns how many.
+ */
+export async function cancelOpenProposedBy(tx: Queryable, actor: Actor, userId: string, reason: string): Promise<number> {
+  const open = await tx.query<{ id: string; project_id: string; resource_key: string; environment_key: string }>(
+    `SELECT id, project_id, resource_key, environment_key FROM change_requests WHERE proposed_by = $1 AND status = 'open' ORDER BY id FOR UPDATE`,
+    [userId],
+  );
+  let cancelled = 0;
+  for (const cr of open.rows) {
+    await changeRequests.transition(tx, cr.project_id, cr.id, { kind: 'cancel', by: actor.userId });
+    await record(tx, actor, { projectId: cr.project_id, action: 'change-request.cancelled', resourceType: 'flag', resourceKey: cr.resource_key, environment: cr.environment_key, before: undefined, after: { changeRequest: cr.id, reason } });
+    cancelled++;
+  }
+  return cancelled;
 }
 
 /** The segments, experiments and holdouts a definition names, at any depth (rules, conditions' groups). */
@@ -441,6 +467,10 @@ export class ChangeRequestService {
         // user disabled or demoted while approving either sees the approval and withdraws it, or is
         // seen here first.
         await users.lockForShare(tx, actor.userId);
+        if ((await users.find(tx, actor.orgId, actor.userId))?.kind === UserKind.Service) {
+          // Approving is a person's judgement: a robot's token (an admin one included) may propose and apply, not approve.
+          throw forbidden(SERVICE_ACCOUNT_CANNOT_APPROVE);
+        }
         const lapsed = await voidApproval(tx, actor.orgId, actor.userId, project.key);
         if (lapsed !== undefined) {
           throw forbidden(`your approval would not count: ${lapsed}`);
@@ -560,7 +590,7 @@ export class ChangeRequestService {
       if (due.approvedBy === null) {
         reason = `it was not approved by its time (${due.applyAt})`;
       } else if (proposer === undefined || proposer.disabled) {
-        reason = proposer === undefined ? 'its proposer no longer exists' : `its proposer ${proposer.email} has been disabled`;
+        reason = proposer === undefined ? 'its proposer no longer exists' : `its proposer ${actorEmail(proposer)} has been disabled`;
       } else {
         // The proposer applies it (as POST …/apply would), through the scheduler: the entry names the request.
         const actor: Actor = { userId: proposer.id, orgId: due.orgId, email: actorEmail(proposer), role: roleInProject(proposer, due.projectKey), client: SCHEDULER_CLIENT, credential: { kind: 'system', id: `change-request:${due.id}` } };

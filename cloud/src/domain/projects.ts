@@ -15,6 +15,7 @@ import { projectRoles } from '../store/project-roles.js';
 import { environments, projects } from '../store/projects.js';
 import type { Project, StoredEnvironment } from '../store/projects.js';
 import type { PublishedRuleset } from '../store/ruleset-store.js';
+import { users } from '../store/users.js';
 import { webhooks } from '../store/webhooks.js';
 import { record } from './audit-trail.js';
 import { jsonDiff } from './json-diff.js';
@@ -212,6 +213,8 @@ export class ProjectService {
       }
       // As DELETE /users/{id}/projects/{project}/role records each one: a user's history shows their access there ending.
       for (const r of roles) {
+        // The user's (or service account's) view lists its project roles: its version (ETag) moves, as a role removal's does.
+        await users.touch(tx, r.userId);
         await record(tx, actor, {
           projectId: project.id,
           action: 'user.project-role-removed',

@@ -150,6 +150,19 @@ export const scheduledChanges = {
     return row === undefined ? undefined : { ...fromRow(row), projectKey: row.project_key, orgId: row.org_id };
   },
 
+  /**
+   * Cancels every change `createdBy` scheduled that has not applied yet, in every project (its
+   * creator is going away: it would only fail at its time). `by` is who cancelled them. Returns them.
+   */
+  async cancelPendingCreatedBy(db: Queryable, createdBy: string, by: string, at: Date): Promise<ScheduledChange[]> {
+    const result = await db.query<Row>(
+      `UPDATE scheduled_changes SET status = 'cancelled', finished_at = $3, cancelled_by = $2
+       WHERE created_by = $1 AND status = 'scheduled' RETURNING *`,
+      [createdBy, by, at],
+    );
+    return result.rows.map(fromRow).sort((a, b) => a.id.localeCompare(b.id));
+  },
+
   /** Ends a scheduled change; anything but a scheduled one is an INVALID_STATE error (it ended already). */
   async finish(
     db: Queryable,

@@ -1009,9 +1009,13 @@ export class XpApiClient {
     return (await this.call<ServiceAccount>('PATCH', `/api/v1/service-accounts/${encodeURIComponent(id)}`, { body: patch, version })).body;
   }
 
-  /** Deletes a service account and revokes its tokens. */
-  async deleteServiceAccount(id: string): Promise<void> {
-    await this.call<undefined>('DELETE', `/api/v1/service-accounts/${encodeURIComponent(id)}`);
+  /**
+   * Deletes a service account, from the version read (If-Match: the server answers 428 without it,
+   * 409 when stale): its tokens are revoked, its open change requests and pending scheduled changes
+   * cancelled; answers how many.
+   */
+  async deleteServiceAccount(id: string, version: number): Promise<ServiceAccountDeletion> {
+    return (await this.call<ServiceAccountDeletion>('DELETE', `/api/v1/service-accounts/${encodeURIComponent(id)}`, { version })).body;
   }
 
   async serviceAccountTokens(id: string): Promise<AccessTokenView[]> {
@@ -1645,6 +1649,13 @@ export interface ServiceAccount {
   readonly version: number;
   readonly createdAt: string;
   readonly updatedAt: string;
+}
+
+/** What DELETE /api/v1/service-accounts/{id} ended with the account. */
+export interface ServiceAccountDeletion {
+  readonly tokensRevoked: number;
+  readonly changeRequestsCancelled: number;
+  readonly scheduledChangesCancelled: number;
 }
 
 /** What creates a service account; in a PATCH each field is optional (`description: ''` removes it). */

@@ -2,7 +2,7 @@ export { ApiError, DeliveryStatus, PASSWORD_CHANGE_REQUIRED, ResultsWarningCodes
 export type { AlertsQuery, AuditQuery, BanditKeepReason, BanditState, BanditUpdate, GuardrailAlert, ResultsFiltersView, ResultsPhase, ResultsPhaseView, ResultsWarningView } from './client.js';
 export { FeedState, POLLING_DETAIL, followChanges, parseSse } from './change-feed.js';
 export type { ChangeFeed, ChangeFeedOptions, ChangeNotice } from './change-feed.js';
-export type { ApiErrorBody, AppliedChange, ApplyChange, ApplyResult, AuditCredential, AuditEntry, ChangeRequest, ClientOptions, DefinitionKinds, DefinitionPath, ListQuery, Me, Page, Project, ProjectCreate, ProjectPatch, ProjectRole, ScheduledChange, ServiceAccount, ServiceAccountInput, Stored, StoredEnvironment, User } from './client.js';
+export type { ApiErrorBody, AppliedChange, ApplyChange, ApplyResult, AuditCredential, AuditEntry, ChangeRequest, ClientOptions, DefinitionKinds, DefinitionPath, ListQuery, Me, Page, Project, ProjectCreate, ProjectPatch, ProjectRole, ScheduledChange, ServiceAccount, ServiceAccountDeletion, ServiceAccountInput, Stored, StoredEnvironment, User } from './client.js';
 export type { CodeRef, CodeRefsBranch, CodeRefsFilter, CodeRefsPage, CodeRefsUpload, CodeRefsUploadResult, ExperimentResultsSummary, FlagCodeRefs, StoredCodeRef } from './client.js';
 export type { AccessTokenView, BreakdownQuery, ComparisonView, ExperimentResultsView, HealthView, MetricResultView, ResultsBreakdownView, ResultsQuery, RolesView, SdkKeyView, StatsErrorView, UnitErasureView } from './client.js';
 export type { EventSearchQuery, ExplorerEventView, UnitTimelineView } from './client.js';

@@ -103,8 +103,9 @@ describe('service accounts', () => {
     await must(owner, 'PATCH', `/api/v1/service-accounts/${account.id}`, { disabled: false }, disabled.version);
     expect((await requestAs(p, token, 'GET', '/api/v1/projects/demo/flags')).status).toBe(200);
 
-    const deleted = await requestAs(p, owner, 'DELETE', `/api/v1/service-accounts/${account.id}`);
-    expect(deleted.status).toBe(204);
+    const current = (await must(owner, 'GET', `/api/v1/service-accounts/${account.id}`)) as Account;
+    const deleted = await requestAs(p, owner, 'DELETE', `/api/v1/service-accounts/${account.id}`, undefined, current.version);
+    expect([deleted.status, deleted.body]).toEqual([200, { tokensRevoked: 1, changeRequestsCancelled: 0, scheduledChangesCancelled: 0 }]);
     expect((await requestAs(p, token, 'GET', '/api/v1/me')).status).toBe(401);
     expect((await requestAs(p, owner, 'GET', `/api/v1/service-accounts/${account.id}`)).status).toBe(404);
     expect(((await must(owner, 'GET', '/api/v1/service-accounts')).items as Account[]).map((a) => a.id)).not.toContain(account.id);
@@ -151,7 +152,7 @@ describe('service accounts', () => {
     const rename = await requestAs(p, admin, 'PATCH', `/api/v1/service-accounts/${adminAccount.id}`, { name: 'mine now' }, adminAccount.version);
     expect([rename.status, rename.body.error.message]).toEqual([403, 'an admin cannot manage a service account that is an admin; ask an owner']);
     expect((await requestAs(p, admin, 'POST', `/api/v1/service-accounts/${adminAccount.id}/tokens`, { name: 'steal' })).status).toBe(403);
-    expect((await requestAs(p, admin, 'DELETE', `/api/v1/service-accounts/${adminAccount.id}`)).status).toBe(403);
+    expect((await requestAs(p, admin, 'DELETE', `/api/v1/service-accounts/${adminAccount.id}`, undefined, adminAccount.version)).status).toBe(403);
 
     const editor = await create(admin, { name: 'tests-bot', role: 'editor' });
     const promote = await requestAs(p, admin, 'PATCH', `/api/v1/service-accounts/${editor.id}`, { role: 'admin' }, editor.version);

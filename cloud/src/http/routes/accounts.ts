@@ -204,6 +204,8 @@ export function accountRoutes(s: Services): AnyRoute[] {
       permission: Permission.UsersManage,
       tag: 'Users',
       summary: 'Add a user; without a password, a generated one is returned once',
+      description:
+        "Not with a service account's token (403: whoever adds a person learns a password of theirs, and a leaked robot token must not become a person's session; a person must do it). The e-mail must not be in the service accounts' domain (…@service-accounts.invalid: 400).",
       body: inviteSchema,
       responses: { 201: { description: 'Created', schema: z.object({ user: userSchema, initialPassword: z.string().optional() }), headers: ['ETag'] } },
       handler: async (req) => {
@@ -246,7 +248,7 @@ export function accountRoutes(s: Services): AnyRoute[] {
       tag: 'Users',
       summary: 'Set a temporary password (returned once) the user must replace at their next login; ends their sessions and tokens',
       description:
-        'Not on yourself (use PUT /api/v1/me/password), and an admin not on an owner. The temporary password works only for a login that sends `newPassword`; all the user\'s sessions and personal access tokens are revoked.',
+        'Not on yourself (use PUT /api/v1/me/password), and an admin not on an owner; not on a service account (400), and not with a service account\'s token (403: a person must do it). The temporary password works only for a login that sends `newPassword`; all the user\'s sessions and personal access tokens are revoked.',
       params: idParams,
       responses: { 200: { description: 'Reset', schema: z.object({ temporaryPassword: z.string(), user: userSchema }) } },
       handler: async (req) => {
@@ -276,7 +278,7 @@ export function accountRoutes(s: Services): AnyRoute[] {
       tag: 'Users',
       summary: 'Sign a user out everywhere: end all their sessions (and, with accessTokens, revoke their personal access tokens)',
       description:
-        "For a lost laptop or a leaked session, without disabling the user or resetting their password: they can sign in again at once. An admin not on an owner; on yourself it signs you out everywhere, the session of this request included. The body may be left out (sessions only). Audited as user.sessions-revoked with the counts.",
+        "For a lost laptop or a leaked session, without disabling the user or resetting their password: they can sign in again at once. An admin not on an owner; not on a service account (400: revoke its tokens, or disable it); on yourself it signs you out everywhere, the session of this request included. The body may be left out (sessions only). Audited as user.sessions-revoked with the counts.",
       params: idParams,
       body: userSessionsRevokeSchema,
       responses: { 200: { description: 'Signed out', schema: z.object({ sessionsRevoked: z.number().int(), accessTokensRevoked: z.number().int() }) } },

@@ -116,14 +116,17 @@ export function serviceAccountRoutes(s: Services): AnyRoute[] {
       path: '/api/v1/service-accounts/{id}',
       permission: Permission.UsersManage,
       tag: 'Service accounts',
-      summary: 'Delete a service account: its tokens are revoked at once',
-      description: `Its project roles go too; the audit log, and the definitions and change requests it made, keep naming it. ${ROLE_RULES} Audited as service-account.deleted with the number of tokens revoked.`,
+      summary: 'Delete a service account: its tokens are revoked at once, its open change requests and pending scheduled changes cancelled',
+      description: `Its project roles go too. Its open change requests and the scheduled changes it made that have not applied yet are cancelled in the same transaction (they could only fail once it is gone), each audited as its cancel endpoint would, the caller as the actor, with the reason. The audit log, and the definitions and change requests it made, keep its id (GET /api/v1/users/{id} answers 404 once it is deleted; the audit log's entries name it). ${ROLE_RULES} Audited as service-account.deleted with the counts.`,
       params: idParams,
-      responses: { 204: { description: 'Deleted' } },
-      handler: async (req) => {
-        await s.accounts.deleteServiceAccount(req.actor, req.params.id);
-        return { status: 204 };
+      concurrency: true,
+      responses: {
+        200: {
+          description: 'Deleted: what went with it',
+          schema: z.object({ tokensRevoked: z.number().int(), changeRequestsCancelled: z.number().int(), scheduledChangesCancelled: z.number().int() }),
+        },
       },
+      handler: async (req) => ({ status: 200, body: await s.accounts.deleteServiceAccount(req.actor, req.params.id, req.expectedVersion) }),
     }),
     route({
       method: 'get',

@@ -1,7 +1,7 @@
 import { useEffect, useId, useRef, useState } from 'react';
 import type { ReactNode } from 'react';
 import { ROLE_RANK } from '@xp/shared';
-import type { AccessTokenView, Role, ServiceAccount, ServiceAccountInput } from '@xp/shared';
+import type { AccessTokenView, Role, ServiceAccount, ServiceAccountDeletion, ServiceAccountInput } from '@xp/shared';
 import { useSession } from '../../app/session.js';
 import { SecretOnce } from '../../lib/copy-button.js';
 import { FieldError, FormErrorNote, fieldErrors, invalidProps, validationIssues } from '../../lib/field-errors.js';
@@ -54,6 +54,16 @@ export function liveCount(tokens: readonly AccessTokenView[], now = Date.now()):
   const live = tokens.filter((t) => t.revokedAt === null && !isExpired(t, now)).length;
   const gone = tokens.length - live;
   return `${live} live ${live === 1 ? 'token' : 'tokens'}${gone === 0 ? '' : `, ${gone} revoked or expired`}`;
+}
+
+/** What deleting an account ended: "2 tokens revoked, 1 open change request cancelled" (only what there was). */
+export function deletionSummary(ended: ServiceAccountDeletion): string {
+  const plural = (n: number, one: string, many: string): string => `${n.toLocaleString('en-US')} ${n === 1 ? one : many}`;
+  return [
+    plural(ended.tokensRevoked, 'token revoked', 'tokens revoked'),
+    ...(ended.changeRequestsCancelled > 0 ? [plural(ended.changeRequestsCancelled, 'open change request cancelled', 'open change requests cancelled')] : []),
+    ...(ended.scheduledChangesCancelled > 0 ? [plural(ended.scheduledChangesCancelled, 'scheduled change cancelled', 'scheduled changes cancelled')] : []),
+  ].join(', ');
 }
 
 /** One project role being edited; `id` keeps React's rows apart while projects change. */
@@ -467,9 +477,9 @@ export function ServiceAccounts(): ReactNode {
     });
   const remove = (a: ServiceAccount): Promise<void> =>
     act(a, async () => {
-      await client.deleteServiceAccount(a.id);
+      const ended = await client.deleteServiceAccount(a.id, a.version);
       setTokensOf((open) => (open === a.id ? null : open));
-      return `${a.name} is deleted and its tokens are revoked.`;
+      return `${a.name} is deleted: ${deletionSummary(ended)}.`;
     });
 
   const list = accounts.state.status === 'ready' ? accounts.state.data : [];

@@ -131,8 +131,8 @@ export default function AuditLog(): ReactNode {
   const [turned, setTurned] = useState<'' | 'on' | 'off'>('');
   const [environment, setEnvironment] = useState('');
   const [applied, setApplied] = useState('');
-  // The user filter lists the organisation's users when the role may read them; otherwise it is left out.
-  const people = useAsync(() => client.users({ limit: 200 }).then((p) => p.items), [client]);
+  // The user filter lists the organisation's users, service accounts included, when the role may read them; otherwise it is left out.
+  const people = useAsync(() => client.users({ limit: 200, kind: 'all' }).then((p) => p.items), [client]);
   /** The filters the API applies (the action box filters the entries loaded, here only). */
   const filters = {
     ...(scope === 'project' ? { project } : {}),
@@ -200,7 +200,7 @@ export default function AuditLog(): ReactNode {
               <option value="">Anyone</option>
               {people.state.data.map((u) => (
                 <option key={u.id} value={u.id}>
-                  {u.email}
+                  {u.kind === 'service' ? `${u.name} (service account)` : u.email}
                 </option>
               ))}
             </select>

@@ -90,7 +90,11 @@ const LABEL: Readonly<Record<Action, string>> = { approve: 'Approve', reject: 'R
 const statusLabel = (status: Status): string => (status === 'cancelled' ? 'withdrawn' : status);
 
 /** A user's name and email, for "Proposed by …". */
-export function personLabel(u: Pick<User, 'name' | 'email'>): string {
+export function personLabel(u: Pick<User, 'name' | 'email' | 'kind'>): string {
+  // A service account's e-mail is a handle nobody reads: it is named as the audit log names it.
+  if (u.kind === 'service') {
+    return `${u.name} (service account)`;
+  }
   return u.name.trim() === '' ? u.email : `${u.name} (${u.email})`;
 }
 
@@ -128,8 +132,8 @@ export default function ChangeRequests(): ReactNode {
     [client, project, status],
     { keyOf: (cr) => cr.id, refreshKey: refreshTick },
   );
-  // Every role may list users (`read`): proposers and approvers are shown by name and email.
-  const people = useAsync(() => client.users({ limit: 200 }).then((p) => p.items), [client]);
+  // Every role may list users (`read`): proposers and approvers are shown by name and email, service accounts (which propose from CI) included.
+  const people = useAsync(() => client.users({ limit: 200, kind: 'all' }).then((p) => p.items), [client]);
   const [error, setError] = useState<{ id: string; action: Action; error: unknown } | null>(null);
   const [done, setDone] = useState<string | null>(null);
   // The role's permissions, loaded with the session; without the matrix no review action is offered.

@@ -67,8 +67,15 @@ function accountsApi(options: { initial?: ServiceAccount[]; tokens?: Record<stri
         return { status: 200, body: next };
       }
       if (req.method === 'DELETE') {
+        // As the API: the version read, or 428 / 409.
+        if (req.ifMatch === null) {
+          return { status: 428, body: { error: { code: 'PRECONDITION_REQUIRED', message: 'If-Match required' } } };
+        }
+        if (req.ifMatch !== `"${found.version}"`) {
+          return { status: 409, body: { error: { code: 'VERSION_CONFLICT', message: 'stale' } } };
+        }
         accounts = accounts.filter((a) => a.id !== one);
-        return { status: 204 };
+        return { status: 200, body: { tokensRevoked: 2, changeRequestsCancelled: 1, scheduledChangesCancelled: 0 } };
       }
     }
     const ofAccount = /^\/api\/v1\/service-accounts\/([\w-]+)\/tokens$/.exec(path)?.[1];
@@ -296,8 +303,9 @@ describe('Service accounts', () => {
     await u.click(within(rowOf('github-deploy')).getByRole('button', { name: 'Delete github-deploy' }));
     confirm = screen.getByRole('dialog', { name: 'Delete github-deploy?' });
     await u.click(within(confirm).getByRole('button', { name: 'Delete and revoke its tokens' }));
-    expect((await screen.findByRole('status')).textContent).toBe('github-deploy is deleted and its tokens are revoked.');
+    expect((await screen.findByRole('status')).textContent).toBe('github-deploy is deleted: 2 tokens revoked, 1 open change request cancelled.');
     expect(writes(sent)).toEqual(['DELETE /api/v1/service-accounts/sa-deploy']);
+    expect(sent.find((r) => r.method === 'DELETE')?.ifMatch).toBe('"1"');
     expect(await screen.findByText(/No service accounts\./)).toBeTruthy();
   });
 

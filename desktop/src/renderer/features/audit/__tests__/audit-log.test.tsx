@@ -41,6 +41,31 @@ const entry = (id: number, action: string, resourceType: string, resourceKey: st
 });
 
 describe('audit log (F5)', () => {
+  it('lists service accounts in the User filter, by name, beside people', async () => {
+    const u = userEvent.setup();
+    const { client, sent } = fakeApi((req) => {
+      if (req.method === 'GET' && req.path.startsWith('/api/v1/users')) {
+        // As the API answers: people only, unless asked for kind=all.
+        const people = [user({ id: 'u-ann', email: 'ann@example.com' })];
+        const robot = user({ id: 'u-robot', kind: 'service', name: 'deploy-bot', email: 'u-robot@service-accounts.invalid', role: 'editor' });
+        return { status: 200, body: { items: new URL(req.path, 'http://x').searchParams.get('kind') === 'all' ? [...people, robot] : people } };
+      }
+      if (req.method === 'GET' && req.path.startsWith('/api/v1/audit')) {
+        return { status: 200, body: { items: [], nextCursor: null } };
+      }
+      return undefined;
+    });
+    render(
+      <WithSession client={client} me={user({ role: 'admin' })}>
+        <AuditLog />
+      </WithSession>,
+    );
+    const filter = await screen.findByRole('combobox', { name: 'User' });
+    expect(within(filter).getAllByRole('option').map((o) => o.textContent)).toEqual(['Anyone', 'ann@example.com', 'deploy-bot (service account)']);
+    await u.selectOptions(filter, 'u-robot');
+    await waitFor(() => { expect(sent.filter((r) => r.path.startsWith('/api/v1/audit')).at(-1)?.path).toContain('actor=u-robot'); });
+  });
+
   it('shows organisation-wide entries (invites, sign-ins) across projects, and filters by resource type, user and action', async () => {
     const u = userEvent.setup();
     const { client, sent } = fakeApi((req) => {

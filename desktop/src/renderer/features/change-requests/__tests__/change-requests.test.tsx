@@ -195,7 +195,26 @@ describe('change requests', () => {
 
     const card = await screen.findByRole('listitem', { name: 'Change request 0b5e7c1a' });
     expect((await within(card).findByText(/Proposed by Ed \(ed@example.com\)/)).textContent).toMatch(/; approved by dafa4dc1$/);
-    expect(sent.some((r) => r.method === 'GET' && r.path === '/api/v1/users?limit=200')).toBe(true);
+    expect(sent.some((r) => r.method === 'GET' && r.path === '/api/v1/users?limit=200&kind=all')).toBe(true);
+  });
+
+  it('names a service account that proposed a request by its name, as the audit log does (the users list asked for kind=all)', async () => {
+    const fromCi = cr({ proposedBy: 'u-robot' });
+    const { client } = fakeApi((req) => {
+      if (req.path.startsWith('/api/v1/users')) {
+        // As the API answers: people only, unless asked for kind=all.
+        const robot = user({ id: 'u-robot', kind: 'service', name: 'deploy-bot', email: 'u-robot@service-accounts.invalid', role: 'editor' });
+        return { status: 200, body: { items: new URL(req.path, 'http://x').searchParams.get('kind') === 'all' ? [robot] : [] } };
+      }
+      return req.path.startsWith('/api/v1/projects/web/change-requests') ? { status: 200, body: { items: [fromCi] } } : undefined;
+    });
+    render(
+      <WithSession client={client} me={user({ id: 'u-admin', role: 'admin' })}>
+        <ChangeRequests />
+      </WithSession>,
+    );
+    const card = await screen.findByRole('listitem', { name: 'Change request 0b5e7c1a' });
+    expect((await within(card).findByText(/Proposed by deploy-bot \(service account\)/)).textContent).not.toContain('service-accounts.invalid');
   });
 
   it('explains that an approved request the flag outgrew can no longer be applied, and leaves the proposer Withdraw', async () => {

@@ -4,6 +4,7 @@ import type { SdkEvent } from '@xp/shared';
 import { NetworkError, XpError, XpErrorCode, describeError } from './errors.js';
 import type { HttpError } from './errors.js';
 import { EventQueue } from './event-queue.js';
+import { EvaluationCounter } from './evaluation-counts.js';
 import { LruSet } from './lru.js';
 import { browserSafe, deepFreeze, diffRulesets, loadRuleset, mayReplace, SERVER_ONLY_FIELD } from './ruleset-state.js';
 import type { LoadedRuleset, RulesetDocument } from './ruleset-state.js';
@@ -89,6 +90,17 @@ const wrongValueType = new WeakSet<object>();
  * ruleset equal to the one served, and change notifications nobody listened to.
  */
 export const CLIENT_STATE: unique symbol = Symbol.for('@xp/sdk/client-state');
+
+/**
+ * Not public API: an `evaluate` option key (true: the evaluation is not counted in the evaluation
+ * counts) for the SDK's own modules: an OpenFeature resolution, which may evaluate twice, counts
+ * itself once with COUNT_EVALUATION; the React bindings' exposure logging is no evaluation of its own.
+ */
+export const UNCOUNTED: unique symbol = Symbol.for('@xp/sdk/uncounted');
+/** `evaluate` options that leave the evaluation uncounted (see UNCOUNTED). */
+export const UNCOUNTED_OPTIONS = Object.freeze({ [UNCOUNTED]: true }) as EvaluateOptions;
+/** Not public API: the client method counting one evaluation by (flag, served variation or null) (see UNCOUNTED). */
+export const COUNT_EVALUATION: unique symbol = Symbol.for('@xp/sdk/count-evaluation');
 
 export interface ClientStateSource {
   /** Change notifications so far (`onChange`'s, listened to or not): what evaluations depend on moved when it moves. */
@@ -284,6 +296,12 @@ export class ExperimentationClient {
   private readonly transport: Transport | undefined;
   private readonly sync: RulesetSync | undefined;
   private readonly events: EventQueue;
+  /**
+   * Evaluations of the public API by (flag, served variation) since the last flush, sent as
+   * `evaluations` records; undefined when they are not sent (sendEvaluationCounts false, no events
+   * endpoint, or the client closed).
+   */
+  private counts: EvaluationCounter | undefined;
   /** Exposures logged (experiment, unit, variation), not to log them twice. */
   private exposureCache: LruSet;
   private readonly listeners = new Set<ChangeListener>();
@@ -383,8 +401,21 @@ export class ExperimentationClient {
       }
     }
 
+    const counter =
+      this.transport === undefined || options.sendEvaluationCounts === false
+        ? undefined
+        : new EvaluationCounter({
+            now: () => this.clock(),
+            newId: newEventId,
+            logger: this.logger,
+            opened: () => {
+              this.events.wake();
+            },
+          });
+    this.counts = counter;
     this.events = new EventQueue({
       transport: this.transport,
+      collect: counter === undefined ? undefined : () => counter.close(),
       flushIntervalMs: positive(options.flushIntervalMs, 5000),
       maxBatchSize: positive(options.maxBatchSize, DEFAULT_MAX_BATCH_SIZE),
       // In pages, one at a time: an HTTP/1.1 API gives the whole page 6 connections to it.
@@ -485,8 +516,10 @@ export class ExperimentationClient {
 
   /** Whether the flag serves a truthy value to this unit (false when it cannot be evaluated). */
   isFeatureEnabled(flagKey: string, user: User): boolean {
+    const result = this.evaluateInternal(flagKey, user);
+    this.counts?.count(flagKey, result.variationKey);
     // Any type: JavaScript truthiness of the served value ("C", 50 and {} are on), as GrowthBook's isOn.
-    return Boolean(this.evaluateInternal(flagKey, user).value);
+    return Boolean(result.value);
   }
 
   /**
@@ -501,7 +534,9 @@ export class ExperimentationClient {
   getValue(flagKey: string, user: User, defaultValue: null): JsonValue;
   getValue<T extends JsonDefault>(flagKey: string, user: User, defaultValue: T): T;
   getValue(flagKey: string, user: User, defaultValue: unknown): unknown {
-    return this.evaluateInternal(flagKey, user, defaultValue).value;
+    const result = this.evaluateInternal(flagKey, user, defaultValue);
+    this.counts?.count(flagKey, result.variationKey);
+    return result.value;
   }
 
   /**
@@ -517,7 +552,12 @@ export class ExperimentationClient {
   evaluate(flagKey: string, user: User, defaultValue?: null, options?: EvaluateOptions): EvaluationDetails<JsonValue>;
   evaluate<T extends JsonDefault>(flagKey: string, user: User, defaultValue?: T, options?: EvaluateOptions): EvaluationDetails<T>;
   evaluate(flagKey: string, user: User, defaultValue?: unknown, options?: EvaluateOptions): EvaluationDetails {
-    const result = this.evaluateInternal(flagKey, user, defaultValue, options?.explain === true, options?.exposure !== false);
+    const explain = options?.explain === true;
+    const result = this.evaluateInternal(flagKey, user, defaultValue, explain, options?.exposure !== false);
+    // A diagnostic (explain) is not a use of the flag.
+    if (!explain && (options as { readonly [UNCOUNTED]?: boolean } | undefined)?.[UNCOUNTED] !== true) {
+      this.counts?.count(flagKey, result.variationKey);
+    }
     const details: EvaluationDetails = { ...result, flagKey };
     if (wrongValueType.has(result)) {
       wrongValueType.add(details);
@@ -710,12 +750,20 @@ export class ExperimentationClient {
       this.sync?.close();
       clearTimeout(this.timedTimer);
       this.stateChanged();
-      this.closing = this.events.close(2 * (this.transport?.timeoutMs ?? 0)).finally(() => {
+      // close() closes the evaluation-count window synchronously (its records go with the final flush): later evaluations are not counted.
+      const closing = this.events.close(2 * (this.transport?.timeoutMs ?? 0));
+      this.counts = undefined;
+      this.closing = closing.finally(() => {
         this.transport?.close();
         this.listeners.clear();
       });
     }
     return this.closing;
+  }
+
+  /** Not public API: counts one evaluation made with UNCOUNTED_OPTIONS (an OpenFeature resolution), by the variation it served (null: the default). */
+  [COUNT_EVALUATION](flagKey: string, variationKey: string | null): void {
+    this.counts?.count(flagKey, variationKey);
   }
 
   /**

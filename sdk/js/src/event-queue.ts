@@ -1,4 +1,4 @@
-import type { SdkEvent } from '@xp/shared';
+import type { SdkBatchItem } from '@xp/shared';
 import { backoffDelay, duration, parseRetryAfter, startTimer } from './backoff.js';
 import { Deadline, monotonicNow } from './deadline.js';
 import type { HttpError } from './errors.js';
@@ -46,7 +46,7 @@ export function utf8Length(text: string): number {
 }
 
 /** "3 events (2 exposures)": how many, and how many of them exposures (units missing from results). */
-function describeEvents(events: readonly SdkEvent[]): string {
+function describeEvents(events: readonly SdkBatchItem[]): string {
   const exposures = events.filter((e) => e.type === 'exposure').length;
   return `${events.length} events${exposures > 0 ? ` (${exposures} exposures: those units are missing from the results)` : ''}`;
 }
@@ -64,7 +64,23 @@ export interface EventQueueOptions {
   readonly random: () => number;
   readonly logger: Logger;
   /** Told of the events dropped without being sent because the queue was full or closed (exposures to log again). */
-  readonly onDropped?: (events: readonly SdkEvent[]) => void;
+  readonly onDropped?: (events: readonly SdkBatchItem[]) => void;
+  /**
+   * Closes the evaluation-count window at each flush (interval, explicit, close, page hide): the
+   * records it returns are queued then, behind the events already queued.
+   */
+  readonly collect?: (() => readonly SdkBatchItem[]) | undefined;
+}
+
+/** How many of the items are evaluation-count records. */
+function countRecords(items: readonly SdkBatchItem[]): number {
+  let n = 0;
+  for (const e of items) {
+    if (e.type === 'evaluations') {
+      n++;
+    }
+  }
+  return n;
 }
 
 /**
@@ -93,11 +109,16 @@ interface FlushOptions {
   readonly now?: boolean;
   /** close() and process exit: sends even during a Retry-After wait. */
   readonly final?: boolean;
+  /**
+   * A full batch is sent at once: the evaluation-count window stays open (it closes at the interval,
+   * an explicit flush, close and page hide), so a busy server sends a record per interval, not per batch.
+   */
+  readonly full?: boolean;
 }
 
 /** A batch drain() is sending (plain request); `resent` once page hide sent its events again. */
 interface InFlight {
-  readonly batch: SdkEvent[];
+  readonly batch: SdkBatchItem[];
   resent: boolean;
 }
 
@@ -110,8 +131,10 @@ export class EventQueue {
    * The events are `queue[head…]`: dropping or sending the oldest moves `head` instead of shifting
    * the array, which is compacted once it holds more dead entries than live ones.
    */
-  private queue: SdkEvent[] = [];
+  private queue: SdkBatchItem[] = [];
   private head = 0;
+  /** How many of the queued items are evaluation-count records: a full queue drops them first. */
+  private recordsQueued = 0;
   /** Set by close(): no batch starts after it. */
   private deadline = Deadline.NEVER;
   /** Set by close(): when its last attempt starts, at the latest (before the deadline, so timer lateness cannot push it past). */
@@ -141,7 +164,7 @@ export class EventQueue {
   /** Body bytes of this queue's keepalive requests in flight (see KEEPALIVE_BUDGET). */
   private keepaliveBytes = 0;
   /** Events counted in `sent` or `rejected`: an event sent twice (page hide) is counted once. */
-  private readonly counted = new WeakSet<SdkEvent>();
+  private readonly counted = new WeakSet<SdkBatchItem>();
   sent = 0;
   dropped = 0;
   rejected = 0;
@@ -152,7 +175,7 @@ export class EventQueue {
     return this.queue.length - this.head;
   }
 
-  push(event: SdkEvent): void {
+  push(event: SdkBatchItem): void {
     if (this.closed) {
       this.drop(1, 'the client is closed');
       this.o.onDropped?.([event]);
@@ -164,7 +187,7 @@ export class EventQueue {
     // Another full batch gets a sender of its own, up to maxConcurrentBatches at a time.
     if (this.size >= this.o.maxBatchSize && this.retryAt.passed) {
       if (this.flushing === undefined) {
-        void this.flush();
+        void this.flush({ full: true });
       } else if (this.senders < this.o.maxConcurrentBatches) {
         this.startSender({});
       }
@@ -179,6 +202,9 @@ export class EventQueue {
    * for the backoff, though not during a Retry-After wait; `final` sends even then.
    */
   flush(options: FlushOptions = {}): Promise<void> {
+    if (options.full !== true) {
+      this.closeWindow();
+    }
     if (this.flushing !== undefined) {
       const generation = this.retryGeneration;
       // A send that failed meanwhile was this flush's attempt: what is left waits for the backoff it set.
@@ -202,6 +228,24 @@ export class EventQueue {
       }
     });
     return this.flushing;
+  }
+
+  /** An evaluation-count window opened: it closes at the next flush, at most flushIntervalMs from now. */
+  wake(): void {
+    this.schedule(this.o.flushIntervalMs);
+  }
+
+  /** Queues the records of the evaluation-count window, which closes now (see EventQueueOptions.collect). */
+  private closeWindow(): void {
+    const records = this.o.collect?.();
+    if (records === undefined || records.length === 0) {
+      return;
+    }
+    for (const r of records) {
+      this.queue.push(r);
+    }
+    this.recordsQueued += records.length;
+    this.trim();
   }
 
   /**
@@ -290,9 +334,12 @@ export class EventQueue {
     }, ms);
   }
 
-  /** Drops the oldest events beyond maxQueueSize. */
+  /** Drops the events beyond maxQueueSize: evaluation-count records first (the oldest of them), then the oldest events. */
   private trim(): void {
-    const excess = this.size - this.o.maxQueueSize;
+    let excess = this.size - this.o.maxQueueSize;
+    if (excess > 0 && this.recordsQueued > 0) {
+      excess -= this.dropRecords(excess);
+    }
     if (excess > 0) {
       const dropped = this.take(excess);
       this.drop(excess, `the queue is full (maxQueueSize ${this.o.maxQueueSize})`);
@@ -300,9 +347,31 @@ export class EventQueue {
     }
   }
 
+  /** Drops up to `n` evaluation-count records, oldest first; returns how many. */
+  private dropRecords(n: number): number {
+    const kept: SdkBatchItem[] = [];
+    let dropped = 0;
+    for (let i = this.head; i < this.queue.length; i++) {
+      const e = this.queue[i]!;
+      if (e.type === 'evaluations' && dropped < n) {
+        dropped++;
+      } else {
+        kept.push(e);
+      }
+    }
+    this.queue = kept;
+    this.head = 0;
+    this.recordsQueued -= dropped;
+    this.drop(dropped, `the queue is full (maxQueueSize ${this.o.maxQueueSize}); evaluation counts go first, exposures and tracked events are kept`);
+    return dropped;
+  }
+
   /** Removes and returns the `n` oldest events in O(n), amortised: at the cap, each new event costs O(1), not the whole queue. */
-  private take(n: number): SdkEvent[] {
+  private take(n: number): SdkBatchItem[] {
     const taken = this.queue.slice(this.head, (this.head += n));
+    if (this.recordsQueued > 0) {
+      this.recordsQueued -= countRecords(taken);
+    }
     if (this.head > this.size) {
       this.queue = this.queue.slice(this.head);
       this.head = 0;
@@ -350,6 +419,7 @@ export class EventQueue {
       this.clear('no apiUrl is configured');
       return;
     }
+    this.closeWindow();
     const queued = this.take(this.size);
     const resend = [...this.inFlight].filter((s) => !s.resent);
     const fitted = this.burst(
@@ -369,10 +439,10 @@ export class EventQueue {
   }
 
   /** Sends the events in keepalive requests within the budget; puts back the first `requeueUpTo` that do not fit; returns how many went. */
-  private burst(transport: Transport, events: SdkEvent[], requeueUpTo = events.length): number {
+  private burst(transport: Transport, events: SdkBatchItem[], requeueUpTo = events.length): number {
     let budget = KEEPALIVE_BUDGET - this.keepaliveBytes;
     const max = Math.min(this.o.maxBatchSize, MAX_EVENTS_PER_BATCH);
-    const chunks: { batch: SdkEvent[]; body: string; bytes: number }[] = [];
+    const chunks: { batch: SdkBatchItem[]; body: string; bytes: number }[] = [];
     let i = 0;
     while (i < events.length) {
       const start = i;
@@ -420,9 +490,11 @@ export class EventQueue {
   }
 
   /** Puts events back at the front of the queue (oldest first), within maxQueueSize. */
-  private requeue(events: SdkEvent[]): void {
+  private requeue(events: SdkBatchItem[]): void {
     // take() of everything leaves an empty queue with head 0.
-    this.queue = events.concat(this.take(this.size));
+    const rest = this.take(this.size);
+    this.queue = events.concat(rest);
+    this.recordsQueued += countRecords(this.queue);
     this.trim();
   }
 
@@ -453,7 +525,7 @@ export class EventQueue {
   }
 
   /** How many of the events were not counted as sent or rejected yet; marks them counted. */
-  private uncounted(events: readonly SdkEvent[]): number {
+  private uncounted(events: readonly SdkBatchItem[]): number {
     let n = 0;
     for (const e of events) {
       if (!this.counted.has(e)) {
@@ -464,7 +536,7 @@ export class EventQueue {
     return n;
   }
 
-  private async send(transport: Transport, batch: SdkEvent[], keepalive: boolean, body = JSON.stringify({ events: batch })): Promise<SendOutcome> {
+  private async send(transport: Transport, batch: SdkBatchItem[], keepalive: boolean, body = JSON.stringify({ events: batch })): Promise<SendOutcome> {
     let status: number;
     let text = '';
     let retryAfter: number | undefined;
@@ -523,7 +595,7 @@ export class EventQueue {
    * exposure refused means its unit is missing from the results); returns the events to send again
    * (BATCH_LIMIT: the batch was over the server's limit, the event itself is fine).
    */
-  private accepted(batch: readonly SdkEvent[], text: string): SdkEvent[] {
+  private accepted(batch: readonly SdkBatchItem[], text: string): SdkBatchItem[] {
     let rejected: readonly { index?: unknown; code?: unknown; reason?: unknown }[] = [];
     try {
       const body = JSON.parse(text) as { rejected?: unknown };

@@ -6,7 +6,7 @@
 import { createContext, useCallback, useContext, useEffect, useMemo, useSyncExternalStore } from 'react';
 import type { ReactNode } from 'react';
 import type { ExperimentResult } from '@xp/shared/eval';
-import { CLIENT_STATE } from './client.js';
+import { CLIENT_STATE, UNCOUNTED_OPTIONS } from './client.js';
 import type { ExperimentationClient, JsonDefault, JsonValue } from './client.js';
 import type { XpError } from './errors.js';
 import { ClientStatus } from './types.js';
@@ -214,8 +214,9 @@ function useFlagEvaluation(hook: string, flagKey: string, defaultValue: unknown)
       return undefined;
     }
     // Without a default: the assignment does not depend on it, and a type mismatch had no assignment to log.
+    // Not counted: the render's evaluation above was.
     const log = (): void => {
-      client.evaluate(flagKey, user);
+      client.evaluate(flagKey, user, undefined, UNCOUNTED_OPTIONS);
     };
     log();
     return storeOf(client).logWhileMounted(log);

@@ -94,6 +94,14 @@ export interface ClientOptions {
    * exposures to another tool (an "Experiment Viewed" event for Segment, GA, a warehouse).
    */
   readonly onExposure?: ExposureListener;
+  /**
+   * Send how often each flag is evaluated, by the variation served (the console's "last evaluated"
+   * and "still used?"): `getValue`, `isFeatureEnabled`, `evaluate` (not with `explain`) and
+   * OpenFeature resolutions are counted in memory by (flag key, variation key or null for the
+   * default) and sent as one `evaluations` record per 100 pairs at each flush of the event queue.
+   * No unit ids, no attributes. Default true; nothing is counted without an `apiUrl`.
+   */
+  readonly sendEvaluationCounts?: boolean;
 }
 
 /** What the client is serving. */

@@ -28,6 +28,7 @@ from typing import Any, Final, TypeVar, Union
 from . import _http
 from . import evaluation as _evaluation
 from ._changes import diff_rulesets, flags_changed_between, next_timed_change
+from ._evaluation_counts import EvaluationCounter
 from .conditions import get_path
 from .evaluation import CompiledRuleset, compile_ruleset, evaluate_experiment, evaluate_flag
 from .jsvalue import is_number, js_number_to_string, json_default, to_json_value, truthy
@@ -266,6 +267,11 @@ class Client:
             always, or False for none. https API URLs go through a CONNECT tunnel.
         ssl_context: the ssl.SSLContext for an https api_url (a private CA, a client certificate); by
             default the system's trusted CAs.
+        send_evaluation_counts: send how often each flag is evaluated, by the variation served (the console's
+            "last evaluated" and "still used?"): `evaluate` (not with `explain=True`), `get_value` and
+            `is_feature_enabled` are counted in memory by (flag key, variation key or None for the default) and
+            sent as one `evaluations` record per 100 pairs at each flush of the event queue. No unit ids, no
+            attributes. Nothing is counted by an offline client (api_url None).
     """
 
     def __init__(
@@ -294,6 +300,7 @@ class Client:
         stream_retry_max: float = 5,
         proxy: str | bool | None = None,
         ssl_context: ssl.SSLContext | None = None,
+        send_evaluation_counts: bool = True,
     ) -> None:
         if not isinstance(api_key, str) or not api_key.strip():
             raise ValueError("api_key must be a non-empty string")
@@ -408,6 +415,14 @@ class Client:
         self._drops_reported_at = -math.inf
         # Offline: events not sent anywhere.
         self._offline_events = 0
+        # Evaluations by (flag, served variation) since the last flush, sent as `evaluations` records; None when
+        # they are not sent (send_evaluation_counts False, offline, or closed).
+        self._evaluation_counts: EvaluationCounter | None = (
+            None if self._offline or not send_evaluation_counts else EvaluationCounter())
+        # Evaluation-count records in the queue: a full queue drops them first.
+        self._records_queued = 0
+        # Whether dropping evaluation counts from a full queue was warned about (once per client).
+        self._warned_count_drops = False
         # Set by close() once it has flushed and cleared the queue.
         self._drained = False
         self._exposures: OrderedDict[tuple[str, str, str, str], None] = OrderedDict()
@@ -498,24 +513,34 @@ class Client:
         try:
             ruleset = self._ruleset
             if ruleset is None:
-                return EvaluationResult(value=default, variation_key=None, reason=Reason.ERROR,
-                                        error_code=ErrorCode.PROVIDER_NOT_READY, error_message="no ruleset yet")
-            context = self._context(user)
-            if context is None:
-                return EvaluationResult(value=default, variation_key=None, reason=Reason.ERROR,
-                                        error_code=ErrorCode.INVALID_CONTEXT, error_message="user must be an id or a mapping with an id")
-            result = evaluate_flag(ruleset, flag_key, context, default=default, explain=explain)
-            if default is not None and result.variation_key is not None and _category(result.value) != _category(default):
-                # The unit gets the default, not the variation: no exposure (as in the JavaScript SDK).
-                return EvaluationResult(value=default, variation_key=None, reason=Reason.ERROR,
-                                        error_code=ErrorCode.TYPE_MISMATCH,
-                                        error_message=f"flag serves {_with_article(_category(result.value))}, the default is {_with_article(_category(default))}")
-            if result.experiment is not None:
-                self._expose(result.experiment, flag_key, user)
-            return result
+                result = EvaluationResult(value=default, variation_key=None, reason=Reason.ERROR,
+                                          error_code=ErrorCode.PROVIDER_NOT_READY, error_message="no ruleset yet")
+            else:
+                context = self._context(user)
+                if context is None:
+                    result = EvaluationResult(value=default, variation_key=None, reason=Reason.ERROR,
+                                              error_code=ErrorCode.INVALID_CONTEXT, error_message="user must be an id or a mapping with an id")
+                else:
+                    result = evaluate_flag(ruleset, flag_key, context, default=default, explain=explain)
+                    if default is not None and result.variation_key is not None and _category(result.value) != _category(default):
+                        # The unit gets the default, not the variation: no exposure (as in the JavaScript SDK).
+                        result = EvaluationResult(value=default, variation_key=None, reason=Reason.ERROR,
+                                                  error_code=ErrorCode.TYPE_MISMATCH,
+                                                  error_message=f"flag serves {_with_article(_category(result.value))}, the default is {_with_article(_category(default))}")
+                    elif result.experiment is not None:
+                        self._expose(result.experiment, flag_key, user)
         except Exception as e:
             log.error("evaluation of %r failed unexpectedly: %s", _short(flag_key), type(e).__name__)
-            return EvaluationResult(value=default, variation_key=None, reason=Reason.ERROR, error_code=ErrorCode.GENERAL)
+            result = EvaluationResult(value=default, variation_key=None, reason=Reason.ERROR, error_code=ErrorCode.GENERAL)
+        # Counted by the variation served (None: the default); a diagnostic (explain) is not a use of the flag.
+        counts = self._evaluation_counts
+        if counts is not None and not explain:
+            # EvaluationCounter.count, inlined: one dict lookup pair and a next() once the pair was seen.
+            try:
+                next(counts.window[flag_key][result.variation_key])
+            except (KeyError, TypeError):
+                counts.add(flag_key, result.variation_key)
+        return result
 
     def get_value(self, flag_key: str, user: User, default: T) -> T:
         """The flag's value, or `default` when it cannot be evaluated. Never raises."""
@@ -638,6 +663,7 @@ class Client:
 
     def _flush(self, timeout: float | None) -> bool:
         deadline = time.monotonic() + (self._timeout * 2 if timeout is None else timeout)
+        self._close_evaluation_window()
         failures = 0
         delivered = True
         while time.monotonic() < deadline:
@@ -701,10 +727,14 @@ class Client:
             # close() may be called from a callback, on one of these threads: it cannot wait for itself.
             if thread is not threading.current_thread():
                 thread.join(min(0.5, max(0.0, deadline - time.monotonic())))
+        # The last window goes with the final flush; evaluations after close() are not counted.
+        self._close_evaluation_window()
+        self._evaluation_counts = None
         self.flush(max(0.0, deadline - time.monotonic()))
         with self._queue_lock:
             left = list(self._queue)
             self._queue.clear()
+            self._records_queued = 0
             self._dropped += len(left)
             # A send still stalled in the flusher must not put its batch back where nothing sends it.
             self._drained = True
@@ -750,7 +780,11 @@ class Client:
         # Events queued in the parent are the parent's to send (a batch in flight there too); sent from here, they would count twice.
         # The exposure memory is kept: the parent logged those exposures, and the last ruleset keeps serving at once.
         self._queue = deque()
+        self._records_queued = 0
         self._dropped = self._unreported_drops = self._unflushed_drops = 0
+        # The parent's counts are the parent's to send: the child counts its own evaluations.
+        if self._evaluation_counts is not None:
+            self._evaluation_counts = EvaluationCounter()
         if self._closed:
             # A closed client stays closed; its close() ran (or is running) in the parent.
             self._drained = True
@@ -999,8 +1033,11 @@ class Client:
                 self._warned_closed = True
                 return False
             if len(self._queue) >= self._max_queue:
-                self._note_drops_locked(1)
-                return False
+                if not self._records_queued:
+                    self._note_drops_locked(1)
+                    return False
+                # Evaluation counts go first: exposures and tracked events are kept.
+                self._drop_record_locked()
             self._queue.append(event)
             if len(self._queue) >= self._batch_size:
                 self._queue_lock.notify_all()
@@ -1034,6 +1071,8 @@ class Client:
             if not self._queue:
                 return "empty"
             batch = [self._queue.popleft() for _ in range(min(self._batch_size, len(self._queue)))]
+            if self._records_queued:
+                self._records_queued -= sum(1 for e in batch if e["type"] == "evaluations")
         body = json.dumps({"events": batch}, separators=(",", ":")).encode("utf-8")
         retry_after: float | None = None
         try:
@@ -1070,7 +1109,11 @@ class Client:
                 trimmed = batch
             else:
                 self._queue.extendleft(reversed(batch))
-                # Over the bound (events queued while the batch was out): the newest go, as at enqueue.
+                self._records_queued += sum(1 for e in batch if e["type"] == "evaluations")
+                # Over the bound (events queued while the batch was out): evaluation counts go first, then the
+                # newest events, as at enqueue.
+                while len(self._queue) > self._max_queue and self._records_queued:
+                    self._drop_record_locked()
                 while len(self._queue) > self._max_queue:
                     trimmed.append(self._queue.pop())
                 if trimmed:
@@ -1091,6 +1134,41 @@ class Client:
                             "(if the API is up, events are tracked faster than they are sent: raise batch_size or max_queue_size)", self._max_queue)
         self._dropped += n
         self._unreported_drops += n
+        self._unflushed_drops += n
+
+    def _close_evaluation_window(self) -> None:
+        """Queues the records of the evaluation-count window, which closes now (at each flush: the flusher's
+        interval, not at each full batch; flush(), close()). A full queue takes none: counts are dropped before exposures and events."""
+        counts = self._evaluation_counts
+        if counts is None:
+            return
+        records = counts.close()
+        if not records:
+            return
+        with self._queue_lock:
+            for record in records:
+                if len(self._queue) >= self._max_queue:
+                    self._note_count_drops_locked(1)
+                else:
+                    self._queue.append(record)
+                    self._records_queued += 1
+
+    def _drop_record_locked(self) -> None:
+        """Drops the oldest evaluation-count record in the queue (under _queue_lock; there is one)."""
+        for i, e in enumerate(self._queue):
+            if e["type"] == "evaluations":
+                del self._queue[i]
+                break
+        self._records_queued -= 1
+        self._note_count_drops_locked(1)
+
+    def _note_count_drops_locked(self, n: int) -> None:
+        """Counts evaluation-count records dropped from a full queue (under _queue_lock); warned once per client."""
+        if not self._warned_count_drops:
+            self._warned_count_drops = True
+            log.warning("event queue is full (max_queue_size %d): dropping evaluation counts first, exposures and tracked "
+                        "events are kept (warned once)", self._max_queue)
+        self._dropped += n
         self._unflushed_drops += n
 
     def _report_drops(self, final: bool = False) -> None:
@@ -1134,12 +1212,18 @@ class Client:
         if self._offline:
             return
         failures = 0
+        # The evaluation-count window closes every flush_interval, not at each full batch: a busy client
+        # sends a record per interval.
+        window_due = time.monotonic() + self._flush_interval
         while not self._stop.is_set():
             with self._queue_lock:
                 if len(self._queue) < self._batch_size:
                     self._queue_lock.wait(self._flush_interval)
             if self._stop.is_set():
                 return
+            if time.monotonic() >= window_due:
+                window_due = time.monotonic() + self._flush_interval
+                self._close_evaluation_window()
             while not self._stop.is_set():
                 outcome = self._send_batch(self._timeout)
                 if outcome.startswith("retry:"):

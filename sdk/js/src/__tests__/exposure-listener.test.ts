@@ -73,7 +73,7 @@ describe('onExposure', () => {
       (e as { variation: string }).variation = 'hacked';
     };
     const log = recordingLogger();
-    const c = new ExperimentationClient('xpk_srv_test-key', { apiUrl: s.url, streaming: false, pollIntervalMs: 60_000, timeoutMs: 500, flushIntervalMs: 60_000, now: () => NOW, logger: log, onExposure: tamper });
+    const c = new ExperimentationClient('xpk_srv_test-key', { apiUrl: s.url, streaming: false, pollIntervalMs: 60_000, timeoutMs: 500, flushIntervalMs: 60_000, now: () => NOW, logger: log, onExposure: tamper, sendEvaluationCounts: false });
     open.push(c, s);
     await c.ready();
 

@@ -249,6 +249,26 @@ describe('exposures', () => {
     expect(exposures(server).map((e) => e.unitId)).toEqual(['u1', 'u2']);
   });
 
+  it('count a committed render\'s evaluation once in the evaluation counts, not the exposure logging that follows it', async () => {
+    const server = await api(makeRuleset(1));
+    const c = client({ apiUrl: server.url, streaming: false });
+    await c.ready();
+    function Experiment(): ReactNode {
+      return <p data-testid="exp">{useFlag('exp-flag', '')}</p>;
+    }
+
+    mount(
+      <XpProvider client={c} user={{ id: 'u1' }}>
+        <Experiment />
+      </XpProvider>,
+    );
+    await c.flush();
+
+    const variation = c.evaluate('exp-flag', 'u1', '', { explain: true }).variationKey;
+    expect(exposures(server)).toHaveLength(1);
+    expect(server.events.filter((e) => e.type === 'evaluations').flatMap((e) => e.counts as unknown[])).toEqual([{ flag: 'exp-flag', variation, count: 1 }]);
+  });
+
   it('are not logged by a render that never commits', async () => {
     const server = await api(makeRuleset(1));
     const c = client({ apiUrl: server.url, streaming: false });

@@ -59,7 +59,8 @@ describe('the SSR snippet on a server without a ruleset', () => {
 describe('SSR exposures', () => {
   it('renders on the server with { exposure: false } and leaves the one exposure to the hydrating browser', async () => {
     const api = await new FakeServer(makeRuleset(1)).start();
-    const server = new ExperimentationClient(SERVER_KEY, { apiUrl: api.url, ...quiet, logger: recordingLogger() });
+    // Exposures only: the evaluation counts each client would send are not what this test is about.
+    const server = new ExperimentationClient(SERVER_KEY, { apiUrl: api.url, ...quiet, logger: recordingLogger(), sendEvaluationCounts: false });
     open.push(server, api);
     await server.ready();
     const user = { id: 'u1', attributes: { plan: 'pro' } };
@@ -72,7 +73,7 @@ describe('SSR exposures', () => {
     expect(api.events).toEqual([]);
 
     const page = await pageApi(makeRuleset(1));
-    const browser = new BrowserClient(CLIENT_KEY, { apiUrl: page.url, ...quiet, bootstrap: JSON.parse(JSON.stringify(server.getSnapshot() ?? null)) as unknown, logger: recordingLogger() });
+    const browser = new BrowserClient(CLIENT_KEY, { apiUrl: page.url, ...quiet, bootstrap: JSON.parse(JSON.stringify(server.getSnapshot() ?? null)) as unknown, logger: recordingLogger(), sendEvaluationCounts: false });
     open.push(browser);
     expect(browser.evaluate('exp-flag', user, 'A').value).toBe(rendered.value);
     expect(await browser.flush()).toEqual({ delivered: 1, queued: 0 });

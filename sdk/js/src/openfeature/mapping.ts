@@ -2,7 +2,7 @@ import { ErrorCode as OfErrorCode, StandardResolutionReasons } from '@openfeatur
 import type { EvaluationContext, FlagMetadata, JsonValue as OfJsonValue, ResolutionDetails } from '@openfeature/core';
 import { ErrorCode, Reason } from '@xp/shared/eval';
 import type { ExperimentationClient } from '../client.js';
-import { isWrongValueType } from '../client.js';
+import { COUNT_EVALUATION, UNCOUNTED_OPTIONS, isWrongValueType } from '../client.js';
 import { NotConfiguredError } from '../errors.js';
 import { SdkErrorCode } from '../types.js';
 import type { EvaluationDetails, UserContext } from '../types.js';
@@ -75,24 +75,30 @@ export function toUser(context: EvaluationContext): UserContext {
  * a TYPE_MISMATCH; a string, number or boolean value still is one.
  */
 function evaluateStructure<T extends OfJsonValue>(client: ExperimentationClient, flagKey: string, user: UserContext, defaultValue: T & object): EvaluationDetails<T> {
-  const d = client.evaluate(flagKey, user, defaultValue);
+  const d = client.evaluate(flagKey, user, defaultValue, UNCOUNTED_OPTIONS);
   if (!isWrongValueType(d)) {
     return d;
   }
   // Evaluated again with the other structure as default: the mismatch logged no exposure, this does once.
   const other: object = Array.isArray(defaultValue) ? {} : [];
-  const again = client.evaluate(flagKey, user, other as T);
+  const again = client.evaluate(flagKey, user, other as T, UNCOUNTED_OPTIONS);
   if (isWrongValueType(again)) {
     return d;
   }
   return again.value === other ? { ...again, value: defaultValue } : again;
 }
 
-/** Evaluates through the client and maps the details to an OpenFeature resolution. Never throws. */
+/**
+ * Evaluates through the client and maps the details to an OpenFeature resolution. Never throws.
+ * Counted once in the client's evaluation counts, by the variation it serves (null: the default).
+ */
 export function resolveFlag<T extends OfJsonValue>(client: ExperimentationClient, flagKey: string, defaultValue: T, context: EvaluationContext): ResolutionDetails<T> {
+  let variation: string | null = null;
   try {
     const user = toUser(context);
-    const d = typeof defaultValue === 'object' && defaultValue !== null ? evaluateStructure(client, flagKey, user, defaultValue) : client.evaluate(flagKey, user, defaultValue);
+    const d =
+      typeof defaultValue === 'object' && defaultValue !== null ? evaluateStructure(client, flagKey, user, defaultValue) : client.evaluate(flagKey, user, defaultValue, UNCOUNTED_OPTIONS);
+    variation = d.variationKey;
     const flagMetadata: FlagMetadata = {
       ...(d.ruleId === undefined ? {} : { ruleId: d.ruleId }),
       ...(d.prerequisite === undefined ? {} : { prerequisite: d.prerequisite }),
@@ -115,5 +121,7 @@ export function resolveFlag<T extends OfJsonValue>(client: ExperimentationClient
     // A strict test client's unconfigured key is a flag the provider does not have.
     const errorCode = e instanceof NotConfiguredError ? OfErrorCode.FLAG_NOT_FOUND : OfErrorCode.GENERAL;
     return { value: defaultValue, reason: StandardResolutionReasons.ERROR, errorCode, errorMessage: e instanceof Error ? e.message : 'evaluation failed' };
+  } finally {
+    client[COUNT_EVALUATION](flagKey, variation);
   }
 }

@@ -1,5 +1,6 @@
 import { ErrorCode, OpenFeatureEventEmitter, ProviderEvents, StandardResolutionReasons } from '@openfeature/web-sdk';
 import type { EvaluationContext, JsonValue, Provider, ResolutionDetails, TrackingEventDetails } from '@openfeature/web-sdk';
+import { COUNT_EVALUATION } from '../client.js';
 import type { ExperimentationClient } from '../client.js';
 import { resolveFlag, toUser } from './mapping.js';
 import { ProviderCore } from './provider-base.js';
@@ -88,6 +89,8 @@ export class XpWebProvider implements Provider {
   private resolve<T extends JsonValue>(flagKey: string, defaultValue: T, context: EvaluationContext): ResolutionDetails<T> {
     if (this.holding) {
       // Bucketing now would miss the unit's stored sticky assignments and overwrite them.
+      // Still a resolution, which served the default.
+      this.core.client[COUNT_EVALUATION](flagKey, null);
       return {
         value: defaultValue,
         reason: StandardResolutionReasons.ERROR,

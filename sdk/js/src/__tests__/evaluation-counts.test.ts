@@ -1,0 +1,408 @@
+import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { MAX_EVALUATION_COUNTS as SERVER_MAX_EVALUATION_COUNTS, MAX_EVENT_BYTES, evaluationsEventSchema } from '@xp/shared';
+import type { EvaluationsEvent } from '@xp/shared';
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import { ExperimentationClient } from '../client.js';
+import { MAX_EVALUATION_COUNTS, MAX_EVALUATION_PAIRS } from '../evaluation-counts.js';
+import { utf8Length } from '../event-queue.js';
+import { XpServerProvider } from '../openfeature.js';
+import { XpWebProvider } from '../openfeature-web.js';
+import { TestClient } from '../testing.js';
+import type { ClientOptions, User } from '../types.js';
+import { FakeServer } from './fake-server.js';
+import { eventually, makeRuleset, recordingLogger } from './fixtures.js';
+import type { RecordingLogger } from './fixtures.js';
+
+const KEY = 'xpk_srv_test-key';
+const T0 = 1_765_100_000_000;
+const open: { close(): Promise<void> }[] = [];
+
+afterEach(async () => {
+  vi.unstubAllGlobals();
+  await Promise.all(open.splice(0).map((x) => x.close()));
+});
+
+/** The scenario both SDKs run (the Python suite reads the same file). */
+interface Scenario {
+  readonly ruleset: Record<string, unknown>;
+  readonly calls: readonly { call: string; flag: string; user: string; default?: unknown; times?: number }[];
+  readonly expected: EvaluationsEvent['counts'];
+}
+const scenario = JSON.parse(readFileSync(fileURLToPath(new URL('../../../python/tests/fixtures/evaluation-counts-scenario.json', import.meta.url)), 'utf8')) as Scenario;
+
+async function setup(options: ClientOptions = {}, ruleset: Record<string, unknown> = makeRuleset(1)): Promise<{ s: FakeServer; c: ExperimentationClient; log: RecordingLogger }> {
+  const s = await new FakeServer(ruleset).start();
+  const log = recordingLogger();
+  const c = new ExperimentationClient(KEY, {
+    apiUrl: s.url,
+    streaming: false,
+    pollIntervalMs: 60_000,
+    timeoutMs: 500,
+    retryBaseMs: 20,
+    retryMaxMs: 100,
+    flushIntervalMs: 60_000,
+    logger: log,
+    ...options,
+  });
+  open.push(c, s);
+  await c.ready();
+  return { s, c, log };
+}
+
+/** The evaluations records the server received, each checked against the API's schema. */
+function records(s: FakeServer): EvaluationsEvent[] {
+  return s.events.filter((e) => e.type === 'evaluations').map((e) => evaluationsEventSchema.parse(e));
+}
+
+/** Every (flag, variation, count) of the records, in order. */
+function allCounts(s: FakeServer): EvaluationsEvent['counts'] {
+  return records(s).flatMap((r) => r.counts);
+}
+
+function run(c: ExperimentationClient, calls: Scenario['calls']): void {
+  for (const step of calls) {
+    for (let i = 0; i < (step.times ?? 1); i++) {
+      const user: User = step.user;
+      switch (step.call) {
+        case 'getValue':
+          c.getValue(step.flag, user, step.default as boolean);
+          break;
+        case 'isFeatureEnabled':
+          c.isFeatureEnabled(step.flag, user);
+          break;
+        case 'evaluate':
+          c.evaluate(step.flag, user, step.default as boolean);
+          break;
+        case 'explain':
+          c.evaluate(step.flag, user, step.default as boolean, { explain: true });
+          break;
+        case 'getVariant':
+          c.getVariant(step.flag, user);
+          break;
+        default:
+          throw new Error(`unknown call ${step.call}`);
+      }
+    }
+  }
+}
+
+describe('evaluation counts', () => {
+  it('sends the shared scenario\'s counts (the Python SDK sends the same): public evaluations by flag and served variation, not explain, experiments or prerequisites', async () => {
+    let now = T0;
+    const { s, c } = await setup({ now: () => now }, scenario.ruleset);
+
+    run(c, scenario.calls);
+    now = T0 + 10_000;
+    await c.flush();
+
+    const sent = records(s);
+    expect(sent).toHaveLength(1);
+    expect(sent[0]).toEqual({ type: 'evaluations', id: expect.any(String) as string, start: T0, timestamp: T0 + 10_000, counts: scenario.expected });
+    // What the fixture says, spelled out.
+    expect(sent[0]!.counts).toEqual([
+      { flag: 'checkout', variation: 'off', count: 4 },
+      { flag: 'color', variation: 'c', count: 1 },
+      { flag: 'color', variation: null, count: 1 },
+      { flag: 'missing', variation: null, count: 2 },
+      { flag: 'gated', variation: 'closed', count: 2 },
+    ]);
+    // No unit, no attributes: only the record's own fields.
+    expect(Object.keys(s.events.find((e) => e.type === 'evaluations')!).sort()).toEqual(['counts', 'id', 'start', 'timestamp', 'type']);
+    // The getVariant exposure still goes as before.
+    expect(s.events.filter((e) => e.type === 'exposure')).toMatchObject([{ experiment: 'exp-ab', unitId: 'u1' }]);
+  });
+
+  it('restates the API\'s limit of pairs per record', () => {
+    expect(MAX_EVALUATION_COUNTS).toBe(SERVER_MAX_EVALUATION_COUNTS);
+  });
+
+  it('splits a window into records of at most 100 pairs, each with its own id', async () => {
+    const { s, c } = await setup();
+
+    for (let i = 0; i < 250; i++) {
+      c.getValue(`made-up-${i}`, 'u1', false);
+    }
+    c.getValue('made-up-7', 'u2', false);
+    await c.flush();
+
+    const sent = records(s);
+    expect(sent.map((r) => r.counts.length)).toEqual([100, 100, 50]);
+    expect(new Set(sent.map((r) => r.id)).size).toBe(3);
+    expect(allCounts(s)).toEqual(Array.from({ length: 250 }, (_v, i) => ({ flag: `made-up-${i}`, variation: null, count: i === 7 ? 2 : 1 })));
+  });
+
+  it('splits by size too: long keys never make a record over the API\'s 16 KiB per event', async () => {
+    const { s, c } = await setup();
+    const long = (i: number): string => `${String(i).padStart(3, '0')}${'k'.repeat(197)}`;
+
+    for (let i = 0; i < 100; i++) {
+      c.isFeatureEnabled(long(i), 'u1');
+    }
+    await c.flush();
+
+    const sent = records(s);
+    expect(sent.length).toBe(2);
+    expect(sent.every((r) => utf8Length(JSON.stringify(r)) <= MAX_EVENT_BYTES)).toBe(true);
+    expect(allCounts(s).map((e) => e.flag)).toEqual(Array.from({ length: 100 }, (_v, i) => long(i)));
+  });
+
+  it('starts a new window at each flush: a record holds what was evaluated since the last one; nothing evaluated, nothing sent', async () => {
+    let now = T0;
+    const { s, c } = await setup({ now: () => now });
+
+    await c.flush();
+    expect(s.eventPosts).toHaveLength(0);
+
+    c.getValue('checkout', 'u1', false);
+    c.getValue('checkout', 'u1', false);
+    now = T0 + 5_000;
+    await c.flush();
+    now = T0 + 7_000;
+    await c.flush();
+    expect(s.eventPosts).toHaveLength(1);
+
+    now = T0 + 8_000;
+    c.getValue('color', 'u1', 'x');
+    c.getValue('checkout', 'u1', false);
+    now = T0 + 9_000;
+    await c.flush();
+
+    expect(records(s)).toEqual([
+      { type: 'evaluations', id: expect.any(String) as string, start: T0, timestamp: T0 + 5_000, counts: [{ flag: 'checkout', variation: 'off', count: 2 }] },
+      {
+        type: 'evaluations',
+        id: expect.any(String) as string,
+        start: T0 + 8_000,
+        timestamp: T0 + 9_000,
+        counts: [
+          { flag: 'color', variation: 'c', count: 1 },
+          { flag: 'checkout', variation: 'off', count: 1 },
+        ],
+      },
+    ]);
+  });
+
+  it('closes the window at the flush interval, without an exposure or event to arm it', async () => {
+    const { s, c } = await setup({ flushIntervalMs: 200 });
+
+    c.isFeatureEnabled('checkout', 'u1');
+    await eventually(() => records(s).length === 1);
+
+    expect(allCounts(s)).toEqual([{ flag: 'checkout', variation: 'off', count: 1 }]);
+  });
+
+  it('keeps the window open when a full batch goes at once: a busy client sends a record per interval, not per batch', async () => {
+    const { s, c } = await setup({ maxBatchSize: 3 });
+
+    c.getValue('checkout', 'u1', false);
+    for (let i = 0; i < 6; i++) {
+      c.trackEvent('click', `u${i}`);
+    }
+    await eventually(() => s.events.length === 6);
+    c.getValue('checkout', 'u1', false);
+    await c.flush();
+
+    expect(s.events.slice(0, 6).map((e) => e.type)).toEqual(Array.from({ length: 6 }, () => 'track'));
+    expect(records(s)).toHaveLength(1);
+    expect(allCounts(s)).toEqual([{ flag: 'checkout', variation: 'off', count: 2 }]);
+  });
+
+  it('sends the last window at close(), and counts nothing after it', async () => {
+    const { s, c } = await setup();
+
+    c.getValue('checkout', 'u1', false);
+    await c.close();
+    c.getValue('checkout', 'u1', false);
+    await c.close();
+
+    expect(allCounts(s)).toEqual([{ flag: 'checkout', variation: 'off', count: 1 }]);
+  });
+
+  it('sends the window on page hide, in a keepalive request', async () => {
+    const listeners = new Map<string, () => void>();
+    const page = {
+      visibilityState: 'visible',
+      addEventListener: (type: string, listener: () => void) => listeners.set(type, listener),
+      removeEventListener: (type: string) => listeners.delete(type),
+    };
+    const keepalive: boolean[] = [];
+    const fetch = (url: string, init: RequestInit): Promise<Response> => {
+      if (url.endsWith('/sdk/v1/events')) {
+        keepalive.push(init.keepalive === true);
+      }
+      return globalThis.fetch(url, init);
+    };
+    vi.stubGlobal('document', page);
+    const { s, c } = await setup({ fetch, maxConcurrentBatches: 1 }).finally(() => vi.unstubAllGlobals());
+
+    c.getValue('color', 'u1', 'x');
+    page.visibilityState = 'hidden';
+    listeners.get('visibilitychange')?.();
+    await eventually(() => records(s).length === 1);
+
+    expect(keepalive).toEqual([true]);
+    expect(allCounts(s)).toEqual([{ flag: 'color', variation: 'c', count: 1 }]);
+  });
+
+  it('sends none with sendEvaluationCounts: false (exposures and events still go)', async () => {
+    const { s, c } = await setup({ sendEvaluationCounts: false });
+
+    c.getValue('checkout', 'u1', false);
+    c.evaluate('exp-flag', 'u1');
+    c.trackEvent('buy', 'u1');
+    await c.flush();
+
+    expect(s.events.map((e) => e.type).sort()).toEqual(['exposure', 'track']);
+  });
+
+  it('keeps no counts without an events endpoint (no apiUrl)', () => {
+    const c = new ExperimentationClient('', { bootstrap: makeRuleset(1), logger: recordingLogger() });
+    open.push(c);
+
+    c.getValue('checkout', 'u1', false);
+
+    expect((c as unknown as { counts: unknown }).counts).toBeUndefined();
+  });
+
+  it('the test client (@xp/sdk/testing) counts and sends nothing', async () => {
+    const c = new TestClient({ flags: { checkout: true } });
+    open.push(c);
+
+    c.getValue('checkout', 'u1', false);
+    c.isFeatureEnabled('checkout', 'u1');
+    await c.flush();
+
+    expect((c as unknown as { counts: unknown }).counts).toBeUndefined();
+    expect(c.getStats()).toMatchObject({ queuedEvents: 0, sentEvents: 0, droppedEvents: 0 });
+  });
+
+  it('a full queue drops evaluation counts before exposures and tracked events, and says so once', async () => {
+    // No background retry: every send below is an explicit flush().
+    const { s, c, log } = await setup({ maxQueueSize: 3, retryBaseMs: 60_000, retryMaxMs: 60_000 });
+    s.eventsMode = 'fail';
+
+    c.trackEvent('a', 'u1');
+    c.trackEvent('b', 'u1');
+    c.getValue('checkout', 'u1', false);
+    await c.flush();
+    // The record waits behind the two events for the API to come back.
+    expect(c.getStats().queuedEvents).toBe(3);
+    c.trackEvent('c', 'u1');
+    c.getValue('color', 'u1', 'x');
+    await c.flush();
+    c.getValue('color', 'u1', 'x');
+    await c.flush();
+    s.eventsMode = 'ok';
+    await c.flush();
+
+    expect(s.events.map((e) => e.name)).toEqual(['a', 'b', 'c']);
+    expect(c.getStats()).toMatchObject({ droppedEvents: 3, queuedEvents: 0 });
+    expect(log.lines.filter((l) => l.level === 'warn' && l.message.includes('evaluation counts'))).toHaveLength(1);
+  });
+
+  it(`keeps at most ${MAX_EVALUATION_PAIRS} pairs per window (keys made from input): the rest are counted in one log line`, async () => {
+    const { s, c, log } = await setup();
+
+    for (let i = 0; i < 1500; i++) {
+      c.getValue(`input-${i}`, 'u1', false);
+    }
+    c.getValue('input-0', 'u1', false);
+    c.getValue('input-1499', 'u1', false);
+    await c.flush();
+
+    const counts = allCounts(s);
+    expect(records(s)).toHaveLength(MAX_EVALUATION_PAIRS / 100);
+    expect(counts).toHaveLength(MAX_EVALUATION_PAIRS);
+    expect(counts[0]).toEqual({ flag: 'input-0', variation: null, count: 2 });
+    expect(counts.at(-1)).toEqual({ flag: 'input-999', variation: null, count: 1 });
+    const warned = log.lines.filter((l) => l.level === 'warn' && l.message.includes('distinct (flag, variation) pairs'));
+    expect(warned).toHaveLength(1);
+    expect(warned[0]!.message).toContain('501 evaluations of 500 further pairs were not counted');
+
+    // The next window starts with room for new pairs; a second overflow is logged at debug level.
+    for (let i = 0; i < 1001; i++) {
+      c.getValue(`other-${i}`, 'u1', false);
+    }
+    await c.flush();
+    expect(allCounts(s)).toHaveLength(2 * MAX_EVALUATION_PAIRS);
+    expect(log.lines.filter((l) => l.level === 'warn' && l.message.includes('distinct (flag, variation) pairs'))).toHaveLength(1);
+    expect(log.has('debug', '1 evaluations of 1 further pairs were not counted')).toBe(true);
+  });
+
+  it('leaves out keys the API refuses (empty, over 200 characters, a NUL) and sends unpaired surrogates as U+FFFD', async () => {
+    const { s, c } = await setup();
+
+    c.getValue('', 'u1', false);
+    c.getValue('x'.repeat(201), 'u1', false);
+    c.getValue('a\0b', 'u1', false);
+    c.getValue('half\uD800', 'u1', false);
+    c.getValue('half\uDBFF', 'u1', false);
+    c.getValue('x'.repeat(200), 'u1', false);
+    await c.flush();
+
+    expect(allCounts(s)).toEqual([
+      { flag: 'half\uFFFD', variation: null, count: 2 },
+      { flag: 'x'.repeat(200), variation: null, count: 1 },
+    ]);
+  });
+
+  it('dates a window left open past an hour (a sleeping laptop) to its last hour, and one across a clock set back to its end', async () => {
+    let now = T0;
+    const { s, c } = await setup({ now: () => now });
+
+    c.getValue('checkout', 'u1', false);
+    now = T0 + 3 * 3_600_000;
+    await c.flush();
+    c.getValue('checkout', 'u1', false);
+    now = T0;
+    await c.flush();
+
+    expect(records(s).map((r) => [r.start, r.timestamp])).toEqual([
+      [T0 + 2 * 3_600_000, T0 + 3 * 3_600_000],
+      [T0, T0],
+    ]);
+  });
+});
+
+describe('evaluation counts of OpenFeature resolutions', () => {
+  it('counts each resolution once by the variant served, also one that evaluates twice (an object default for an array flag) or cannot read its context', async () => {
+    const ruleset = makeRuleset(1);
+    (ruleset.flags as Record<string, unknown>).list = { variations: [{ key: 'items', value: [1, 2] }], default: 0, off: 0 };
+    const { s, c } = await setup({}, ruleset);
+    const provider = new XpServerProvider(c);
+    const cyclic: Record<string, unknown> = { targetingKey: 'u1' };
+    cyclic.self = cyclic;
+
+    await provider.resolveBooleanEvaluation('checkout', true, { targetingKey: 'u1' });
+    await provider.resolveObjectEvaluation('list', {}, { targetingKey: 'u1' });
+    await provider.resolveStringEvaluation('color', 'red', { targetingKey: 'u1' });
+    await provider.resolveNumberEvaluation('color', 0, { targetingKey: 'u1' });
+    await provider.resolveBooleanEvaluation('checkout', true, cyclic as never);
+    await c.flush();
+
+    // Grouped by flag, in the order first evaluated.
+    expect(allCounts(s)).toEqual([
+      { flag: 'checkout', variation: 'off', count: 1 },
+      { flag: 'checkout', variation: null, count: 1 },
+      { flag: 'list', variation: 'items', count: 1 },
+      { flag: 'color', variation: 'c', count: 1 },
+      { flag: 'color', variation: null, count: 1 },
+    ]);
+  });
+
+  it('counts the web provider\'s resolutions, synchronous, as the server provider\'s', async () => {
+    const { s, c } = await setup();
+    const provider = new XpWebProvider(c);
+
+    provider.resolveBooleanEvaluation('checkout', true, { targetingKey: 'u1' });
+    provider.resolveStringEvaluation('color', 'red', { targetingKey: 'u1' });
+    provider.resolveStringEvaluation('color', 'red', { targetingKey: 'u2' });
+    await c.flush();
+
+    expect(allCounts(s)).toEqual([
+      { flag: 'checkout', variation: 'off', count: 1 },
+      { flag: 'color', variation: 'c', count: 2 },
+    ]);
+  });
+});

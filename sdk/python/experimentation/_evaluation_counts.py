@@ -1,0 +1,155 @@
+"""Flag evaluation counts: how often each flag was evaluated, by the variation served, over a window.
+
+The client counts every evaluation of its public API (`evaluate` without `explain`, `get_value`,
+`is_feature_enabled`) by (flag key asked, variation key served, or None when the caller's default
+was), and the event queue closes the window at each flush: the counts then leave as `evaluations`
+records of at most MAX_EVALUATION_COUNTS pairs. No unit id, no attributes. The JavaScript SDK's
+evaluation-counts.ts does the same; both send the same records for the same calls.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import logging
+import re
+import threading
+import time
+import uuid
+from typing import Any, Callable, Final
+
+log = logging.getLogger("experimentation")
+
+# Pairs per record: the API's MAX_EVALUATION_COUNTS.
+MAX_EVALUATION_COUNTS: Final = 100
+# Distinct (flag, variation) pairs kept per window: flag keys made from user input must not grow memory
+# without bound. Evaluations of further pairs are not counted; one log line says how many there were.
+MAX_EVALUATION_PAIRS: Final = 1000
+# The longest flag key the API takes in a record, in UTF-16 code units (as it counts).
+MAX_FLAG_KEY: Final = 200
+# A record's body stays below the API's 16 KiB per event (100 pairs of 200-character keys would not).
+MAX_RECORD_BYTES: Final = 15 * 1024
+# `start` is at most this long before `timestamp` (the API's rule): a window left open longer is dated to its last hour.
+MAX_WINDOW_MS: Final = 3_600_000
+# An entry's bytes beyond its keys: `{"flag":"","variation":"","count":1000000000},`.
+_ENTRY_OVERHEAD: Final = 48
+_SURROGATE: Final = re.compile("[\ud800-\udfff]")
+MAX_COUNT: Final = 1_000_000_000
+
+
+def _utf16_len(s: str) -> int:
+    return len(s) + sum(1 for c in s if ord(c) > 0xFFFF)
+
+
+def _well_formed(text: str) -> str:
+    """The string with unpaired surrogates replaced by U+FFFD (as the API stores it; client.py's _well_formed)."""
+    if not _SURROGATE.search(text):
+        return text
+    return text.encode("utf-16-le", "surrogatepass").decode("utf-16-le", "replace")
+
+
+def _now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+class EvaluationCounter:
+    """One client's counts of the current window.
+
+    `window` maps flag key → variation key (None: the default) → an `itertools.count` started at 1 by the
+    pair's first evaluation and advanced by `next()` at each later one: `next()` on a C iterator is atomic
+    under the GIL, so counting takes no lock and allocates nothing once the pair was seen. Adding a pair
+    and closing the window take the lock. An evaluation racing the close in another thread may land in the
+    closed window after it was read, and is then not counted.
+    """
+
+    __slots__ = ("window", "_lock", "_pairs", "_start", "_overflow", "_overflow_pairs", "_warned_overflow", "_now")
+
+    def __init__(self, now: Callable[[], int] | None = None) -> None:
+        self.window: dict[str, dict[str | None, Any]] = {}
+        self._lock = threading.Lock()
+        self._pairs = 0
+        self._start = 0
+        self._overflow = 0
+        self._overflow_pairs: set[tuple[str, str | None]] = set()
+        self._warned_overflow = False
+        # None: the module's _now_ms, looked up at each call (tests pin it).
+        self._now = now
+
+    def count(self, flag: Any, variation: str | None) -> None:
+        """One evaluation (the client inlines the fast path: next(window[flag][variation]))."""
+        try:
+            next(self.window[flag][variation])
+        except (KeyError, TypeError):
+            self.add(flag, variation)
+
+    def add(self, flag: Any, variation: str | None) -> None:
+        """An evaluation of a pair not in the window yet (or a key that cannot be counted)."""
+        if not isinstance(flag, str):
+            return
+        with self._lock:
+            by_variation = self.window.get(flag)
+            counter = None if by_variation is None else by_variation.get(variation)
+            if counter is not None:
+                # Added by another thread meanwhile.
+                next(counter)
+                return
+            if self._pairs >= MAX_EVALUATION_PAIRS:
+                self._overflow += 1
+                if len(self._overflow_pairs) < MAX_EVALUATION_PAIRS:
+                    self._overflow_pairs.add((flag, variation))
+                return
+            if self._pairs == 0:
+                self._start = (self._now or _now_ms)()
+            self._pairs += 1
+            if by_variation is None:
+                by_variation = self.window[flag] = {}
+            by_variation[variation] = itertools.count(1)
+
+    def close(self) -> list[dict[str, Any]]:
+        """Closes the window: its counts as records (none when nothing was evaluated); a new window starts empty."""
+        with self._lock:
+            window, self.window = self.window, {}
+            pairs, self._pairs = self._pairs, 0
+            opened = self._start
+            overflow, self._overflow = self._overflow, 0
+            overflow_pairs, self._overflow_pairs = len(self._overflow_pairs), set()
+            warned, self._warned_overflow = self._warned_overflow, self._warned_overflow or overflow > 0
+        if overflow:
+            further = f"{MAX_EVALUATION_PAIRS} or more" if overflow_pairs >= MAX_EVALUATION_PAIRS else str(overflow_pairs)
+            message = (f"evaluation counts: more than {MAX_EVALUATION_PAIRS} distinct (flag, variation) pairs were evaluated in one "
+                       f"window (flag keys made from input?); {overflow} evaluations of {further} further pairs were not counted")
+            if warned:
+                log.debug(message)
+            else:
+                log.warning("%s (warned once; later windows at debug level)", message)
+        if not pairs:
+            return []
+        timestamp = max(0, int((self._now or _now_ms)()))
+        # A clock set back since the window opened, or a window left open past an hour, still makes a record the API takes.
+        start = min(timestamp, max(int(opened), timestamp - MAX_WINDOW_MS))
+        merged: dict[tuple[str, str | None], int] = {}
+        for key, by_variation in window.items():
+            if not key or "\0" in key or _utf16_len(key) > MAX_FLAG_KEY:
+                # A key the API refuses would lose the whole record: no flag can have it, so it is left out.
+                continue
+            flag = _well_formed(key)
+            for variation, counter in by_variation.items():
+                pair = (flag, variation)
+                merged[pair] = merged.get(pair, 0) + next(counter)
+        records: list[dict[str, Any]] = []
+        counts: list[dict[str, Any]] = []
+        size_so_far = 0
+        for (flag, variation), n in merged.items():
+            size = _ENTRY_OVERHEAD + len(json.dumps(flag).encode("utf-8")) + (4 if variation is None else len(variation.encode("utf-8")))
+            if len(counts) == MAX_EVALUATION_COUNTS or (counts and size_so_far + size > MAX_RECORD_BYTES):
+                records.append(_record(start, timestamp, counts))
+                counts, size_so_far = [], 0
+            counts.append({"flag": flag, "variation": variation, "count": min(n, MAX_COUNT)})
+            size_so_far += size
+        if counts:
+            records.append(_record(start, timestamp, counts))
+        return records
+
+
+def _record(start: int, timestamp: int, counts: list[dict[str, Any]]) -> dict[str, Any]:
+    return {"id": uuid.uuid4().hex, "type": "evaluations", "start": start, "timestamp": timestamp, "counts": counts}

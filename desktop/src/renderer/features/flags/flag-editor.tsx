@@ -15,6 +15,7 @@ import type { AsyncState } from '../../lib/use-async.js';
 import { AsyncView, Badge, Confirm, ErrorNote, ResultMessage, Tabs, VisuallyHidden, errorMessage, isConflict } from '../../lib/ui.js';
 import { CodeRefsNote } from './code-refs-note.js';
 import { EvaluateAs } from './evaluate-as.js';
+import { FlagEvaluations } from './evaluations.js';
 import { RuleEditor } from './rule-editor.js';
 import { ScheduledChanges } from './scheduled-changes.js';
 import { draftFromRule, draftToRule, newRuleDraft } from './rule-model.js';
@@ -105,7 +106,7 @@ function FlagEditorLoaded({ ctx, onSaved, reload }: { ctx: Context; onSaved: (fl
   const [baseVersion, setBaseVersion] = useState(flag.version);
   const [draft, setDraft] = useState<EnvDraft>(() => envDraft(flag.definition, env));
   const [dirty, setDirty] = useState(false);
-  const [tab, setTab] = useState<'targeting' | 'settings'>('targeting');
+  const [tab, setTab] = useState<'targeting' | 'evaluations' | 'settings'>('targeting');
   const [message, setMessage] = useState<{ tone: 'good' | 'bad' | 'info'; text: string; requestId?: string } | null>(null);
   const [confirmToggle, setConfirmToggle] = useState<boolean | null>(null);
   /** The reviewers' comment of a change request the draft's *Propose change* sends (optional). */
@@ -375,11 +376,14 @@ function FlagEditorLoaded({ ctx, onSaved, reload }: { ctx: Context; onSaved: (fl
         tabs={[
           { key: 'targeting', label: 'Targeting' },
           { key: 'settings', label: 'Settings' },
+          { key: 'evaluations', label: 'Evaluations' },
         ]}
         selected={tab}
         onSelect={setTab}
       >
-        {tab === 'settings' ? (
+        {tab === 'evaluations' ? (
+          <FlagEvaluations flag={flag} />
+        ) : tab === 'settings' ? (
           <SettingsPanel
             flag={flag}
             onSaved={(saved) => {

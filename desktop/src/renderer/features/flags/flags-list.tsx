@@ -15,6 +15,8 @@ import { staleAdvice, staleServed } from './stale.js';
 import { AsyncView, Badge, Confirm, Dialog, Empty, ExplainedBadge, FormError, ResultMessage, ScrollRegion, VisuallyHidden, errorMessage } from '../../lib/ui.js';
 import { toggleProposes, toggleWithApproval } from './toggle.js';
 import { BulkArchiveDialog } from './bulk-archive.js';
+import { UndefinedKeysPanel, useProjectEvaluations } from './evaluations.js';
+import { INACTIVE_DAYS, LIST_DAYS, environmentCounts, formatAgo, lastEvaluatedOf, notEvaluated, sortByLastEvaluated, undefinedKeys } from './evaluations-model.js';
 
 /** What a key may hold, in words: the browser's own message for a `pattern` mismatch says only that the format is wrong. */
 const KEY_RULE = 'Letters, digits, "_", "." and "-", starting with a letter or digit; used in code, so it cannot change later';
@@ -38,9 +40,9 @@ const DEFAULT_VARIATIONS: Record<FlagType, { key: string; value: unknown }[]> = 
   ],
 };
 
-function NewFlagDialog({ onClose }: { onClose: () => void }): ReactNode {
+function NewFlagDialog({ initialKey = '', onClose }: { initialKey?: string; onClose: () => void }): ReactNode {
   const { client, project } = useSession();
-  const [key, setKey] = useState('');
+  const [key, setKey] = useState(initialKey);
   const [name, setName] = useState('');
   const [type, setType] = useState<FlagType>('boolean');
   const [tags, setTags] = useState('');
@@ -130,8 +132,11 @@ export const ROW_LIMIT = 200;
 
 const count = (n: number): string => n.toLocaleString('en-US');
 
-/** The list's orders: by key, or by a time, oldest first (what has been left alone longest). */
-export type FlagSort = 'key' | 'updatedAt' | 'servingChangedAt';
+/**
+ * The list's orders: by key, or by a time, oldest first (what has been left alone longest).
+ * `lastEvaluated` needs the evaluation counts: sortByLastEvaluated (sortFlags orders it by key).
+ */
+export type FlagSort = 'key' | 'updatedAt' | 'servingChangedAt' | 'lastEvaluated';
 
 /** When what the flag serves last changed (older servers: its last change). */
 const servingChanged = (f: Stored<Flag>): string => f.servingChangedAt ?? f.updatedAt;
@@ -217,7 +222,10 @@ export default function FlagsList(): ReactNode {
   useEffect(() => {
     setRowLimit(ROW_LIMIT);
   }, [query, tag, status, lifetime, showArchived, project]);
-  const [creating, setCreating] = useState(false);
+  /** The New flag dialog: closed (null), or open with the key it starts with. */
+  const [creating, setCreating] = useState<string | null>(null);
+  // The project's evaluation counts (last 90 days): the *Last evaluated* column, the *not evaluated* badge and the undefined keys.
+  const evaluations = useProjectEvaluations();
   const [pending, setPending] = useState<{ flag: Stored<Flag>; enabled: boolean } | null>(null);
   const [notice, setNotice] = useState<{ tone: 'bad' | 'good' | 'info'; text: string; requestId?: string } | null>(null);
   const env = environments.find((e) => e.key === environment);
@@ -263,7 +271,7 @@ export default function FlagsList(): ReactNode {
     <>
       <div className="page-head">
         <h1>Flags</h1>
-        <button type="button" className="primary" {...allowanceProps(write)} onClick={() => { setCreating(true); }}>
+        <button type="button" className="primary" {...allowanceProps(write)} onClick={() => { setCreating(''); }}>
           New flag
         </button>
       </div>
@@ -303,6 +311,7 @@ export default function FlagsList(): ReactNode {
             <option value="key">Key</option>
             <option value="updatedAt">Last change (oldest first)</option>
             <option value="servingChangedAt">Last serving change (oldest first)</option>
+            <option value="lastEvaluated">Last evaluated (least recent first)</option>
           </select>
         </label>
         <label className="check">
@@ -330,7 +339,11 @@ export default function FlagsList(): ReactNode {
           const environmentKeys = environments.map((e) => e.key);
           // Folded as the API folds ?q=: case, accents and zero-width characters aside.
           const q = searchFold(query.trim());
-          const shown = sortFlags(flags, sort).filter((f) => {
+          const evaluated = evaluations.data;
+          /** When the flag was last evaluated in the environment shown (undefined: not in the last 90 days, or unknown). */
+          const lastEvaluated = (key: string): string | undefined => (evaluated === undefined ? undefined : lastEvaluatedOf(evaluated, key, environment));
+          const sorted = sort === 'lastEvaluated' ? sortByLastEvaluated(flags, lastEvaluated) : sortFlags(flags, sort);
+          const shown = sorted.filter((f) => {
             const d = f.definition;
             if (q !== '' && !searchFold(`${f.key} ${d.name} ${d.description ?? ''}`).includes(q)) {
               return false;
@@ -359,7 +372,7 @@ export default function FlagsList(): ReactNode {
             return (
               <Empty>
                 <p>No flags yet.</p>
-                <button type="button" className="primary" {...allowanceProps(write)} onClick={() => { setCreating(true); }}>
+                <button type="button" className="primary" {...allowanceProps(write)} onClick={() => { setCreating(''); }}>
                   Create the first flag
                 </button>
               </Empty>
@@ -397,6 +410,7 @@ export default function FlagsList(): ReactNode {
                         <th>Rules</th>
                         <th>{env?.name ?? environment}</th>
                         <th>References in code</th>
+                        <th>Last evaluated</th>
                         <th>Updated</th>
                       </tr>
                     </thead>
@@ -405,6 +419,7 @@ export default function FlagsList(): ReactNode {
                         const st = f.definition.environments[environment];
                         const stale = staleServed(f, now, environmentKeys, { experiments, flags });
                         const references = referencesOf(f.key);
+                        const last = lastEvaluated(f.key);
                         return (
                           <tr key={f.key} className={f.archived ? 'archived' : undefined}>
                             <td>
@@ -424,6 +439,12 @@ export default function FlagsList(): ReactNode {
                                 {f.archived ? (
                                   <ExplainedBadge tone="warn" label="archived">
                                     In no environment&apos;s ruleset: SDKs serve the default value in your code. Unarchive it in the flag editor to change it.
+                                  </ExplainedBadge>
+                                ) : null}{' '}
+                                {evaluated !== undefined && !f.archived && notEvaluated(evaluated, f, environment, now) ? (
+                                  <ExplainedBadge tone="warn" label={`not evaluated in ${INACTIVE_DAYS} days`}>
+                                    No SDK that sends evaluation counts evaluated it in {env?.name ?? environment} in the last {INACTIVE_DAYS} days, while other flags&apos; counts arrive from
+                                    there. If that holds in every environment (and no service runs an SDK too old to send counts), remove it from the code, then archive it.
                                   </ExplainedBadge>
                                 ) : null}{' '}
                                 <ServerSideOnlyBadge definition={f.definition} />
@@ -465,6 +486,19 @@ export default function FlagsList(): ReactNode {
                                 </a>
                               )}
                             </td>
+                            <td className="small">
+                              {last !== undefined ? (
+                                <time dateTime={last} title={formatTime(last)}>
+                                  {formatAgo(last, now)}
+                                </time>
+                              ) : evaluated === undefined ? (
+                                <span className="muted" title={evaluations.loading ? 'Loading' : evaluations.error === undefined ? 'Unknown' : `The evaluation counts could not be loaded: ${evaluations.error}`}>
+                                  {evaluations.loading ? '…' : '?'}
+                                </span>
+                              ) : (
+                                <span className="muted">{environmentCounts(evaluated, environment) ? `not in ${LIST_DAYS} days` : 'no counts received'}</span>
+                              )}
+                            </td>
                             <td className="small muted">{formatTime(f.updatedAt)}</td>
                           </tr>
                         );
@@ -487,7 +521,10 @@ export default function FlagsList(): ReactNode {
           );
         }}
       </AsyncView>
-      {creating ? <NewFlagDialog onClose={() => { setCreating(false); }} /> : null}
+      {evaluations.data === undefined || undefinedKeys(evaluations.data).length === 0 ? null : (
+        <UndefinedKeysPanel keys={undefinedKeys(evaluations.data)} environments={environments} now={Date.now()} canCreate={write.allowed} onCreate={(key) => { setCreating(key); }} />
+      )}
+      {creating === null ? null : <NewFlagDialog initialKey={creating} onClose={() => { setCreating(null); }} />}
       {bulkArchive === null ? null : (
         <BulkArchiveDialog
           flags={bulkArchive}

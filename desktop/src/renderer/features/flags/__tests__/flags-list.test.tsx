@@ -308,7 +308,8 @@ describe('flags list, network use and rendering in a large project', () => {
     const flags = many(1000);
     const fetchFn = (input: string | URL | Request): Promise<Response> => {
       const url = new URL(input instanceof Request ? input.url : String(input));
-      if (url.pathname.endsWith('/code-refs/flags')) {
+      // The code references and the evaluation counts answer at once: only the flags' pages wait.
+      if (url.pathname.endsWith('/code-refs/flags') || url.pathname.endsWith('/flag-evaluations')) {
         return Promise.resolve(new Response(JSON.stringify({ flags: [] }), { status: 200, headers: { 'content-type': 'application/json' } }));
       }
       sent.push(`${url.pathname}${url.search}`);
@@ -337,8 +338,8 @@ describe('flags list, network use and rendering in a large project', () => {
   it('does not download the whole list again every few seconds; the change feed refreshes it', async () => {
     vi.useFakeTimers({ toFake: ['setInterval', 'clearInterval'] });
     const { client, sent: all } = pagedFlags(many(450));
-    // The pages of the flags list; the code references are read once, apart.
-    const sent = { get length(): number { return all.filter((r) => !r.path.includes('/code-refs/')).length; } };
+    // The pages of the flags list; the code references and the evaluation counts are read apart.
+    const sent = { get length(): number { return all.filter((r) => !r.path.includes('/code-refs/') && !r.path.includes('/flag-evaluations')).length; } };
     const { rerender } = render(session(client, 0, <FlagsList />));
     await screen.findByRole('switch', { name: 'flag-0000 in Development' });
     expect(sent).toHaveLength(3);

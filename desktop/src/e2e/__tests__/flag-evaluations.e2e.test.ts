@@ -1,0 +1,119 @@
+import { readFile } from 'node:fs/promises';
+import { createRequire } from 'node:module';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Browser, Page } from 'playwright-core';
+import type { XpApiClient } from '@xp/shared';
+import { ARTIFACTS_DIR, OWNER, launchChromium, ownerApi, startConsoleStack } from '../console-stack.js';
+import type { ConsoleStack } from '../console-stack.js';
+
+const WAIT = { timeout: 30_000 };
+const FLAG = 'new-checkout';
+const UNDEFINED_KEY = 'no-such-flag';
+
+/** axe-core's build, injected as source (the console's CSP refuses an injected <script>), as accessibility.e2e.test.ts does. */
+const AXE_SOURCE = readFile(createRequire(import.meta.url).resolve('axe-core/axe.min.js'), 'utf8');
+
+/** The serious and critical WCAG 2.0 A/AA violations axe finds on the page, one line each with its elements (empty: none). */
+async function seriousViolations(page: Page): Promise<string> {
+  if ((await page.evaluate('typeof window.axe')) === 'undefined') {
+    await page.evaluate(await AXE_SOURCE);
+  }
+  return page.evaluate<string>(`(async () => {
+    const results = await window.axe.run(document, { runOnly: { type: 'tag', values: ['wcag2a', 'wcag2aa'] }, resultTypes: ['violations'] });
+    return results.violations
+      .filter((v) => v.impact === 'serious' || v.impact === 'critical')
+      .map((v) => v.id + ': ' + v.help + ' — ' + v.nodes.map((n) => n.target.join(' ')).join(', '))
+      .join('\\n');
+  })()`);
+}
+
+/**
+ * Flag evaluation counts end to end: an `evaluations` record sent with the development server SDK
+ * key to POST /sdk/v1/events of the `npm start` stack (real PostgreSQL), through the pipeline, to
+ * the built console in Debian's Chromium: the flag's *Evaluations* tab and the flags list's
+ * *Last evaluated* column and *Evaluated but not defined* panel.
+ */
+describe('flag evaluation counts in the console', () => {
+  let platform: ConsoleStack | undefined;
+  let browser: Browser | undefined;
+  let page: Page;
+  let api: XpApiClient;
+
+  const shot = (name: string) => page.screenshot({ path: path.join(ARTIFACTS_DIR, `${name}.png`), fullPage: true });
+
+  beforeAll(async () => {
+    const [started, launched] = await Promise.all([startConsoleStack(), launchChromium()]);
+    platform = started;
+    browser = launched;
+    page = await (await launched.newContext({ viewport: { width: 1280, height: 900 } })).newPage();
+    api = await ownerApi(started);
+    await page.goto(started.consoleUrl);
+    await page.getByLabel('Email').fill(OWNER.email);
+    await page.getByLabel('Password').fill(OWNER.password);
+    await page.getByRole('button', { name: 'Sign in' }).click();
+    await page.getByRole('heading', { name: 'Flags' }).waitFor(WAIT);
+  }, 120_000);
+
+  afterAll(async () => {
+    await browser?.close();
+    await platform?.close();
+  }, 60_000);
+
+  it('shows the counts an SDK sent on the flag page, and the key that is no flag on the list', async () => {
+    const stack = platform!;
+    const now = Date.now();
+    const record = {
+      type: 'evaluations',
+      id: 'ev_e2e_console_1',
+      start: now - 10_000,
+      timestamp: now,
+      counts: [
+        { flag: FLAG, variation: 'on', count: 1200 },
+        { flag: FLAG, variation: 'off', count: 310 },
+        { flag: FLAG, variation: null, count: 40 },
+        { flag: UNDEFINED_KEY, variation: null, count: 4 },
+      ],
+    };
+    const res = await fetch(`${stack.consoleUrl}/sdk/v1/events`, { method: 'POST', headers: { 'content-type': 'application/json', 'x-xp-sdk-key': stack.sdkKey }, body: JSON.stringify({ events: [record] }) });
+    expect(res.status).toBe(202);
+
+    // The pipeline aggregates the record: the API has the counts.
+    const deadline = Date.now() + 60_000;
+    for (;;) {
+      const project = await api.projectFlagEvaluations('demo', { days: 1 });
+      if (project.flags.some((f) => f.flag === UNDEFINED_KEY) && project.flags.some((f) => f.flag === FLAG)) {
+        break;
+      }
+      if (Date.now() > deadline) {
+        throw new Error(`the counts did not arrive within 60 s: ${JSON.stringify(project)}`);
+      }
+      await new Promise((resolve) => setTimeout(resolve, 500));
+    }
+
+    // The flag page's Evaluations tab, in development (where the SDK key is).
+    await page.goto(`${stack.consoleUrl}/#/flags/${FLAG}`);
+    await page.getByRole('tab', { name: 'Evaluations' }).click();
+    await page.getByRole('combobox', { name: 'Evaluations environment' }).selectOption('development');
+    const totals = page.getByRole('table', { name: 'Evaluations per variation in Development' });
+    await totals.waitFor(WAIT);
+    expect(await totals.getByRole('row').allInnerTexts()).toEqual(['Served\tEvaluations\tShare', 'off\t310\t20.0%', 'on\t1,200\t77.4%', 'default served\t40\t2.6%', 'Total\t1,550\t100.0%']);
+    await page.getByRole('figure', { name: 'Evaluations of new-checkout in Development, last 7 days, per day by served variation' }).waitFor(WAIT);
+    expect(await page.getByRole('list', { name: 'Last evaluated per environment' }).getByRole('listitem').first().innerText()).toMatch(/^Last evaluated (just now|\d minutes? ago) in Development$/);
+    await shot('flag-evaluations');
+    expect(await seriousViolations(page)).toBe('');
+
+    // The flags list: when it was last evaluated, and the key the code asks for that is no flag.
+    await page.getByRole('navigation', { name: 'Screens' }).getByRole('link', { name: 'Flags' }).click();
+    const undefinedKeys = page.getByRole('table', { name: 'Evaluated but not defined' });
+    await undefinedKeys.waitFor(WAIT);
+    const row = undefinedKeys.getByRole('row', { name: new RegExp(`^${UNDEFINED_KEY}`) });
+    expect((await row.innerText()).split('\t').slice(0, 3)).toEqual([UNDEFINED_KEY, '4', 'Development 4']);
+    const flagRow = page.getByRole('table', { name: 'Flags' }).getByRole('row').filter({ has: page.getByText(FLAG, { exact: true }) });
+    await flagRow.getByText(/^(just now|\d minutes? ago)$/).waitFor(WAIT);
+    expect(await seriousViolations(page)).toBe('');
+    await row.getByRole('button', { name: `Create flag ${UNDEFINED_KEY}` }).click();
+    expect(await page.getByRole('dialog', { name: 'New flag' }).getByRole('textbox', { name: /^Key/ }).inputValue()).toBe(UNDEFINED_KEY);
+    await shot('flags-evaluated-not-defined');
+  }, 120_000);
+});

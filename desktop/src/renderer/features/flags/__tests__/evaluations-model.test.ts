@@ -1,0 +1,171 @@
+import { describe, expect, it } from 'vitest';
+import type { StoredEnvironment } from '@xp/shared';
+import {
+  bucketStarts,
+  chartRows,
+  defaultEnvironment,
+  environmentCounts,
+  formatAgo,
+  notEvaluated,
+  rangeQuery,
+  sortByLastEvaluated,
+  undefinedKeys,
+  variationOrder,
+  variationTotals,
+} from '../evaluations-model.js';
+import type { FlagEvaluationsView, ProjectEvaluationsView } from '../evaluations-model.js';
+
+const HOUR = 3_600_000;
+const DAY = 24 * HOUR;
+const NOW = Date.parse('2026-12-07T09:30:00Z');
+
+const env = (key: string, production = false): StoredEnvironment => ({ key, name: key, production, requireApproval: false, version: 1, position: 0 });
+
+describe('the range picked and its buckets', () => {
+  it('asks for hours over 24 hours and days beyond, ending now', () => {
+    expect(rangeQuery('24h', NOW)).toEqual({ from: '2026-12-06T09:30:00.000Z', to: '2026-12-07T09:30:00.000Z', interval: 'hour' });
+    expect(rangeQuery('7d', NOW)).toEqual({ from: '2026-11-30T09:30:00.000Z', to: '2026-12-07T09:30:00.000Z', interval: 'day' });
+    expect(rangeQuery('90d', NOW).from).toBe('2026-09-08T09:30:00.000Z');
+  });
+
+  it('covers the range with UTC hours or days, the partial first and last ones included', () => {
+    const hours = bucketStarts(NOW - DAY, NOW, 'hour');
+    expect(hours).toHaveLength(25);
+    expect(new Date(hours[0]!).toISOString()).toBe('2026-12-06T09:00:00.000Z');
+    expect(new Date(hours.at(-1)!).toISOString()).toBe('2026-12-07T09:00:00.000Z');
+    const days = bucketStarts(NOW - 7 * DAY, NOW, 'day');
+    expect(days.map((d) => new Date(d).toISOString().slice(0, 10))).toEqual(['2026-11-30', '2026-12-01', '2026-12-02', '2026-12-03', '2026-12-04', '2026-12-05', '2026-12-06', '2026-12-07']);
+    expect(bucketStarts(NOW, NOW - 1, 'day')).toEqual([]);
+    expect(bucketStarts(NaN, NOW, 'day')).toEqual([]);
+  });
+});
+
+const VIEW: FlagEvaluationsView = {
+  flag: 'checkout-v2',
+  from: new Date(NOW - 3 * DAY).toISOString(),
+  to: new Date(NOW).toISOString(),
+  interval: 'day',
+  series: [
+    { at: '2026-12-04T00:00:00.000Z', environment: 'production', variation: 'on', count: 120 },
+    { at: '2026-12-04T00:00:00.000Z', environment: 'production', variation: null, count: 4 },
+    { at: '2026-12-06T00:00:00.000Z', environment: 'production', variation: 'off', count: 31 },
+    // Not on a bucket start: counted in the day that holds it.
+    { at: '2026-12-06T13:00:00.000Z', environment: 'production', variation: 'off', count: 9 },
+    // Another environment, and a day before the range: left out.
+    { at: '2026-12-06T00:00:00.000Z', environment: 'staging', variation: 'on', count: 1000 },
+    { at: '2026-12-01T00:00:00.000Z', environment: 'production', variation: 'on', count: 5000 },
+    // A variation since removed from the flag.
+    { at: '2026-12-07T00:00:00.000Z', environment: 'production', variation: 'legacy', count: 2 },
+  ],
+  totals: [
+    { environment: 'production', variation: 'on', count: 120 },
+    { environment: 'production', variation: 'off', count: 40 },
+    { environment: 'production', variation: null, count: 4 },
+    { environment: 'production', variation: 'legacy', count: 2 },
+    { environment: 'staging', variation: 'on', count: 1000 },
+  ],
+  lastEvaluated: [{ environment: 'production', at: '2026-12-07T09:27:00.000Z' }],
+};
+
+describe('a flag in one environment', () => {
+  it('orders the flag\'s variations first, removed ones after, the default served last', () => {
+    expect(variationOrder(['off', 'on'], ['on', null, 'legacy', 'off', 'aaa', null])).toEqual(['off', 'on', 'aaa', 'legacy', null]);
+    expect(variationOrder(['off', 'on'], [])).toEqual(['off', 'on']);
+  });
+
+  it('buckets the environment\'s counts into every day of the range, zero where none', () => {
+    const rows = chartRows(VIEW, 'production', ['off', 'on', 'legacy', null]);
+    expect(rows.map((r) => [r.x, r.off, r.on, r.legacy, r['default served']])).toEqual([
+      ['Dec 4', 0, 120, 0, 4],
+      ['Dec 5', 0, 0, 0, 0],
+      ['Dec 6', 40, 0, 0, 0],
+      ['Dec 7', 0, 0, 2, 0],
+    ]);
+    expect(rows[0]!.range).toBe('Dec 4 – Dec 5 UTC');
+  });
+
+  it('labels hourly buckets with their UTC hour', () => {
+    const hourly: FlagEvaluationsView = { ...VIEW, from: '2026-12-07T07:10:00.000Z', to: '2026-12-07T09:30:00.000Z', interval: 'hour', series: [{ at: '2026-12-07T08:00:00.000Z', environment: 'production', variation: 'on', count: 7 }] };
+    expect(chartRows(hourly, 'production', ['on']).map((r) => [r.x, r.on])).toEqual([
+      ['Dec 7, 07:00', 0],
+      ['Dec 7, 08:00', 7],
+      ['Dec 7, 09:00', 0],
+    ]);
+  });
+
+  it('gives each variation its share of the environment\'s evaluations, and no rows (no NaN) without any', () => {
+    const totals = variationTotals(VIEW, 'production', ['off', 'on', 'legacy', null]);
+    expect(totals.map((t) => [t.variation, t.count, t.share.toFixed(4)])).toEqual([
+      ['off', 40, (40 / 166).toFixed(4)],
+      ['on', 120, (120 / 166).toFixed(4)],
+      ['legacy', 2, (2 / 166).toFixed(4)],
+      [null, 4, (4 / 166).toFixed(4)],
+    ]);
+    expect(totals.reduce((a, t) => a + t.share, 0)).toBeCloseTo(1, 10);
+    expect(variationTotals(VIEW, 'development', ['off', 'on'])).toEqual([]);
+    expect(variationTotals({ ...VIEW, totals: [{ environment: 'production', variation: 'on', count: 0 }] }, 'production', ['on'])).toEqual([]);
+  });
+
+  it('opens on the first production environment, else the first', () => {
+    expect(defaultEnvironment([env('development'), env('staging'), env('production', true), env('prod-eu', true)])).toBe('production');
+    expect(defaultEnvironment([env('development'), env('staging')])).toBe('development');
+    expect(defaultEnvironment([])).toBeUndefined();
+  });
+});
+
+describe('relative times', () => {
+  it('says how long ago, in whole units with thousands separators', () => {
+    expect(formatAgo('2026-12-07T09:29:40Z', NOW)).toBe('just now');
+    expect(formatAgo('2026-12-07T09:27:00Z', NOW)).toBe('3 minutes ago');
+    expect(formatAgo('2026-12-07T08:30:00Z', NOW)).toBe('1 hour ago');
+    expect(formatAgo('2026-12-02T09:30:00Z', NOW)).toBe('5 days ago');
+    expect(formatAgo(new Date(NOW - 1500 * DAY).toISOString(), NOW)).toBe('1,500 days ago');
+    // A clock a little ahead is not "in the future".
+    expect(formatAgo('2026-12-07T09:31:00Z', NOW)).toBe('just now');
+    expect(formatAgo('not a date', NOW)).toBe('—');
+    expect(formatAgo(undefined, NOW)).toBe('—');
+  });
+});
+
+const OLD = '2026-06-01T00:00:00Z';
+const PROJECT: ProjectEvaluationsView = {
+  since: new Date(NOW - 90 * DAY).toISOString(),
+  flags: [
+    { flag: 'checkout-v2', defined: true, total: 500, lastEvaluatedAt: '2026-12-07T09:27:00Z', environments: [{ environment: 'production', count: 500, lastEvaluatedAt: '2026-12-07T09:27:00Z' }] },
+    { flag: 'checkuot-v2', defined: false, total: 12, lastEvaluatedAt: '2026-12-06T10:00:00Z', environments: [{ environment: 'production', count: 12, lastEvaluatedAt: '2026-12-06T10:00:00Z' }] },
+    { flag: 'old-banner', defined: true, total: 3, lastEvaluatedAt: '2026-10-01T00:00:00Z', environments: [{ environment: 'production', count: 3, lastEvaluatedAt: '2026-10-01T00:00:00Z' }] },
+    { flag: 'deleted-flag', defined: false, total: 40, lastEvaluatedAt: '2026-12-07T08:00:00Z', environments: [{ environment: 'production', count: 40, lastEvaluatedAt: '2026-12-07T08:00:00Z' }] },
+  ],
+};
+
+describe('the inactive rule', () => {
+  it('marks flags older than 30 days with no evaluation in 30 days, where the environment receives counts', () => {
+    // Evaluated minutes ago: active.
+    expect(notEvaluated(PROJECT, { key: 'checkout-v2', createdAt: OLD }, 'production', NOW)).toBe(false);
+    // Last evaluated 67 days ago, or never: not evaluated in 30 days.
+    expect(notEvaluated(PROJECT, { key: 'old-banner', createdAt: OLD }, 'production', NOW)).toBe(true);
+    expect(notEvaluated(PROJECT, { key: 'never-called', createdAt: OLD }, 'production', NOW)).toBe(true);
+    // Created last week: maybe not in code yet.
+    expect(notEvaluated(PROJECT, { key: 'never-called', createdAt: '2026-12-01T00:00:00Z' }, 'production', NOW)).toBe(false);
+  });
+
+  it('says nothing where no counts arrive at all (no SDK sends them): absence is no evidence', () => {
+    expect(environmentCounts(PROJECT, 'production')).toBe(true);
+    expect(environmentCounts(PROJECT, 'staging')).toBe(false);
+    expect(notEvaluated(PROJECT, { key: 'never-called', createdAt: OLD }, 'staging', NOW)).toBe(false);
+    const none: ProjectEvaluationsView = { since: PROJECT.since, flags: [] };
+    expect(environmentCounts(none, 'production')).toBe(false);
+    expect(notEvaluated(none, { key: 'old-banner', createdAt: OLD }, 'production', NOW)).toBe(false);
+  });
+});
+
+describe('the flags list', () => {
+  it('lists the keys evaluated but not defined, most evaluated first', () => {
+    expect(undefinedKeys(PROJECT).map((k) => k.flag)).toEqual(['deleted-flag', 'checkuot-v2']);
+  });
+
+  it('sorts by last evaluation, least recent first, never evaluated before all', () => {
+    const last = new Map([['b', '2026-12-07T09:00:00Z'], ['a', '2026-11-01T00:00:00Z'], ['d', 'garbage']]);
+    expect(sortByLastEvaluated([{ key: 'b' }, { key: 'a' }, { key: 'd' }, { key: 'c' }], (k) => last.get(k)).map((f) => f.key)).toEqual(['c', 'd', 'a', 'b']);
+  });
+});

@@ -1,0 +1,135 @@
+import '../../../test/dom.js';
+import { cleanup, render, screen, within } from '@testing-library/react';
+import { userEvent } from '@testing-library/user-event';
+import { afterEach, beforeAll, describe, expect, it } from 'vitest';
+import type { StoredEnvironment } from '@xp/shared';
+import { EvaluationsPanel, UndefinedKeysPanel } from '../evaluations.js';
+import type { EvaluatedKey, FlagEvaluationsView, ProjectEvaluationsView } from '../evaluations-model.js';
+
+afterEach(cleanup);
+
+/** jsdom has no layout: a ResizeObserver reporting a 600 × 240 box at once, so the chart's SVG renders (as chart.test.tsx). */
+class FixedSizeObserver {
+  constructor(private readonly callback: ResizeObserverCallback) {}
+  observe(target: Element): void {
+    this.callback([{ target, contentRect: { width: 600, height: 240 } } as unknown as ResizeObserverEntry], this);
+  }
+  unobserve(): void {}
+  disconnect(): void {}
+}
+
+beforeAll(() => {
+  (globalThis as { ResizeObserver?: unknown }).ResizeObserver = FixedSizeObserver;
+});
+
+const NOW = Date.parse('2026-12-07T09:30:00Z');
+const ENVIRONMENTS: StoredEnvironment[] = [
+  { key: 'development', name: 'Development', production: false, requireApproval: false, version: 1, position: 0 },
+  { key: 'staging', name: 'Staging', production: false, requireApproval: false, version: 1, position: 1 },
+  { key: 'production', name: 'Production', production: true, requireApproval: true, version: 1, position: 2 },
+];
+
+const VIEW: FlagEvaluationsView = {
+  flag: 'checkout-v2',
+  from: '2026-12-04T09:30:00.000Z',
+  to: '2026-12-07T09:30:00.000Z',
+  interval: 'day',
+  series: [
+    { at: '2026-12-05T00:00:00.000Z', environment: 'production', variation: 'on', count: 1200 },
+    { at: '2026-12-06T00:00:00.000Z', environment: 'production', variation: 'off', count: 310 },
+    { at: '2026-12-06T00:00:00.000Z', environment: 'production', variation: null, count: 40 },
+  ],
+  totals: [
+    { environment: 'production', variation: 'on', count: 1200 },
+    { environment: 'production', variation: 'off', count: 310 },
+    { environment: 'production', variation: null, count: 40 },
+  ],
+  lastEvaluated: [{ environment: 'production', at: '2026-12-07T09:27:00.000Z' }],
+};
+
+const key = (flag: string, defined: boolean, environment: string, count: number, at: string): EvaluatedKey => ({ flag, defined, total: count, lastEvaluatedAt: at, environments: [{ environment, count, lastEvaluatedAt: at }] });
+const PROJECT: ProjectEvaluationsView = { since: '2026-09-08T09:30:00.000Z', flags: [key('checkout-v2', true, 'production', 1550, '2026-12-07T09:27:00.000Z'), key('other', true, 'staging', 5, '2026-12-01T00:00:00.000Z')] };
+
+function panel(overrides: Partial<Parameters<typeof EvaluationsPanel>[0]> = {}): void {
+  render(<EvaluationsPanel flagKey="checkout-v2" variations={['off', 'on']} environments={ENVIRONMENTS} environment="production" range="7d" view={VIEW} project={PROJECT} now={NOW} {...overrides} />);
+}
+
+const rowsOf = (table: HTMLElement): string[][] => within(table).getAllByRole('row').map((r) => Array.from(r.querySelectorAll('th, td'), (c) => c.textContent));
+
+describe('a flag\'s evaluations', () => {
+  it('shows the totals per variation with shares, the default served last and explained', () => {
+    panel();
+    expect(rowsOf(screen.getByRole('table', { name: 'Evaluations per variation in Production' }))).toEqual([
+      ['Served', 'Evaluations', 'Share'],
+      ['off', '310', '20.0%'],
+      ['on', '1,200', '77.4%'],
+      ['default served', '40', '2.6%'],
+      ['Total', '1,550', '100.0%'],
+    ]);
+    expect(screen.getByText(/^Default served: the SDK returned the default value written in your code/)).toBeTruthy();
+  });
+
+  it('charts the counts stacked by variation, with the default served hatched, and lists them as a table', async () => {
+    panel();
+    const figure = screen.getByRole('figure', { name: 'Evaluations of checkout-v2 in Production, last 7 days, per day by served variation' });
+    // One stack, a bar series per variation; the default served filled with the hatch pattern.
+    const hatch = figure.querySelector('pattern');
+    expect(hatch).not.toBeNull();
+    expect(figure.querySelectorAll(`[fill="url(#${hatch!.id})"]`).length).toBeGreaterThan(0);
+    expect(within(figure).getAllByText(/^(off|on|default served)$/).map((e) => e.textContent)).toEqual(['off', 'on', 'default served']);
+
+    await userEvent.click(within(figure).getByRole('button', { name: 'Show as table' }));
+    expect(rowsOf(within(figure).getByRole('table', { name: /: values$/ }))).toEqual([
+      ['Period (UTC)', 'off', 'on', 'default served', 'Total'],
+      ['Dec 4 – Dec 5 UTC', '0', '0', '0', '0'],
+      ['Dec 5 – Dec 6 UTC', '0', '1,200', '0', '1,200'],
+      ['Dec 6 – Dec 7 UTC', '310', '0', '40', '350'],
+      ['Dec 7 – Dec 8 UTC', '0', '0', '0', '0'],
+    ]);
+  });
+
+  it('says when it was last evaluated in each environment, and which environments receive no counts at all', () => {
+    panel();
+    expect(within(screen.getByRole('list', { name: 'Last evaluated per environment' })).getAllByRole('listitem').map((li) => li.textContent)).toEqual([
+      'No evaluation counts received in Development',
+      'Not evaluated in Staging in the last 90 days',
+      'Last evaluated 3 minutes ago in Production',
+    ]);
+  });
+
+  it('tells the truth when an environment has no counts at all: no SDK sends them, so nothing is known', () => {
+    panel({ environment: 'development', project: { since: PROJECT.since, flags: [] } });
+    expect(screen.queryByRole('figure')).toBeNull();
+    const empty = screen.getByText(/^No evaluation counts received in Development\./);
+    expect(empty.textContent).toContain('SDKs send them from their 2026-12 releases on');
+    expect(empty.textContent).toContain('this does not mean the flag is unused');
+    expect(screen.queryByText(/Not evaluated in Development/)).toBeNull();
+  });
+
+  it('says the flag is not evaluated where other flags\' counts arrive', () => {
+    panel({ environment: 'staging' });
+    expect(screen.getByText(/^Not evaluated in Staging \(last 7 days\), while other flags' counts arrive from there: no SDK that sends counts asked for it\./)).toBeTruthy();
+    expect(screen.queryByText(/No evaluation counts received in Staging\./)).toBeNull();
+  });
+});
+
+describe('evaluated but not defined', () => {
+  const keys = [key('deleted-flag', false, 'production', 12_345, '2026-12-07T08:00:00.000Z'), key('checkuot', false, 'staging', 4, '2026-12-05T09:30:00.000Z')];
+
+  it('lists each key with its counts and when last seen, and offers to create it', async () => {
+    const created: string[] = [];
+    render(<UndefinedKeysPanel keys={keys} environments={ENVIRONMENTS} now={NOW} canCreate onCreate={(k) => { created.push(k); }} />);
+    expect(rowsOf(screen.getByRole('table', { name: 'Evaluated but not defined' }))).toEqual([
+      ['Key', 'Evaluations', 'Per environment', 'Last seen', 'Actions'],
+      ['deleted-flag', '12,345', 'Production 12,345', '1 hour ago', 'Create flag'],
+      ['checkuot', '4', 'Staging 4', '2 days ago', 'Create flag'],
+    ]);
+    await userEvent.click(screen.getByRole('button', { name: 'Create flag checkuot' }));
+    expect(created).toEqual(['checkuot']);
+  });
+
+  it('offers no creation to who may not create flags', () => {
+    render(<UndefinedKeysPanel keys={keys} environments={ENVIRONMENTS} now={NOW} canCreate={false} onCreate={() => undefined} />);
+    expect(screen.queryByRole('button', { name: /^Create flag/ })).toBeNull();
+  });
+});

@@ -1,0 +1,359 @@
+import { useId, useRef, useState } from 'react';
+import type { ReactNode } from 'react';
+import { Bar, CartesianGrid, ComposedChart, Legend, ResponsiveContainer, Tooltip, XAxis, YAxis } from 'recharts';
+import type { Flag, Stored, StoredEnvironment } from '@xp/shared';
+import { ApiError } from '@xp/shared';
+import { useSession } from '../../app/session.js';
+import { formatCount, formatPercent, formatTime } from '../../lib/format.js';
+import { useAsync } from '../../lib/use-async.js';
+import { AsyncView, Empty, ScrollRegion, errorMessage } from '../../lib/ui.js';
+import { CHART_KEYS_HINT, PointTooltip, SERIES_COLORS, useUntabbableLayers } from '../charts/chart.js';
+import type { ChartValue, SeriesConfig } from '../charts/chart.js';
+import { COUNTING_SDKS_SINCE, DEFAULT_SERVED, LIST_DAYS, RANGES, chartRows, defaultEnvironment, environmentCounts, formatAgo, isProjectEvaluations, lastEvaluatedIn, rangeQuery, variationKey, variationOrder, variationTotals } from './evaluations-model.js';
+import type { EvaluatedKey, EvaluationRow, FlagEvaluationsView, ProjectEvaluationsView, RangeKey } from './evaluations-model.js';
+
+/** What the default served means, under the chart and the totals. */
+export const DEFAULT_SERVED_HELP =
+  'Default served: the SDK returned the default value written in your code, not a variation of the flag (the flag was not in its ruleset, had another type, failed to evaluate, or the client was not ready yet).';
+
+/** The hatching of the default served, so it reads as "not a variation" without its colour. */
+const HATCH_COLOR = 'var(--muted)';
+
+/** The variation's name in the page: its key, or "default served". */
+const variationName = (variation: string | null): string => variation ?? DEFAULT_SERVED;
+
+/** The stacked counts per bucket as a table (the chart's alternative for screen readers and exact values). */
+function CountsTable({ id, rows, variations, title }: { id: string; rows: readonly EvaluationRow[]; variations: readonly (string | null)[]; title: string }): ReactNode {
+  return (
+    <div id={id}>
+      <ScrollRegion label={`${title}: table`}>
+        <table aria-label={`${title}: values`}>
+          <thead>
+            <tr>
+              <th scope="col">Period (UTC)</th>
+              {variations.map((v) => (
+                <th key={variationKey(v)} scope="col" className="num">
+                  {variationName(v)}
+                </th>
+              ))}
+              <th scope="col" className="num">
+                Total
+              </th>
+            </tr>
+          </thead>
+          <tbody>
+            {rows.map((row) => (
+              <tr key={row.range}>
+                <th scope="row">{row.range}</th>
+                {variations.map((v) => (
+                  <td key={variationKey(v)} className="num">
+                    {formatCount(Number(row[variationKey(v)] ?? 0))}
+                  </td>
+                ))}
+                <td className="num">{formatCount(variations.reduce((sum, v) => sum + Number(row[variationKey(v)] ?? 0), 0))}</td>
+              </tr>
+            ))}
+          </tbody>
+        </table>
+      </ScrollRegion>
+    </div>
+  );
+}
+
+/**
+ * Evaluations per bucket, stacked by served variation: the variations in the series colours, the
+ * default served hatched grey. Keyboard, tooltip and *Show as table* as the console's line charts.
+ */
+export function EvaluationsChart({ rows, variations, title }: { rows: readonly EvaluationRow[]; variations: readonly (string | null)[]; title: string }): ReactNode {
+  const figure = useRef<HTMLElement>(null);
+  useUntabbableLayers(figure);
+  const [asTable, setAsTable] = useState(false);
+  const tableId = useId();
+  const hatchId = `${useId().replaceAll(':', '')}-hatch`;
+  let colour = 0;
+  const series: SeriesConfig<string>[] = variations.map((v) => ({ key: variationKey(v), label: variationName(v), color: v === null ? HATCH_COLOR : (SERIES_COLORS[colour++ % SERIES_COLORS.length] ?? HATCH_COLOR) }));
+  return (
+    <figure ref={figure} aria-label={title} style={{ margin: 0 }}>
+      <ResponsiveContainer width="100%" height={240}>
+        <ComposedChart data={[...rows]} margin={{ top: 8, right: 16, bottom: 8, left: 8 }} accessibilityLayer role="group" title={title} desc={CHART_KEYS_HINT}>
+          <defs>
+            <pattern id={hatchId} width="6" height="6" patternUnits="userSpaceOnUse" patternTransform="rotate(45)">
+              <rect width="6" height="6" fill="var(--panel)" />
+              <line x1="0" y1="0" x2="0" y2="6" stroke={HATCH_COLOR} strokeWidth="3" />
+            </pattern>
+          </defs>
+          <CartesianGrid strokeDasharray="3 3" stroke="var(--border)" />
+          <XAxis dataKey="x" stroke="var(--muted)" fontSize={11} />
+          <YAxis stroke="var(--muted)" fontSize={11} tickFormatter={(v: number) => formatCount(v, { compact: true })} width={64} allowDecimals={false} />
+          <Tooltip
+            content={(props) => {
+              const row = props.payload[0]?.payload as Readonly<Record<string, ChartValue>> | undefined;
+              return <PointTooltip active={props.active} label={props.label} labelKey="range" row={row} series={series} formatY={(v) => formatCount(v)} />;
+            }}
+          />
+          <Legend itemSorter={null} />
+          {series.map((s) => (
+            <Bar key={s.key} dataKey={s.key} name={s.label} stackId="evaluations" fill={s.key === DEFAULT_SERVED ? `url(#${hatchId})` : s.color} stroke={s.key === DEFAULT_SERVED ? HATCH_COLOR : 'none'} isAnimationActive={false} />
+          ))}
+        </ComposedChart>
+      </ResponsiveContainer>
+      <figcaption className="small muted">
+        {title}{' '}
+        <button type="button" className="ghost small" aria-expanded={asTable} {...(asTable ? { 'aria-controls': tableId } : {})} onClick={() => { setAsTable(!asTable); }}>
+          {asTable ? 'Hide the table' : 'Show as table'}
+        </button>
+      </figcaption>
+      {asTable ? <CountsTable id={tableId} rows={rows} variations={variations} title={title} /> : null}
+    </figure>
+  );
+}
+
+/**
+ * Why a flag has no counts in an environment, truthfully: when no SDK has sent counts from it at all
+ * (`environmentHasCounts` false), nothing is known about the flag; when others' counts arrive, its
+ * code does not ask for it there. Unknown (undefined): only what is sure is said.
+ */
+export function NoEvaluations({ environmentName, rangeLabel, environmentHasCounts }: { environmentName: string; rangeLabel: string; environmentHasCounts: boolean | undefined }): ReactNode {
+  if (environmentHasCounts === true) {
+    return (
+      <Empty>
+        <p>
+          Not evaluated in {environmentName} ({rangeLabel.toLowerCase()}), while other flags&apos; counts arrive from there: no SDK that sends counts asked for it. If that holds
+          everywhere (and no service there runs an SDK too old to send counts), it can be removed from the code and archived.
+        </p>
+      </Empty>
+    );
+  }
+  return (
+    <Empty>
+      <p>
+        No evaluation counts received in {environmentName}
+        {environmentHasCounts === false ? '' : ` (${rangeLabel.toLowerCase()})`}. SDKs send them from their {COUNTING_SDKS_SINCE} releases on (the JavaScript and Python SDKs, unless turned off with{' '}
+        <code>sendEvaluationCounts: false</code> / <code>send_evaluation_counts=False</code>); older SDKs and the testing client send none, so this does not mean the flag is unused.
+      </p>
+    </Empty>
+  );
+}
+
+export interface EvaluationsPanelProps {
+  readonly flagKey: string;
+  /** The flag's variation keys, in its order (none for a key that is not defined). */
+  readonly variations: readonly string[];
+  readonly environments: readonly StoredEnvironment[];
+  readonly environment: string;
+  readonly range: RangeKey;
+  readonly view: FlagEvaluationsView;
+  /** The project's counts of the last 90 days: whether an environment receives counts at all (undefined while unknown). */
+  readonly project: ProjectEvaluationsView | undefined;
+  readonly now: number;
+}
+
+/** The counts of a flag in one environment and range: the chart, the totals with shares, and when it was last evaluated where. */
+export function EvaluationsPanel({ flagKey, variations, environments, environment, range, view, project, now }: EvaluationsPanelProps): ReactNode {
+  const envName = (key: string): string => environments.find((e) => e.key === key)?.name ?? key;
+  const order = variationOrder(variations, [...view.series.filter((p) => p.environment === environment).map((p) => p.variation), ...view.totals.filter((t) => t.environment === environment).map((t) => t.variation)]);
+  const totals = variationTotals(view, environment, order);
+  const sum = totals.reduce((a, t) => a + t.count, 0);
+  const rangeLabel = RANGES[range].label;
+  const title = `Evaluations of ${flagKey} in ${envName(environment)}, ${rangeLabel.toLowerCase()}, per ${view.interval} by served variation`;
+  return (
+    <>
+      {totals.length === 0 ? (
+        <NoEvaluations environmentName={envName(environment)} rangeLabel={rangeLabel} environmentHasCounts={project === undefined ? undefined : environmentCounts(project, environment)} />
+      ) : (
+        <>
+          <EvaluationsChart rows={chartRows(view, environment, order)} variations={order} title={title} />
+          {order.includes(null) ? <p className="small muted">{DEFAULT_SERVED_HELP}</p> : null}
+          <table aria-label={`Evaluations per variation in ${envName(environment)}`}>
+            <thead>
+              <tr>
+                <th scope="col">Served</th>
+                <th scope="col" className="num">
+                  Evaluations
+                </th>
+                <th scope="col" className="num">
+                  Share
+                </th>
+              </tr>
+            </thead>
+            <tbody>
+              {totals.map((t) => (
+                <tr key={variationKey(t.variation)}>
+                  <th scope="row">{t.variation === null ? <em>{DEFAULT_SERVED}</em> : <code>{t.variation}</code>}</th>
+                  <td className="num">{formatCount(t.count)}</td>
+                  <td className="num">{formatPercent(t.share)}</td>
+                </tr>
+              ))}
+              <tr>
+                <th scope="row">Total</th>
+                <td className="num">{formatCount(sum)}</td>
+                <td className="num">{formatPercent(1)}</td>
+              </tr>
+            </tbody>
+          </table>
+        </>
+      )}
+      <h3>Last evaluated</h3>
+      <ul aria-label="Last evaluated per environment">
+        {environments.map((e) => {
+          const at = lastEvaluatedIn(view, e.key);
+          return (
+            <li key={e.key}>
+              {at === undefined ? (
+                project !== undefined && !environmentCounts(project, e.key) ? (
+                  <>No evaluation counts received in {e.name}</>
+                ) : (
+                  <>Not evaluated in {e.name} in the last {LIST_DAYS} days</>
+                )
+              ) : (
+                <>
+                  Last evaluated <time dateTime={at} title={formatTime(at)}>{formatAgo(at, now)}</time> in {e.name}
+                </>
+              )}
+            </li>
+          );
+        })}
+      </ul>
+    </>
+  );
+}
+
+/** A flag's answer when the API has never seen the key (404): no counts. */
+const noCounts = (flag: string, query: { from: string; to: string; interval: 'hour' | 'day' }): FlagEvaluationsView => ({ flag, ...query, series: [], totals: [], lastEvaluated: [] });
+
+/** The flag page's *Evaluations* tab: an environment (the first production one at first) and a range, then the counts. */
+export function FlagEvaluations({ flag }: { flag: Stored<Flag> }): ReactNode {
+  const { client, project, environments, refreshTick } = useSession();
+  const [environment, setEnvironment] = useState(() => defaultEnvironment(environments) ?? '');
+  const [range, setRange] = useState<RangeKey>('7d');
+  const { state, reload } = useAsync(
+    async () => {
+      const query = rangeQuery(range, Date.now());
+      const [view, projectView] = await Promise.all([
+        client.flagEvaluations(project, flag.key, query).catch((e: unknown) => {
+          if (e instanceof ApiError && e.status === 404) {
+            return noCounts(flag.key, query);
+          }
+          throw e;
+        }),
+        // Only to tell "no SDK sends counts here" from "not evaluated": its failure is not the page's.
+        client.projectFlagEvaluations(project, { days: LIST_DAYS }).catch(() => undefined),
+      ]);
+      return { view, projectView, now: Date.now() };
+    },
+    [client, project, flag.key, range],
+    { pollMs: 60_000, refreshKey: refreshTick },
+  );
+  return (
+    <section aria-labelledby="flag-evaluations-heading">
+      <h2 id="flag-evaluations-heading">Evaluations</h2>
+      <p className="small muted">How often SDKs evaluated this flag and what they served, as counted by the SDKs (buckets in UTC).</p>
+      <div className="toolbar">
+        <label className="inline">
+          Environment
+          <select aria-label="Evaluations environment" value={environment} onChange={(e) => { setEnvironment(e.target.value); }}>
+            {environments.map((e) => (
+              <option key={e.key} value={e.key}>
+                {e.name}
+              </option>
+            ))}
+          </select>
+        </label>
+        <label className="inline">
+          Range
+          <select aria-label="Evaluations range" value={range} onChange={(e) => { setRange(e.target.value as RangeKey); }}>
+            {(Object.keys(RANGES) as RangeKey[]).map((k) => (
+              <option key={k} value={k}>
+                {RANGES[k].label}
+              </option>
+            ))}
+          </select>
+        </label>
+        {state.status === 'ready' && state.refreshing ? <span className="muted small">refreshing…</span> : null}
+      </div>
+      <AsyncView state={state} onRetry={reload}>
+        {({ view, projectView, now }) => (
+          <EvaluationsPanel
+            flagKey={flag.key}
+            variations={flag.definition.variations.map((v) => v.key)}
+            environments={environments}
+            environment={environment}
+            range={range}
+            view={view}
+            project={projectView}
+            now={now}
+          />
+        )}
+      </AsyncView>
+    </section>
+  );
+}
+
+/**
+ * The keys code evaluates that are no flags (`defined: false`): typos, or flags deleted while code
+ * still calls them. Each with its counts and when last seen, and *Create flag* with its key where the
+ * user may create flags. Shown only when there are such keys.
+ */
+export function UndefinedKeysPanel({ keys, environments, now, canCreate, onCreate }: { keys: readonly EvaluatedKey[]; environments: readonly StoredEnvironment[]; now: number; canCreate: boolean; onCreate: (key: string) => void }): ReactNode {
+  const envName = (key: string): string => environments.find((e) => e.key === key)?.name ?? key;
+  return (
+    <section aria-labelledby="undefined-keys-heading" className="panel">
+      <h2 id="undefined-keys-heading">Evaluated but not defined</h2>
+      <p className="small muted">
+        Keys your code asks for that are no flag of this project (last {LIST_DAYS} days): a typo, or a flag deleted while code still calls it. SDKs serve the default value in the code
+        for them.
+      </p>
+      <ScrollRegion label="Evaluated but not defined: table">
+        <table aria-label="Evaluated but not defined">
+          <thead>
+            <tr>
+              <th scope="col">Key</th>
+              <th scope="col" className="num">
+                Evaluations
+              </th>
+              <th scope="col">Per environment</th>
+              <th scope="col">Last seen</th>
+              <th scope="col">
+                <span className="visually-hidden">Actions</span>
+              </th>
+            </tr>
+          </thead>
+          <tbody>
+            {keys.map((k) => (
+              <tr key={k.flag}>
+                <th scope="row">
+                  <code>{k.flag}</code>
+                </th>
+                <td className="num">{formatCount(k.total)}</td>
+                <td className="small">{k.environments.map((e) => `${envName(e.environment)} ${formatCount(e.count)}`).join(', ')}</td>
+                <td className="small">
+                  <time dateTime={k.lastEvaluatedAt} title={formatTime(k.lastEvaluatedAt)}>
+                    {formatAgo(k.lastEvaluatedAt, now)}
+                  </time>
+                </td>
+                <td>
+                  {canCreate ? (
+                    <button type="button" aria-label={`Create flag ${k.flag}`} onClick={() => { onCreate(k.flag); }}>
+                      Create flag
+                    </button>
+                  ) : null}
+                </td>
+              </tr>
+            ))}
+          </tbody>
+        </table>
+      </ScrollRegion>
+    </section>
+  );
+}
+
+/** The project's counts for the flags list, or why they are unknown (shown as a note, never blocking the list). */
+export function useProjectEvaluations(): { data: ProjectEvaluationsView | undefined; loading: boolean; error: string | undefined } {
+  const { client, project, refreshTick } = useSession();
+  const { state } = useAsync(() => client.projectFlagEvaluations(project, { days: LIST_DAYS }), [client, project], { pollMs: 60_000, refreshKey: refreshTick });
+  if (state.status === 'ready') {
+    // An older server answers something else: nothing is known.
+    return { data: isProjectEvaluations(state.data) ? state.data : undefined, loading: false, error: undefined };
+  }
+  return { data: undefined, loading: state.status === 'loading', error: state.status === 'error' ? errorMessage(state.error) : undefined };
+}

@@ -4,7 +4,7 @@ import type { Experiment, Flag } from '@xp/shared';
 import { expandVariations, getType, keySchema, servedToEveryone, staleVariation, unconfiguredOffVariation } from '@xp/shared';
 import type { FlagRecord, ProjectSnapshot } from './flag-data.js';
 import type { ResultHeadline } from './flag-data.js';
-import { environmentSummary, formatHeadline, resultHeadline, runningExperiment } from './flag-data.js';
+import { EVALUATION_DAYS, environmentSummary, formatHeadline, resultHeadline, runningExperiment } from './flag-data.js';
 import type { FileIndex } from './indexer/index.js';
 import { linesOf } from './indexer/lines.js';
 import type { DefaultArgument, DefaultKind, FlagReference, Position, Range } from './indexer/types.js';
@@ -224,6 +224,10 @@ export function hover(ctx: FeatureContext, ref: FlagReference): Hover {
   const lines: string[] = [];
   if (record === undefined) {
     lines.push(f.bold(ref.flagKey), '', f.em(ctx.snapshot.source === 'none' ? (ctx.noDataReason ?? NO_DATA_CONFIGURED) : `Not ${wantsExperiment(ctx, ref) ? 'an experiment' : 'a flag'} of this project.`));
+    const usage = usageText(ctx, ref.flagKey);
+    if (usage !== undefined && usage.evaluated) {
+      lines.push('', `${usage.text}: code asks for it and gets the default it passes.`);
+    }
     return hoverOf(ctx, lines, ref);
   }
   const flag = record.definition;
@@ -271,6 +275,10 @@ export function hover(ctx: FeatureContext, ref: FlagReference): Hover {
           : `: ${headlineText(headline, f)}`),
     );
   }
+  const usage = usageText(ctx, flag.key);
+  if (usage !== undefined) {
+    lines.push('', usage.evaluated ? `${usage.text}.` : f.em(usage.text));
+  }
   if (record.updatedAt !== null) {
     lines.push('', `Last change ${record.updatedAt.slice(0, 16).replace('T', ' ')}${record.updatedBy === null ? '' : ` by ${record.updatedBy}`} · version ${record.version ?? '?'}`);
   }
@@ -279,6 +287,37 @@ export function hover(ctx: FeatureContext, ref: FlagReference): Hover {
     lines.push('', f.link('Open in console', link));
   }
   return hoverOf(ctx, lines, ref);
+}
+
+/** "3 min ago", "5 h ago", "12 days ago": how long before `now` the instant `at` was. */
+function ago(at: string, now: Date): string {
+  const minutes = Math.max(0, Math.floor((now.getTime() - Date.parse(at)) / 60_000));
+  if (!Number.isFinite(minutes)) {
+    return 'at an unknown time';
+  }
+  return minutes < 1 ? 'just now' : minutes < 60 ? `${minutes} min ago` : minutes < 48 * 60 ? `${Math.floor(minutes / 60)} h ago` : `${Math.floor(minutes / 1440)} days ago`;
+}
+
+/**
+ * How often SDKs evaluated `key` lately, from the evaluation counts the API reports: "Evaluated 12,345
+ * times in 30 days (production 10,000 · staging 2,345), last 3 min ago", or, when the project's SDKs
+ * report counts but none asked for the key, that it was not evaluated. Undefined when nothing is known:
+ * no counts from the source (a flags file, an older server) or none in the whole project (its SDKs may
+ * not report them), where absence proves nothing.
+ */
+function usageText(ctx: FeatureContext, key: string): { readonly evaluated: boolean; readonly text: string } | undefined {
+  const usage = ctx.snapshot.evaluations;
+  if (usage === undefined || usage.flags.length === 0) {
+    return undefined;
+  }
+  const days = EVALUATION_DAYS;
+  const entry = usage.flags.find((e) => e.flag === key);
+  if (entry === undefined) {
+    return { evaluated: false, text: `Not evaluated in the last ${days} days by any SDK that reports evaluation counts: if no deployed code asks for it, it can be removed.` };
+  }
+  const count = (n: number): string => n.toLocaleString('en-US');
+  const environments = entry.environments.map((e) => `${e.environment} ${count(e.count)}`).join(' · ');
+  return { evaluated: true, text: `Evaluated ${count(entry.total)} ${entry.total === 1 ? 'time' : 'times'} in the last ${days} days (${environments}), last ${ago(entry.lastEvaluatedAt, ctx.now)}` };
 }
 
 /** `● checkout-v2 · production ON 25% · exp +3.1% ±2.0` */

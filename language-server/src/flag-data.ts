@@ -1,7 +1,7 @@
 import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import YAML from 'yaml';
-import type { Experiment, ExperimentResultsSummary, Flag, Holdout, Ruleset, Segment, XpApiClient } from '@xp/shared';
+import type { Experiment, ExperimentResultsSummary, Flag, Holdout, ProjectFlagEvaluations, Ruleset, Segment, XpApiClient } from '@xp/shared';
 import { compileRuleset, experimentSchema, flagSchema, holdoutSchema, segmentSchema } from '@xp/shared';
 import { hasLoneCarriageReturn, linesOf, positionsIn } from './indexer/lines.js';
 import type { DataSource } from './protocol.js';
@@ -37,6 +37,12 @@ export interface ProjectSnapshot {
   /** When each experiment last changed, by key (API only; absent from older caches): what an ended one's flags serve changes with it. */
   readonly experimentsUpdatedAt?: Readonly<Record<string, string>>;
   /**
+   * How often SDKs evaluated each key over the last EVALUATION_DAYS days (API only; absent from a
+   * flags file, from older servers and caches, and when the request failed: then nothing is said).
+   * No flag at all: no SDK of the project reports evaluation counts (or none evaluated anything).
+   */
+  readonly evaluations?: ProjectFlagEvaluations;
+  /**
    * False when the source does not list the project's experiments (a flags file, or a damaged cache,
    * without `experiments`): whether a key is an experiment's cannot be told then. Absent: listed.
    */
@@ -57,9 +63,12 @@ export const EMPTY_SNAPSHOT: ProjectSnapshot = {
 
 const CACHE_VERSION = 1;
 
+/** The window of evaluation counts hovers show. */
+export const EVALUATION_DAYS = 30;
+
 /** Fetches a project's flags, experiments and (for running experiments) results. */
 export async function fetchSnapshot(client: XpApiClient, project: string, environment: string, now: Date): Promise<ProjectSnapshot> {
-  const [flags, experiments, segments, holdouts, environments] = await Promise.all([
+  const [flags, experiments, segments, holdouts, environments, evaluations] = await Promise.all([
     client.listAll(project, 'flags', { archived: true }),
     // Archived ones too: an ended experiment's released winner decides what its flags serve (stale flags).
     client.listAll(project, 'experiments', { archived: true }),
@@ -68,6 +77,11 @@ export async function fetchSnapshot(client: XpApiClient, project: string, enviro
     // Without them, knownEnvironments falls back to the environments the flags name (and no flag is called stale).
     client.environments(project).then(
       (list) => list.map((e) => e.key),
+      () => undefined,
+    ),
+    // Servers before evaluation counts answer 404: hovers then say nothing of usage.
+    client.projectFlagEvaluations(project, { days: EVALUATION_DAYS }).then(
+      (usage) => usage,
       () => undefined,
     ),
   ]);
@@ -113,6 +127,7 @@ export async function fetchSnapshot(client: XpApiClient, project: string, enviro
     results,
     rulesets,
     ...(environments === undefined ? {} : { environments }),
+    ...(evaluations === undefined ? {} : { evaluations }),
   };
 }
 
@@ -153,6 +168,24 @@ function isResultsSummary(value: unknown): boolean {
   return isObject(value) && Array.isArray(value.metrics) && value.metrics.every((m: unknown) => isObject(m) && typeof m.name === 'string' && Array.isArray(m.variations) && m.variations.every(isObject));
 }
 
+/** The evaluation counts of a cache file, or undefined when absent or not of the API's shape. */
+function cachedEvaluations(value: unknown): ProjectFlagEvaluations | undefined {
+  if (!isObject(value) || !isString(value.since) || !Array.isArray(value.flags)) {
+    return undefined;
+  }
+  const flags = value.flags.filter(
+    (f: unknown): f is ProjectFlagEvaluations['flags'][number] =>
+      isObject(f) &&
+      isString(f.flag) &&
+      typeof f.defined === 'boolean' &&
+      Number.isFinite(f.total) &&
+      isString(f.lastEvaluatedAt) &&
+      Array.isArray(f.environments) &&
+      f.environments.every((e: unknown) => isObject(e) && isString(e.environment) && Number.isFinite(e.count) && isString(e.lastEvaluatedAt)),
+  );
+  return { since: value.since, flags };
+}
+
 /** A cache file's snapshot checked as a flags file is: a damaged file must not take the features down with it. */
 function cachedSnapshot(value: unknown): ProjectSnapshot | undefined {
   if (!isObject(value) || typeof value.project !== 'string' || !Array.isArray(value.flags)) {
@@ -174,6 +207,7 @@ function cachedSnapshot(value: unknown): ProjectSnapshot | undefined {
     }
   }
   const environments = Array.isArray(value.environments) ? value.environments.filter(isString) : undefined;
+  const evaluations = cachedEvaluations(value.evaluations);
   const experimentsUpdatedAt = isObject(value.experimentsUpdatedAt) ? Object.fromEntries(Object.entries(value.experimentsUpdatedAt).filter((e): e is [string, string] => isString(e[1]))) : undefined;
   return {
     project: value.project,
@@ -188,6 +222,7 @@ function cachedSnapshot(value: unknown): ProjectSnapshot | undefined {
     rulesets: isObject(value.rulesets) ? (value.rulesets as ProjectSnapshot['rulesets']) : {},
     ...(environments === undefined ? {} : { environments }),
     ...(experimentsUpdatedAt === undefined ? {} : { experimentsUpdatedAt }),
+    ...(evaluations === undefined ? {} : { evaluations }),
   };
 }
 

@@ -793,3 +793,24 @@ describe('cache file', () => {
     expect(read.results).toEqual({});
   });
 });
+
+describe('evaluation counts in hovers', () => {
+  const usage = (flags: NonNullable<ProjectSnapshot['evaluations']>['flags']): Partial<ProjectSnapshot> => ({ evaluations: { since: '2026-05-02T00:00:00.000Z', flags } });
+  const hoverText = async (ctx: FeatureContext, key: string): Promise<string> => {
+    const index = await indexOf('/w/usage.ts', `client.getValue('${key}', user, false);\n`);
+    return (hover(ctx, index.references[0]!).contents as MarkupContent).value;
+  };
+
+  it('says a key that is no flag is still asked for, and when', async () => {
+    const ctx = context(usage([{ flag: 'old-banner', defined: false, total: 1, lastEvaluatedAt: '2026-05-31T21:00:00.000Z', environments: [{ environment: 'production', count: 1, lastEvaluatedAt: '2026-05-31T21:00:00.000Z' }] }]));
+    expect(await hoverText(ctx, 'old-banner')).toContain('Evaluated 1 time in the last 30 days (production 1), last 3 h ago: code asks for it and gets the default it passes.');
+    // A flag the project's SDKs never asked for, while they report counts.
+    expect(await hoverText(ctx, 'dark-mode')).toContain('_Not evaluated in the last 30 days');
+  });
+
+  it('claims nothing when no SDK of the project reports counts', async () => {
+    const text = await hoverText(context(usage([])), 'dark-mode');
+    expect(text).toContain('Dark mode');
+    expect(text).not.toMatch(/[Ee]valuated/);
+  });
+});

@@ -257,6 +257,53 @@ describe('language server over stdio, with an API that misbehaves', () => {
     expect(await hoverText({ consoleUrl: 'http://console.test' })).toContain('[Open in console](http://console.test/?project=shop#/flags/checkout-v2)');
   });
 
+  it('says in hovers how often SDKs evaluated a flag, and keeps the counts in the cache for offline use', async () => {
+    const api = await listening();
+    const lastEvaluatedAt = new Date(Date.now() - 5 * 60_000).toISOString();
+    api.evaluations = {
+      since: new Date(Date.now() - 30 * 86_400_000).toISOString(),
+      flags: [
+        {
+          flag: 'checkout-v2',
+          defined: true,
+          total: 12_345,
+          lastEvaluatedAt,
+          environments: [
+            { environment: 'production', count: 10_000, lastEvaluatedAt },
+            { environment: 'staging', count: 2_345, lastEvaluatedAt },
+          ],
+        },
+      ],
+    };
+    const root = fresh();
+    const hoverAt = async (client: LspTestClient, file: string, character: number): Promise<string> => {
+      const uri = await client.open(file, FILES[file]!, 'typescript');
+      const h = (await client.connection.sendRequest(HoverRequest.type, { textDocument: { uri }, position: { line: 0, character } })) as Hover;
+      return (h.contents as MarkupContent).value;
+    };
+    const live = await start(root, { apiUrl: api.url(), token: 'xpp_good', project: 'shop', refreshIntervalSeconds: 0, cacheFile: '.xp-cache.json' });
+    await live.until('API data', () => live.statuses.find((s) => s.source === 'api'));
+    expect(api.requests).toContain('/api/v1/projects/shop/flag-evaluations');
+    expect(await hoverAt(live, 'a.ts', 22)).toContain('Evaluated 12,345 times in the last 30 days (production 10,000 · staging 2,345), last 5 min ago.');
+    // The project reports counts and none is new-nav's: it was not evaluated.
+    expect(await hoverAt(live, 'b.ts', 28)).toContain('_Not evaluated in the last 30 days by any SDK that reports evaluation counts');
+    // Offline: the cache the live session wrote still holds them.
+    api.tokens.clear();
+    const offline = await start(root, { apiUrl: api.url(), token: 'xpp_good', project: 'shop', refreshIntervalSeconds: 0, cacheFile: '.xp-cache.json' });
+    await offline.until('cached data', () => offline.statuses.find((s) => s.source === 'cache'));
+    expect(await hoverAt(offline, 'a.ts', 22)).toContain('Evaluated 12,345 times in the last 30 days');
+  });
+
+  it('says nothing of usage when the server has no evaluation counts', async () => {
+    const api = await listening();
+    const client = await start(fresh(), { apiUrl: api.url(), token: 'xpp_good', project: 'shop', refreshIntervalSeconds: 0 });
+    await client.until('API data', () => client.statuses.find((s) => s.source === 'api'));
+    const uri = await client.open('b.ts', FILES['b.ts']!, 'typescript');
+    const text = ((await client.connection.sendRequest(HoverRequest.type, { textDocument: { uri }, position: { line: 0, character: 28 } })) as Hover).contents as MarkupContent;
+    expect(text.value).toContain('new-nav');
+    expect(text.value).not.toMatch(/[Ee]valuated/);
+  });
+
   it('says whether explain used the published ruleset or compiled one, and from which data', async () => {
     const api = await listening();
     const client = await start(fresh(), { apiUrl: api.url(), token: 'xpp_good', project: 'shop', refreshIntervalSeconds: 0 });

@@ -2,6 +2,7 @@ import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import YAML from 'yaml';
+import type { ProjectFlagEvaluations } from '@xp/shared';
 import { flagSchema } from '@xp/shared';
 import { FLAGS_YAML } from '../testing/index.js';
 
@@ -23,6 +24,8 @@ export interface StandInApi {
   readonly extraFlags: { readonly key: string }[];
   /** Experiments listed from now on (the flags file has none). */
   readonly experiments: { readonly key: string }[];
+  /** The project's evaluation counts (GET …/flag-evaluations); undefined: 404, as a server from before them answers. */
+  evaluations: ProjectFlagEvaluations | undefined;
   /** How long a flag list waits before it answers (its body is the one of the moment it was asked). */
   flagsDelayMs: number;
   /** When set, the change feed answers this status (a 503: the feed retries) instead of streaming. */
@@ -83,6 +86,7 @@ export function standInApi(): StandInApi {
     requests: [],
     extraFlags: [],
     experiments: [],
+    evaluations: undefined,
     flagsDelayMs: 0,
     feedStatus: undefined,
     feedPolls: false,
@@ -97,6 +101,7 @@ export function standInApi(): StandInApi {
     '/api/v1/projects/shop/experiments': { items: api.experiments.map(stored) },
     '/api/v1/projects/shop/segments': { items: [] },
     '/api/v1/projects/shop/holdouts': { items: [] },
+    ...(api.evaluations === undefined ? {} : { '/api/v1/projects/shop/flag-evaluations': api.evaluations }),
     '/api/v1/projects/shop/environments': { items: ['production', 'staging'].map((key, position) => ({ key, name: key, version: 1, position })) },
   });
   (api as { server: Server }).server = createServer((req: IncomingMessage, res: ServerResponse) => {

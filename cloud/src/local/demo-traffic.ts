@@ -1,12 +1,14 @@
 /**
  * Demo traffic: on the first start, synthetic users go through the REAL SDK endpoints of the local
  * API (GET /sdk/v1/ruleset, POST /sdk/v1/events with a server key), so the three demo experiments
- * fill with data through the whole pipeline within a minute. Everything random comes from one
- * seeded PRNG, so a run is reproducible.
+ * fill with data through the whole pipeline within a minute. Each user also evaluates the demo
+ * flags, as an app would, and every wave sends their evaluation counts (one `evaluations` record),
+ * with a key no flag has any more (DEMO_RETIRED_FLAG) asked by some users. Everything random comes
+ * from one seeded PRNG, so a run is reproducible.
  */
 import { setTimeout as delay } from 'node:timers/promises';
-import type { SdkEvent } from '@xp/shared';
-import { MAX_EVENTS_PER_BATCH, evaluateExperiment } from '@xp/shared';
+import type { SdkBatchItem, SdkEvent } from '@xp/shared';
+import { MAX_EVENTS_PER_BATCH, evaluateExperiment, evaluateFlag } from '@xp/shared';
 import { DemoEvent, DemoExperiment } from '../domain/bootstrap.js';
 import { seededRandom } from '@xp/shared';
 
@@ -16,6 +18,13 @@ import { seededRandom } from '@xp/shared';
 export const DEMO_CLIENT = 'demo-traffic';
 export const DEMO_COUNTRIES = ['US', 'GB', 'US', 'DE', 'BR', 'IN'] as const;
 export const DEMO_PLATFORMS = ['web', 'ios', 'web', 'android'] as const;
+/**
+ * A flag key the demo's code still asks for though no flag has it (a flag deleted while code still
+ * calls it): every DEMO_RETIRED_FLAG_EVERY-th user evaluates it and gets the default, so the console
+ * lists it under "Evaluated but not defined".
+ */
+export const DEMO_RETIRED_FLAG = 'legacy-banner';
+export const DEMO_RETIRED_FLAG_EVERY = 20;
 
 export const DEMO_BEHAVIOUR = {
   /** Purchase probability of a user in no winning arm. */
@@ -59,6 +68,8 @@ export interface DemoStats {
   readonly exposuresDropped: number;
   /** Per experiment and variation: exposures sent. */
   readonly exposures: Readonly<Record<string, Readonly<Record<string, number>>>>;
+  /** Per flag key and served variation ('' for the default): evaluations counted in records sent. */
+  readonly evaluations: Readonly<Record<string, Readonly<Record<string, number>>>>;
 }
 
 export interface DemoTraffic {
@@ -92,6 +103,7 @@ export function startDemoTraffic(options: DemoTrafficOptions): DemoTraffic {
   const random = mulberry32(options.seed ?? 42);
   const abort = new AbortController();
   const exposures: Record<string, Record<string, number>> = {};
+  const evaluations: Record<string, Record<string, number>> = {};
   let simulated = 0;
   let eventsSent = 0;
   let exposuresDropped = 0;
@@ -102,6 +114,7 @@ export function startDemoTraffic(options: DemoTrafficOptions): DemoTraffic {
     eventsSent,
     exposuresDropped,
     exposures: Object.fromEntries(Object.entries(exposures).map(([k, v]) => [k, { ...v }])),
+    evaluations: Object.fromEntries(Object.entries(evaluations).map(([k, v]) => [k, { ...v }])),
   });
   const headers = { 'X-XP-SDK-Key': options.sdkKey, 'content-type': 'application/json', 'X-XP-Client': DEMO_CLIENT };
 
@@ -123,7 +136,7 @@ export function startDemoTraffic(options: DemoTrafficOptions): DemoTraffic {
   };
 
   /** Sends one batch; retries 429/503 (honouring Retry-After) and network errors a few times. */
-  const send = async (events: readonly SdkEvent[]): Promise<void> => {
+  const send = async (events: readonly SdkBatchItem[]): Promise<void> => {
     for (let attempt = 1; ; attempt++) {
       let retryAfterMs = 200 * 2 ** attempt;
       try {
@@ -156,11 +169,17 @@ export function startDemoTraffic(options: DemoTrafficOptions): DemoTraffic {
     }
   };
 
-  /** One user: assignment in every demo experiment, exposures (some dropped), then behaviour. */
-  const simulateUser = (ruleset: unknown, index: number, at: number): SdkEvent[] => {
+  /** One user: the demo flags evaluated (counted into `wave`), assignment in every demo experiment, exposures (some dropped), then behaviour. */
+  const simulateUser = (ruleset: unknown, index: number, at: number, wave: Map<string, Map<string | null, number>>): SdkEvent[] => {
     const unitId = `demo-user-${String(index).padStart(6, '0')}`;
     // The attributes the demo experiments list as result dimensions (the same lift everywhere).
     const attributes = { country: DEMO_COUNTRIES[index % DEMO_COUNTRIES.length]!, platform: DEMO_PLATFORMS[Math.floor(index / 7) % DEMO_PLATFORMS.length]! };
+    const flags = Object.keys((ruleset as { flags?: Record<string, unknown> } | null)?.flags ?? {});
+    for (const flag of index % DEMO_RETIRED_FLAG_EVERY === 0 ? [...flags, DEMO_RETIRED_FLAG] : flags) {
+      const served = evaluateFlag(ruleset, flag, { attributes: { id: unitId, ...attributes }, now: at }, { defaultValue: null }).variationKey;
+      const perFlag = wave.get(flag) ?? new Map<string | null, number>();
+      wave.set(flag, perFlag.set(served, (perFlag.get(served) ?? 0) + 1));
+    }
     const events: SdkEvent[] = [];
     let seq = 0;
     const id = (): string => `demo-${unitId}-${seq++}`;
@@ -210,13 +229,23 @@ export function startDemoTraffic(options: DemoTrafficOptions): DemoTraffic {
           await wait(waveIntervalMs);
         }
         const at = now();
-        const events: SdkEvent[] = [];
+        const events: SdkBatchItem[] = [];
         const end = Math.min(users, start + perWave);
+        const wave = new Map<string, Map<string | null, number>>();
         for (let i = start; i < end; i++) {
-          events.push(...simulateUser(ruleset, i + 1, at));
+          events.push(...simulateUser(ruleset, i + 1, at, wave));
+        }
+        // The wave's evaluation counts, as an SDK sends them at a flush (a handful of pairs: one record).
+        const counts = [...wave].flatMap(([flag, served]) => [...served].map(([variation, count]) => ({ flag, variation, count })));
+        if (counts.length > 0) {
+          events.push({ id: `demo-evaluations-${String(start).padStart(6, '0')}`, type: 'evaluations', start: at, timestamp: at, counts });
         }
         for (let i = 0; i < events.length; i += MAX_EVENTS_PER_BATCH) {
           await send(events.slice(i, i + MAX_EVENTS_PER_BATCH));
+        }
+        for (const { flag, variation, count } of counts) {
+          const perFlag = (evaluations[flag] ??= {});
+          perFlag[variation ?? ''] = (perFlag[variation ?? ''] ?? 0) + count;
         }
         simulated = end;
         progress(false);

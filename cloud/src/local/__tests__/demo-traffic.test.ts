@@ -2,6 +2,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { ProjectFlagEvaluations } from '@xp/shared';
 import { srmTest } from '@xp/shared';
 import { startConfig } from '../../cli/xp.js';
 import { DemoExperiment } from '../../domain/bootstrap.js';
@@ -9,7 +10,7 @@ import { silentLogger } from '../../domain/context.js';
 import { GuardrailChecker } from '../../domain/guardrails.js';
 import { computeBreakdown } from '../../domain/results.js';
 import { querySufficientStatistics } from '../../pipeline/sufficient-statistics.js';
-import { DEMO_COUNTRIES, mulberry32 } from '../demo-traffic.js';
+import { DEMO_COUNTRIES, DEMO_RETIRED_FLAG, DEMO_RETIRED_FLAG_EVERY, mulberry32 } from '../demo-traffic.js';
 import type { DemoStats } from '../demo-traffic.js';
 import { startLocalStack } from '../stack.js';
 import type { LocalStack } from '../stack.js';
@@ -114,6 +115,29 @@ describe('demo traffic through a real local stack', () => {
     expect(byCountry.values.map((v) => v.value).sort()).toEqual([...new Set(DEMO_COUNTRIES)].sort());
     expect(byCountry.values.reduce((n, v) => n + v.results.units.analysed + v.results.units.excluded, 0)).toBe(Object.values(all).reduce((a, b) => a + b, 0));
     expect(byCountry.values.every((v) => v.results.metrics.every((m) => m.source === 'rollup'))).toBe(true);
+  });
+
+  it('counts every user’s evaluations of the demo flags, and of a key no flag has, through the API', async () => {
+    const login = await fetch(`${stack.apiUrl}/api/v1/auth/login`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ email: 'me@example.com', password: PASSWORD }),
+    });
+    const { token } = (await login.json()) as { token: string };
+    const usage = async (): Promise<ProjectFlagEvaluations> => (await (await fetch(`${stack.apiUrl}/api/v1/projects/demo/flag-evaluations`, { headers: { authorization: `Bearer ${token}` } })).json()) as ProjectFlagEvaluations;
+    const total = (flag: string): number => Object.values(stats.evaluations[flag] ?? {}).reduce((a, b) => a + b, 0);
+    // The previous test waited for every record; these read what the aggregator stored.
+    const listed = (await usage()).flags;
+    expect(listed.map((f) => [f.flag, f.defined, f.total]).sort()).toEqual(
+      [
+        ['button-color', true, USERS],
+        ['new-checkout', true, USERS],
+        [DEMO_RETIRED_FLAG, false, USERS / DEMO_RETIRED_FLAG_EVERY],
+      ].sort(),
+    );
+    expect(listed.every((f) => f.total === total(f.flag))).toBe(true);
+    // Nothing serves the retired key: every evaluation got the caller's default.
+    expect(stats.evaluations[DEMO_RETIRED_FLAG]).toEqual({ '': USERS / DEMO_RETIRED_FLAG_EVERY });
   });
 
   it('feeds the Health view from the in-process counters of the SDK endpoints and the aggregator', async () => {

@@ -10,9 +10,11 @@
  * Scope: every event in the window, or with `experiment` only that experiment's exposures (tracked
  * events are shared by all experiments and stay as stored; its totals are recomputed from them).
  *
- * Evaluation counts are added to buckets and cannot be taken out again: their dedupe records are
- * kept, so a record the aggregator counted is skipped and only one it never saw (expired from the
- * stream unread) is counted now — exactly once either way.
+ * Evaluation counts are added to buckets and cannot be taken out again. The aggregator saw every
+ * record but those that expired from the stream unread (an open stream_gaps window): only those are
+ * applied again, and their dedupe records still skip any it did count. Not the dedupe records alone:
+ * they are pruned after about a month (dedupeRetentionHours), and a replay of an older window would
+ * count its records a second time. A replay of one experiment (`experiment`) applies none.
  */
 import type { EvaluationsPipelineEvent, PipelineEvent, PipelineRecord } from '@xp/shared';
 import { isEvaluationsRecord } from '@xp/shared';
@@ -107,6 +109,25 @@ const toRecord = (e: PipelineRecord, i: number): StreamRecord => ({
   partitionKey: isEvaluationsRecord(e) ? e.event.id : e.event.unitId,
 });
 
+/**
+ * How far before a stream gap's first arrival an evaluations record may have been accepted: the API
+ * stamps `receivedAt` before its PutRecords (with retries) gets the record its arrival time.
+ */
+const ARRIVAL_MARGIN_MS = 5 * 60_000;
+
+/**
+ * The evaluations records of `read` that arrived in a window of the stream that expired unread
+ * (stream_gaps, not resolved yet): the only ones the aggregator never saw. None for one experiment's replay.
+ */
+async function unreadEvaluations(tx: Queryable, read: readonly EvaluationsPipelineEvent[], experiment: string | undefined): Promise<EvaluationsPipelineEvent[]> {
+  if (read.length === 0 || experiment !== undefined) {
+    return [];
+  }
+  const gaps = await tx.query<{ from_arrival: Date | string; to_arrival: Date | string }>('SELECT from_arrival, to_arrival FROM stream_gaps WHERE resolved_at IS NULL');
+  const windows = gaps.rows.map((g) => [new Date(g.from_arrival).getTime() - ARRIVAL_MARGIN_MS, new Date(g.to_arrival).getTime()] as const);
+  return read.filter((e) => windows.some(([from, to]) => e.receivedAt >= from && e.receivedAt <= to));
+}
+
 /** Replays the archive's window into the database; see the module comment for what it rebuilds. */
 export async function replayArchive(db: Database, options: ReplayOptions): Promise<ReplayResult> {
   const progress = options.progress ?? (() => undefined);
@@ -116,9 +137,9 @@ export async function replayArchive(db: Database, options: ReplayOptions): Promi
 
   return db.withTransaction(async (tx) => {
     await lockProjectAggregates(tx, projectIds, 'exclusive');
-    const evaluations: EvaluationsPipelineEvent[] = read.filter(isEvaluationsRecord);
+    const evaluations = await unreadEvaluations(tx, read.filter(isEvaluationsRecord), options.experiment);
     // Events of units erased since: the archive keeps them, the aggregates must not (the aggregator would drop them too).
-    const { kept: events, erased } = await withoutErasedUnits(tx, evaluations.length === 0 ? (read as PipelineEvent[]) : read.filter((e): e is PipelineEvent => !isEvaluationsRecord(e)));
+    const { kept: events, erased } = await withoutErasedUnits(tx, read.filter((e): e is PipelineEvent => !isEvaluationsRecord(e)));
     if (erased.length > 0) {
       progress(`dropped ${erased.length} events of erased units`);
       options.logger?.info('replay drops events of erased units', { events: erased.length, reason: 'unit erased' });

@@ -51,7 +51,7 @@ describe.each(TARGETS.map((t) => [t().name, t] as const))('flag evaluation count
     await target.dispose();
   });
   beforeEach(async () => {
-    for (const table of ['processed_events', 'flag_evaluations', 'exposures', 'unit_events']) {
+    for (const table of ['processed_events', 'flag_evaluations', 'exposures', 'unit_events', 'stream_gaps']) {
       await db.query(`DELETE FROM ${table}`);
     }
   });
@@ -130,6 +130,8 @@ describe.each(TARGETS.map((t) => [t().name, t] as const))('flag evaluation count
     const counted = evaluations(T, [{ flag: 'f', variation: 'on', count: 10 }]);
     const missed = evaluations(T + 60_000, [{ flag: 'f', variation: 'on', count: 1 }]);
     await processBatch(db, [record(counted)]);
+    // The missed one expired from the stream unread: the poller recorded the window.
+    await db.query("INSERT INTO stream_gaps (stream, shard_id, from_arrival, to_arrival) VALUES ('s', 'shardId-000000000000', $1, $2)", [new Date(T + 30_000), new Date(T + 90_000)]);
     const archive: ArchiveSource = {
       location: 'memory',
       objects: () => Promise.resolve(['one.jsonl.gz']),
@@ -141,6 +143,24 @@ describe.each(TARGETS.map((t) => [t().name, t] as const))('flag evaluation count
     // Replaying the same window again changes nothing.
     await replayArchive(db, window);
     expect(await buckets()).toEqual([{ flag: 'f', variation: 'on', hour: new Date(T).toISOString(), count: 11 }]);
+  });
+
+  it(`${target.name}: xp replay never counts again a record counted long ago (its dedupe record pruned), nor any for one experiment`, async () => {
+    const old = evaluations(T, [{ flag: 'f', variation: 'on', count: 10 }]);
+    await processBatch(db, [record(old)]);
+    // A month later the periodic prune has deleted its dedupe record.
+    await db.query('DELETE FROM processed_events');
+    const archive: ArchiveSource = {
+      location: 'memory',
+      objects: () => Promise.resolve(['one.jsonl.gz']),
+      lines: () => Promise.resolve([old].map((e) => ({ ok: true as const, value: e, text: JSON.stringify(e) }))),
+    };
+    await replayArchive(db, { archive, from: new Date(T - HOUR), to: new Date(T + HOUR) });
+    expect(await buckets()).toEqual([{ flag: 'f', variation: 'on', hour: new Date(T).toISOString(), count: 10 }]);
+    // Even inside a window that expired unread, a replay of one experiment's exposures leaves counts alone.
+    await db.query("INSERT INTO stream_gaps (stream, shard_id, from_arrival, to_arrival) VALUES ('s', 'shardId-000000000000', $1, $2)", [new Date(T - HOUR), new Date(T + HOUR)]);
+    await replayArchive(db, { archive, from: new Date(T - HOUR), to: new Date(T + HOUR), experiment: 'exp' });
+    expect(await buckets()).toEqual([{ flag: 'f', variation: 'on', hour: new Date(T).toISOString(), count: 10 }]);
   });
 
   it(`${target.name}: the periodic prune deletes buckets older than 90 days and keeps the others`, async () => {

@@ -15,6 +15,8 @@ import type { AccessToken, Principal } from '../store/credentials.js';
 import type { Page, PageRequest } from '../store/pagination.js';
 import { projectRoles } from '../store/project-roles.js';
 import { scheduledChanges } from '../store/scheduled-changes.js';
+import { tokenPolicies } from '../store/token-policy.js';
+import type { TokenPolicy } from '../store/token-policy.js';
 import { SERVICE_ACCOUNT_EMAIL_DOMAIN, UserKind, users } from '../store/users.js';
 import type { User, UserKindFilter } from '../store/users.js';
 import { record, recordUnauthenticated } from './audit-trail.js';
@@ -97,9 +99,28 @@ export const projectRoleSchema = z.strictObject({
   role: roleSchema.exclude([Role.Owner], { error: 'must be admin, editor, analyst or viewer (owners are owners in every project)' }),
 });
 
+const lifetimeDaysSchema = z.number().int().min(1).max(3650).nullable();
+
+/** PUT /organisation/token-policy: the whole policy (null: unset); the default never above the maximum. */
+export const tokenPolicySchema = z
+  .strictObject({
+    /** The longest a token minted from now on may live, in days; null: no maximum. */
+    maxLifetimeDays: lifetimeDaysSchema,
+    /** The lifetime of a token minted without `expiresInDays`, in days; null: the maximum (never expiring when there is none). */
+    defaultLifetimeDays: lifetimeDaysSchema,
+  })
+  .superRefine((p, ctx) => {
+    if (p.maxLifetimeDays !== null && p.defaultLifetimeDays !== null && p.defaultLifetimeDays > p.maxLifetimeDays) {
+      ctx.addIssue({ code: 'custom', path: ['defaultLifetimeDays'], message: `must be at most maxLifetimeDays (${String(p.maxLifetimeDays)})` });
+    }
+  });
+
 export const tokenCreateSchema = z.strictObject({
   name: displayNameSchema(100),
-  /** Days until expiry; absent means no expiry. */
+  /**
+   * Days until expiry; absent: the organisation's default lifetime (or its maximum), else no expiry.
+   * Never past the organisation's maximum, nor past the access token the request is made with.
+   */
   expiresInDays: z.number().int().min(1).max(3650).optional(),
   /** A role at or below yours; the token acts with the lower of it and your role at the time. Absent: your role, whatever it becomes. */
   role: roleSchema.optional(),
@@ -264,6 +285,14 @@ export interface ServiceAccountDeletion {
 
 /** Live (unrevoked, unexpired) personal access tokens one user may hold. */
 export const MAX_LIVE_TOKENS = 100;
+
+const DAY_MS = 86_400_000;
+
+/** PUT /organisation/token-policy's answer: the policy, and how many live tokens outlast its maximum (they are not changed). */
+export interface TokenPolicyUpdate {
+  readonly policy: TokenPolicy;
+  readonly liveTokensExceedingMax: number;
+}
 
 export class AccountService {
   // A real hash to verify against for unknown emails, so timing does not reveal which emails exist.
@@ -514,7 +543,8 @@ export class AccountService {
 
   /**
    * Creates a personal access token. Made with another access token, the new one never outlives its
-   * creator: its expiry is capped at the creator's (and is the creator's when none is asked for).
+   * creator (`mintExpiry`: asking for longer, or for no expiry, is refused), and revoking the creator
+   * revokes it too.
    */
   async createToken(actor: Actor, input: unknown, creatorToken?: string): Promise<{ token: string; accessToken: AccessToken }> {
     assertCan(actor, Permission.OwnTokensManage);
@@ -529,11 +559,9 @@ export class AccountService {
     }
     const projectIds = projectKeys === undefined ? (actor.projectIds === undefined ? null : [...actor.projectIds].sort()) : await this.projectIdsOf(actor, projectKeys);
     const creator = creatorToken === undefined ? undefined : await credentials.findCredential(this.deps.db, hashToken(creatorToken), this.deps.now());
-    const cap = creator?.via === 'token' && creator.expiresAt !== null ? new Date(creator.expiresAt) : null;
     const token = generateToken(TokenKind.PersonalAccess);
-    const asked = expiresInDays === undefined ? null : new Date(this.deps.now().getTime() + expiresInDays * 86_400_000);
-    const expiresAt = cap === null ? asked : asked === null || asked > cap ? cap : asked;
     const accessToken = await this.deps.db.withTransaction(async (tx) => {
+      const expiresAt = await this.mintExpiry(tx, actor, expiresInDays);
       // A bound on live tokens per user: a script (or a leaked token) minting them in a loop. The
       // user's row is locked first, so creations sent together are counted one after the other.
       await tx.query('SELECT 1 FROM users WHERE id = $1 FOR UPDATE', [actor.userId]);
@@ -545,7 +573,7 @@ export class AccountService {
       // A token made with a token that has a role keeps that role, even when none is asked for: it
       // must not follow the user above it later.
       const tokenRole = role ?? actor.tokenRole ?? null;
-      const created = await credentials.createAccessToken(tx, { id: this.deps.newId(), userId: actor.userId, name, tokenHash: hashToken(token), prefix: tokenPrefix(token), expiresAt, parentId, role: tokenRole, projectIds });
+      const created = await credentials.createAccessToken(tx, { id: this.deps.newId(), userId: actor.userId, name, tokenHash: hashToken(token), prefix: tokenPrefix(token), expiresAt, parentId, createdBy: actor.userId, role: tokenRole, projectIds });
       await record(tx, actor, {
         projectId: null,
         action: 'token.created',
@@ -557,6 +585,65 @@ export class AccountService {
       return created;
     });
     return { token, accessToken };
+  }
+
+  /**
+   * When a token `actor` mints now expires (null: never): `expiresInDays` from now, else the
+   * organisation's default lifetime, else its maximum, else never. Refused (400 naming
+   * `expiresInDays`) when longer than the organisation's maximum, or, for a request made with an
+   * access token (not a session), when it would outlive that token: a leaked short-lived token must
+   * not mint a lasting one. Call in the minting transaction.
+   */
+  private async mintExpiry(db: Queryable, actor: Actor, expiresInDays: number | undefined): Promise<Date | null> {
+    const now = this.deps.now();
+    const policy = await tokenPolicies.get(db, actor.orgId);
+    const max = policy.maxLifetimeDays;
+    if (expiresInDays !== undefined && max !== null && expiresInDays > max) {
+      throw invalid(`the organisation's token policy allows tokens of at most ${String(max)} days: ask for expiresInDays of ${String(max)} or fewer (an owner sets the policy: PUT /api/v1/organisation/token-policy)`, {
+        issues: [{ path: 'expiresInDays', message: `at most ${String(max)} days (the organisation's token policy)`, code: 'TOKEN_POLICY_MAX' }],
+      });
+    }
+    const days = expiresInDays ?? policy.defaultLifetimeDays ?? max;
+    const expiresAt = days === null ? null : new Date(now.getTime() + days * DAY_MS);
+    if (actor.credential?.kind !== 'token') {
+      return expiresAt;
+    }
+    const cap = await credentials.accessTokenExpiry(db, actor.credential.id);
+    if (cap === undefined || cap === null || (expiresAt !== null && expiresAt <= cap)) {
+      return expiresAt;
+    }
+    const latest = cap.toISOString();
+    const wholeDays = Math.floor((cap.getTime() - now.getTime()) / DAY_MS);
+    const asked = expiresInDays !== undefined ? `${String(expiresInDays)} days` : days === null ? 'no expiry' : `the organisation's default of ${String(days)} days`;
+    const advice = wholeDays >= 1 ? `ask for expiresInDays of at most ${String(wholeDays)}` : 'it has less than a day left, so mint the token from a console session or with a longer-lived token';
+    throw invalid(`a token minted with an access token cannot outlive it: the token this request is made with expires at ${latest}, the latest allowed expiry, and ${asked} would go past it; ${advice}`, {
+      issues: [{ path: 'expiresInDays', message: `must not go past ${latest}, when the access token this request is made with expires`, code: 'OUTLIVES_CREDENTIAL' }],
+    });
+  }
+
+  /** The organisation's token policy (anyone signed in may read it: it says what their mints get). */
+  async tokenPolicy(actor: Actor): Promise<TokenPolicy> {
+    assertCan(actor, Permission.Read);
+    return tokenPolicies.get(this.deps.db, actor.orgId);
+  }
+
+  /**
+   * Sets the organisation's token policy (owners). It applies to tokens minted from now on: existing
+   * tokens keep their expiry, and the answer counts the live ones that outlast the new maximum, so
+   * the owner can revoke them. Audited as organization.token-policy-updated when it changes.
+   */
+  async setTokenPolicy(actor: Actor, input: unknown): Promise<TokenPolicyUpdate> {
+    assertCan(actor, Permission.OrgSettingsManage);
+    const next = parseOrThrow(tokenPolicySchema, input, 'token policy');
+    return this.deps.db.withTransaction(async (tx) => {
+      const before = await tokenPolicies.lock(tx, actor.orgId);
+      const policy = await tokenPolicies.set(tx, actor.orgId, next);
+      const liveTokensExceedingMax = policy.maxLifetimeDays === null ? 0 : await tokenPolicies.countExceeding(tx, actor.orgId, policy.maxLifetimeDays, this.deps.now());
+      if (before.maxLifetimeDays !== policy.maxLifetimeDays || before.defaultLifetimeDays !== policy.defaultLifetimeDays) {
+        await record(tx, actor, { projectId: null, action: 'organization.token-policy-updated', resourceType: 'organization', resourceKey: actor.orgId, before, after: { ...policy, liveTokensExceedingMax } });
+      }
+      return { policy, liveTokensExceedingMax };
+    });
   }
 
   /** The ids of the named projects, each one the actor may see (else 404, as for a project that does not exist). */
@@ -948,16 +1035,16 @@ export class AccountService {
     }
     const projectIds = projectKeys === undefined ? null : await this.projectIdsOf(actor, projectKeys);
     const token = generateToken(TokenKind.PersonalAccess);
-    const expiresAt = expiresInDays === undefined ? null : new Date(this.deps.now().getTime() + expiresInDays * 86_400_000);
     const accessToken = await this.deps.db.withTransaction(async (tx) => {
       // Locked first, so creations sent together are counted one after the other.
       await tx.query('SELECT 1 FROM users WHERE id = $1 FOR UPDATE', [id]);
       await this.manageableServiceAccount(tx, actor, id);
+      const expiresAt = await this.mintExpiry(tx, actor, expiresInDays);
       const live = await credentials.countLiveAccessTokens(tx, id, this.deps.now());
       if (live >= MAX_LIVE_TOKENS) {
         throw new AppError(AppErrorCode.InvalidState, `"${account.name}" has ${String(live)} live tokens, the most one account may hold; revoke the ones no longer used (DELETE /api/v1/service-accounts/{id}/tokens/{tokenId})`);
       }
-      const created = await credentials.createAccessToken(tx, { id: this.deps.newId(), userId: id, name, tokenHash: hashToken(token), prefix: tokenPrefix(token), expiresAt, parentId: null, role: role ?? null, projectIds });
+      const created = await credentials.createAccessToken(tx, { id: this.deps.newId(), userId: id, name, tokenHash: hashToken(token), prefix: tokenPrefix(token), expiresAt, parentId: null, createdBy: actor.userId, role: role ?? null, projectIds });
       await record(tx, actor, {
         projectId: null,
         action: 'service-account.token-created',

@@ -30,13 +30,14 @@ export const BODY_BUDGET_RETRY_SECONDS = 5;
 
 /**
  * Routes whose body is a few fields (any method): sign-in and sign-out, the caller's password,
- * sessions and tokens, users and their roles, alert acknowledgement.
+ * sessions and tokens, users and their roles, the token policy, alert acknowledgement.
  */
 const SMALL_BODY_ROUTES: readonly RegExp[] = [
   /^\/api\/v1\/auth\//,
   /^\/api\/v1\/me\/(?:password|sessions\/revoke-others|tokens(?:\/[^/]+)?)\/?$/,
   /^\/api\/v1\/users(?:\/[^/]+(?:\/(?:password-reset|unlock|sessions\/revoke|projects\/[^/]+\/role))?)?\/?$/,
   /^\/api\/v1\/service-accounts(?:\/[^/]+(?:\/tokens(?:\/[^/]+)?)?)?\/?$/,
+  /^\/api\/v1\/organisation\/token-policy\/?$/,
   /^\/api\/v1\/projects\/[^/]+\/alerts\/[^/]+\/(?:un)?acknowledge\/?$/,
 ];
 

@@ -38,7 +38,17 @@ export interface AccessToken {
   readonly expiresAt: string | null;
   readonly lastUsedAt: string | null;
   readonly revokedAt: string | null;
+  /**
+   * Who minted it (migration 0043): the person themself for a personal token, the administrator (or
+   * another service account) for a service account's; `name` is their display name, with
+   * " (service account)" after a robot's. Null when unknown (a service account's token minted
+   * before the migration without an audit entry naming the minter).
+   */
+  readonly createdBy: { readonly id: string; readonly name: string } | null;
 }
+
+/** The suffix naming a service account as a token's minter. */
+export const SERVICE_ACCOUNT_SUFFIX = ' (service account)';
 
 export interface SdkKey {
   readonly id: string;
@@ -79,6 +89,9 @@ interface TokenRow {
   expires_at: Date | null;
   last_used_at: Date | null;
   revoked_at: Date | null;
+  created_by: string | null;
+  created_by_name: string | null;
+  created_by_kind: 'person' | 'service' | null;
 }
 
 interface SdkKeyRow {
@@ -104,6 +117,7 @@ const tokenFromRow = (r: TokenRow): AccessToken => ({
   expiresAt: isoOrNull(r.expires_at),
   lastUsedAt: isoOrNull(r.last_used_at),
   revokedAt: isoOrNull(r.revoked_at),
+  createdBy: r.created_by === null ? null : { id: r.created_by, name: `${r.created_by_name ?? ''}${r.created_by_kind === 'service' ? SERVICE_ACCOUNT_SUFFIX : ''}` },
 });
 
 const sdkKeyFromRow = (r: SdkKeyRow): SdkKey => ({
@@ -123,7 +137,9 @@ const SDK_KEY_COLUMNS = 'id, project_id, environment_key, kind, name, key_prefix
 
 /** Secrets are looked up by their hash only; the plain value never reaches the database. */
 /** A token's columns, its projects as keys (those that still exist: none left is an empty list, never "every project"). */
-const TOKEN_COLUMNS = `id, name, token_prefix, created_at, expires_at, last_used_at, revoked_at, role,
+const TOKEN_COLUMNS = `id, name, token_prefix, created_at, expires_at, last_used_at, revoked_at, role, created_by,
+  (SELECT m.name FROM users m WHERE m.id = created_by) AS created_by_name,
+  (SELECT m.kind FROM users m WHERE m.id = created_by) AS created_by_kind,
   CASE WHEN project_ids IS NULL THEN NULL
        ELSE coalesce((SELECT array_agg(p.key ORDER BY p.key) FROM projects p WHERE p.id = ANY(project_ids)), '{}') END AS project_keys`;
 
@@ -196,17 +212,24 @@ export const credentials = {
       : { userId: t.user_id, orgId: t.org_id, email: t.email, name: t.name, role: t.role, kind: t.kind, credentialId: t.credential_id, ...(t.credential_prefix === undefined ? {} : { credentialPrefix: t.credential_prefix }), via: 'token', tokenRole: t.token_role ?? null, tokenProjectIds: t.token_project_ids ?? null, projectRoles: t.project_roles };
   },
 
-  /** `parentId`: the access token the new one was made with (revoking it revokes this one too). */
+  /** `parentId`: the access token the new one was made with (revoking it revokes this one too); `createdBy`: the user who minted it. */
   async createAccessToken(
     db: Queryable,
-    t: { id: string; userId: string; name: string; tokenHash: string; prefix: string; expiresAt: Date | null; parentId: string | null; role?: Role | null; projectIds?: readonly string[] | null },
+    t: { id: string; userId: string; name: string; tokenHash: string; prefix: string; expiresAt: Date | null; parentId: string | null; createdBy?: string | null; role?: Role | null; projectIds?: readonly string[] | null },
   ): Promise<AccessToken> {
     const result = await db.query<TokenRow>(
-      `INSERT INTO access_tokens (id, user_id, name, token_hash, token_prefix, expires_at, parent_id, role, project_ids) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+      `INSERT INTO access_tokens (id, user_id, name, token_hash, token_prefix, expires_at, parent_id, role, project_ids, created_by) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
        RETURNING ${TOKEN_COLUMNS}`,
-      [t.id, t.userId, t.name, t.tokenHash, t.prefix, t.expiresAt, t.parentId, t.role ?? null, t.projectIds ?? null],
+      [t.id, t.userId, t.name, t.tokenHash, t.prefix, t.expiresAt, t.parentId, t.role ?? null, t.projectIds ?? null, t.createdBy ?? null],
     );
     return tokenFromRow(result.rows[0]!);
+  },
+
+  /** When an access token stops working (null: never), or undefined when there is no such token. */
+  async accessTokenExpiry(db: Queryable, id: string): Promise<Date | null | undefined> {
+    const result = await db.query<{ expires_at: Date | string | null }>('SELECT expires_at FROM access_tokens WHERE id = $1', [id]);
+    const row = result.rows[0];
+    return row === undefined ? undefined : row.expires_at === null ? null : new Date(row.expires_at);
   },
 
   async countLiveAccessTokens(db: Queryable, userId: string, now: Date): Promise<number> {

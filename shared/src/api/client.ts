@@ -988,6 +988,20 @@ export class XpApiClient {
     return (await this.call<AccessTokenView>('DELETE', `/api/v1/me/tokens/${encodeURIComponent(id)}`)).body;
   }
 
+  /** The organisation's token policy: the longest and the default lifetime, in days, of tokens minted from now on (null: unset). */
+  async tokenPolicy(): Promise<TokenPolicyView> {
+    return (await this.call<TokenPolicyView>('GET', '/api/v1/organisation/token-policy')).body;
+  }
+
+  /**
+   * Sets the organisation's token policy (owners; the default at most the maximum). Existing tokens
+   * keep their expiry: `liveTokensExceedingMax` counts the live ones the new maximum would not allow.
+   */
+  async setTokenPolicy(policy: TokenPolicyView): Promise<TokenPolicyView & { liveTokensExceedingMax: number }> {
+    const body = { maxLifetimeDays: policy.maxLifetimeDays, defaultLifetimeDays: policy.defaultLifetimeDays };
+    return (await this.call<TokenPolicyView & { liveTokensExceedingMax: number }>('PUT', '/api/v1/organisation/token-policy', { body })).body;
+  }
+
   // --- Service accounts -------------------------------------------------------------------------
 
   /** Service accounts of the organisation (never deleted ones), by page. */
@@ -1681,6 +1695,17 @@ export interface AccessTokenView {
   readonly role?: Role | null;
   /** The project keys the token is limited to; null: every project. Absent from an older API (read as null). */
   readonly projects?: readonly string[] | null;
+  /**
+   * Who minted it: its person, or the administrator (a service account's name ends with
+   * " (service account)") who minted a service account's; null: unknown. Absent from an older API.
+   */
+  readonly createdBy?: { readonly id: string; readonly name: string } | null;
+}
+
+/** An organisation's token policy (GET/PUT /api/v1/organisation/token-policy): lifetimes in days, null when unset. */
+export interface TokenPolicyView {
+  readonly maxLifetimeDays: number | null;
+  readonly defaultLifetimeDays: number | null;
 }
 
 // --- Webhooks: request and response types ---------------------------------------------------

@@ -2,7 +2,7 @@ import { z } from 'zod';
 import { ROLE_RANK, keySchema, roleSchema } from '@xp/shared';
 import type { Role } from '@xp/shared';
 import { PERMISSION_DESCRIPTIONS, PERMISSION_MATRIX, inScope } from '../../auth/permissions.js';
-import { inviteSchema, loginSchema, lowerOf, passwordChangeSchema, projectRoleSchema, tokenCreateSchema, userPatchSchema, userSessionsRevokeSchema } from '../../domain/accounts.js';
+import { inviteSchema, loginSchema, lowerOf, passwordChangeSchema, projectRoleSchema, tokenCreateSchema, tokenPolicySchema, userPatchSchema, userSessionsRevokeSchema } from '../../domain/accounts.js';
 import type { Services } from '../../domain/services.js';
 import type { Actor } from '../../domain/context.js';
 import { Permission } from '../../auth/permissions.js';
@@ -40,8 +40,22 @@ export const accessTokenSchema = z
     expiresAt: z.string().nullable(),
     lastUsedAt: z.string().nullable(),
     revokedAt: z.string().nullable(),
+    createdBy: z
+      .object({ id: z.string(), name: z.string().meta({ description: 'Their display name; a service account\'s ends with " (service account)"' }) })
+      .nullable()
+      .meta({ description: "Who minted it: you for your own tokens, the administrator (or service account) for a service account's; null: unknown (a service account's token minted before this was recorded)" }),
   })
   .meta({ id: 'AccessToken' });
+
+const tokenPolicyViewSchema = z
+  .object({
+    maxLifetimeDays: z.number().int().nullable().meta({ description: 'The longest a token minted from now on may live, in days; null: no maximum' }),
+    defaultLifetimeDays: z.number().int().nullable().meta({ description: 'The lifetime of a token minted without expiresInDays; null: the maximum (never expiring when there is none)' }),
+  })
+  .meta({ id: 'TokenPolicy' });
+
+export const MINT_LIFETIME =
+  "Without `expiresInDays` the token gets the organisation's default lifetime (or its maximum; see GET /api/v1/organisation/token-policy), else it never expires. More days than the policy's maximum is 400 naming `expiresInDays`. Made with an access token (not a console session), the token never outlives that one: asking for longer, or for no expiry, is 400 naming `expiresInDays` with the latest allowed expiry.";
 
 const meSchema = userSchema
   .extend({
@@ -173,6 +187,7 @@ export function accountRoutes(s: Services): AnyRoute[] {
       permission: Permission.OwnTokensManage,
       tag: 'Auth',
       summary: 'Create a personal access token; the token is shown once',
+      description: `${MINT_LIFETIME} Revoking the token it was made with revokes it too.`,
       body: tokenCreateSchema,
       responses: { 201: { description: 'Created', schema: z.object({ token: z.string(), accessToken: accessTokenSchema }) } },
       handler: async (req) => ({ status: 201, body: await s.accounts.createToken(req.actor, req.body, req.token), headers: { 'Cache-Control': 'no-store' } }),
@@ -186,6 +201,37 @@ export function accountRoutes(s: Services): AnyRoute[] {
       params: idParams,
       responses: { 200: { description: 'Revoked', schema: accessTokenSchema } },
       handler: async (req) => ({ status: 200, body: await s.accounts.revokeToken(req.actor, req.params.id) }),
+    }),
+    route({
+      method: 'get',
+      path: '/api/v1/organisation/token-policy',
+      permission: Permission.Read,
+      tag: 'Users',
+      summary: "The organisation's token policy: the longest and the default lifetime of new access tokens",
+      responses: { 200: { description: 'The policy (null: unset)', schema: tokenPolicyViewSchema } },
+      handler: async (req) => ({ status: 200, body: await s.accounts.tokenPolicy(req.actor) }),
+    }),
+    route({
+      method: 'put',
+      path: '/api/v1/organisation/token-policy',
+      permission: Permission.OrgSettingsManage,
+      tag: 'Users',
+      summary: "Set the organisation's token policy (owners)",
+      description:
+        'Applies to personal access tokens and service-account tokens minted from now on; existing tokens keep their expiry (the answer counts the live ones that outlast the new maximum: revoke them to apply it). `defaultLifetimeDays` must be at most `maxLifetimeDays`. Audited as organization.token-policy-updated when it changes (an organisation action, not a webhook event).',
+      body: tokenPolicySchema,
+      responses: {
+        200: {
+          description: 'The policy now',
+          schema: tokenPolicyViewSchema.extend({
+            liveTokensExceedingMax: z.number().int().meta({ description: 'Live tokens (people\'s and service accounts\') that never expire or expire later than a token minted now may: not changed by the policy' }),
+          }),
+        },
+      },
+      handler: async (req) => {
+        const { policy, liveTokensExceedingMax } = await s.accounts.setTokenPolicy(req.actor, req.body);
+        return { status: 200, body: { ...policy, liveTokensExceedingMax } };
+      },
     }),
     route({
       method: 'get',

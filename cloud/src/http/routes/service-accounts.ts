@@ -7,7 +7,7 @@ import type { Services } from '../../domain/services.js';
 import type { User } from '../../store/users.js';
 import { route } from '../api.js';
 import type { AnyRoute } from '../api.js';
-import { accessTokenSchema } from './accounts.js';
+import { MINT_LIFETIME, accessTokenSchema } from './accounts.js';
 import { idParams, pageQuery, pageSchema, pageView, versioned } from './common.js';
 
 const serviceAccountSchema = z
@@ -144,7 +144,7 @@ export function serviceAccountRoutes(s: Services): AnyRoute[] {
       permission: Permission.UsersManage,
       tag: 'Service accounts',
       summary: 'Mint a token of a service account; the token is shown once',
-      description: `The token acts as the service account: with the lower of its \`role\` (at most the account's) and the account's role at the time, within \`projects\` when given. A service account cannot mint its own (POST /api/v1/me/tokens answers 403 to its tokens). ${ROLE_RULES} Audited as service-account.token-created.`,
+      description: `The token acts as the service account: with the lower of its \`role\` (at most the account's) and the account's role at the time, within \`projects\` when given. A service account cannot mint its own (POST /api/v1/me/tokens answers 403 to its tokens). ${MINT_LIFETIME} ${ROLE_RULES} Audited as service-account.token-created.`,
       params: idParams,
       body: tokenCreateSchema,
       responses: { 201: { description: 'Created', schema: z.object({ token: z.string(), accessToken: accessTokenSchema }) } },

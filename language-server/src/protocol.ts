@@ -87,6 +87,18 @@ export interface FlagSummary {
   readonly referenceCount: number;
   /** Every reference in the workspace; empty in xp/flagList's answer (ask xp/flagReferences). */
   readonly references: readonly FlagReferenceSummary[];
+  /**
+   * How often SDKs evaluated the key in the last `days` days (total 0, lastEvaluatedAt null: not
+   * evaluated). Absent when nothing is known — no counts in the project (its SDKs may not report
+   * them), a flags file, an older server — where absence proves nothing.
+   */
+  readonly evaluations?: FlagEvaluationSummary;
+}
+
+export interface FlagEvaluationSummary {
+  readonly days: number;
+  readonly total: number;
+  readonly lastEvaluatedAt: string | null;
 }
 
 export interface FlagReferenceSummary {

@@ -59,7 +59,7 @@ class FlagsTreeProvider implements vscode.TreeDataProvider<FlagTreeNode> {
   }
 
   getTreeItem(node: FlagTreeNode): vscode.TreeItem {
-    const view = itemView(node);
+    const view = itemView(node, Date.now());
     const item = new vscode.TreeItem(view.label, view.collapsible ? vscode.TreeItemCollapsibleState.Collapsed : vscode.TreeItemCollapsibleState.None);
     item.id = view.id;
     item.contextValue = view.contextValue;

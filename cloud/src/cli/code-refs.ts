@@ -4,7 +4,7 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import YAML from 'yaml';
 import type { z } from 'zod';
-import type { CodeRef, XpApiClient } from '@xp/shared';
+import type { CodeRef, ProjectFlagEvaluations, XpApiClient } from '@xp/shared';
 import { ApiError, DEFAULT_STALE_DAYS, credentialRoleIn, staleFlag } from '@xp/shared';
 import { WorkspaceIndex } from '@xp/language-server/indexer';
 import { CODE_REFS_LIMITS, COMMIT_PATTERN, branchNameSchema, normalizeRepository, repositoryNameSchema } from '../domain/code-refs.js';
@@ -140,7 +140,7 @@ export async function collectCodeRefs(dir: string, wrapperFunctions: readonly st
 }
 
 /** The project named by a flags-as-code file in `dir`, if there is one. */
-function projectOfFlagsFile(dir: string): string | undefined {
+export function projectOfFlagsFile(dir: string): string | undefined {
   for (const name of FLAGS_FILES) {
     const file = path.join(dir, name);
     if (!existsSync(file)) {
@@ -411,8 +411,58 @@ export interface CleanUpReport {
   readonly unknown: string[];
 }
 
+/** The most days of evaluation counts the API keeps (and answers for). */
+export const EVALUATION_DAYS_KEPT = 90;
+
+/**
+ * The project's evaluation counts over the last `days` days, or undefined when there is nothing to go
+ * by: an older server (404), or no key evaluated in the window at all (its SDKs may not report counts),
+ * where a flag's absence proves nothing.
+ */
+export async function evaluationCounts(client: XpApiClient, project: string, days: number): Promise<ProjectFlagEvaluations | undefined> {
+  let usage: ProjectFlagEvaluations;
+  try {
+    usage = await client.projectFlagEvaluations(project, { days });
+  } catch (error) {
+    if (error instanceof ApiError && error.status === 404) {
+      return undefined;
+    }
+    throw error;
+  }
+  return Array.isArray((usage as { flags?: unknown }).flags) && usage.flags.length > 0 ? usage : undefined;
+}
+
+const number = (n: number): string => n.toLocaleString('en-US');
+
+/** `1,234 times (production 1,200 · staging 34), last 2026-11-25 11:59 UTC` */
+export function evaluatedText(entry: ProjectFlagEvaluations['flags'][number]): string {
+  const environments = entry.environments.map((e) => `${e.environment} ${number(e.count)}`).join(' · ');
+  return `${number(entry.total)} ${entry.total === 1 ? 'time' : 'times'} (${environments}), last ${utcMinute(entry.lastEvaluatedAt)}`;
+}
+
+/** `2026-11-25 11:59 UTC` from an ISO instant (as given when it is not one). */
+export function utcMinute(iso: string): string {
+  const ms = Date.parse(iso);
+  return Number.isFinite(ms) ? `${new Date(ms).toISOString().slice(0, 16).replace('T', ' ')} UTC` : iso;
+}
+
 export async function cleanUpReport(client: XpApiClient, project: string, references: readonly CodeRef[], staleDays: number, now: Date): Promise<CleanUpReport> {
-  const [flags, experiments, environments] = await Promise.all([client.listAll(project, 'flags', { archived: true }), client.listAll(project, 'experiments', { archived: true }), client.environments(project)]);
+  // Counts are kept 90 days; a window of 0 days would prove nothing.
+  const evaluationDays = Math.min(EVALUATION_DAYS_KEPT, Math.max(1, staleDays));
+  const [flags, experiments, environments, counts] = await Promise.all([
+    client.listAll(project, 'flags', { archived: true }),
+    client.listAll(project, 'experiments', { archived: true }),
+    client.environments(project),
+    // Extra information: its failure is said, and the rest of the report stands.
+    evaluationCounts(client, project, evaluationDays).then(
+      (usage) => ({ usage, failure: undefined }),
+      (error: unknown) => ({ usage: undefined, failure: error instanceof Error ? error.message : String(error) }),
+    ),
+  ]);
+  const { usage } = counts;
+  const evaluated = new Map((usage?.flags ?? []).map((e) => [e.flag, e]));
+  // A flag created within the window may not be deployed yet: only older ones are called not evaluated.
+  const windowStart = usage === undefined ? NaN : Date.parse(usage.since);
   const byKey = new Map(flags.map((f) => [f.key, f]));
   // Standalone experiments are read by key too (getVariant).
   const experimentKeys = new Set(experiments.map((e) => e.key));
@@ -428,17 +478,27 @@ export async function cleanUpReport(client: XpApiClient, project: string, refere
   const archived: string[] = [];
   const unknown: string[] = [];
   const unknownKeys: string[] = [];
+  const unknownEvaluated: { key: string; line: string; total: number }[] = [];
+  const notEvaluated: string[] = [];
   for (const [key, n] of [...uses].sort(([a], [b]) => a.localeCompare(b))) {
     const flag = byKey.get(key);
     const where = count(n, 'reference');
     if (flag === undefined) {
       if (!experimentKeys.has(key)) {
-        unknown.push(`  ${key} (${where})`);
+        const entry = evaluated.get(key);
+        if (entry === undefined) {
+          unknown.push(`  ${key} (${where})`);
+        } else {
+          unknownEvaluated.push({ key, line: `  ${key} (${where}): evaluated ${evaluatedText(entry)}`, total: entry.total });
+        }
         unknownKeys.push(key);
       }
     } else if (flag.archived) {
       archived.push(`  ${key} (${where})`);
     } else {
+      if (usage !== undefined && !evaluated.has(key) && Date.parse(flag.createdAt) <= windowStart) {
+        notEvaluated.push(`  ${key} (${where})`);
+      }
       const served = staleFlag(flag.definition, {
         servingChangedAt: flag.servingChangedAt,
         updatedAt: flag.updatedAt,
@@ -464,8 +524,26 @@ export async function cleanUpReport(client: XpApiClient, project: string, refere
   if (archived.length > 0) {
     out.push("Archived flags still in the code (SDKs serve the code's default value):", ...archived);
   }
+  const window = staleDays > EVALUATION_DAYS_KEPT ? `${EVALUATION_DAYS_KEPT} days (the counts kept)` : evaluationDays === 1 ? 'day' : `${evaluationDays} days`;
+  if (notEvaluated.length > 0) {
+    out.push(`Flags the code references that no SDK evaluated in the last ${window}, in any environment (code never reached, or not deployed): candidates for removal`, ...notEvaluated);
+  }
+  if (unknownEvaluated.length > 0) {
+    out.push(
+      `Keys that are neither flags nor experiments of ${project}, yet SDKs evaluated them in the last ${window} (code running somewhere asks for a flag that does not exist and gets its default: a bug):`,
+      ...unknownEvaluated.sort((a, b) => b.total - a.total || a.key.localeCompare(b.key)).map((u) => u.line),
+    );
+  }
   if (unknown.length > 0) {
-    out.push(`Keys that are neither flags nor experiments of ${project} (a typo, or another project's):`, ...unknown);
+    out.push(
+      usage === undefined
+        ? `Keys that are neither flags nor experiments of ${project} (a typo, or another project's):`
+        : `Keys that are neither flags nor experiments of ${project}, and no SDK evaluated them in the last ${window} (a typo, or another project's):`,
+      ...unknown,
+    );
+  }
+  if (counts.failure !== undefined) {
+    out.push(`Could not read the evaluation counts, so nothing is said of which flags SDKs evaluate: ${counts.failure}`);
   }
   return { lines: out, unknown: unknownKeys };
 }

@@ -2,22 +2,30 @@
  * `xp flags off|on KEY --project P --env E`: the on-call kill switch. Reads the flag's current
  * version and toggles it with that version (If-Match) through the API (XP_API_URL, XP_TOKEN), as
  * the console's switch does; a change that needs approval is refused by the API, and the command
- * says how to propose it instead.
+ * says how to propose it instead. `xp flags usage` is in flags-usage.ts.
  */
 import { parseArgs } from 'node:util';
 import { ApiError } from '@xp/shared';
 import type { XpApiClient } from '@xp/shared';
 import { AppError, AppErrorCode } from '../errors.js';
+import { EVALUATION_DAYS_KEPT, projectOfFlagsFile } from './code-refs.js';
 import { printable } from './flags-as-code.js';
+import { USAGE_DEFAULT_DAYS, UsageStatus, flagUsage, usageLines } from './flags-usage.js';
 
 export const FLAGS_HELP = `  xp flags off|on KEY --project KEY --env ENV [--at INSTANT]
       Turn a flag off (or on) in one environment now, at its current version. In a protected
       environment an editor may turn a flag off only where an owner or admin allowed it
       ("editors may turn flags off"); anything else there goes through a change request.
       With --at (an instant with a time zone, 2026-12-24T09:00:00+01:00), schedule it instead:
-      the platform turns it off (on) then, within about a minute.`;
+      the platform turns it off (on) then, within about a minute.
+  xp flags usage [--project KEY] [--environment ENV] [--days 30] [--unused] [--json]
+      How often SDKs evaluated each flag in the last --days days (1 to 90), per environment, and
+      when last; flags not evaluated, and keys evaluated that no flag has ("not defined"). The
+      project is --project, else the one a flags file in this folder names. --unused lists only
+      the flags, older than the window, that no SDK evaluated (exit code 0 either way). A project
+      whose SDKs report no evaluation counts gets that said, and no flag called unused.`;
 
-const USAGE = 'usage: xp flags off|on KEY --project KEY --env ENV [--at INSTANT]';
+const USAGE = 'usage: xp flags off|on KEY --project KEY --env ENV [--at INSTANT], or xp flags usage [--project KEY] [--environment ENV] [--days 30] [--unused] [--json]';
 
 /** Tries made when someone else changes the flag between the read and the toggle. */
 const ATTEMPTS = 3;
@@ -37,20 +45,41 @@ export async function runFlags(
     args: [...args],
     allowPositionals: true,
     strict: true,
-    options: { project: { type: 'string' }, env: { type: 'string' }, environment: { type: 'string' }, at: { type: 'string' } },
+    options: {
+      project: { type: 'string' },
+      env: { type: 'string' },
+      environment: { type: 'string' },
+      at: { type: 'string' },
+      days: { type: 'string' },
+      unused: { type: 'boolean', default: false },
+      json: { type: 'boolean', default: false },
+    },
   });
   const [sub, key, ...extra] = positionals;
+  if (values.env !== undefined && values.environment !== undefined && values.env !== values.environment) {
+    throw usage('--env and --environment name the same thing; give one');
+  }
+  if (sub === 'usage') {
+    if (key !== undefined) {
+      throw usage(`unexpected argument "${key.slice(0, 100)}": flags usage lists every flag of the project; ${USAGE}`);
+    }
+    if (values.at !== undefined) {
+      throw usage(`flags usage takes no --at; ${USAGE}`);
+    }
+    return runFlagsUsage(values, api, print);
+  }
   if (sub !== 'off' && sub !== 'on') {
-    throw usage(`${sub === undefined ? 'flags needs a subcommand (off or on)' : `unknown flags subcommand "${sub.slice(0, 100)}"`}; ${USAGE}`);
+    throw usage(`${sub === undefined ? 'flags needs a subcommand (off, on or usage)' : `unknown flags subcommand "${sub.slice(0, 100)}"`}; ${USAGE}`);
+  }
+  const notHere = [values.days !== undefined && '--days', values.unused && '--unused', values.json && '--json'].filter((o): o is string => o !== false);
+  if (notHere.length > 0) {
+    throw usage(`flags ${sub} takes no ${notHere.join(', ')} (those are flags usage's); ${USAGE}`);
   }
   if (key === undefined) {
     throw usage(`flags ${sub} needs the flag's key; ${USAGE}`);
   }
   if (extra.length > 0) {
     throw usage(`unexpected argument "${extra[0]!.slice(0, 100)}": flags ${sub} takes one flag (run it once per flag); ${USAGE}`);
-  }
-  if (values.env !== undefined && values.environment !== undefined && values.env !== values.environment) {
-    throw usage('--env and --environment name the same thing; give one');
   }
   const environment = values.env ?? values.environment;
   if (values.project === undefined || environment === undefined) {
@@ -102,4 +131,30 @@ export async function runFlags(
       throw e;
     }
   }
+}
+
+/** `xp flags usage`: the table (or --unused's list, or --json) of the project's evaluation counts; exit code 0. */
+async function runFlagsUsage(
+  values: { project?: string | undefined; env?: string | undefined; environment?: string | undefined; days?: string | undefined; unused: boolean; json: boolean },
+  api: () => XpApiClient,
+  print: (line: string) => void,
+): Promise<number> {
+  const daysText = values.days ?? String(USAGE_DEFAULT_DAYS);
+  const days = Number(daysText);
+  if (!/^\d+$/.test(daysText) || days < 1 || days > EVALUATION_DAYS_KEPT) {
+    throw new AppError(AppErrorCode.Validation, `--days must be a whole number of days from 1 to ${EVALUATION_DAYS_KEPT} (the counts kept), not ${JSON.stringify(daysText.slice(0, 100))}`);
+  }
+  const project = values.project ?? projectOfFlagsFile(process.cwd());
+  if (project === undefined) {
+    throw new AppError(AppErrorCode.Validation, 'flags usage needs --project KEY (or a flags file naming the project in this folder)');
+  }
+  const report = await flagUsage(api(), project, days, values.env ?? values.environment);
+  if (values.json) {
+    print(JSON.stringify(values.unused ? { ...report, flags: report.flags.filter((r) => r.status === UsageStatus.NotEvaluated) } : report, null, 2));
+    return 0;
+  }
+  for (const line of usageLines(report, values.unused)) {
+    print(line);
+  }
+  return 0;
 }

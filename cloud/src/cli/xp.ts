@@ -68,8 +68,10 @@ Usage:
       JavaScript, Python, Go, Java; .gitignore and .git/info/exclude respected) and upload them for
       the repository and branch (refs/heads/NAME is read as NAME, so $GITHUB_REF works), replacing
       the previous upload. --dry-run prints them instead. Ends with the stale (unchanged for
-      --stale-days) and archived flags and the unknown keys the code references; --fail-on-unknown
-      exits with code 3 when there are unknown keys (for CI).
+      --stale-days) and archived flags and the unknown keys the code references; where the
+      project's SDKs report evaluation counts, also the referenced flags none evaluated in that
+      window (up to 90 days) and which unknown keys SDKs still evaluate. --fail-on-unknown exits
+      with code 3 when there are unknown keys, evaluated or not (for CI).
   xp code-refs --delete --repo NAME --branch BRANCH [--project KEY]
       Delete the stored references of a branch deleted in git (prints how many; none stored: exit 0).
 

@@ -59,6 +59,55 @@ describe('Flags view', () => {
   });
 });
 
+describe('Flags view with evaluation counts', () => {
+  const NOW = Date.parse('2026-11-25T12:00:00Z');
+  const counts = (total: number, minutesAgo?: number): Pick<FlagSummary, 'evaluations'> => ({
+    evaluations: { days: 30, total, lastEvaluatedAt: minutesAgo === undefined ? null : new Date(NOW - minutesAgo * 60_000).toISOString() },
+  });
+
+  it('shows each flag\'s evaluations and groups the active flags none evaluated, when the project reports counts', () => {
+    const flags = [
+      { ...flag('a', 'active', 2), ...counts(12_345, 3) },
+      { ...flag('d', 'active'), ...counts(0) },
+      { ...flag('s', 'stale'), ...counts(0) },
+      { ...flag('c', 'unknown', 1), ...counts(8, 150) },
+    ];
+
+    const roots = rootNodes(flags);
+    const views = roots.flatMap((r) => [r, ...childNodes(r)]).map((n) => itemView(n, NOW));
+
+    expect(views.map((v) => [v.label, v.description])).toEqual([
+      ['Active (1)', undefined],
+      ['a', 'ON · 2 refs · 12,345 evals · 3 min ago'],
+      ['Not evaluated in 30 days (1)', undefined],
+      ['d', 'ON · 0 refs · not evaluated in 30 days'],
+      // Stale flags keep their group (its code action replaces the calls), saying so too.
+      ['Stale (fully rolled out) (1)', undefined],
+      ['s', 'ON · 0 refs · not evaluated in 30 days'],
+      // A key no flag has that SDKs still evaluate: code running somewhere asks for it.
+      ['Unknown (in code, not in the project) (1)', undefined],
+      ['c', '1 ref · 8 evals · 2 h ago'],
+    ]);
+    expect(views[1]!.tooltip).toBe('a (boolean)\nproduction: ON\nEvaluated 12,345 times in the last 30 days, last 3 min ago');
+    expect(views[3]!.tooltip).toBe('d (boolean)\nproduction: ON\nNot evaluated in the last 30 days by any SDK that reports evaluation counts');
+    // A flag in the new group keeps its actions, and every id is still unique.
+    expect(views[3]!.contextValue).toBe('xp-flag');
+    expect(new Set(views.map((v) => v.id)).size).toBe(views.length);
+  });
+
+  it('says nothing of evaluations when the project has no counts', () => {
+    const roots = rootNodes([flag('a', 'active', 2), flag('d', 'active')]);
+    const views = roots.flatMap((r) => [r, ...childNodes(r)]).map((n) => itemView(n, NOW));
+
+    expect(views.map((v) => [v.label, v.description])).toEqual([
+      ['Active (2)', undefined],
+      ['a', 'ON · 2 refs'],
+      ['d', 'ON · 0 refs'],
+    ]);
+    expect(views.some((v) => /evaluat/i.test(v.tooltip ?? ''))).toBe(false);
+  });
+});
+
 describe('Flags view context menus', () => {
   interface MenuItem {
     readonly command: string;

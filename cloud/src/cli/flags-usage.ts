@@ -1,0 +1,158 @@
+/**
+ * `xp flags usage`: how often SDKs evaluated each flag of a project lately, per environment, from
+ * the API's evaluation counts — and which flags none evaluated (removal candidates) and which keys
+ * are evaluated that no flag has. Without counts it says so, and never calls a flag unused.
+ */
+import type { ProjectFlagEvaluations, XpApiClient } from '@xp/shared';
+import { ApiError } from '@xp/shared';
+import { AppError, AppErrorCode } from '../errors.js';
+import { EVALUATION_DAYS_KEPT, utcMinute } from './code-refs.js';
+import { printable } from './flags-as-code.js';
+
+/** The window `xp flags usage` looks at unless --days says otherwise. */
+export const USAGE_DEFAULT_DAYS = 30;
+
+/** Said when nothing in the project (or the environment asked about) reports evaluation counts. */
+export const NO_COUNTS = 'no SDK of this project reports evaluation counts yet; see docs/sdk-js.md#evaluation-counts';
+
+/** What a row of the table says of its key. */
+export const UsageStatus = {
+  /** Evaluated in the window. */
+  Evaluated: 'evaluated',
+  /** A flag older than the window that no SDK evaluated in it: a candidate for removal. */
+  NotEvaluated: 'not-evaluated',
+  /** A flag created within the window and not evaluated yet: its code may not be deployed yet. */
+  New: 'new',
+  /** A key SDKs evaluated that no flag of the project has (deleted, or mistyped in code). */
+  NotDefined: 'not-defined',
+  /** An archived flag SDKs still evaluate (they serve the code's default). */
+  Archived: 'archived',
+} as const;
+export type UsageStatus = (typeof UsageStatus)[keyof typeof UsageStatus];
+
+/** One row: a flag or an evaluated key. `environments` holds a count per environment shown. */
+export interface UsageRow {
+  readonly key: string;
+  readonly status: UsageStatus;
+  readonly total: number;
+  readonly environments: Record<string, number>;
+  readonly lastEvaluatedAt: string | null;
+}
+
+/** The answer of `xp flags usage --json`. */
+export interface UsageReport {
+  readonly project: string;
+  readonly days: number;
+  readonly since: string;
+  /** The one environment counted (--environment), or null for all. */
+  readonly environment: string | null;
+  /** Whether any SDK reported counts in the window (from that environment): false, and no row says anything of use. */
+  readonly reportsCounts: boolean;
+  /** Without counts in the window, when the latest counts before it arrived (over the 90 days kept), else null. */
+  readonly lastCountsAt: string | null;
+  /** The environments shown that no SDK reported counts from in the window: their zeros mean nothing. */
+  readonly environmentsWithoutCounts: string[];
+  readonly flags: UsageRow[];
+}
+
+const STATUS_TEXT: Record<UsageStatus, string> = {
+  [UsageStatus.Evaluated]: '',
+  [UsageStatus.NotEvaluated]: 'not evaluated',
+  [UsageStatus.New]: 'new, not evaluated yet',
+  [UsageStatus.NotDefined]: 'not defined',
+  [UsageStatus.Archived]: 'archived, still evaluated',
+};
+
+/** The report of `project`'s flags over the last `days` days (in `environment` only, if given). */
+export async function flagUsage(client: XpApiClient, project: string, days: number, environment: string | undefined): Promise<UsageReport> {
+  let usage: ProjectFlagEvaluations;
+  const [flags, environments] = await Promise.all([client.listAll(project, 'flags', { archived: true }), client.environments(project)]);
+  if (environment !== undefined && !environments.some((e) => e.key === environment)) {
+    throw new AppError(AppErrorCode.Validation, `--environment ${JSON.stringify(environment.slice(0, 100))} is not an environment of ${project} (${environments.map((e) => e.key).join(', ')})`);
+  }
+  try {
+    usage = await client.projectFlagEvaluations(project, { days, ...(environment === undefined ? {} : { environment }) });
+  } catch (error) {
+    if (error instanceof ApiError && error.status === 404) {
+      throw new AppError(AppErrorCode.Unavailable, `the platform at this XP_API_URL does not serve evaluation counts (an older server: GET …/flag-evaluations answered 404)`, undefined, { cause: error });
+    }
+    throw error;
+  }
+  const shown = environment === undefined ? environments.map((e) => e.key) : [environment];
+  const counted = new Set(usage.flags.flatMap((f) => f.environments.filter((e) => e.count > 0).map((e) => e.environment)));
+  const reportsCounts = counted.size > 0;
+  const base = { project, days, since: usage.since, environment: environment ?? null, reportsCounts, lastCountsAt: null, environmentsWithoutCounts: shown.filter((e) => !counted.has(e)) };
+  if (!reportsCounts) {
+    // Counts before the window tell "SDKs stopped reporting, or nothing was evaluated" from "never reported".
+    const kept = days < EVALUATION_DAYS_KEPT ? await client.projectFlagEvaluations(project, { days: EVALUATION_DAYS_KEPT, ...(environment === undefined ? {} : { environment }) }) : usage;
+    const latest = kept.flags.map((f) => f.lastEvaluatedAt).sort().at(-1);
+    return { ...base, lastCountsAt: latest ?? null, flags: [] };
+  }
+  const byKey = new Map(usage.flags.map((f) => [f.flag, f]));
+  const windowStart = Date.parse(usage.since);
+  const row = (key: string, status: (evaluated: boolean) => UsageStatus): UsageRow => {
+    const entry = byKey.get(key);
+    return {
+      key,
+      status: status(entry !== undefined),
+      total: entry?.total ?? 0,
+      environments: Object.fromEntries(shown.map((e) => [e, entry?.environments.find((x) => x.environment === e)?.count ?? 0])),
+      lastEvaluatedAt: entry?.lastEvaluatedAt ?? null,
+    };
+  };
+  const rows: UsageRow[] = [];
+  const flagKeys = new Set<string>();
+  for (const flag of flags) {
+    flagKeys.add(flag.key);
+    if (flag.archived) {
+      // Archived flags are done with, unless code still asks for them.
+      if (byKey.has(flag.key)) {
+        rows.push(row(flag.key, () => UsageStatus.Archived));
+      }
+      continue;
+    }
+    const created = Date.parse(flag.createdAt);
+    rows.push(row(flag.key, (evaluated) => (evaluated ? UsageStatus.Evaluated : created <= windowStart ? UsageStatus.NotEvaluated : UsageStatus.New)));
+  }
+  for (const entry of usage.flags) {
+    if (!flagKeys.has(entry.flag)) {
+      rows.push(row(entry.flag, () => UsageStatus.NotDefined));
+    }
+  }
+  rows.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
+  return { ...base, flags: rows };
+}
+
+const number = (n: number): string => n.toLocaleString('en-US');
+
+/** The report as lines: a heading, an aligned table, and what a dash means. */
+export function usageLines(report: UsageReport, unused: boolean): string[] {
+  const where = report.environment === null ? '' : ` in ${report.environment}`;
+  const window = `the last ${report.days === 1 ? 'day' : `${report.days} days`}${where} (since ${utcMinute(report.since)})`;
+  if (!report.reportsCounts) {
+    const from = report.environment === null ? '' : ` from ${report.environment}`;
+    return [
+      report.lastCountsAt === null
+        ? NO_COUNTS.replace('counts yet', `counts${from} yet`)
+        : `no SDK of this project reported evaluation counts${from} in ${window}; the last arrived ${utcMinute(report.lastCountsAt)}, so its SDKs may have stopped sending them: no flag is called unused`,
+    ];
+  }
+  const rows = unused ? report.flags.filter((r) => r.status === UsageStatus.NotEvaluated) : report.flags;
+  if (unused) {
+    return rows.length === 0
+      ? [`Every flag of ${report.project} older than ${report.days} days was evaluated in ${window}.`]
+      : [`Flags of ${report.project} no SDK evaluated in ${window}:`, ...rows.map((r) => printable(r.key))];
+  }
+  const silent = new Set(report.environmentsWithoutCounts);
+  const envs = Object.keys(report.flags[0]?.environments ?? {});
+  const header = ['FLAG', ...envs.map((e) => e.toUpperCase()), 'LAST EVALUATED', ''];
+  const table = rows.map((r) => [printable(r.key), ...envs.map((e) => (silent.has(e) ? '-' : number(r.environments[e] ?? 0))), r.lastEvaluatedAt === null ? '-' : utcMinute(r.lastEvaluatedAt), STATUS_TEXT[r.status]]);
+  const widths = header.map((h, i) => Math.max(h.length, ...table.map((cells) => cells[i]!.length)));
+  // Counts right-aligned, the rest left.
+  const line = (cells: string[]): string => cells.map((c, i) => (i > 0 && i <= envs.length ? c.padStart(widths[i]!) : c.padEnd(widths[i]!))).join('  ').trimEnd();
+  const out = [`Evaluations of ${report.project}'s flags in ${window}:`, line(header), ...table.map(line)];
+  if (silent.size > 0) {
+    out.push(`-: no SDK reported counts from ${[...silent].join(', ')} in the window, so nothing is known of the flags there.`);
+  }
+  return out;
+}

@@ -1,0 +1,81 @@
+/**
+ * xp/flagList (the VS Code Flags view) carries each key's evaluation counts where the project
+ * reports them, and nothing of them where it does not (an older server, no counts at all).
+ */
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import type { FlagSummary } from '../protocol.js';
+import { FlagListRequest } from '../protocol.js';
+import { LspTestClient } from '../testing/index.js';
+import type { StandInApi } from './stand-in-api.js';
+import { standInApi } from './stand-in-api.js';
+
+const FILES: Readonly<Record<string, string>> = {
+  'a.ts': "client.getVariant('checkout-v2', u);\n",
+  'b.ts': "client.isFeatureEnabled('new-nav', u);\n",
+  'c.ts': "client.isFeatureEnabled('ghost-key', u);\n",
+};
+
+describe('xp/flagList with evaluation counts', () => {
+  const cleanups: (() => Promise<void> | void)[] = [];
+  afterEach(async () => {
+    for (const c of cleanups.splice(0).reverse()) {
+      await c();
+    }
+  });
+
+  /** The list the server answers, once it has the API's data (api.evaluations as set). */
+  const listed = async (api: StandInApi): Promise<Record<string, FlagSummary['evaluations'] | 'absent'>> => {
+    const root = mkdtempSync(path.join(tmpdir(), 'xp-ls-flag-list-'));
+    cleanups.push(() => {
+      rmSync(root, { recursive: true, force: true });
+    });
+    for (const [rel, text] of Object.entries(FILES)) {
+      writeFileSync(path.join(root, rel), text);
+    }
+    const client = await LspTestClient.start(root, { apiUrl: api.url(), token: 'xpp_good', project: 'shop', refreshIntervalSeconds: 0 });
+    cleanups.push(() => client.stop());
+    await client.until('API data and the index', () => client.statuses.find((s) => s.source === 'api' && !s.indexing && s.references === 3));
+    const { flags } = await client.connection.sendRequest(FlagListRequest);
+    return Object.fromEntries(flags.map((f) => [f.key, 'evaluations' in f ? f.evaluations : 'absent']));
+  };
+  const api = async (): Promise<StandInApi> => {
+    const a = standInApi();
+    await new Promise<void>((resolve) => a.server.listen(0, '127.0.0.1', resolve));
+    cleanups.push(() => a.close());
+    return a;
+  };
+
+  it('gives every key its evaluations in the last 30 days when the project reports counts: total 0 for those none evaluated', async () => {
+    const stand = await api();
+    const last = '2026-11-25T11:57:00.000Z';
+    stand.evaluations = {
+      since: '2026-10-26T12:00:00.000Z',
+      flags: [
+        { flag: 'checkout-v2', defined: true, total: 12_345, lastEvaluatedAt: last, environments: [{ environment: 'production', count: 12_345, lastEvaluatedAt: last }] },
+        { flag: 'ghost-key', defined: false, total: 8, lastEvaluatedAt: last, environments: [{ environment: 'production', count: 8, lastEvaluatedAt: last }] },
+      ],
+    };
+
+    expect(await listed(stand)).toEqual({
+      'banner-text': { days: 30, total: 0, lastEvaluatedAt: null },
+      'checkout-v2': { days: 30, total: 12_345, lastEvaluatedAt: last },
+      'dark-mode': { days: 30, total: 0, lastEvaluatedAt: null },
+      'ghost-key': { days: 30, total: 8, lastEvaluatedAt: last },
+      'new-nav': { days: 30, total: 0, lastEvaluatedAt: null },
+      'search-v3': { days: 30, total: 0, lastEvaluatedAt: null },
+    });
+  });
+
+  it('says nothing of evaluations from a server without counts (404), nor from a project where none arrived', async () => {
+    const older = await api();
+    const none = await api();
+    none.evaluations = { since: '2026-10-26T12:00:00.000Z', flags: [] };
+
+    const absent = { 'banner-text': 'absent', 'checkout-v2': 'absent', 'dark-mode': 'absent', 'ghost-key': 'absent', 'new-nav': 'absent', 'search-v3': 'absent' };
+    expect(await listed(older)).toEqual(absent);
+    expect(await listed(none)).toEqual(absent);
+  });
+});

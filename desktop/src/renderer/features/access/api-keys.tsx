@@ -7,7 +7,7 @@ import { FieldError, FormErrorNote, fieldErrors, invalidProps } from '../../lib/
 import { useAsync } from '../../lib/use-async.js';
 import { AsyncView, Confirm, Empty } from '../../lib/ui.js';
 import { pendingProps } from '../../lib/permissions.js';
-import { TokenTable } from './token-table.js';
+import { ExpiryField, TokenTable, expiryChoices } from './token-table.js';
 
 export { tokenAccess } from './token-table.js';
 
@@ -63,6 +63,12 @@ export function ApiKeys(): ReactNode {
   const tokens = useAsync(() => client.accessTokens(), [client], { refreshKey: refreshTick });
   const roles = tokenRoles(user.role);
   const [tokenName, setTokenName] = useState('');
+  // The organisation's token policy decides the lifetimes offered (older servers have none: the usual ones).
+  const policy = useAsync(() => client.tokenPolicy().catch(() => null), [client]);
+  const lifetimes = expiryChoices(policy.state.status === 'ready' ? policy.state.data : null);
+  /** undefined until chosen: the policy's first choice. */
+  const [chosenExpiry, setExpiry] = useState<string | undefined>(undefined);
+  const expiry = chosenExpiry ?? (lifetimes.initial === null ? '' : String(lifetimes.initial));
   /** '' follows the user's role, whatever it becomes. */
   const [role, setRole] = useState<Role | ''>('');
   const [limited, setLimited] = useState(false);
@@ -92,7 +98,7 @@ export function ApiKeys(): ReactNode {
     try {
       const res = await client.createAccessToken({
         name: tokenName.trim(),
-        expiresInDays: 90,
+        ...(expiry === '' ? {} : { expiresInDays: Number(expiry) }),
         ...(role === '' ? {} : { role }),
         ...(limited ? { projects } : {}),
       });
@@ -125,6 +131,7 @@ export function ApiKeys(): ReactNode {
           <input placeholder="e.g. ci" required maxLength={100} value={tokenName} onChange={(e) => { setTokenName(e.target.value); }} {...invalidProps('api-key-name-error', fields.get('name'))} />
         </label>
         <FieldError id="api-key-name-error" message={fields.get('name')} />
+        <ExpiryField id="api-key" value={expiry} onChange={setExpiry} choices={lifetimes.choices} error={fields.get('expiresInDays')} />
         <label>
           Role
           <select
@@ -188,7 +195,7 @@ export function ApiKeys(): ReactNode {
           Copy this key now; it is not shown again: <code>{created.token}</code>
         </p>
       )}
-      <FormErrorNote error={error} shown={['name', 'role', 'projects']} />
+      <FormErrorNote error={error} shown={['name', 'expiresInDays', 'role', 'projects']} />
       <AsyncView state={tokens.state} onRetry={tokens.reload}>
         {(list) =>
           list.length === 0 ? (

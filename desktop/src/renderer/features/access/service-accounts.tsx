@@ -12,7 +12,7 @@ import { useAsync } from '../../lib/use-async.js';
 import { usePages } from '../../lib/use-pages.js';
 import { AsyncView, Badge, Confirm, Dialog, Empty, ErrorNote } from '../../lib/ui.js';
 import { MAX_PROJECTS, ProjectChoices, tokenRoles } from './api-keys.js';
-import { TokenTable, isExpired } from './token-table.js';
+import { ExpiryField, TokenTable, expiryChoices, isExpired } from './token-table.js';
 
 /** A role a service account may hold, in the organisation or in a project: never owner. */
 export type ServiceAccountRole = Exclude<Role, 'owner'>;
@@ -39,15 +39,6 @@ export function managesAccount(actor: Role, account: Pick<ServiceAccount, 'role'
   const grantable: readonly Role[] = serviceAccountRoles(actor);
   return grantable.length > 0 && [account.role, ...account.projectRoles.map((r) => r.role)].every((r) => grantable.includes(r));
 }
-
-/** Token lifetimes offered when minting (the API takes 1–3650 days, or none). */
-const EXPIRIES: readonly { readonly days: number | null; readonly label: string }[] = [
-  { days: 30, label: '30 days' },
-  { days: 90, label: '90 days' },
-  { days: 180, label: '180 days' },
-  { days: 365, label: '1 year' },
-  { days: null, label: 'Never' },
-];
 
 /** How many of an account's tokens work: "2 live tokens, 1 revoked or expired" (the API holds at most 100 live ones per account). */
 export function liveCount(tokens: readonly AccessTokenView[], now = Date.now()): string {
@@ -260,7 +251,12 @@ export function ServiceAccountTokens({ account, onClose }: { account: ServiceAcc
   const tokens = useAsync(() => client.serviceAccountTokens(account.id), [client, account.id], { refreshKey: refreshTick });
   const roles = tokenRoles(account.role);
   const [tokenName, setTokenName] = useState('');
-  const [expiry, setExpiry] = useState('90');
+  // The organisation's token policy decides the lifetimes offered (older servers have none: the usual ones).
+  const policy = useAsync(() => client.tokenPolicy().catch(() => null), [client]);
+  const lifetimes = expiryChoices(policy.state.status === 'ready' ? policy.state.data : null);
+  /** undefined until chosen: the policy's first choice. */
+  const [chosenExpiry, setExpiry] = useState<string | undefined>(undefined);
+  const expiry = chosenExpiry ?? (lifetimes.initial === null ? '' : String(lifetimes.initial));
   /** '' follows the account's role, whatever it becomes. */
   const [role, setRole] = useState<Role | ''>('');
   const [limited, setLimited] = useState(false);
@@ -349,17 +345,7 @@ export function ServiceAccountTokens({ account, onClose }: { account: ServiceAcc
           <input required maxLength={100} placeholder="e.g. github actions" value={tokenName} onChange={(e) => { setTokenName(e.target.value); }} {...invalidProps(`${id}-name-error`, nameProblem)} />
         </label>
         <FieldError id={`${id}-name-error`} message={nameProblem} />
-        <label>
-          Expires after
-          <select value={expiry} onChange={(e) => { setExpiry(e.target.value); }} {...invalidProps(`${id}-expiry-error`, fields.get('expiresInDays'))}>
-            {EXPIRIES.map((x) => (
-              <option key={x.label} value={x.days === null ? '' : String(x.days)}>
-                {x.label}
-              </option>
-            ))}
-          </select>
-        </label>
-        <FieldError id={`${id}-expiry-error`} message={fields.get('expiresInDays')} />
+        <ExpiryField id={id} value={expiry} onChange={setExpiry} choices={lifetimes.choices} error={fields.get('expiresInDays')} />
         <label>
           Token role
           <select

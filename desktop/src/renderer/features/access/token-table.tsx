@@ -1,5 +1,6 @@
 import type { ReactNode } from 'react';
-import type { AccessTokenView } from '@xp/shared';
+import type { AccessTokenView, TokenPolicyView } from '@xp/shared';
+import { FieldError, invalidProps } from '../../lib/field-errors.js';
 import { formatTime } from '../../lib/format.js';
 import { Badge, VisuallyHidden } from '../../lib/ui.js';
 
@@ -13,6 +14,59 @@ export function tokenAccess(t: Pick<AccessTokenView, 'role' | 'projects'>, follo
   const projects = t.projects ?? null;
   // Limited to projects that were all deleted since: it reaches none (never "all").
   return `${role} · ${projects === null ? 'all projects' : projects.length === 0 ? 'no project left' : projects.join(', ')}`;
+}
+
+/** A lifetime offered when minting a token: days, or null for never. */
+export interface ExpiryChoice {
+  readonly days: number | null;
+  readonly label: string;
+}
+
+const LIFETIMES: readonly (number | null)[] = [30, 90, 180, 365, null];
+const lifetimeLabel = (days: number | null): string => (days === null ? 'Never' : days === 365 ? '1 year' : `${days.toLocaleString('en-US')} days`);
+
+/**
+ * The lifetimes the organisation's token policy lets a new token have, and the one chosen first.
+ * With a maximum: the usual ones within it, and the maximum itself; never "Never". With a default (a
+ * mint without a lifetime gets it), no "Never" either: the API cannot be asked for one then. The first
+ * choice: the policy's default, else 90 days (or the maximum below it). Without a policy (not read yet,
+ * or a server from before policies): the usual ones, 90 days first.
+ */
+export function expiryChoices(policy: TokenPolicyView | null | undefined): { readonly choices: readonly ExpiryChoice[]; readonly initial: number | null } {
+  const max = policy?.maxLifetimeDays ?? null;
+  const fallback = policy?.defaultLifetimeDays ?? null;
+  const days = new Set<number | null>(LIFETIMES.filter((d) => (d === null ? max === null && fallback === null : max === null || d <= max)));
+  if (max !== null) {
+    days.add(max);
+  }
+  if (fallback !== null) {
+    days.add(fallback);
+  }
+  const ordered = [...days].sort((a, b) => (a === null ? 1 : b === null ? -1 : a - b));
+  const initial = fallback ?? (max === null ? 90 : Math.min(90, max));
+  return {
+    choices: ordered.map((d) => ({ days: d, label: `${lifetimeLabel(d)}${d !== null && d === max ? ' (the maximum)' : ''}` })),
+    initial,
+  };
+}
+
+/** "Expires after": a select of `choices` (its value the days as text, '' for never) with the API's error beside it. */
+export function ExpiryField({ id, value, onChange, choices, error }: { id: string; value: string; onChange: (value: string) => void; choices: readonly ExpiryChoice[]; error: string | undefined }): ReactNode {
+  return (
+    <>
+      <label>
+        Expires after
+        <select value={value} onChange={(e) => { onChange(e.target.value); }} {...invalidProps(`${id}-expiry-error`, error)}>
+          {choices.map((x) => (
+            <option key={x.label} value={x.days === null ? '' : String(x.days)}>
+              {x.label}
+            </option>
+          ))}
+        </select>
+      </label>
+      <FieldError id={`${id}-expiry-error`} message={error} />
+    </>
+  );
 }
 
 /** Whether a token has passed its expiry (a revoked one is revoked, whatever its expiry). */

@@ -2,11 +2,12 @@ import '../../../test/dom.js';
 import { cleanup, render, screen, waitFor, within } from '@testing-library/react';
 import { userEvent } from '@testing-library/user-event';
 import { afterEach, describe, expect, it } from 'vitest';
-import type { AccessTokenView, Role } from '@xp/shared';
+import type { AccessTokenView, Role, TokenPolicyView } from '@xp/shared';
 import { ROLES, WithSession, fakeApi, projectOf, projectsBackend, user } from '../../../test/fake-api.js';
 import type { Responder } from '../../../test/fake-api.js';
 import Access from '../access.js';
 import { ApiKeys, tokenAccess } from '../api-keys.js';
+import { expiryChoices } from '../token-table.js';
 
 afterEach(cleanup);
 
@@ -21,12 +22,15 @@ const apiError = (status: number, code: string, message: string, details?: unkno
  * a created key has the role and projects asked for (null when not). `refuse` answers a POST instead
  * (the API's 400/403/404). The organisation has projects demo, shop and web.
  */
-function keysApi(options: { initial?: AccessTokenView[]; refuse?: Responder } = {}): ReturnType<typeof fakeApi> {
+function keysApi(options: { initial?: AccessTokenView[]; refuse?: Responder; policy?: TokenPolicyView } = {}): ReturnType<typeof fakeApi> {
   let keys = options.initial ?? [key('old', 'laptop')];
   const projects = projectsBackend([projectOf('demo'), projectOf('shop'), projectOf('web')]);
   return fakeApi((req) => {
     if (req.path === '/api/v1/roles') {
       return { status: 200, body: ROLES };
+    }
+    if (req.path === '/api/v1/organisation/token-policy' && options.policy !== undefined) {
+      return { status: 200, body: options.policy };
     }
     if (req.path === '/api/v1/me/tokens') {
       if (req.method === 'POST') {
@@ -249,5 +253,36 @@ describe('API keys', () => {
     const old = screen.getByRole('cell', { name: 'old ci' }).closest('tr')!;
     expect(within(old).queryByRole('button')).toBeNull();
     expect(old.textContent).toContain('expired');
+  });
+});
+
+describe('token lifetimes under the organisation policy', () => {
+  const labels = (policy: TokenPolicyView | null): string[] => expiryChoices(policy).choices.map((c) => c.label);
+
+  it('offers what the policy allows, and starts from its default', () => {
+    expect(labels(null)).toEqual(['30 days', '90 days', '180 days', '1 year', 'Never']);
+    expect(expiryChoices(null).initial).toBe(90);
+    // A maximum: nothing longer, never "Never", the maximum itself offered.
+    expect(labels({ maxLifetimeDays: 60, defaultLifetimeDays: null })).toEqual(['30 days', '60 days (the maximum)']);
+    expect(expiryChoices({ maxLifetimeDays: 60, defaultLifetimeDays: null }).initial).toBe(60);
+    // A default without a maximum: a mint without a lifetime gets the default, so "Never" cannot be asked.
+    expect(labels({ maxLifetimeDays: null, defaultLifetimeDays: 7 })).toEqual(['7 days', '30 days', '90 days', '180 days', '1 year']);
+    expect(expiryChoices({ maxLifetimeDays: 365, defaultLifetimeDays: 14 }).initial).toBe(14);
+  });
+
+  it('creates a key within a 30-day maximum instead of asking the refused 90 days', async () => {
+    const u = userEvent.setup();
+    const { client, sent } = keysApi({ policy: { maxLifetimeDays: 30, defaultLifetimeDays: null } });
+    renderKeys(client, 'editor');
+    const form = await screen.findByRole('form', { name: 'New API key' });
+    const expiry = within(form).getByRole('combobox', { name: 'Expires after' });
+    await waitFor(() => {
+      expect(within(expiry).getAllByRole('option').map((o) => o.textContent)).toEqual(['30 days (the maximum)']);
+    });
+    await u.type(within(form).getByRole('textbox', { name: 'New key name' }), 'ci');
+    await u.click(within(form).getByRole('button', { name: /Create/ }));
+    await waitFor(() => {
+      expect(posted(sent)).toEqual([{ name: 'ci', expiresInDays: 30 }]);
+    });
   });
 });

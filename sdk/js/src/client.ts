@@ -411,6 +411,10 @@ export class ExperimentationClient {
             opened: () => {
               this.events.wake();
             },
+            // A window at its pair cap closes now, as at a flush: its records are queued and sent (after any backoff).
+            full: () => {
+              void this.events.flush();
+            },
           });
     this.counts = counter;
     this.events = new EventQueue({

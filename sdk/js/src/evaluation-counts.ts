@@ -10,8 +10,9 @@ import type { Logger } from './types.js';
 export const MAX_EVALUATION_COUNTS = 100;
 /**
  * Distinct (flag, variation) pairs kept per window: flag keys made from user input (10,000 made-up
- * keys) must not grow memory without bound. Evaluations of further pairs are not counted; one log
- * line says how many there were.
+ * keys) must not grow memory without bound. A new pair beyond it closes the window early (its
+ * records are queued, as at a flush) and opens the next with that pair: nothing is dropped here,
+ * and the event queue's own limit bounds the records.
  */
 export const MAX_EVALUATION_PAIRS = 1000;
 /** The longest flag key the API takes in a record. */
@@ -40,12 +41,19 @@ export interface EvaluationCounterOptions {
   readonly logger: Logger;
   /** Called when a window opens (its first evaluation): the queue arms its flush timer, once per window. */
   readonly opened: () => void;
+  /**
+   * Called when the window holds MAX_EVALUATION_PAIRS pairs and a new one is evaluated: the owner
+   * closes it now (calls close() and queues the records, as at a flush) and sends soon. The new pair
+   * then opens the next window.
+   */
+  readonly full: () => void;
 }
 
 /**
  * Counts the evaluations of the public API by (flag key asked, variation served; null for the
- * caller's default) over a window, which the event queue closes at each flush: the counts then
- * leave as `evaluations` records of at most MAX_EVALUATION_COUNTS pairs. No unit id, no attributes.
+ * caller's default) over a window, which the event queue closes at each flush (and early, through
+ * `full`, when a new pair would exceed MAX_EVALUATION_PAIRS): the counts then leave as `evaluations`
+ * records of at most MAX_EVALUATION_COUNTS pairs. No unit id, no attributes.
  */
 export class EvaluationCounter {
   /** flag key → variation key (null: the caller's default) → count. */
@@ -53,10 +61,8 @@ export class EvaluationCounter {
   private pairs = 0;
   /** When the window opened (epoch ms, the client's clock); meaningful while `pairs > 0`. */
   private start = 0;
-  /** Evaluations not counted this window because MAX_EVALUATION_PAIRS pairs were already kept. */
-  private overflow = 0;
-  private overflowPairs = new Set<string>();
-  private warnedOverflow = false;
+  /** Whether a window closed early (MAX_EVALUATION_PAIRS reached) was warned about: once per client. */
+  private warnedFull = false;
 
   constructor(private readonly o: EvaluationCounterOptions) {}
 
@@ -75,19 +81,29 @@ export class EvaluationCounter {
     this.add(flag, variation, tallies);
   }
 
-  private add(flag: string, variation: string | null, tallies: FlagTallies | undefined): void {
+  private add(flag: string, variation: string | null, seen: FlagTallies | undefined): void {
     if (typeof flag !== 'string') {
       // Plain JavaScript can pass anything; the API counts keys.
       return;
     }
     if (this.pairs >= MAX_EVALUATION_PAIRS) {
-      this.overflow++;
-      // Bounded too: only the first few distinct pairs beyond the cap are told apart (for the log line).
-      if (this.overflowPairs.size < MAX_EVALUATION_PAIRS) {
-        this.overflowPairs.add(`${flag}\u0000${variation ?? ''}`);
+      // Closed early rather than dropping the pair: dropped pairs would follow call order, the same
+      // flags lost every window (a flag in use looking unused).
+      const message = `xp: evaluation counts: ${MAX_EVALUATION_PAIRS} distinct (flag, variation) pairs of ${this.window.size} distinct flag keys were evaluated in one window (flag keys made from input?); the window is closed and sent early, and the next opened, so nothing is dropped, at the cost of more records`;
+      if (this.warnedFull) {
+        this.o.logger.debug(message);
+      } else {
+        this.warnedFull = true;
+        this.o.logger.warn(`${message} (warned once; later windows at debug level)`);
       }
-      return;
+      this.o.full();
+      if (this.pairs >= MAX_EVALUATION_PAIRS) {
+        // An owner that did not close the window: the cap holds all the same (this evaluation is not counted).
+        return;
+      }
     }
+    // The flag's tallies, unless the window they were in just closed.
+    let tallies = this.pairs === 0 ? undefined : seen;
     if (this.pairs === 0) {
       this.start = this.o.now();
       this.o.opened();
@@ -102,17 +118,6 @@ export class EvaluationCounter {
 
   /** Closes the window: its counts as records (none when nothing was evaluated); a new window starts empty. */
   close(): EvaluationsEvent[] {
-    if (this.overflow > 0) {
-      const message = `xp: evaluation counts: more than ${MAX_EVALUATION_PAIRS} distinct (flag, variation) pairs were evaluated in one window (flag keys made from input?); ${this.overflow} evaluations of ${this.overflowPairs.size >= MAX_EVALUATION_PAIRS ? `${MAX_EVALUATION_PAIRS} or more` : this.overflowPairs.size} further pairs were not counted`;
-      if (this.warnedOverflow) {
-        this.o.logger.debug(message);
-      } else {
-        this.warnedOverflow = true;
-        this.o.logger.warn(`${message} (warned once; later windows at debug level)`);
-      }
-      this.overflow = 0;
-      this.overflowPairs = new Set();
-    }
     if (this.pairs === 0) {
       return [];
     }

@@ -2,8 +2,9 @@
 
 The client counts every evaluation of its public API (`evaluate` without `explain`, `get_value`,
 `is_feature_enabled`) by (flag key asked, variation key served, or None when the caller's default
-was), and the event queue closes the window at each flush: the counts then leave as `evaluations`
-records of at most MAX_EVALUATION_COUNTS pairs. No unit id, no attributes. The JavaScript SDK's
+was), and the event queue closes the window at each flush (the counter closes it early when a new pair
+would exceed MAX_EVALUATION_PAIRS): the counts then leave as `evaluations` records of at most
+MAX_EVALUATION_COUNTS pairs. No unit id, no attributes. The JavaScript SDK's
 evaluation-counts.ts does the same; both send the same records for the same calls.
 """
 
@@ -23,7 +24,8 @@ log = logging.getLogger("experimentation")
 # Pairs per record: the API's MAX_EVALUATION_COUNTS.
 MAX_EVALUATION_COUNTS: Final = 100
 # Distinct (flag, variation) pairs kept per window: flag keys made from user input must not grow memory
-# without bound. Evaluations of further pairs are not counted; one log line says how many there were.
+# without bound. A new pair beyond it closes the window early (its records go to the event queue, as at a
+# flush) and opens the next with that pair: nothing is dropped here, and the queue's own limit bounds the records.
 MAX_EVALUATION_PAIRS: Final = 1000
 # The longest flag key the API takes in a record, in UTF-16 code units (as it counts).
 MAX_FLAG_KEY: Final = 200
@@ -60,20 +62,23 @@ class EvaluationCounter:
     under the GIL, so counting takes no lock and allocates nothing once the pair was seen. Adding a pair
     and closing the window take the lock. An evaluation racing the close in another thread may land in the
     closed window after it was read, and is then not counted.
+
+    `full` takes the records of a window closed early (a new pair when MAX_EVALUATION_PAIRS were kept): the
+    client queues them as at a flush and wakes its flusher. It runs on the evaluating thread, outside the lock.
     """
 
-    __slots__ = ("window", "_lock", "_pairs", "_start", "_overflow", "_overflow_pairs", "_warned_overflow", "_now")
+    __slots__ = ("window", "_lock", "_pairs", "_start", "_warned_full", "_now", "_full")
 
-    def __init__(self, now: Callable[[], int] | None = None) -> None:
+    def __init__(self, full: Callable[[list[dict[str, Any]]], None], now: Callable[[], int] | None = None) -> None:
         self.window: dict[str, dict[str | None, Any]] = {}
         self._lock = threading.Lock()
         self._pairs = 0
         self._start = 0
-        self._overflow = 0
-        self._overflow_pairs: set[tuple[str, str | None]] = set()
-        self._warned_overflow = False
+        # Whether a window closed early was warned about: once per counter (per client).
+        self._warned_full = False
         # None: the module's _now_ms, looked up at each call (tests pin it).
         self._now = now
+        self._full = full
 
     def count(self, flag: Any, variation: str | None) -> None:
         """One evaluation (the client inlines the fast path: next(window[flag][variation]))."""
@@ -86,6 +91,7 @@ class EvaluationCounter:
         """An evaluation of a pair not in the window yet (or a key that cannot be counted)."""
         if not isinstance(flag, str):
             return
+        closed: tuple[dict[str, dict[str | None, Any]], int] | None = None
         with self._lock:
             by_variation = self.window.get(flag)
             counter = None if by_variation is None else by_variation.get(variation)
@@ -94,36 +100,46 @@ class EvaluationCounter:
                 next(counter)
                 return
             if self._pairs >= MAX_EVALUATION_PAIRS:
-                self._overflow += 1
-                if len(self._overflow_pairs) < MAX_EVALUATION_PAIRS:
-                    self._overflow_pairs.add((flag, variation))
-                return
+                # Closed early rather than dropping the pair: dropped pairs would follow call order, the same
+                # flags lost every window (a flag in use looking unused).
+                keys = len(self.window)
+                closed = self._take_locked()
+                warned, self._warned_full = self._warned_full, True
+                by_variation = None
             if self._pairs == 0:
                 self._start = (self._now or _now_ms)()
             self._pairs += 1
             if by_variation is None:
                 by_variation = self.window[flag] = {}
             by_variation[variation] = itertools.count(1)
-
-    def close(self) -> list[dict[str, Any]]:
-        """Closes the window: its counts as records (none when nothing was evaluated); a new window starts empty."""
-        with self._lock:
-            window, self.window = self.window, {}
-            pairs, self._pairs = self._pairs, 0
-            opened = self._start
-            overflow, self._overflow = self._overflow, 0
-            overflow_pairs, self._overflow_pairs = len(self._overflow_pairs), set()
-            warned, self._warned_overflow = self._warned_overflow, self._warned_overflow or overflow > 0
-        if overflow:
-            further = f"{MAX_EVALUATION_PAIRS} or more" if overflow_pairs >= MAX_EVALUATION_PAIRS else str(overflow_pairs)
-            message = (f"evaluation counts: more than {MAX_EVALUATION_PAIRS} distinct (flag, variation) pairs were evaluated in one "
-                       f"window (flag keys made from input?); {overflow} evaluations of {further} further pairs were not counted")
+        if closed is not None:
+            message = (f"evaluation counts: {MAX_EVALUATION_PAIRS} distinct (flag, variation) pairs of {keys} distinct flag keys were "
+                       "evaluated in one window (flag keys made from input?); the window is closed and sent early, and the next "
+                       "opened, so nothing is dropped, at the cost of more records")
             if warned:
                 log.debug(message)
             else:
                 log.warning("%s (warned once; later windows at debug level)", message)
-        if not pairs:
-            return []
+            records = self._records(*closed)
+            if records:
+                self._full(records)
+
+    def _take_locked(self) -> tuple[dict[str, dict[str | None, Any]], int]:
+        """The window and when it opened; a new window starts empty (under the lock)."""
+        window, self.window = self.window, {}
+        self._pairs = 0
+        return window, self._start
+
+    def close(self) -> list[dict[str, Any]]:
+        """Closes the window: its counts as records (none when nothing was evaluated); a new window starts empty."""
+        with self._lock:
+            if not self._pairs:
+                return []
+            window, opened = self._take_locked()
+        return self._records(window, opened)
+
+    def _records(self, window: dict[str, dict[str | None, Any]], opened: int) -> list[dict[str, Any]]:
+        """The records of a closed window."""
         timestamp = max(0, int((self._now or _now_ms)()))
         # A clock set back since the window opened, or a window left open past an hour, still makes a record the API takes.
         start = min(timestamp, max(int(opened), timestamp - MAX_WINDOW_MS))

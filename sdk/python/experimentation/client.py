@@ -418,7 +418,7 @@ class Client:
         # Evaluations by (flag, served variation) since the last flush, sent as `evaluations` records; None when
         # they are not sent (send_evaluation_counts False, offline, or closed).
         self._evaluation_counts: EvaluationCounter | None = (
-            None if self._offline or not send_evaluation_counts else EvaluationCounter())
+            None if self._offline or not send_evaluation_counts else EvaluationCounter(self._queue_early_records))
         # Evaluation-count records in the queue: a full queue drops them first.
         self._records_queued = 0
         # Whether dropping evaluation counts from a full queue was warned about (once per client).
@@ -784,7 +784,7 @@ class Client:
         self._dropped = self._unreported_drops = self._unflushed_drops = 0
         # The parent's counts are the parent's to send: the child counts its own evaluations.
         if self._evaluation_counts is not None:
-            self._evaluation_counts = EvaluationCounter()
+            self._evaluation_counts = EvaluationCounter(self._queue_early_records)
         if self._closed:
             # A closed client stays closed; its close() ran (or is running) in the parent.
             self._drained = True
@@ -1146,12 +1146,26 @@ class Client:
         if not records:
             return
         with self._queue_lock:
-            for record in records:
-                if len(self._queue) >= self._max_queue:
-                    self._note_count_drops_locked(1)
-                else:
-                    self._queue.append(record)
-                    self._records_queued += 1
+            self._queue_records_locked(records)
+
+    def _queue_early_records(self, records: list[dict[str, Any]]) -> None:
+        """Queues the records of an evaluation-count window closed early (MAX_EVALUATION_PAIRS reached, on the
+        evaluating thread) as at a flush, and wakes the flusher to send them (after any backoff it is in)."""
+        with self._queue_lock:
+            if self._drained:
+                # Counted by a thread racing close(): nothing is counted after it.
+                return
+            self._queue_records_locked(records)
+            self._queue_lock.notify_all()
+
+    def _queue_records_locked(self, records: list[dict[str, Any]]) -> None:
+        """Queues evaluation-count records (under _queue_lock); a full queue takes none."""
+        for record in records:
+            if len(self._queue) >= self._max_queue:
+                self._note_count_drops_locked(1)
+            else:
+                self._queue.append(record)
+                self._records_queued += 1
 
     def _drop_record_locked(self) -> None:
         """Drops the oldest evaluation-count record in the queue (under _queue_lock; there is one)."""

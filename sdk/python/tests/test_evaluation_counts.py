@@ -39,6 +39,11 @@ def run(client: Client, calls: list[dict[str, Any]]) -> None:
                 raise AssertionError(f"unknown call {step['call']}")
 
 
+def pairs(counter: Any) -> int:
+    """The distinct (flag, variation) pairs a counter holds."""
+    return sum(len(by_variation) for by_variation in counter.window.values())
+
+
 class Clock:
     """A pinned clock for the records' start and timestamp (epoch ms)."""
 
@@ -225,31 +230,74 @@ class EvaluationCountsTest(ClientTestCase):
         warned = [line for line in self.logs.output if line.startswith("WARNING") and "evaluation counts" in line]
         self.assertEqual(len(warned), 1, warned)
 
-    def test_keeps_at_most_1000_pairs_per_window_and_counts_the_rest_in_one_log_line(self) -> None:
+    def test_closes_a_window_early_at_1000_pairs_instead_of_dropping_any_so_1100_pairs_evaluated_3_times_count_3_each(self) -> None:
         client = self.client(flush_interval=30)
 
-        for i in range(1500):
-            client.get_value(f"input-{i}", "u1", False)
-        client.get_value("input-0", "u1", False)
-        client.get_value("input-1499", "u1", False)
+        for _ in range(3):
+            for i in range(1099):
+                client.get_value(f"input-{i}", "u1", False)
+            # A defined flag evaluated after the made-up keys: dropping by call order lost it every window.
+            client.get_value("feature", "u1", False)
         self.assertTrue(client.flush(5))
 
-        counts = self.counts()
-        self.assertEqual(len(self.records()), MAX_EVALUATION_PAIRS // 100)
-        self.assertEqual(len(counts), MAX_EVALUATION_PAIRS)
-        self.assertEqual(counts[0], {"flag": "input-0", "variation": None, "count": 2})
-        self.assertEqual(counts[-1], {"flag": "input-999", "variation": None, "count": 1})
+        totals: dict[tuple[str, Any], int] = {}
+        for c in self.counts():
+            pair = (c["flag"], c["variation"])
+            totals[pair] = totals.get(pair, 0) + c["count"]
+        self.assertEqual(len(totals), 1100)
+        self.assertEqual(set(totals.values()), {3})
+        self.assertEqual(totals[("feature", "on")], 3)
+        # Windows of 1000, 1000, 1000 and 300 pairs.
+        self.assertEqual(len(self.counts()), 3300)
         warned = [line for line in self.logs.output if line.startswith("WARNING") and "distinct (flag, variation) pairs" in line]
-        self.assertEqual(len(warned), 1)
-        self.assertIn("501 evaluations of 500 further pairs were not counted", warned[0])
+        self.assertEqual(len(warned), 1, warned)
+        self.assertIn(f"{MAX_EVALUATION_PAIRS} distinct (flag, variation) pairs of 1000 distinct flag keys", warned[0])
+        self.assertIn("flag keys made from input?", warned[0])
+        self.assertEqual(len([line for line in self.logs.output if line.startswith("DEBUG") and "distinct (flag, variation) pairs" in line]), 2)
 
-        # The next window has room again; a second overflow is logged at debug level.
-        for i in range(1001):
-            client.get_value(f"other-{i}", "u1", False)
+    def test_never_holds_more_than_1000_pairs_and_10000_made_up_keys_leave_in_records_as_they_come_each_counted(self) -> None:
+        client = self.client(flush_interval=30)
+        counter = client._evaluation_counts
+        assert counter is not None
+
+        most = 0
+        for i in range(10_000):
+            client.is_feature_enabled(f"made-up-{i}", "u1")
+            most = max(most, pairs(counter))
+        # Closed windows were queued (and sent) before the flush: only the last one is left.
+        self.assertEqual(pairs(counter), MAX_EVALUATION_PAIRS)
         self.assertTrue(client.flush(5))
-        self.assertEqual(len(self.counts()), 2 * MAX_EVALUATION_PAIRS)
-        self.assertEqual(len([line for line in self.logs.output if line.startswith("WARNING") and "distinct (flag, variation)" in line]), 1)
-        self.assertTrue(any(line.startswith("DEBUG") and "1 evaluations of 1 further pairs were not counted" in line for line in self.logs.output))
+
+        self.assertEqual(most, MAX_EVALUATION_PAIRS)
+        self.assertEqual(pairs(counter), 0)
+        counts = self.counts()
+        self.assertEqual(len(counts), 10_000)
+        self.assertEqual(len({c["flag"] for c in counts}), 10_000)
+        self.assertTrue(all(c["count"] == 1 and c["variation"] is None for c in counts))
+
+    def test_a_full_queue_drops_the_records_of_windows_closed_early_before_exposures_and_events_and_says_so_once(self) -> None:
+        client = self.client(flush_interval=30, max_queue_size=5)
+        # Refused with a Retry-After longer than the test: the flusher's send fails once, then waits.
+        self.server.event_responses.extend([(503, {"Retry-After": "60"})] * 3)
+
+        client.track_event("a", "u1")
+        client.track_event("b", "u1")
+        for i in range(MAX_EVALUATION_PAIRS + 1):
+            client.get_value(f"input-{i}", "u1", False)
+        # The window closed at the 1,001st pair, before any flush: 10 records, 7 of them beyond the queue's 5.
+        self.assertEqual(client._dropped, 7)
+        self.assertTrue(self.server.wait_for(lambda: len(self.server.requests_to("/sdk/v1/events")) == 1))
+        self.assertTrue(self.server.wait_for(lambda: client._queue_len() == 5))
+        for i in range(MAX_EVALUATION_PAIRS):
+            client.get_value(f"more-{i}", "u1", False)
+        self.assertEqual(client._dropped, 17)
+        self.assertEqual(client._queue_len(), 5)
+        self.server.event_responses.clear()
+        client.flush(2)
+
+        self.assertEqual([e.get("name") for e in self.server.events() if e["type"] == "track"], ["a", "b"])
+        warned = [line for line in self.logs.output if line.startswith("WARNING") and "dropping evaluation counts first" in line]
+        self.assertEqual(len(warned), 1, warned)
 
     def test_leaves_out_keys_the_api_refuses_and_sends_unpaired_surrogates_as_replacement_characters(self) -> None:
         client = self.client(flush_interval=30)

@@ -4,7 +4,7 @@ import { MAX_EVALUATION_COUNTS as SERVER_MAX_EVALUATION_COUNTS, MAX_EVENT_BYTES,
 import type { EvaluationsEvent } from '@xp/shared';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { ExperimentationClient } from '../client.js';
-import { MAX_EVALUATION_COUNTS, MAX_EVALUATION_PAIRS } from '../evaluation-counts.js';
+import { EvaluationCounter, MAX_EVALUATION_COUNTS, MAX_EVALUATION_PAIRS } from '../evaluation-counts.js';
 import { utf8Length } from '../event-queue.js';
 import { XpServerProvider } from '../openfeature.js';
 import { XpWebProvider } from '../openfeature-web.js';
@@ -301,33 +301,103 @@ describe('evaluation counts', () => {
     expect(log.lines.filter((l) => l.level === 'warn' && l.message.includes('evaluation counts'))).toHaveLength(1);
   });
 
-  it(`keeps at most ${MAX_EVALUATION_PAIRS} pairs per window (keys made from input): the rest are counted in one log line`, async () => {
+  it(`closes a window early at ${MAX_EVALUATION_PAIRS} pairs instead of dropping any: 1,100 pairs evaluated 3 times in one interval are each counted 3 times, warned once`, async () => {
     const { s, c, log } = await setup();
 
-    for (let i = 0; i < 1500; i++) {
-      c.getValue(`input-${i}`, 'u1', false);
+    for (let round = 0; round < 3; round++) {
+      for (let i = 0; i < 1099; i++) {
+        c.getValue(`input-${i}`, 'u1', false);
+      }
+      // A defined flag evaluated after the made-up keys: dropping by call order lost it every window.
+      c.getValue('checkout', 'u1', false);
     }
-    c.getValue('input-0', 'u1', false);
-    c.getValue('input-1499', 'u1', false);
     await c.flush();
 
-    const counts = allCounts(s);
-    expect(records(s)).toHaveLength(MAX_EVALUATION_PAIRS / 100);
-    expect(counts).toHaveLength(MAX_EVALUATION_PAIRS);
-    expect(counts[0]).toEqual({ flag: 'input-0', variation: null, count: 2 });
-    expect(counts.at(-1)).toEqual({ flag: 'input-999', variation: null, count: 1 });
+    const totals = new Map<string, number>();
+    for (const e of allCounts(s)) {
+      const pair = `${e.flag}/${e.variation}`;
+      totals.set(pair, (totals.get(pair) ?? 0) + e.count);
+    }
+    expect(totals.size).toBe(1100);
+    expect([...totals.values()].every((n) => n === 3)).toBe(true);
+    expect(totals.get('checkout/off')).toBe(3);
+    // Windows of 1000, 1000, 1000 and 300 pairs: every record within the API's limits (records() parses each).
+    expect(records(s).reduce((n, r) => n + r.counts.length, 0)).toBe(3300);
     const warned = log.lines.filter((l) => l.level === 'warn' && l.message.includes('distinct (flag, variation) pairs'));
     expect(warned).toHaveLength(1);
-    expect(warned[0]!.message).toContain('501 evaluations of 500 further pairs were not counted');
+    expect(warned[0]!.message).toContain(`${MAX_EVALUATION_PAIRS} distinct (flag, variation) pairs of 1000 distinct flag keys`);
+    expect(warned[0]!.message).toContain('flag keys made from input?');
+    expect(log.lines.filter((l) => l.level === 'debug' && l.message.includes('distinct (flag, variation) pairs'))).toHaveLength(2);
+  });
 
-    // The next window starts with room for new pairs; a second overflow is logged at debug level.
-    for (let i = 0; i < 1001; i++) {
-      c.getValue(`other-${i}`, 'u1', false);
+  it(`never holds more than ${MAX_EVALUATION_PAIRS} pairs: 10,000 made-up keys leave in records as they come, each counted`, async () => {
+    const { s, c } = await setup();
+    const counter = (c as unknown as { counts: { pairs: number } }).counts;
+
+    let most = 0;
+    for (let i = 0; i < 10_000; i++) {
+      c.isFeatureEnabled(`made-up-${i}`, 'u1');
+      most = Math.max(most, counter.pairs);
     }
+    // Closed windows were queued (and sent) before the flush: only the last one is left.
+    expect(counter.pairs).toBe(MAX_EVALUATION_PAIRS);
     await c.flush();
-    expect(allCounts(s)).toHaveLength(2 * MAX_EVALUATION_PAIRS);
-    expect(log.lines.filter((l) => l.level === 'warn' && l.message.includes('distinct (flag, variation) pairs'))).toHaveLength(1);
-    expect(log.has('debug', '1 evaluations of 1 further pairs were not counted')).toBe(true);
+
+    expect(most).toBe(MAX_EVALUATION_PAIRS);
+    expect(counter.pairs).toBe(0);
+    const counts = allCounts(s);
+    expect(counts).toHaveLength(10_000);
+    expect(new Set(counts.map((e) => e.flag)).size).toBe(10_000);
+    expect(counts.every((e) => e.count === 1 && e.variation === null)).toBe(true);
+  });
+
+  it('keeps the cap when its owner does not close the window (the evaluation is then not counted)', () => {
+    const log = recordingLogger();
+    let asked = 0;
+    const counter = new EvaluationCounter({
+      now: () => T0,
+      newId: () => 'id-0000000',
+      logger: log,
+      opened: () => undefined,
+      full: () => {
+        asked++;
+      },
+    });
+
+    for (let i = 0; i <= MAX_EVALUATION_PAIRS; i++) {
+      counter.count(`k-${i}`, null);
+    }
+    counter.count('k-0', null);
+
+    expect(asked).toBe(1);
+    expect((counter as unknown as { pairs: number }).pairs).toBe(MAX_EVALUATION_PAIRS);
+    const counts = counter.close().flatMap((r) => r.counts);
+    expect(counts).toHaveLength(MAX_EVALUATION_PAIRS);
+    expect(counts[0]).toEqual({ flag: 'k-0', variation: null, count: 2 });
+  });
+
+  it('a full queue drops the records of windows closed early before exposures and tracked events, and says so once', async () => {
+    // No background retry: the early close's send fails once, then waits.
+    const { s, c, log } = await setup({ maxQueueSize: 5, retryBaseMs: 60_000, retryMaxMs: 60_000 });
+    s.eventsMode = 'fail';
+
+    c.trackEvent('a', 'u1');
+    c.trackEvent('b', 'u1');
+    for (let i = 0; i <= MAX_EVALUATION_PAIRS; i++) {
+      c.getValue(`input-${i}`, 'u1', false);
+    }
+    // The window closed at the 1,001st pair, before any flush: 10 records, 7 of them beyond the queue's 5.
+    expect(c.getStats()).toMatchObject({ droppedEvents: 7 });
+    await eventually(() => s.eventPosts.length === 1 && c.getStats().queuedEvents === 5);
+    for (let i = 0; i < MAX_EVALUATION_PAIRS; i++) {
+      c.getValue(`more-${i}`, 'u1', false);
+    }
+    expect(c.getStats()).toMatchObject({ droppedEvents: 17, queuedEvents: 5 });
+    s.eventsMode = 'ok';
+    await c.flush();
+
+    expect(s.events.filter((e) => e.type === 'track').map((e) => e.name)).toEqual(['a', 'b']);
+    expect(log.lines.filter((l) => l.level === 'warn' && l.message.includes('evaluation counts go first'))).toHaveLength(1);
   });
 
   it('leaves out keys the API refuses (empty, over 200 characters, a NUL) and sends unpaired surrogates as U+FFFD', async () => {

@@ -4,7 +4,7 @@ import type { Experiment, Flag } from '@xp/shared';
 import { expandVariations, getType, keySchema, servedToEveryone, staleVariation, unconfiguredOffVariation } from '@xp/shared';
 import type { FlagRecord, ProjectSnapshot } from './flag-data.js';
 import type { ResultHeadline } from './flag-data.js';
-import { EVALUATION_DAYS, environmentSummary, formatHeadline, resultHeadline, runningExperiment } from './flag-data.js';
+import { EVALUATION_DAYS, absenceClaim, environmentSummary, formatHeadline, resultHeadline, runningExperiment } from './flag-data.js';
 import type { FileIndex } from './indexer/index.js';
 import { linesOf } from './indexer/lines.js';
 import type { DefaultArgument, DefaultKind, FlagReference, Position, Range } from './indexer/types.js';
@@ -224,7 +224,7 @@ export function hover(ctx: FeatureContext, ref: FlagReference): Hover {
   const lines: string[] = [];
   if (record === undefined) {
     lines.push(f.bold(ref.flagKey), '', f.em(ctx.snapshot.source === 'none' ? (ctx.noDataReason ?? NO_DATA_CONFIGURED) : `Not ${wantsExperiment(ctx, ref) ? 'an experiment' : 'a flag'} of this project.`));
-    const usage = usageText(ctx, ref.flagKey);
+    const usage = usageText(ctx, ref.flagKey, undefined);
     if (usage !== undefined && usage.evaluated) {
       lines.push('', `${usage.text}: code asks for it and gets the default it passes.`);
     }
@@ -275,7 +275,7 @@ export function hover(ctx: FeatureContext, ref: FlagReference): Hover {
           : `: ${headlineText(headline, f)}`),
     );
   }
-  const usage = usageText(ctx, flag.key);
+  const usage = usageText(ctx, flag.key, record.createdAt);
   if (usage !== undefined) {
     lines.push('', usage.evaluated ? `${usage.text}.` : f.em(usage.text));
   }
@@ -301,11 +301,13 @@ function ago(at: string, now: Date): string {
 /**
  * How often SDKs evaluated `key` lately, from the evaluation counts the API reports: "Evaluated 12,345
  * times in 30 days (production 10,000 · staging 2,345), last 3 min ago", or, when the project's SDKs
- * report counts but none asked for the key, that it was not evaluated. Undefined when nothing is known:
- * no counts from the source (a flags file, an older server) or none in the whole project (its SDKs may
- * not report them), where absence proves nothing.
+ * report counts but none asked for the key, what its absence supports (`absenceClaim`): not evaluated
+ * in the last 30 days (counting began before the window, and the flag, created `createdAt`, is older),
+ * or not evaluated since counting began on a date within it. Undefined when nothing is known: no
+ * counts from the source (a flags file, an older server), none in the whole project (its SDKs may not
+ * report them), or a flag too young (or of unknown age) for the window, where absence proves nothing.
  */
-function usageText(ctx: FeatureContext, key: string): { readonly evaluated: boolean; readonly text: string } | undefined {
+function usageText(ctx: FeatureContext, key: string, createdAt: string | undefined): { readonly evaluated: boolean; readonly text: string } | undefined {
   const usage = ctx.snapshot.evaluations;
   if (usage === undefined || usage.flags.length === 0) {
     return undefined;
@@ -313,7 +315,16 @@ function usageText(ctx: FeatureContext, key: string): { readonly evaluated: bool
   const days = EVALUATION_DAYS;
   const entry = usage.flags.find((e) => e.flag === key);
   if (entry === undefined) {
-    return { evaluated: false, text: `Not evaluated in the last ${days} days by any SDK that reports evaluation counts: if no deployed code asks for it, it can be removed.` };
+    const claim = absenceClaim(usage, createdAt);
+    if (claim === undefined) {
+      return undefined;
+    }
+    return claim.kind === 'window'
+      ? { evaluated: false, text: `Not evaluated in the last ${claim.days} days by any SDK that reports evaluation counts: if no deployed code asks for it, it can be removed.` }
+      : {
+          evaluated: false,
+          text: `Not evaluated since evaluation counting began on ${claim.since.slice(0, 10)}${claim.environment === undefined ? '' : ` in ${claim.environment}`}: too soon to tell whether deployed code still asks for it.`,
+        };
   }
   const count = (n: number): string => n.toLocaleString('en-US');
   const environments = entry.environments.map((e) => `${e.environment} ${count(e.count)}`).join(' · ');

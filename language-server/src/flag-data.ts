@@ -17,6 +17,8 @@ export interface FlagRecord {
   readonly servingChangedAt?: string | null;
   /** Who changed it last, as shown: their name from the API (their id from servers that give none). */
   readonly updatedBy: string | null;
+  /** When the flag was created (the API's stored flag); absent from flags files and older caches, where its age is unknown. */
+  readonly createdAt?: string;
 }
 
 /** Everything the editor features read, in a shape that is written to the cache file as is. */
@@ -66,6 +68,44 @@ const CACHE_VERSION = 1;
 /** The window of evaluation counts hovers show. */
 export const EVALUATION_DAYS = 30;
 
+/**
+ * What may be said of a flag no SDK evaluated in the counts' window: `window`, not evaluated in the
+ * whole window (every environment that counts has counted since before it began, and the flag is
+ * older than it); `since-counting`, not evaluated since counting began on `since` (in `environment`
+ * where more than one environment counts), within the window. Undefined: nothing may be said.
+ */
+export type AbsenceClaim =
+  | { readonly kind: 'window'; readonly days: number }
+  | { readonly kind: 'since-counting'; readonly since: string; readonly environment?: string };
+
+/**
+ * The claim a flag's absence from the counts supports: none when the project reports no counts (no
+ * environment has any, or none in the window: the SDKs may have stopped sending them); "not evaluated
+ * in the last N days" only when every environment that counts began counting at least N days ago and
+ * the flag is older than that (its creation known); otherwise, where counting began within the window,
+ * "not evaluated since counting began on <date>". On the day SDKs that count are deployed, every flag
+ * they have not evaluated yet is absent too. `createdAt` null: the key is no flag (no age to check).
+ */
+export function absenceClaim(usage: ProjectFlagEvaluations | undefined, createdAt: string | null | undefined): AbsenceClaim | undefined {
+  if (usage === undefined || usage.flags.length === 0 || usage.countingSince.length === 0) {
+    return undefined;
+  }
+  const windowStart = Date.parse(usage.since);
+  const latest = usage.countingSince.reduce((a, b) => (Date.parse(b.since) > Date.parse(a.since) ? b : a));
+  const latestAt = Date.parse(latest.since);
+  if (!Number.isFinite(windowStart) || !Number.isFinite(latestAt)) {
+    return undefined;
+  }
+  if (latestAt > windowStart) {
+    return { kind: 'since-counting', since: latest.since, ...(usage.countingSince.length > 1 ? { environment: latest.environment } : {}) };
+  }
+  const created = createdAt === null ? -Infinity : createdAt === undefined ? NaN : Date.parse(createdAt);
+  if (Number.isNaN(created) || created > windowStart) {
+    return undefined;
+  }
+  return { kind: 'window', days: EVALUATION_DAYS };
+}
+
 /** Fetches a project's flags, experiments and (for running experiments) results. */
 export async function fetchSnapshot(client: XpApiClient, project: string, environment: string, now: Date): Promise<ProjectSnapshot> {
   const [flags, experiments, segments, holdouts, environments, evaluations] = await Promise.all([
@@ -79,9 +119,10 @@ export async function fetchSnapshot(client: XpApiClient, project: string, enviro
       (list) => list.map((e) => e.key),
       () => undefined,
     ),
-    // Servers before evaluation counts answer 404: hovers then say nothing of usage.
+    // Servers before evaluation counts answer 404: hovers then say nothing of usage. Servers before
+    // countingSince give none: nothing is then said of absence.
     client.projectFlagEvaluations(project, { days: EVALUATION_DAYS }).then(
-      (usage) => usage,
+      (usage) => cachedEvaluations(usage),
       () => undefined,
     ),
   ]);
@@ -117,6 +158,8 @@ export async function fetchSnapshot(client: XpApiClient, project: string, enviro
       version: f.version,
       updatedAt: f.updatedAt,
       ...(f.servingChangedAt === undefined ? {} : { servingChangedAt: f.servingChangedAt }),
+      // Its age decides whether "not evaluated in 30 days" can be said of it.
+      createdAt: f.createdAt,
       // Shown in hovers: the writer's name where the API gives it (older servers: their id).
       updatedBy: f.updatedByName ?? f.updatedBy,
     })),
@@ -168,7 +211,7 @@ function isResultsSummary(value: unknown): boolean {
   return isObject(value) && Array.isArray(value.metrics) && value.metrics.every((m: unknown) => isObject(m) && typeof m.name === 'string' && Array.isArray(m.variations) && m.variations.every(isObject));
 }
 
-/** The evaluation counts of a cache file, or undefined when absent or not of the API's shape. */
+/** The evaluation counts of a cache file (or an API answer), or undefined when absent or not of the API's shape. */
 function cachedEvaluations(value: unknown): ProjectFlagEvaluations | undefined {
   if (!isObject(value) || !isString(value.since) || !Array.isArray(value.flags)) {
     return undefined;
@@ -183,7 +226,13 @@ function cachedEvaluations(value: unknown): ProjectFlagEvaluations | undefined {
       Array.isArray(f.environments) &&
       f.environments.every((e: unknown) => isObject(e) && isString(e.environment) && Number.isFinite(e.count) && isString(e.lastEvaluatedAt)),
   );
-  return { since: value.since, flags };
+  // A cache written before countingSince existed has none: no environment is then known to have counted long
+  // enough for a "not evaluated in N days" claim, so the features say nothing of absence.
+  const countingSince = Array.isArray(value.countingSince)
+    ? value.countingSince.filter((c: unknown): c is ProjectFlagEvaluations['countingSince'][number] => isObject(c) && isString(c.environment) && isString(c.since))
+    : [];
+  const undefinedOmitted = Number.isFinite(value.undefinedOmitted) ? (value.undefinedOmitted as number) : 0;
+  return { since: value.since, flags, undefinedOmitted, countingSince };
 }
 
 /** A cache file's snapshot checked as a flags file is: a damaged file must not take the features down with it. */
@@ -203,6 +252,7 @@ function cachedSnapshot(value: unknown): ProjectSnapshot | undefined {
         updatedAt: orNull(record.updatedAt, isString),
         ...(isString(record.servingChangedAt) ? { servingChangedAt: record.servingChangedAt } : {}),
         updatedBy: orNull(record.updatedBy, isString),
+        ...(isString(record.createdAt) ? { createdAt: record.createdAt } : {}),
       });
     }
   }

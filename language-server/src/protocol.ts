@@ -89,16 +89,24 @@ export interface FlagSummary {
   readonly references: readonly FlagReferenceSummary[];
   /**
    * How often SDKs evaluated the key in the last `days` days (total 0, lastEvaluatedAt null: not
-   * evaluated). Absent when nothing is known — no counts in the project (its SDKs may not report
-   * them), a flags file, an older server — where absence proves nothing.
+   * evaluated in them, or since `countingSince`). Absent when nothing is known — no counts in the
+   * project (its SDKs may not report them), a flags file, an older server, a flag younger than the
+   * window or of unknown age — where absence proves nothing.
    */
   readonly evaluations?: FlagEvaluationSummary;
 }
 
 export interface FlagEvaluationSummary {
   readonly days: number;
+  /** 0: no SDK evaluated it in the last `days` days, or, with `countingSince`, since counting began then. */
   readonly total: number;
   readonly lastEvaluatedAt: string | null;
+  /**
+   * With a total of 0 only: counting began within the window, on this date (ISO), so "not evaluated in
+   * `days` days" cannot be said, only "not evaluated since". Absent from servers before it: those
+   * claimed the whole window.
+   */
+  readonly countingSince?: string;
 }
 
 export interface FlagReferenceSummary {

@@ -51,7 +51,7 @@ import { apiUrlProblem, DEFAULT_REQUEST_TIMEOUT_SECONDS, redactCredentials, time
 import type { FeatureContext } from './features.js';
 import { codeActions, codeLenses, consoleLink, contains, diagnostics, experimentOf, hover, keyCompletions, lensTitle, NO_DATA_CONFIGURED, preferredMarkup, referenceAt, staleFlagVariation, variationCompletions } from './features.js';
 import type { FlagRecord, ProjectSnapshot } from './flag-data.js';
-import { EMPTY_SNAPSHOT, EVALUATION_DAYS, environmentSummary, fetchSnapshot, flagKeyRangeInFile, knownEnvironments, readCache, readFlagsFile, rulesetFor, writeCache } from './flag-data.js';
+import { EMPTY_SNAPSHOT, EVALUATION_DAYS, absenceClaim, environmentSummary, fetchSnapshot, flagKeyRangeInFile, knownEnvironments, readCache, readFlagsFile, rulesetFor, writeCache } from './flag-data.js';
 import type { FileIndex } from './indexer/index.js';
 import { defaultIndexThreads, SOURCE_EXTENSIONS, WorkspaceIndex } from './indexer/index.js';
 import type { DataSource, ExplainParams, ExplainResult, FlagSummary, StatusParams, XpSettings } from './protocol.js';
@@ -1030,9 +1030,23 @@ export function startServer(connection: Connection, options: ServerOptions = {})
     // Only where the project reports counts: without any, a flag's absence proves nothing (as in hovers).
     const usage = ctx.snapshot.evaluations;
     const counted = usage === undefined || usage.flags.length === 0 ? undefined : new Map(usage.flags.map((e) => [e.flag, e]));
-    const evaluationsOf = (key: string): Pick<FlagSummary, 'evaluations'> => {
-      const entry = counted?.get(key);
-      return counted === undefined ? {} : { evaluations: { days: EVALUATION_DAYS, total: entry?.total ?? 0, lastEvaluatedAt: entry?.lastEvaluatedAt ?? null } };
+    // A key none evaluated gets a total of 0 only where its absence says something (flag-data.ts
+    // absenceClaim): counting began before the window and the flag is older than it, or, with
+    // countingSince, counting began within it. Else nothing is said (the Flags view's "Not evaluated"
+    // group must not fill with every flag on the day SDKs begin to count).
+    const evaluationsOf = (key: string, createdAt: string | null | undefined): Pick<FlagSummary, 'evaluations'> => {
+      if (counted === undefined) {
+        return {};
+      }
+      const entry = counted.get(key);
+      if (entry !== undefined) {
+        return { evaluations: { days: EVALUATION_DAYS, total: entry.total, lastEvaluatedAt: entry.lastEvaluatedAt } };
+      }
+      const claim = absenceClaim(usage, createdAt);
+      if (claim === undefined) {
+        return {};
+      }
+      return { evaluations: { days: EVALUATION_DAYS, total: 0, lastEvaluatedAt: null, ...(claim.kind === 'since-counting' ? { countingSince: claim.since } : {}) } };
     };
     const describe = (flag: Flag, record: FlagRecord): FlagSummary => ({
       key: flag.key,
@@ -1045,14 +1059,14 @@ export function startServer(connection: Connection, options: ServerOptions = {})
       version: record.version,
       referenceCount: byKey.get(flag.key)?.length ?? 0,
       references: withReferences ? (byKey.get(flag.key) ?? []) : [],
-      ...evaluationsOf(flag.key),
+      ...evaluationsOf(flag.key, record.createdAt),
     });
     for (const record of flags.values()) {
       out.push(describe(record.definition, record));
     }
     for (const [key, refs] of byKey) {
       if (!flags.has(key)) {
-        out.push({ key, name: key, type: 'unknown', state: 'unknown', summary: '', environments: [], variations: [], version: null, referenceCount: refs.length, references: withReferences ? refs : [], ...evaluationsOf(key) });
+        out.push({ key, name: key, type: 'unknown', state: 'unknown', summary: '', environments: [], variations: [], version: null, referenceCount: refs.length, references: withReferences ? refs : [], ...evaluationsOf(key, null) });
       }
     }
     return out.sort((a, b) => a.key.localeCompare(b.key));

@@ -17,8 +17,11 @@ const GROUPS: readonly { state: GroupKind; label: string }[] = [
   { state: 'archived', label: 'Archived' },
 ];
 
-/** Whether no SDK evaluated the flag in the window, by counts the server has (never without counts). */
-const notEvaluated = (f: FlagSummary): boolean => f.evaluations !== undefined && f.evaluations.total === 0;
+/**
+ * Whether no SDK evaluated the flag in the whole window, by counts the server has (never without
+ * counts, nor when counting began within the window: then it is only "not evaluated since").
+ */
+const notEvaluated = (f: FlagSummary): boolean => f.evaluations !== undefined && f.evaluations.total === 0 && f.evaluations.countingSince === undefined;
 
 /** The group a flag is listed in: active flags no SDK evaluated lately are listed apart (removal candidates). */
 const groupOf = (f: FlagSummary): GroupKind => (f.state === 'active' && notEvaluated(f) ? 'not-evaluated' : f.state);
@@ -96,6 +99,10 @@ function evaluationsText(f: FlagSummary, now: number): { readonly description: s
   const e = f.evaluations;
   if (e === undefined) {
     return { description: '', tooltip: '' };
+  }
+  if ((e.total === 0 || e.lastEvaluatedAt === null) && e.countingSince !== undefined) {
+    const since = e.countingSince.slice(0, 10);
+    return { description: ` · not evaluated since ${since}`, tooltip: `\nNot evaluated since evaluation counting began on ${since}: too soon to tell whether deployed code still asks for it` };
   }
   if (e.total === 0 || e.lastEvaluatedAt === null) {
     return { description: ` · not evaluated in ${e.days} days`, tooltip: `\nNot evaluated in the last ${e.days} days by any SDK that reports evaluation counts` };

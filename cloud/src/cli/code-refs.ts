@@ -432,6 +432,20 @@ export async function evaluationCounts(client: XpApiClient, project: string, day
   return Array.isArray((usage as { flags?: unknown }).flags) && usage.flags.length > 0 ? usage : undefined;
 }
 
+/**
+ * Since when counts have arrived in every environment that reports them: the latest of the API's
+ * `countingSince` (project-wide, per environment). Undefined when the server does not say (one from
+ * before it): then no flag may be called not evaluated. A flag's absence means "not evaluated in N
+ * days" only where this is at least N days ago; after it, only "not evaluated since counting began".
+ */
+export function countingBegan(usage: ProjectFlagEvaluations): string | undefined {
+  const starts = (usage as Partial<ProjectFlagEvaluations>).countingSince;
+  if (starts === undefined || starts.length === 0) {
+    return undefined;
+  }
+  return starts.map((c) => c.since).reduce((a, b) => (Date.parse(b) > Date.parse(a) ? b : a));
+}
+
 const number = (n: number): string => n.toLocaleString('en-US');
 
 /** `1,234 times (production 1,200 · staging 34), last 2026-11-25 11:59 UTC` */
@@ -463,6 +477,9 @@ export async function cleanUpReport(client: XpApiClient, project: string, refere
   const evaluated = new Map((usage?.flags ?? []).map((e) => [e.flag, e]));
   // A flag created within the window may not be deployed yet: only older ones are called not evaluated.
   const windowStart = usage === undefined ? NaN : Date.parse(usage.since);
+  // Counting that began within the window proves absence only since then (the day SDKs that count were deployed).
+  const began = usage === undefined ? undefined : countingBegan(usage);
+  const beganInWindow = began !== undefined && Date.parse(began) > windowStart;
   const byKey = new Map(flags.map((f) => [f.key, f]));
   // Standalone experiments are read by key too (getVariant).
   const experimentKeys = new Set(experiments.map((e) => e.key));
@@ -480,6 +497,7 @@ export async function cleanUpReport(client: XpApiClient, project: string, refere
   const unknownKeys: string[] = [];
   const unknownEvaluated: { key: string; line: string; total: number }[] = [];
   const notEvaluated: string[] = [];
+  const notEvaluatedSinceCounting: string[] = [];
   for (const [key, n] of [...uses].sort(([a], [b]) => a.localeCompare(b))) {
     const flag = byKey.get(key);
     const where = count(n, 'reference');
@@ -496,8 +514,12 @@ export async function cleanUpReport(client: XpApiClient, project: string, refere
     } else if (flag.archived) {
       archived.push(`  ${key} (${where})`);
     } else {
-      if (usage !== undefined && !evaluated.has(key) && Date.parse(flag.createdAt) <= windowStart) {
-        notEvaluated.push(`  ${key} (${where})`);
+      if (usage !== undefined && began !== undefined && !evaluated.has(key)) {
+        if (beganInWindow) {
+          notEvaluatedSinceCounting.push(`  ${key} (${where})`);
+        } else if (Date.parse(flag.createdAt) <= windowStart) {
+          notEvaluated.push(`  ${key} (${where})`);
+        }
       }
       const served = staleFlag(flag.definition, {
         servingChangedAt: flag.servingChangedAt,
@@ -528,6 +550,12 @@ export async function cleanUpReport(client: XpApiClient, project: string, refere
   if (notEvaluated.length > 0) {
     out.push(`Flags the code references that no SDK evaluated in the last ${window}, in any environment (code never reached, or not deployed): candidates for removal`, ...notEvaluated);
   }
+  if (notEvaluatedSinceCounting.length > 0 && began !== undefined) {
+    out.push(
+      `Flags the code references that no SDK evaluated since evaluation counting began on ${utcMinute(began)}, less than ${window} ago (too soon to call them unused):`,
+      ...notEvaluatedSinceCounting,
+    );
+  }
   if (unknownEvaluated.length > 0) {
     out.push(
       `Keys that are neither flags nor experiments of ${project}, yet SDKs evaluated them in the last ${window} (code running somewhere asks for a flag that does not exist and gets its default: a bug):`,
@@ -536,9 +564,9 @@ export async function cleanUpReport(client: XpApiClient, project: string, refere
   }
   if (unknown.length > 0) {
     out.push(
-      usage === undefined
+      usage === undefined || began === undefined
         ? `Keys that are neither flags nor experiments of ${project} (a typo, or another project's):`
-        : `Keys that are neither flags nor experiments of ${project}, and no SDK evaluated them in the last ${window} (a typo, or another project's):`,
+        : `Keys that are neither flags nor experiments of ${project}, and no SDK evaluated them ${beganInWindow ? `since evaluation counting began on ${utcMinute(began)}` : `in the last ${window}`} (a typo, or another project's):`,
       ...unknown,
     );
   }

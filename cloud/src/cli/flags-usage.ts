@@ -6,7 +6,7 @@
 import type { ProjectFlagEvaluations, XpApiClient } from '@xp/shared';
 import { ApiError } from '@xp/shared';
 import { AppError, AppErrorCode } from '../errors.js';
-import { EVALUATION_DAYS_KEPT, utcMinute } from './code-refs.js';
+import { EVALUATION_DAYS_KEPT, countingBegan, utcMinute } from './code-refs.js';
 import { printable } from './flags-as-code.js';
 
 /** The window `xp flags usage` looks at unless --days says otherwise. */
@@ -23,6 +23,11 @@ export const UsageStatus = {
   NotEvaluated: 'not-evaluated',
   /** A flag created within the window and not evaluated yet: its code may not be deployed yet. */
   New: 'new',
+  /**
+   * A flag no SDK evaluated since counting began (`countingBegan`), within the window, or at a time the
+   * server does not say: too soon to call it unused.
+   */
+  NotEvaluatedSinceCounting: 'not-evaluated-since-counting',
   /** A key SDKs evaluated that no flag of the project has (deleted, or mistyped in code). */
   NotDefined: 'not-defined',
   /** An archived flag SDKs still evaluate (they serve the code's default). */
@@ -52,6 +57,13 @@ export interface UsageReport {
   readonly lastCountsAt: string | null;
   /** The environments shown that no SDK reported counts from in the window: their zeros mean nothing. */
   readonly environmentsWithoutCounts: string[];
+  /** Since when each environment shown has counts (the API's `countingSince`); an environment without counts is absent. */
+  readonly countingSince: { readonly environment: string; readonly since: string }[];
+  /**
+   * The latest of those: absence means "not evaluated in `days` days" only when it is before `since`;
+   * null when the server does not say (then no flag is called not evaluated).
+   */
+  readonly countingBegan: string | null;
   readonly flags: UsageRow[];
 }
 
@@ -59,6 +71,7 @@ const STATUS_TEXT: Record<UsageStatus, string> = {
   [UsageStatus.Evaluated]: '',
   [UsageStatus.NotEvaluated]: 'not evaluated',
   [UsageStatus.New]: 'new, not evaluated yet',
+  [UsageStatus.NotEvaluatedSinceCounting]: 'not evaluated since counting began',
   [UsageStatus.NotDefined]: 'not defined',
   [UsageStatus.Archived]: 'archived, still evaluated',
 };
@@ -81,7 +94,19 @@ export async function flagUsage(client: XpApiClient, project: string, days: numb
   const shown = environment === undefined ? environments.map((e) => e.key) : [environment];
   const counted = new Set(usage.flags.flatMap((f) => f.environments.filter((e) => e.count > 0).map((e) => e.environment)));
   const reportsCounts = counted.size > 0;
-  const base = { project, days, since: usage.since, environment: environment ?? null, reportsCounts, lastCountsAt: null, environmentsWithoutCounts: shown.filter((e) => !counted.has(e)) };
+  const countingSince = ((usage as Partial<ProjectFlagEvaluations>).countingSince ?? []).map((c) => ({ environment: c.environment, since: c.since }));
+  const began = countingBegan(usage) ?? null;
+  const base = {
+    project,
+    days,
+    since: usage.since,
+    environment: environment ?? null,
+    reportsCounts,
+    lastCountsAt: null,
+    environmentsWithoutCounts: shown.filter((e) => !counted.has(e)),
+    countingSince,
+    countingBegan: began,
+  };
   if (!reportsCounts) {
     // Counts before the window tell "SDKs stopped reporting, or nothing was evaluated" from "never reported".
     const kept = days < EVALUATION_DAYS_KEPT ? await client.projectFlagEvaluations(project, { days: EVALUATION_DAYS_KEPT, ...(environment === undefined ? {} : { environment }) }) : usage;
@@ -90,6 +115,8 @@ export async function flagUsage(client: XpApiClient, project: string, days: numb
   }
   const byKey = new Map(usage.flags.map((f) => [f.flag, f]));
   const windowStart = Date.parse(usage.since);
+  // Counting that began within the window (or at a time not said) proves absence only since then.
+  const countedAllWindow = began !== null && Date.parse(began) <= windowStart;
   const row = (key: string, status: (evaluated: boolean) => UsageStatus): UsageRow => {
     const entry = byKey.get(key);
     return {
@@ -112,7 +139,11 @@ export async function flagUsage(client: XpApiClient, project: string, days: numb
       continue;
     }
     const created = Date.parse(flag.createdAt);
-    rows.push(row(flag.key, (evaluated) => (evaluated ? UsageStatus.Evaluated : created <= windowStart ? UsageStatus.NotEvaluated : UsageStatus.New)));
+    rows.push(
+      row(flag.key, (evaluated) =>
+        evaluated ? UsageStatus.Evaluated : created > windowStart ? UsageStatus.New : countedAllWindow ? UsageStatus.NotEvaluated : UsageStatus.NotEvaluatedSinceCounting,
+      ),
+    );
   }
   for (const entry of usage.flags) {
     if (!flagKeys.has(entry.flag)) {
@@ -124,6 +155,7 @@ export async function flagUsage(client: XpApiClient, project: string, days: numb
 }
 
 const number = (n: number): string => n.toLocaleString('en-US');
+const count = (n: number, noun: string): string => `${number(n)} ${noun}${n === 1 ? '' : 's'}`;
 
 /** The report as lines: a heading, an aligned table, and what a dash means. */
 export function usageLines(report: UsageReport, unused: boolean): string[] {
@@ -138,7 +170,15 @@ export function usageLines(report: UsageReport, unused: boolean): string[] {
     ];
   }
   const rows = unused ? report.flags.filter((r) => r.status === UsageStatus.NotEvaluated) : report.flags;
+  const began = report.countingBegan === null ? 'at a time this server does not say (an older server)' : `on ${utcMinute(report.countingBegan)}`;
+  const tooSoon = report.flags.filter((r) => r.status === UsageStatus.NotEvaluatedSinceCounting).length;
   if (unused) {
+    if (tooSoon > 0) {
+      // Not one flag is called unused while counting has not covered the window.
+      return [
+        `Evaluation counting began ${began}, less than ${report.days === 1 ? 'a day' : `${report.days} days`} before now${where}: too soon to call any flag unused (${count(tooSoon, 'flag')} not evaluated since).`,
+      ];
+    }
     return rows.length === 0
       ? [`Every flag of ${report.project} older than ${report.days} days was evaluated in ${window}.`]
       : [`Flags of ${report.project} no SDK evaluated in ${window}:`, ...rows.map((r) => printable(r.key))];
@@ -153,6 +193,9 @@ export function usageLines(report: UsageReport, unused: boolean): string[] {
   const out = [`Evaluations of ${report.project}'s flags in ${window}:`, line(header), ...table.map(line)];
   if (silent.size > 0) {
     out.push(`-: no SDK reported counts from ${[...silent].join(', ')} in the window, so nothing is known of the flags there.`);
+  }
+  if (tooSoon > 0) {
+    out.push(`Evaluation counting began ${began}, within the window: "not evaluated since counting began" is all that can be said of a flag none evaluated.`);
   }
   return out;
 }

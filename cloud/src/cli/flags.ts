@@ -22,8 +22,9 @@ export const FLAGS_HELP = `  xp flags off|on KEY --project KEY --env ENV [--at I
       How often SDKs evaluated each flag in the last --days days (1 to 90), per environment, and
       when last; flags not evaluated, and keys evaluated that no flag has ("not defined"). The
       project is --project, else the one a flags file in this folder names. --unused lists only
-      the flags, older than the window, that no SDK evaluated (exit code 0 either way). A project
-      whose SDKs report no evaluation counts gets that said, and no flag called unused.`;
+      the flags, older than the window, that no SDK evaluated (exit code 0 either way); none
+      while counting began less than --days ago. A project whose SDKs report no evaluation
+      counts gets that said, and no flag called unused.`;
 
 const USAGE = 'usage: xp flags off|on KEY --project KEY --env ENV [--at INSTANT], or xp flags usage [--project KEY] [--environment ENV] [--days 30] [--unused] [--json]';
 

@@ -5,7 +5,7 @@
 import { Permission, assertCan } from '../auth/permissions.js';
 import { AppError, AppErrorCode, invalid } from '../errors.js';
 import type { Queryable } from '../store/db.js';
-import { EvaluationInterval, FLAG_EVALUATION_RETENTION_DAYS, evaluatedFlags, flagEvaluationData, hasEvaluations } from '../store/flag-evaluations.js';
+import { EvaluationInterval, FLAG_EVALUATION_RETENTION_DAYS, countingSince, evaluatedFlags, flagEvaluationData, hasEvaluations } from '../store/flag-evaluations.js';
 import type { EvaluationBucket } from '../store/flag-evaluations.js';
 import { environments } from '../store/projects.js';
 import type { Actor, Deps } from './context.js';
@@ -19,6 +19,15 @@ export const MAX_EVALUATION_SPAN_DAYS = FLAG_EVALUATION_RETENTION_DAYS;
 export const DEFAULT_EVALUATION_SPAN_DAYS = 7;
 /** Up to this span the default interval is an hour, beyond it a day. */
 const HOURLY_UP_TO_MS = 3 * DAY_MS;
+/** How many keys no flag has the project listing holds by default, and at most. */
+export const DEFAULT_UNDEFINED_KEYS_LIMIT = 1000;
+export const MAX_UNDEFINED_KEYS_LIMIT = 5000;
+
+/** Since when counts have been arriving in an environment (the start of the earliest hour kept). */
+export interface CountingSince {
+  readonly environment: string;
+  readonly since: string;
+}
 
 export interface FlagEvaluationsQuery {
   readonly environment?: string | undefined;
@@ -35,6 +44,7 @@ export interface FlagEvaluations {
   readonly series: { readonly at: string; readonly environment: string; readonly variation: string | null; readonly count: number }[];
   readonly totals: { readonly environment: string; readonly variation: string | null; readonly count: number }[];
   readonly lastEvaluated: { readonly environment: string; readonly at: string }[];
+  readonly countingSince: CountingSince[];
 }
 
 export interface ProjectFlagEvaluations {
@@ -46,19 +56,33 @@ export interface ProjectFlagEvaluations {
     readonly lastEvaluatedAt: string;
     readonly environments: { readonly environment: string; readonly count: number; readonly lastEvaluatedAt: string }[];
   }[];
+  readonly undefinedOmitted: number;
+  readonly countingSince: CountingSince[];
 }
 
-/** An environment filter must name one of the project's environments: an empty answer would hide a typo. */
-async function checkEnvironment(db: Queryable, projectId: string, environment: string | undefined): Promise<void> {
-  if (environment === undefined) {
-    return;
-  }
+/**
+ * An environment filter must name one of the project's environments: an empty answer would hide a typo.
+ * Returns the environments the answer covers: the one asked for, or all of the project's.
+ */
+async function checkEnvironment(db: Queryable, projectId: string, environment: string | undefined): Promise<string[]> {
   const known = (await environments.list(db, projectId)).map((e) => e.key);
+  if (environment === undefined) {
+    return known;
+  }
   if (!known.includes(environment)) {
     throw invalid(`environment "${environment}" is not an environment of this project (it has ${known.map((k) => `"${k}"`).join(', ') || 'none'})`, {
       issues: [{ path: 'query.environment', message: 'unknown environment' }],
     });
   }
+  return [environment];
+}
+
+/**
+ * Since when counts have been arriving in each of the environments (project-wide, not per flag): a
+ * "not evaluated in N days" claim holds only where counting began at least N days ago.
+ */
+async function countingSinceOf(deps: Pick<Deps, 'db' | 'now'>, projectId: string, envs: readonly string[]): Promise<CountingSince[]> {
+  return (await countingSince(deps.db, { projectId, environments: envs, now: deps.now() })).map((c) => ({ environment: c.environment, since: c.since.toISOString() }));
 }
 
 /** The bucket start at or before `at`. */
@@ -77,7 +101,7 @@ function bucketStart(at: number, interval: EvaluationInterval): number {
 export async function flagEvaluations(deps: Pick<Deps, 'db' | 'now'>, actor: Actor, projectKey: string, flag: string, q: FlagEvaluationsQuery): Promise<FlagEvaluations> {
   assertCan(actor, Permission.Read);
   const project = await projectFor(deps.db, actor, projectKey);
-  await checkEnvironment(deps.db, project.id, q.environment);
+  const envs = await checkEnvironment(deps.db, project.id, q.environment);
   const to = q.to === undefined ? deps.now().getTime() : Date.parse(q.to);
   const requestedFrom = q.from === undefined ? to - DEFAULT_EVALUATION_SPAN_DAYS * DAY_MS : Date.parse(q.from);
   if (requestedFrom >= to) {
@@ -102,29 +126,39 @@ export async function flagEvaluations(deps: Pick<Deps, 'db' | 'now'>, actor: Act
     series: data.series.map((b: EvaluationBucket) => ({ at: b.at.toISOString(), environment: b.environment, variation: b.variation, count: b.count })),
     totals: data.totals,
     lastEvaluated: data.lastEvaluated.map((l) => ({ environment: l.environment, at: l.at.toISOString() })),
+    countingSince: await countingSinceOf(deps, project.id, envs),
   };
 }
 
 /**
- * Every key evaluated in the last `days` days (since the start of the hour `days` days ago), defined
- * as a flag or not, most evaluated first. Defined flags not evaluated in the window are not listed.
+ * Every key evaluated in the last `days` days (since the start of the hour `days` days ago), most
+ * evaluated first: every flag of the project evaluated, and up to `limit` keys no flag has (the most
+ * evaluated; `undefinedOmitted` counts the rest). Defined flags not evaluated in the window are not
+ * listed; `countingSince` says whether their absence means anything.
  */
-export async function projectFlagEvaluations(deps: Pick<Deps, 'db' | 'now'>, actor: Actor, projectKey: string, q: { readonly environment?: string | undefined; readonly days: number }): Promise<ProjectFlagEvaluations> {
+export async function projectFlagEvaluations(
+  deps: Pick<Deps, 'db' | 'now'>,
+  actor: Actor,
+  projectKey: string,
+  q: { readonly environment?: string | undefined; readonly days: number; readonly limit?: number | undefined },
+): Promise<ProjectFlagEvaluations> {
   assertCan(actor, Permission.Read);
   const project = await projectFor(deps.db, actor, projectKey);
-  await checkEnvironment(deps.db, project.id, q.environment);
+  const envs = await checkEnvironment(deps.db, project.id, q.environment);
   const since = bucketStart(deps.now().getTime() - q.days * DAY_MS, EvaluationInterval.Hour);
-  const flags = await evaluatedFlags(deps.db, { projectId: project.id, environment: q.environment, since: new Date(since) });
-  const defined = await definedFlags(deps.db, project.id, flags.map((f) => f.flag));
+  const limit = Math.min(q.limit ?? DEFAULT_UNDEFINED_KEYS_LIMIT, MAX_UNDEFINED_KEYS_LIMIT);
+  const evaluated = await evaluatedFlags(deps.db, { projectId: project.id, environment: q.environment, since: new Date(since), undefinedLimit: limit });
   return {
     since: new Date(since).toISOString(),
-    flags: flags.map((f) => ({
+    flags: evaluated.flags.map((f) => ({
       flag: f.flag,
-      defined: defined.has(f.flag),
+      defined: f.defined,
       total: f.total,
       lastEvaluatedAt: f.lastEvaluatedAt.toISOString(),
       environments: f.environments.map((e) => ({ environment: e.environment, count: e.count, lastEvaluatedAt: e.lastEvaluatedAt.toISOString() })),
     })),
+    undefinedOmitted: evaluated.undefinedOmitted,
+    countingSince: await countingSinceOf(deps, project.id, envs),
   };
 }
 

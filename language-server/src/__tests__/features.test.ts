@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -795,17 +795,72 @@ describe('cache file', () => {
 });
 
 describe('evaluation counts in hovers', () => {
-  const usage = (flags: NonNullable<ProjectSnapshot['evaluations']>['flags']): Partial<ProjectSnapshot> => ({ evaluations: { since: '2026-05-02T00:00:00.000Z', flags } });
+  type Usage = NonNullable<ProjectSnapshot['evaluations']>;
+  /** Counting in production since 2026-03-01: well before the window (from 2026-05-02). */
+  const LONG_AGO: Usage['countingSince'] = [{ environment: 'production', since: '2026-03-01T00:00:00.000Z' }];
+  const usage = (flags: Usage['flags'], countingSince: Usage['countingSince'] = LONG_AGO): Partial<ProjectSnapshot> => ({ evaluations: { since: '2026-05-02T00:00:00.000Z', flags, undefinedOmitted: 0, countingSince } });
+  const evaluated: Usage['flags'] = [{ flag: 'checkout', defined: true, total: 5, lastEvaluatedAt: '2026-05-31T23:50:00.000Z', environments: [{ environment: 'production', count: 5, lastEvaluatedAt: '2026-05-31T23:50:00.000Z' }] }];
+  /** The snapshot's flags, dark-mode created at `createdAt` (undefined: a cache from before flags' creation times). */
+  const aged = (createdAt: string | undefined): Partial<ProjectSnapshot> => ({ flags: [{ ...record(darkMode), ...(createdAt === undefined ? {} : { createdAt }) }, record(checkout)] });
   const hoverText = async (ctx: FeatureContext, key: string): Promise<string> => {
     const index = await indexOf('/w/usage.ts', `client.getValue('${key}', user, false);\n`);
     return (hover(ctx, index.references[0]!).contents as MarkupContent).value;
   };
 
   it('says a key that is no flag is still asked for, and when', async () => {
-    const ctx = context(usage([{ flag: 'old-banner', defined: false, total: 1, lastEvaluatedAt: '2026-05-31T21:00:00.000Z', environments: [{ environment: 'production', count: 1, lastEvaluatedAt: '2026-05-31T21:00:00.000Z' }] }]));
+    const ctx = context({
+      ...aged('2026-01-10T00:00:00.000Z'),
+      ...usage([{ flag: 'old-banner', defined: false, total: 1, lastEvaluatedAt: '2026-05-31T21:00:00.000Z', environments: [{ environment: 'production', count: 1, lastEvaluatedAt: '2026-05-31T21:00:00.000Z' }] }]),
+    });
     expect(await hoverText(ctx, 'old-banner')).toContain('Evaluated 1 time in the last 30 days (production 1), last 3 h ago: code asks for it and gets the default it passes.');
     // A flag the project's SDKs never asked for, while they report counts.
     expect(await hoverText(ctx, 'dark-mode')).toContain('_Not evaluated in the last 30 days');
+  });
+
+  it('says "not evaluated in the last 30 days" only when counting began before the window and the flag is older than it', async () => {
+    const hoverOf = (over: Partial<ProjectSnapshot>): Promise<string> => hoverText(context(over), 'dark-mode');
+    const old = aged('2026-01-10T00:00:00.000Z');
+    expect(await hoverOf({ ...old, ...usage(evaluated) })).toContain(
+      '_Not evaluated in the last 30 days by any SDK that reports evaluation counts: if no deployed code asks for it, it can be removed._',
+    );
+    // Upgrade day: counts have arrived for 8 minutes. Only what they show may be said.
+    const recent = await hoverOf({ ...old, ...usage(evaluated, [{ environment: 'production', since: '2026-05-31T23:00:00.000Z' }]) });
+    expect(recent).toContain('_Not evaluated since evaluation counting began on 2026-05-31: too soon to tell whether deployed code still asks for it._');
+    expect(recent).not.toContain('30 days');
+    expect(recent).not.toContain('removed');
+    // One environment counting for long, another since within the window: the later start is what holds for both.
+    expect(await hoverOf({ ...old, ...usage(evaluated, [...LONG_AGO, { environment: 'staging', since: '2026-05-20T10:00:00.000Z' }]) })).toContain(
+      '_Not evaluated since evaluation counting began on 2026-05-20 in staging:',
+    );
+    // A flag created 10 days ago cannot have gone 30 days unevaluated; one of unknown age (an older cache) neither.
+    for (const over of [aged('2026-05-22T00:00:00.000Z'), aged(undefined)]) {
+      const text = await hoverOf({ ...over, ...usage(evaluated) });
+      expect(text).toContain('Dark mode');
+      expect(text).not.toMatch(/[Ee]valuated/);
+    }
+    // A server (or cache) without countingSince: nothing is known of when counting began.
+    const unknown = await hoverOf({ ...old, ...usage(evaluated, []) });
+    expect(unknown).not.toMatch(/[Ee]valuated/);
+    // Evaluated flags are told as before, whenever counting began.
+    expect(await hoverText(context({ ...old, ...usage(evaluated, [{ environment: 'production', since: '2026-05-31T23:00:00.000Z' }]) }), 'checkout')).toContain('Evaluated 5 times in the last 30 days (production 5)');
+  });
+
+  it('keeps flags\' creation times and countingSince in the cache; a cache without them claims nothing of absence', () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'xp-ls-usage-'));
+    const file = path.join(dir, 'cache.json');
+    const snapshot = context({ ...aged('2026-01-10T00:00:00.000Z'), ...usage(evaluated) }).snapshot;
+    writeCache(file, snapshot);
+    const read = readCache(file, 'shop')!;
+    expect(read.flags.find((f) => f.key === 'dark-mode')?.createdAt).toBe('2026-01-10T00:00:00.000Z');
+    expect(read.evaluations?.countingSince).toEqual(LONG_AGO);
+    // A cache written before both existed.
+    const raw = JSON.parse(readFileSync(file, 'utf8')) as { snapshot: { flags: { createdAt?: string }[]; evaluations: { countingSince?: unknown } } };
+    delete raw.snapshot.evaluations.countingSince;
+    writeFileSync(file, JSON.stringify(raw));
+    const older = readCache(file, 'shop')!;
+    expect(older.evaluations?.countingSince).toEqual([]);
+    expect(older.evaluations?.undefinedOmitted).toBe(0);
+    rmSync(dir, { recursive: true, force: true });
   });
 
   it('claims nothing when no SDK of the project reports counts', async () => {

@@ -57,6 +57,8 @@ describe('xp/flagList with evaluation counts', () => {
         { flag: 'checkout-v2', defined: true, total: 12_345, lastEvaluatedAt: last, environments: [{ environment: 'production', count: 12_345, lastEvaluatedAt: last }] },
         { flag: 'ghost-key', defined: false, total: 8, lastEvaluatedAt: last, environments: [{ environment: 'production', count: 8, lastEvaluatedAt: last }] },
       ],
+      undefinedOmitted: 0,
+      countingSince: [{ environment: 'production', since: '2026-08-01T00:00:00.000Z' }],
     };
 
     expect(await listed(stand)).toEqual({
@@ -69,10 +71,40 @@ describe('xp/flagList with evaluation counts', () => {
     });
   });
 
+  it('gives a flag no SDK evaluated a total of 0 only where that says something: counting began before the window and the flag is older', async () => {
+    const last = new Date(Date.now() - 60_000).toISOString();
+    const flags = [{ flag: 'checkout-v2', defined: true, total: 3, lastEvaluatedAt: last, environments: [{ environment: 'production', count: 3, lastEvaluatedAt: last }] }];
+    const since = new Date(Date.now() - 30 * 86_400_000).toISOString();
+    const stand = await api();
+    // Counting began 8 minutes ago (the day the SDKs were upgraded): only "not evaluated since".
+    const began = new Date(Date.now() - 8 * 60_000).toISOString();
+    stand.evaluations = { since, flags, undefinedOmitted: 0, countingSince: [{ environment: 'production', since: began }] };
+    const upgraded = await listed(stand);
+    expect(upgraded['new-nav']).toEqual({ days: 30, total: 0, lastEvaluatedAt: null, countingSince: began });
+    expect(upgraded['ghost-key']).toEqual({ days: 30, total: 0, lastEvaluatedAt: null, countingSince: began });
+    expect(upgraded['checkout-v2']).toEqual({ days: 30, total: 3, lastEvaluatedAt: last });
+
+    // Counting for 40 days: flags older than the window are not evaluated in it; new-nav, created a week ago, is not told.
+    const long = await api();
+    long.flagCreatedAt['new-nav'] = new Date(Date.now() - 7 * 86_400_000).toISOString();
+    long.evaluations = { since, flags, undefinedOmitted: 0, countingSince: [{ environment: 'production', since: new Date(Date.now() - 40 * 86_400_000).toISOString() }] };
+    const counted = await listed(long);
+    expect(counted['new-nav']).toBe('absent');
+    expect(counted['dark-mode']).toEqual({ days: 30, total: 0, lastEvaluatedAt: null });
+    // A key in code that no flag has: no age to check.
+    expect(counted['ghost-key']).toEqual({ days: 30, total: 0, lastEvaluatedAt: null });
+
+    // A server from before countingSince: no claim of absence at all.
+    const older = await api();
+    older.evaluations = { since, flags } as unknown as NonNullable<StandInApi['evaluations']>;
+    const unknown = await listed(older);
+    expect([unknown['new-nav'], unknown['dark-mode'], unknown['checkout-v2']]).toEqual(['absent', 'absent', { days: 30, total: 3, lastEvaluatedAt: last }]);
+  });
+
   it('says nothing of evaluations from a server without counts (404), nor from a project where none arrived', async () => {
     const older = await api();
     const none = await api();
-    none.evaluations = { since: '2026-10-26T12:00:00.000Z', flags: [] };
+    none.evaluations = { since: '2026-10-26T12:00:00.000Z', flags: [], undefinedOmitted: 0, countingSince: [] };
 
     const absent = { 'banner-text': 'absent', 'checkout-v2': 'absent', 'dark-mode': 'absent', 'ghost-key': 'absent', 'new-nav': 'absent', 'search-v3': 'absent' };
     expect(await listed(older)).toEqual(absent);

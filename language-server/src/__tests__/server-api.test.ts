@@ -274,6 +274,11 @@ describe('language server over stdio, with an API that misbehaves', () => {
           ],
         },
       ],
+      undefinedOmitted: 0,
+      countingSince: [
+        { environment: 'production', since: new Date(Date.now() - 40 * 86_400_000).toISOString() },
+        { environment: 'staging', since: new Date(Date.now() - 40 * 86_400_000).toISOString() },
+      ],
     };
     const root = fresh();
     const hoverAt = async (client: LspTestClient, file: string, character: number): Promise<string> => {
@@ -292,6 +297,32 @@ describe('language server over stdio, with an API that misbehaves', () => {
     const offline = await start(root, { apiUrl: api.url(), token: 'xpp_good', project: 'shop', refreshIntervalSeconds: 0, cacheFile: '.xp-cache.json' });
     await offline.until('cached data', () => offline.statuses.find((s) => s.source === 'cache'));
     expect(await hoverAt(offline, 'a.ts', 22)).toContain('Evaluated 12,345 times in the last 30 days');
+  });
+
+  it('on the day SDKs begin to count, says a flag was not evaluated since counting began, not in 30 days; the same from the cache', async () => {
+    const api = await listening();
+    const lastEvaluatedAt = new Date(Date.now() - 60_000).toISOString();
+    const began = new Date(Date.now() - 8 * 60_000);
+    api.evaluations = {
+      since: new Date(Date.now() - 30 * 86_400_000).toISOString(),
+      flags: [{ flag: 'checkout-v2', defined: true, total: 7, lastEvaluatedAt, environments: [{ environment: 'production', count: 7, lastEvaluatedAt }] }],
+      undefinedOmitted: 0,
+      countingSince: [{ environment: 'production', since: began.toISOString() }],
+    };
+    const root = fresh();
+    const hoverAt = async (client: LspTestClient): Promise<string> => {
+      const uri = await client.open('b.ts', FILES['b.ts']!, 'typescript');
+      return (((await client.connection.sendRequest(HoverRequest.type, { textDocument: { uri }, position: { line: 0, character: 28 } })) as Hover).contents as MarkupContent).value;
+    };
+    const live = await start(root, { apiUrl: api.url(), token: 'xpp_good', project: 'shop', refreshIntervalSeconds: 0, cacheFile: '.xp-cache.json' });
+    await live.until('API data', () => live.statuses.find((s) => s.source === 'api'));
+    const text = await hoverAt(live);
+    expect(text).toContain(`_Not evaluated since evaluation counting began on ${began.toISOString().slice(0, 10)}: too soon to tell whether deployed code still asks for it._`);
+    expect(text).not.toContain('30 days');
+    api.tokens.clear();
+    const offline = await start(root, { apiUrl: api.url(), token: 'xpp_good', project: 'shop', refreshIntervalSeconds: 0, cacheFile: '.xp-cache.json' });
+    await offline.until('cached data', () => offline.statuses.find((s) => s.source === 'cache'));
+    expect(await hoverAt(offline)).toContain('_Not evaluated since evaluation counting began on');
   });
 
   it('says nothing of usage when the server has no evaluation counts', async () => {

@@ -26,6 +26,8 @@ export interface StandInApi {
   readonly experiments: { readonly key: string }[];
   /** The project's evaluation counts (GET …/flag-evaluations); undefined: 404, as a server from before them answers. */
   evaluations: ProjectFlagEvaluations | undefined;
+  /** When flags were created, by key (others: 2026-01-01). */
+  readonly flagCreatedAt: Record<string, string>;
   /** How long a flag list waits before it answers (its body is the one of the moment it was asked). */
   flagsDelayMs: number;
   /** When set, the change feed answers this status (a 503: the feed retries) instead of streaming. */
@@ -44,7 +46,7 @@ export function standInApi(): StandInApi {
     key: definition.key,
     version: 1,
     archived: false,
-    createdAt: '2026-01-01T00:00:00Z',
+    createdAt: api.flagCreatedAt[definition.key] ?? '2026-01-01T00:00:00Z',
     updatedAt: '2026-01-01T00:00:00Z',
     createdBy: null,
     updatedBy: null,
@@ -87,6 +89,7 @@ export function standInApi(): StandInApi {
     extraFlags: [],
     experiments: [],
     evaluations: undefined,
+    flagCreatedAt: {},
     flagsDelayMs: 0,
     feedStatus: undefined,
     feedPolls: false,

@@ -400,12 +400,21 @@ export interface FlagEvaluations {
   readonly totals: readonly { readonly environment: string; readonly variation: string | null; readonly count: number }[];
   /** The latest evaluation counted per environment, over the 90 days kept. */
   readonly lastEvaluated: readonly { readonly environment: string; readonly at: string }[];
+  /** Project-wide, per environment: the start of the earliest hour for which any key has counts kept (at most 90 days back); an environment with no counts is absent. */
+  readonly countingSince: readonly EvaluationCountingSince[];
 }
 
-/** The query of `projectFlagEvaluations`: `days` 1..90, default 30. */
+/** Since when evaluation counts have been arriving in an environment (the start of the earliest hour kept). */
+export interface EvaluationCountingSince {
+  readonly environment: string;
+  readonly since: string;
+}
+
+/** The query of `projectFlagEvaluations`: `days` 1..90, default 30; `limit` 1..5000, default 1000: how many keys no flag has are listed. */
 export interface ProjectFlagEvaluationsQuery {
   readonly environment?: string;
   readonly days?: number;
+  readonly limit?: number;
 }
 
 /** Every key evaluated since `since` (GET /api/v1/projects/{project}/flag-evaluations), most evaluated first. */
@@ -419,6 +428,10 @@ export interface ProjectFlagEvaluations {
     readonly lastEvaluatedAt: string;
     readonly environments: readonly { readonly environment: string; readonly count: number; readonly lastEvaluatedAt: string }[];
   }[];
+  /** How many more keys no flag has were evaluated in the window than `limit` lets list (defined flags are always all listed). */
+  readonly undefinedOmitted: number;
+  /** Project-wide, per environment: the start of the earliest hour for which any key has counts kept (at most 90 days back); an environment with no counts is absent. */
+  readonly countingSince: readonly EvaluationCountingSince[];
 }
 
 /** The subset of the results API's answer that editors show. */

@@ -95,6 +95,23 @@ describe('Flags view with evaluation counts', () => {
     expect(new Set(views.map((v) => v.id)).size).toBe(views.length);
   });
 
+  it('keeps out of "Not evaluated in 30 days" the flags not evaluated only since counting began, within the window', () => {
+    const began = '2026-11-25T11:00:00.000Z';
+    const flags = [
+      { ...flag('a', 'active', 2), ...counts(4, 3) },
+      { ...flag('n', 'active', 1), evaluations: { days: 30, total: 0, lastEvaluatedAt: null, countingSince: began } },
+    ];
+
+    const views = rootNodes(flags).flatMap((r) => [r, ...childNodes(r)]).map((n) => itemView(n, NOW));
+
+    expect(views.map((v) => [v.label, v.description])).toEqual([
+      ['Active (2)', undefined],
+      ['a', 'ON · 2 refs · 4 evals · 3 min ago'],
+      ['n', 'ON · 1 ref · not evaluated since 2026-11-25'],
+    ]);
+    expect(views[2]!.tooltip).toBe('n (boolean)\nproduction: ON\nNot evaluated since evaluation counting began on 2026-11-25: too soon to tell whether deployed code still asks for it');
+  });
+
   it('says nothing of evaluations when the project has no counts', () => {
     const roots = rootNodes([flag('a', 'active', 2), flag('d', 'active')]);
     const views = roots.flatMap((r) => [r, ...childNodes(r)]).map((n) => itemView(n, NOW));

@@ -100,6 +100,34 @@ describe('evaluation counts in xp code-refs and xp flags usage', () => {
         { flag: 'ghost-flag', variation: null, count: 1 },
       ],
     });
+    const minute = (t: number): string => new Date(t).toISOString().slice(0, 16).replace('T', ' ') + ' UTC';
+    const began = minute(Math.floor((now - 10_000) / 3_600_000) * 3_600_000);
+
+    // Upgrade day: the counts began minutes ago, so no flag is called unused, only "not evaluated since".
+    const early = await upload();
+    const earlyUnused = await usage(['--unused']);
+    const earlyTable = await usage();
+    expect(early.out.slice(2)).toEqual([
+      `Flags the code references that no SDK evaluated since evaluation counting began on ${began}, less than 30 days ago (too soon to call them unused):`,
+      '  new-unused (1 reference)',
+      '  old-unused (2 references)',
+      'Keys that are neither flags nor experiments of demo, yet SDKs evaluated them in the last 30 days (code running somewhere asks for a flag that does not exist and gets its default: a bug):',
+      `  ghost-flag (1 reference): evaluated 8 times (development 7 · staging 1), last ${minute(now - 10_000)}`,
+      `Keys that are neither flags nor experiments of demo, and no SDK evaluated them since evaluation counting began on ${began} (a typo, or another project's):`,
+      '  typo-flag (1 reference)',
+    ]);
+    expect(earlyUnused).toEqual({ code: 0, out: [`Evaluation counting began on ${began}, less than 30 days before now: too soon to call any flag unused (1 flag not evaluated since).`], err: [] });
+    expect(earlyTable.out).toContain('old-unused                  0        0           -  -                     not evaluated since counting began');
+    expect(earlyTable.out.at(-1)).toBe(`Evaluation counting began on ${began}, within the window: "not evaluated since counting began" is all that can be said of a flag none evaluated.`);
+
+    // Counting began 40 days ago in both environments (a key evaluated then, outside the window).
+    const demo = (await s.p.db.query<{ id: string }>("SELECT id FROM projects WHERE key = 'demo'")).rows[0]!.id;
+    const longAgo = new Date(Math.floor((now - 40 * 86_400_000) / 3_600_000) * 3_600_000);
+    await s.p.db.query(
+      `INSERT INTO flag_evaluations (project_id, environment, flag_key, variation, hour, count, last_at)
+       VALUES ($1, 'development', 'older-key', 'on', $2, 1, $2), ($1, 'staging', 'older-key', 'on', $2, 1, $2)`,
+      [demo, longAgo.toISOString()],
+    );
 
     const report = await upload();
     const failing = await upload(['--fail-on-unknown']);
@@ -125,7 +153,9 @@ describe('evaluation counts in xp code-refs and xp flags usage', () => {
     expect(week.out[2]).toBe('Flags the code references that no SDK evaluated in the last 7 days, in any environment (code never reached, or not deployed): candidates for removal');
     // new-unused was created today: not yet a candidate whatever the window.
     expect(week.out[3]).toBe('  old-unused (2 references)');
-    expect(long.out[2]).toBe('Flags the code references that no SDK evaluated in the last 90 days (the counts kept), in any environment (code never reached, or not deployed): candidates for removal');
+    // Counting began 40 days ago: over 90 days only "not evaluated since" can be said.
+    const began = new Date(Math.floor((now - 40 * 86_400_000) / 3_600_000) * 3_600_000).toISOString().slice(0, 16).replace('T', ' ');
+    expect(long.out[2]).toBe(`Flags the code references that no SDK evaluated since evaluation counting began on ${began} UTC, less than 90 days (the counts kept) ago (too soon to call them unused):`);
   });
 
   it('xp flags usage: every flag with its evaluations per environment, the flags not evaluated and the keys evaluated that no flag has', async () => {

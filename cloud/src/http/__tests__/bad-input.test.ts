@@ -154,7 +154,7 @@ const REQUIRED_QUERIES: Readonly<Record<string, string>> = {
 };
 
 /** Page limits above the usual 200: the first refused value is one more. */
-const PAGE_MAX: Readonly<Record<string, number>> = { 'GET /api/v1/projects/{project}/code-refs': 5_000 };
+const PAGE_MAX: Readonly<Record<string, number>> = { 'GET /api/v1/projects/{project}/code-refs': 5_000, 'GET /api/v1/projects/{project}/flag-evaluations': 5_000 };
 
 /** The route's path with concrete, valid parameters (`override` replaces some). */
 function concretePath(path: string, override: Readonly<Record<string, string>> = {}): string {

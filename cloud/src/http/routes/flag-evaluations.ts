@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { isoDateSchema, keySchema } from '@xp/shared';
 import { Permission } from '../../auth/permissions.js';
-import { DEFAULT_EVALUATION_SPAN_DAYS, MAX_EVALUATION_SPAN_DAYS, flagEvaluations, projectFlagEvaluations } from '../../domain/flag-evaluations.js';
+import { DEFAULT_EVALUATION_SPAN_DAYS, DEFAULT_UNDEFINED_KEYS_LIMIT, MAX_EVALUATION_SPAN_DAYS, MAX_UNDEFINED_KEYS_LIMIT, flagEvaluations, projectFlagEvaluations } from '../../domain/flag-evaluations.js';
 import type { Services } from '../../domain/services.js';
 import { route } from '../api.js';
 import { badStringReason } from '../text.js';
@@ -33,7 +33,17 @@ const evaluationsQuery = z.strictObject({
 const projectQuery = z.strictObject({
   environment: keySchema.optional().describe('Only this environment (one of the project\'s, else 400); default all'),
   days: queryInt(1, MAX_EVALUATION_SPAN_DAYS).default(30).describe('How many days back (from the start of that hour) to now'),
+  limit: queryInt(1, MAX_UNDEFINED_KEYS_LIMIT)
+    .default(DEFAULT_UNDEFINED_KEYS_LIMIT)
+    .describe('How many keys that are not flags of the project to list, the most evaluated first (flags of the project are always all listed); `undefinedOmitted` counts the rest'),
 });
+
+const countingSinceSchema = z
+  .array(z.object({ environment: z.string(), since: z.string().describe('The start of the earliest hour for which any key has counts kept') }))
+  .describe(
+    `Project-wide, not per flag: per environment (the one asked for, or every environment of the project), since when counts have been arriving, at most ${MAX_EVALUATION_SPAN_DAYS} days back; an environment with no counts is absent. ` +
+      'Say "not evaluated in N days" only where counting began at least N days ago.',
+  );
 
 const variation = z.string().nullable().describe("The served variation's key; null: the caller's default value was served (flag missing from the ruleset, wrong type, evaluation error, client not ready)");
 
@@ -48,6 +58,7 @@ const flagEvaluationsSchema = z
       .describe('Buckets with counts, oldest first; a bucket in which nothing was evaluated is absent (not a zero)'),
     totals: z.array(z.object({ environment: z.string(), variation, count: z.number().int() })).describe('Per environment and variation over the window, most evaluated first'),
     lastEvaluated: z.array(z.object({ environment: z.string(), at: z.string() })).describe(`The latest evaluation counted per environment, over the ${MAX_EVALUATION_SPAN_DAYS} days kept (not only the window)`),
+    countingSince: countingSinceSchema,
   })
   .meta({ id: 'FlagEvaluations' });
 
@@ -63,6 +74,8 @@ const projectFlagEvaluationsSchema = z
         environments: z.array(z.object({ environment: z.string(), count: z.number().int(), lastEvaluatedAt: z.string() })),
       }),
     ),
+    undefinedOmitted: z.number().int().describe('How many more keys that are not flags of the project were evaluated in the window than `limit` let list'),
+    countingSince: countingSinceSchema,
   })
   .meta({ id: 'ProjectFlagEvaluations' });
 
@@ -75,7 +88,7 @@ export function flagEvaluationRoutes(s: Services): AnyRoute[] {
       tag: 'Flags',
       summary: 'How often SDKs evaluated a flag, by the variation served',
       description:
-        'Counts the SDKs (and the server\'s remote evaluation and OFREP) report in `evaluations` records, in hourly buckets of the window\'s end, kept 90 days. ' +
+        'Counts the SDKs (and the server\'s remote evaluation and OFREP of named flags; a bulk evaluation of every flag is not counted) report in `evaluations` records, in hourly buckets of the window\'s end (or of when the record was received, if earlier), kept 90 days. ' +
         'Buckets with no counts are absent. A key that is not a flag of the project but was evaluated (deleted, or never defined) still has its counts; ' +
         'one never evaluated that is not a flag is 404. Bad dates, an interval other than hour or day, an unknown environment, `from` not before `to` or a window over 90 days are 400 naming the parameter.',
       params: flagKeyParams,
@@ -93,7 +106,8 @@ export function flagEvaluationRoutes(s: Services): AnyRoute[] {
       tag: 'Flags',
       summary: 'Every flag key evaluated lately, most evaluated first',
       description:
-        'Every key SDKs evaluated in the last `days` days, defined as a flag or not (`defined`). A flag not evaluated in that time is not listed: its absence means "not evaluated in `days` days".',
+        'Every key SDKs evaluated in the last `days` days, defined as a flag or not (`defined`): every flag of the project, and up to `limit` keys no flag has, the most evaluated first (`undefinedOmitted` counts the rest). ' +
+        'A flag not evaluated in that time is not listed: its absence means "not evaluated in `days` days" only in an environment whose `countingSince` is at least `days` days ago, and only for a flag older than that.',
       params: projectParams,
       query: projectQuery,
       responses: { 200: { description: 'Evaluated keys', schema: projectFlagEvaluationsSchema } },

@@ -9,7 +9,7 @@ import type { EvaluationsPipelineEvent, PipelineRecord } from '@xp/shared';
 import { DatabaseError } from '../../store/database.js';
 import type { Database } from '../../store/db.js';
 import type { ArchiveSource } from '../../store/event-archive.js';
-import { evaluatedFlags, flagEvaluationData } from '../../store/flag-evaluations.js';
+import { countingSince, evaluatedFlags, flagEvaluationData } from '../../store/flag-evaluations.js';
 import { TARGETS } from '../../store/__tests__/test-databases.js';
 import { processBatch, pruneProcessedEvents } from '../aggregate.js';
 import type { StreamRecord } from '../aggregate.js';
@@ -19,8 +19,8 @@ import { DAY, ENV, HOUR, exposure, nextId, withHook } from './fixtures.js';
 const PROJECT = 'proj-evals';
 const T = Date.UTC(2026, 11, 7, 10, 0, 0);
 
-function evaluations(at: number, counts: EvaluationsPipelineEvent['event']['counts'], id = nextId('ev')): EvaluationsPipelineEvent {
-  return { v: 1, projectId: PROJECT, environment: ENV, receivedAt: at + 1_000, occurredAt: at, event: { id, type: 'evaluations', start: at - 10_000, timestamp: at, counts } };
+function evaluations(at: number, counts: EvaluationsPipelineEvent['event']['counts'], id = nextId('ev'), over: Partial<Pick<EvaluationsPipelineEvent, 'receivedAt' | 'environment'>> = {}): EvaluationsPipelineEvent {
+  return { v: 1, projectId: PROJECT, environment: ENV, receivedAt: at + 1_000, occurredAt: at, event: { id, type: 'evaluations', start: at - 10_000, timestamp: at, counts }, ...over };
 }
 
 let sequence = 5_000;
@@ -88,7 +88,7 @@ describe.each(TARGETS.map((t) => [t().name, t] as const))('flag evaluation count
       { at: new Date(Date.UTC(2026, 11, 7)), environment: ENV, variation: 'off', count: 31 },
       { at: new Date(Date.UTC(2026, 11, 7)), environment: ENV, variation: 'on', count: 132 },
     ]);
-    expect((await evaluatedFlags(db, { projectId: PROJECT, environment: undefined, since: new Date(T - DAY) })).map((f) => [f.flag, f.total, f.lastEvaluatedAt.toISOString()])).toEqual([
+    expect((await evaluatedFlags(db, { projectId: PROJECT, environment: undefined, since: new Date(T - DAY) })).flags.map((f) => [f.flag, f.total, f.lastEvaluatedAt.toISOString()])).toEqual([
       ['checkout-v2', 163, new Date(T + HOUR).toISOString()],
       ['no-such-flag', 4, new Date(T + 20 * 60_000).toISOString()],
     ]);
@@ -161,6 +161,77 @@ describe.each(TARGETS.map((t) => [t().name, t] as const))('flag evaluation count
     await db.query("INSERT INTO stream_gaps (stream, shard_id, from_arrival, to_arrival) VALUES ('s', 'shardId-000000000000', $1, $2)", [new Date(T - HOUR), new Date(T + HOUR)]);
     await replayArchive(db, { archive, from: new Date(T - HOUR), to: new Date(T + HOUR), experiment: 'exp' });
     expect(await buckets()).toEqual([{ flag: 'f', variation: 'on', hour: new Date(T).toISOString(), count: 10 }]);
+  });
+
+  it(`${target.name}: a record whose window ends in the future (within the clock-skew allowance) counts in the hour it was received, never later`, async () => {
+    const received = T + 10 * 60_000;
+    // An SDK whose clock runs 23 hours ahead: its window "ends" tomorrow.
+    const ahead = evaluations(received + 23 * HOUR, [{ flag: 'skewed', variation: 'on', count: 6 }], nextId('ev'), { receivedAt: received });
+    const onTime = evaluations(T + 5 * 60_000, [{ flag: 'skewed', variation: 'on', count: 1 }]);
+    expect(await processBatch(db, [record(ahead), record(onTime)])).toMatchObject({ batchItemFailures: [], processed: 2 });
+    expect(await buckets()).toEqual([{ flag: 'skewed', variation: 'on', hour: new Date(T).toISOString(), count: 7 }]);
+    const data = await flagEvaluationData(db, { projectId: PROJECT, flag: 'skewed', environment: undefined, from: new Date(T - HOUR), to: new Date(T + 2 * DAY), interval: 'hour' });
+    expect(data.lastEvaluated).toEqual([{ environment: ENV, at: new Date(received) }]);
+    const listed = await evaluatedFlags(db, { projectId: PROJECT, environment: undefined, since: new Date(T - DAY) });
+    expect(listed.flags.map((f) => [f.flag, f.total, f.lastEvaluatedAt.toISOString()])).toEqual([['skewed', 7, new Date(received).toISOString()]]);
+  });
+
+  it(`${target.name}: lists every flag of the project and, most evaluated first, at most the limit of keys no flag has, counting those left out`, async () => {
+    await db.query(`INSERT INTO flags (project_id, key, name, definition) VALUES ($1, 'rare-flag', 'Rare', '{}'), ($1, 'busy-flag', 'Busy', '{}')`, [PROJECT]);
+    try {
+      await processBatch(db, [
+        record(
+          evaluations(T, [
+            { flag: 'busy-flag', variation: 'on', count: 500 },
+            // Defined but evaluated less than every undefined key: still listed.
+            { flag: 'rare-flag', variation: 'on', count: 1 },
+            ...Array.from({ length: 6 }, (_, i) => ({ flag: `junk-${i}`, variation: null, count: 10 + i })),
+          ]),
+        ),
+        // A key evaluated in two environments: its total decides its rank.
+        record(evaluations(T, [{ flag: 'junk-0', variation: null, count: 100 }], nextId('ev'), { environment: 'staging' })),
+      ]);
+      const list = async (undefinedLimit?: number): Promise<{ flags: [string, boolean, number][]; undefinedOmitted: number }> => {
+        const out = await evaluatedFlags(db, { projectId: PROJECT, environment: undefined, since: new Date(T - DAY), ...(undefinedLimit === undefined ? {} : { undefinedLimit }) });
+        return { flags: out.flags.map((f) => [f.flag, f.defined, f.total]), undefinedOmitted: out.undefinedOmitted };
+      };
+      expect(await list(2)).toEqual({
+        flags: [
+          ['busy-flag', true, 500],
+          ['junk-0', false, 110],
+          ['junk-5', false, 15],
+          ['rare-flag', true, 1],
+        ],
+        undefinedOmitted: 4,
+      });
+      expect((await list()).flags).toHaveLength(8);
+      expect((await list()).undefinedOmitted).toBe(0);
+      expect((await list(6)).undefinedOmitted).toBe(0);
+      expect((await list(5)).undefinedOmitted).toBe(1);
+      // One environment: its keys only.
+      const staging = await evaluatedFlags(db, { projectId: PROJECT, environment: 'staging', since: new Date(T - DAY), undefinedLimit: 1 });
+      expect([staging.flags.map((f) => f.flag), staging.undefinedOmitted]).toEqual([['junk-0'], 0]);
+    } finally {
+      await db.query('DELETE FROM flags WHERE project_id = $1', [PROJECT]);
+    }
+  });
+
+  it(`${target.name}: says since when each environment has counts, project-wide (the earliest hour any key has), within the 90 days kept`, async () => {
+    const now = new Date(T + 30 * DAY);
+    await processBatch(db, [
+      record(evaluations(T + 25 * 60_000, [{ flag: 'a', variation: 'on', count: 1 }])),
+      record(evaluations(T + 3 * DAY, [{ flag: 'b', variation: 'on', count: 1 }])),
+      record(evaluations(T + 29 * DAY, [{ flag: 'c', variation: 'on', count: 1 }], nextId('ev'), { environment: 'staging' })),
+      // Older than the 90 days kept (not yet pruned): not "counting since".
+      record(evaluations(now.getTime() - 95 * DAY, [{ flag: 'old', variation: 'on', count: 1 }], nextId('ev'), { environment: 'qa' })),
+    ]);
+    expect(await countingSince(db, { projectId: PROJECT, environments: ['production', 'staging', 'qa', 'empty'], now })).toEqual([
+      { environment: 'production', since: new Date(T) },
+      { environment: 'staging', since: new Date(T + 29 * DAY) },
+    ]);
+    expect(await countingSince(db, { projectId: PROJECT, environments: ['staging'], now })).toEqual([{ environment: 'staging', since: new Date(T + 29 * DAY) }]);
+    expect(await countingSince(db, { projectId: PROJECT, environments: [], now })).toEqual([]);
+    expect(await countingSince(db, { projectId: 'another-project', environments: ['production'], now })).toEqual([]);
   });
 
   it(`${target.name}: the periodic prune deletes buckets older than 90 days and keeps the others`, async () => {

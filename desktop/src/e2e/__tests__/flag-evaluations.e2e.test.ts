@@ -100,6 +100,8 @@ describe('flag evaluation counts in the console', () => {
     expect(await totals.getByRole('row').allInnerTexts()).toEqual(['Served\tEvaluations\tShare', 'off\t310\t20.0%', 'on\t1,200\t77.4%', 'default served\t40\t2.6%', 'Total\t1,550\t100.0%']);
     await page.getByRole('figure', { name: 'Evaluations of new-checkout in Development, last 7 days, per day by served variation' }).waitFor(WAIT);
     expect(await page.getByRole('list', { name: 'Last evaluated per environment' }).getByRole('listitem').first().innerText()).toMatch(/^Last evaluated (just now|\d minutes? ago) in Development$/);
+    // Counts arrive from development only, since this hour: the other environments receive none.
+    expect(await page.getByRole('list', { name: 'Last evaluated per environment' }).getByRole('listitem').nth(1).innerText()).toMatch(/^No evaluation counts received in /);
     await shot('flag-evaluations');
     expect(await seriousViolations(page)).toBe('');
 
@@ -111,6 +113,11 @@ describe('flag evaluation counts in the console', () => {
     expect((await row.innerText()).split('\t').slice(0, 3)).toEqual([UNDEFINED_KEY, '4', 'Development 4']);
     const flagRow = page.getByRole('table', { name: 'Flags' }).getByRole('row').filter({ has: page.getByText(FLAG, { exact: true }) });
     await flagRow.getByText(/^(just now|\d minutes? ago)$/).waitFor(WAIT);
+    // Counting in development began this hour (the server's countingSince): a flag with no counts is only
+    // "not evaluated since counting began", never "not in 90 days".
+    const flagsTable = page.getByRole('table', { name: 'Flags' });
+    await flagsTable.getByText(/^not evaluated since counting began \(\w{3} \d{1,2}, \d{4}, \d{2}:00 UTC\)$/).first().waitFor(WAIT);
+    expect(await flagsTable.getByText('not in 90 days').count()).toBe(0);
     expect(await seriousViolations(page)).toBe('');
     await row.getByRole('button', { name: `Create flag ${UNDEFINED_KEY}` }).click();
     expect(await page.getByRole('dialog', { name: 'New flag' }).getByRole('textbox', { name: /^Key/ }).inputValue()).toBe(UNDEFINED_KEY);

@@ -83,6 +83,8 @@ describe('evaluation counts: POST /sdk/v1/events → Kinesis → aggregator → 
         { environment: 'development', variation: 'off', count: 31 },
       ],
       lastEvaluated: [{ environment: 'development', at: new Date(now - 10_000).toISOString() }],
+      // Project-wide: the earliest hour any key was counted in; production and staging have none.
+      countingSince: [{ environment: 'development', since: hourOf(now - 2 * HOUR) }],
     });
     const hourly = await api.flagEvaluations('demo', 'checkout-v2', { from: new Date(now - 3 * HOUR).toISOString(), to: new Date(now).toISOString() });
     expect(hourly.interval).toBe('hour');
@@ -102,6 +104,12 @@ describe('evaluation counts: POST /sdk/v1/events → Kinesis → aggregator → 
       ['no-such-flag', false, 4],
     ]);
     expect(project.flags[0]!.environments).toEqual([{ environment: 'development', count: 156, lastEvaluatedAt: new Date(now - 10_000).toISOString() }]);
+    expect([project.undefinedOmitted, project.countingSince]).toEqual([0, [{ environment: 'development', since: hourOf(now - 2 * HOUR) }]]);
+    // Since when counts arrive is the environment's, not the key's: a key first counted later has the same.
+    expect((await api.flagEvaluations('demo', 'no-such-flag')).countingSince).toEqual([{ environment: 'development', since: hourOf(now - 2 * HOUR) }]);
+    // Asked for one environment: that one's only, absent where none arrived.
+    expect((await api.projectFlagEvaluations('demo', { environment: 'production' })).countingSince).toEqual([]);
+    expect((await api.flagEvaluations('demo', 'checkout-v2', { environment: 'development' })).countingSince).toHaveLength(1);
   });
 
   it('rejects each bad record with its reason and keeps the valid events of the batch', async () => {
@@ -146,6 +154,9 @@ describe('evaluation counts: POST /sdk/v1/events → Kinesis → aggregator → 
       ['/api/v1/projects/demo/flag-evaluations?days=0', /days: must be a whole number from 1 to 90/],
       ['/api/v1/projects/demo/flag-evaluations?days=91', /days/],
       ['/api/v1/projects/demo/flag-evaluations?environment=nowhere', /environment/],
+      ['/api/v1/projects/demo/flag-evaluations?limit=0', /limit: must be a whole number from 1 to 5000/],
+      ['/api/v1/projects/demo/flag-evaluations?limit=5001', /limit: must be a whole number from 1 to 5000/],
+      ['/api/v1/projects/demo/flag-evaluations?limit=many', /limit/],
     ];
     for (const [path, message] of cases) {
       const res = await get(path);
@@ -190,6 +201,40 @@ describe('evaluation counts: POST /sdk/v1/events → Kinesis → aggregator → 
     expect((await api.flagEvaluations('demo', 'ofrep-missing')).totals).toEqual([{ environment: 'development', variation: null, count: 1 }]);
     // The bulk answers counted nothing: button-color was answered only by them.
     expect((await s.p.request('GET', '/api/v1/projects/demo/flags/button-color/evaluations', { token: s.owner })).body.totals).toEqual([]);
+  });
+
+  it('lists every defined flag but only the most evaluated `limit` keys no flag has, and says how many more there are', async () => {
+    const before = poller.stats().processed;
+    // A client key asking for made-up keys: each less evaluated than the defined flag below.
+    const junk = Array.from({ length: 40 }, (_, i) => ({ flag: `made-up-${String(i).padStart(2, '0')}`, variation: null, count: 1 + i }));
+    expect((await post([record({ counts: [...junk, { flag: 'button-color', variation: 'blue', count: 1 }] })])).body).toEqual({ accepted: 1, rejected: [] });
+    await until(() => Promise.resolve(poller.stats().processed > before), 'the record aggregated');
+    const all = await api.projectFlagEvaluations('demo', { limit: 5000 });
+    const undefinedKeys = all.flags.filter((f) => !f.defined).map((f) => f.flag);
+    const definedKeys = all.flags.filter((f) => f.defined).map((f) => f.flag);
+    expect(all.undefinedOmitted).toBe(0);
+    expect(undefinedKeys).toEqual(expect.arrayContaining(junk.map((j) => j.flag)));
+    expect(definedKeys).toContain('button-color');
+    // Most evaluated first: the limit keeps the top of the undefined keys and every defined flag, however rarely evaluated.
+    const two = await api.projectFlagEvaluations('demo', { limit: 2 });
+    expect(two.flags.filter((f) => !f.defined).map((f) => f.flag)).toEqual(undefinedKeys.slice(0, 2));
+    expect(two.flags.filter((f) => f.defined).map((f) => f.flag)).toEqual(definedKeys);
+    expect(two.undefinedOmitted).toBe(undefinedKeys.length - 2);
+    // The default: 1,000.
+    const byDefault = await s.p.request('GET', '/api/v1/projects/demo/flag-evaluations', { token: s.owner });
+    expect([byDefault.status, byDefault.body.flags.length, byDefault.body.undefinedOmitted]).toEqual([200, all.flags.length, 0]);
+  });
+
+  it('counts a record whose window ends in the future (clock skew) at the time it was received: last evaluated is never tomorrow', async () => {
+    const before = poller.stats().processed;
+    const received = s.p.now.value.getTime();
+    const ahead = received + 23 * HOUR;
+    expect((await post([record({ start: ahead - 60_000, timestamp: ahead, counts: [{ flag: 'skewed-clock', variation: 'on', count: 3 }] })])).body).toEqual({ accepted: 1, rejected: [] });
+    await until(() => Promise.resolve(poller.stats().processed > before), 'the record aggregated');
+    const flag = await api.flagEvaluations('demo', 'skewed-clock', { from: new Date(received - HOUR).toISOString(), to: new Date(received + 2 * 24 * HOUR).toISOString(), interval: 'hour' });
+    expect(flag.lastEvaluated).toEqual([{ environment: 'development', at: new Date(received).toISOString() }]);
+    expect(flag.series).toEqual([{ at: new Date(Math.floor(received / HOUR) * HOUR).toISOString(), environment: 'development', variation: 'on', count: 3 }]);
+    expect((await api.projectFlagEvaluations('demo')).flags.find((f) => f.flag === 'skewed-clock')?.lastEvaluatedAt).toBe(new Date(received).toISOString());
   });
 
   it('keeps the counts of a deleted flag: it shows as still evaluated, not defined', async () => {

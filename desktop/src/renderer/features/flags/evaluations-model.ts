@@ -3,7 +3,7 @@
  * the API's answers (GET …/flags/{key}/evaluations and GET …/flag-evaluations) to what the flag page
  * and the flags list show.
  */
-import type { FlagEvaluations, ProjectFlagEvaluations, StoredEnvironment } from '@xp/shared';
+import type { EvaluationCountingSince, FlagEvaluations, ProjectFlagEvaluations, StoredEnvironment } from '@xp/shared';
 import { formatCount } from '../../lib/format.js';
 
 /** GET /api/v1/projects/{project}/flags/{key}/evaluations (the shared client's `flagEvaluations`). */
@@ -38,6 +38,67 @@ export const LIST_DAYS = 90;
 
 /** A flag with no evaluation in this many days is *not evaluated* (LaunchDarkly: inactive). */
 export const INACTIVE_DAYS = 30;
+
+/**
+ * How many keys no flag has the flags list asks for (`limit` of GET …/flag-evaluations) and shows at
+ * most: a client key can send any number of keys, the rest is "and N more" (`undefinedOmitted`).
+ */
+export const UNDEFINED_LIMIT = 200;
+
+/**
+ * What flags that are never counted, whatever the SDK: a bulk answer is not a use (docs/console.md,
+ * "Evaluation counts"). Said wherever the console calls a flag not evaluated.
+ */
+export const BULK_CAVEAT =
+  'Flags fetched only by bulk remote evaluation (POST /sdk/v1/evaluate without flags, or OFREP bulk evaluation) are not counted: a bulk answer is not a use.';
+
+/**
+ * Since when counts have been arriving in `environment` (ms: the start of the earliest hour kept, any
+ * key), or undefined: none arrive there, or the server does not say (an older one answers no
+ * `countingSince`).
+ */
+export function countingStart(view: { readonly countingSince?: readonly EvaluationCountingSince[] } | undefined, environment: string): number | undefined {
+  const list = view?.countingSince;
+  if (!Array.isArray(list)) {
+    return undefined;
+  }
+  const at = Date.parse((list as readonly EvaluationCountingSince[]).find((c) => c.environment === environment)?.since ?? '');
+  return Number.isFinite(at) ? at : undefined;
+}
+
+/**
+ * Whether counting in an environment that began at `since` covers the last `days` days before `now`:
+ * it began at least that long ago. One hour of slack (the bucket width): counts are kept 90 days by
+ * the hour, so where counting is older than that the earliest hour kept starts up to an hour later.
+ */
+export function countingCovers(since: number | undefined, days: number, now: number): boolean {
+  return since !== undefined && since - HOUR <= now - days * DAY;
+}
+
+/**
+ * What can truly be said of a flag with no evaluation counted in an environment over the last `days`
+ * days: nothing (no counts arrive there: `no counts`), "not in `days` days" (counting there covers
+ * them), or only "not since counting began" (at `since`; undefined when the server does not say).
+ * `hasCounts`: whether counts arrive there at all (used when the server gives no `countingSince`).
+ */
+export type Unevaluated = { readonly kind: 'no counts' } | { readonly kind: 'days'; readonly days: number } | { readonly kind: 'since counting began'; readonly since: number | undefined };
+
+export function unevaluated(since: number | undefined, hasCounts: boolean, days: number, now: number): Unevaluated {
+  if (since === undefined) {
+    return hasCounts ? { kind: 'since counting began', since: undefined } : { kind: 'no counts' };
+  }
+  return countingCovers(since, days, now) ? { kind: 'days', days } : { kind: 'since counting began', since };
+}
+
+/** "since counting began (Dec 7, 2026, 09:00 UTC)", or without the date when unknown. */
+export const sinceCountingText = (since: number | undefined): string => `since counting began${since === undefined ? '' : ` (${formatSince(since)})`}`;
+
+/** "Dec 7, 2026, 09:00 UTC": when counting began (an hour start, in UTC as the buckets). */
+export function formatSince(ms: number): string {
+  const d = new Date(ms);
+  const day = d.toLocaleDateString('en-US', { month: 'short', day: 'numeric', year: 'numeric', timeZone: 'UTC' });
+  return `${day}, ${String(d.getUTCHours()).padStart(2, '0')}:${String(d.getUTCMinutes()).padStart(2, '0')} UTC`;
+}
 
 /** The query of the flag page for `range`, ending at `now`. */
 export function rangeQuery(range: RangeKey, now: number): { from: string; to: string; interval: 'hour' | 'day' } {
@@ -77,8 +138,14 @@ export function variationOrder(defined: readonly string[], seen: readonly (strin
   return [...defined, ...extra, ...(seen.includes(null) ? [null] : [])];
 }
 
-/** A row of the chart: its bucket's label and range, and a count per variation key (0 where none). */
-export type EvaluationRow = Record<string, string | number> & { readonly x: string; readonly range: string };
+/**
+ * A row of the chart: its bucket's label and range, and a count per variation key: 0 where none was
+ * counted while counting ran, null in a bucket with *no data* (wholly before counting began there).
+ */
+export type EvaluationRow = Record<string, string | number | null> & { readonly x: string; readonly range: string };
+
+/** Whether a row is a bucket with no data (before counting began): every variation null. */
+export const isNoData = (row: EvaluationRow, variations: readonly (string | null)[]): boolean => variations.length > 0 && variations.every((v) => row[variationKey(v)] === null);
 
 /** "Dec 7, 14:00" (hours) or "Dec 7" (days), in UTC: buckets are UTC hours and days. */
 export function bucketLabel(at: number, interval: 'hour' | 'day'): string {
@@ -89,8 +156,10 @@ export function bucketLabel(at: number, interval: 'hour' | 'day'): string {
 
 /**
  * The chart's rows for `environment`: one per bucket of [from, to] (the API's answer), each
- * variation's count in it (0 where none: an empty bucket is a real zero). Counts outside the range
- * are left out; a point not on a bucket start goes to the bucket holding it.
+ * variation's count in it. A bucket without counts is a real zero only once counting ran in the
+ * environment (`countingSince`): one that ends before counting began there, or any when the server
+ * does not say since when, is *no data* (null), as docs/api.md asks. Counts outside the range are
+ * left out; a point not on a bucket start goes to the bucket holding it.
  */
 export function chartRows(view: FlagEvaluationsView, environment: string, variations: readonly (string | null)[]): EvaluationRow[] {
   const from = Date.parse(view.from);
@@ -111,13 +180,15 @@ export function chartRows(view: FlagEvaluationsView, environment: string, variat
     bucket.set(variationKey(p.variation), (bucket.get(variationKey(p.variation)) ?? 0) + p.count);
   }
   const size = view.interval === 'hour' ? HOUR : DAY;
+  const since = countingStart(view, environment);
   return starts.map((at, i) => {
-    const row: Record<string, string | number> = {
+    const row: Record<string, string | number | null> = {
       x: bucketLabel(at, view.interval),
       range: `${bucketLabel(at, view.interval)} – ${bucketLabel(at + size, view.interval)} UTC`,
     };
+    const noData = counts[i]!.size === 0 && (since === undefined || at + size <= since);
     for (const v of variations) {
-      row[variationKey(v)] = counts[i]!.get(variationKey(v)) ?? 0;
+      row[variationKey(v)] = noData ? null : (counts[i]!.get(variationKey(v)) ?? 0);
     }
     return row as EvaluationRow;
   });
@@ -178,9 +249,9 @@ export function formatAgo(iso: string | null | undefined, now: number): string {
   return unit(Math.floor(seconds / 86_400), 'day');
 }
 
-/** Whether any SDK has sent counts from `environment` (any key): without, absence of counts says nothing about a flag. */
+/** Whether any SDK has sent counts from `environment` (any key; `countingSince` names it): without, absence of counts says nothing about a flag. */
 export function environmentCounts(view: ProjectEvaluationsView, environment: string): boolean {
-  return view.flags.some((f) => f.environments.some((e) => e.environment === environment && e.count > 0));
+  return countingStart(view, environment) !== undefined || view.flags.some((f) => f.environments.some((e) => e.environment === environment && e.count > 0));
 }
 
 /** When `flag` was last evaluated in `environment`, from the project's answer, or undefined (not in its window). */
@@ -189,22 +260,30 @@ export function lastEvaluatedOf(view: ProjectEvaluationsView, flag: string, envi
 }
 
 /**
- * The inactive rule: a flag is *not evaluated in 30 days* in `environment` when that environment has
- * received counts at all (else nothing is known), the flag is older than 30 days (a new flag may not
- * be in code yet) and it has no evaluation there in the last 30 days.
+ * The inactive rule: a flag is *not evaluated in 30 days* in `environment` when counting there began
+ * at least 30 days ago (`countingSince`; before, absence of counts only says "not since counting
+ * began"), the flag is older than 30 days (a new flag may not be in code yet) and it has no
+ * evaluation there in the last 30 days.
  */
 export function notEvaluated(view: ProjectEvaluationsView, flag: { readonly key: string; readonly createdAt: string }, environment: string, now: number): boolean {
   const cutoff = now - INACTIVE_DAYS * DAY;
-  if (!environmentCounts(view, environment) || !(Date.parse(flag.createdAt) <= cutoff)) {
+  if (!countingCovers(countingStart(view, environment), INACTIVE_DAYS, now) || !(Date.parse(flag.createdAt) <= cutoff)) {
     return false;
   }
   const last = lastEvaluatedOf(view, flag.key, environment);
   return last === undefined || !(Date.parse(last) > cutoff);
 }
 
-/** The keys evaluated but not defined as flags (typos, deleted flags still called), most evaluated first. */
-export function undefinedKeys(view: ProjectEvaluationsView): EvaluatedKey[] {
-  return view.flags.filter((f) => !f.defined).sort((a, b) => b.total - a.total || (a.flag < b.flag ? -1 : a.flag > b.flag ? 1 : 0));
+/**
+ * The keys evaluated but not defined as flags (typos, deleted flags still called), most evaluated
+ * first, at most `limit` (an older server ignores the query's `limit`), and how many more there are:
+ * those the server left out (`undefinedOmitted`) and those cut here.
+ */
+export function undefinedKeys(view: ProjectEvaluationsView, limit = UNDEFINED_LIMIT): { keys: EvaluatedKey[]; more: number } {
+  const all = view.flags.filter((f) => !f.defined).sort((a, b) => b.total - a.total || (a.flag < b.flag ? -1 : a.flag > b.flag ? 1 : 0));
+  const omitted = typeof view.undefinedOmitted === 'number' && Number.isFinite(view.undefinedOmitted) && view.undefinedOmitted > 0 ? view.undefinedOmitted : 0;
+  const keys = all.slice(0, Math.max(0, limit));
+  return { keys, more: omitted + all.length - keys.length };
 }
 
 /** Whether an answer of GET …/flag-evaluations has the shape expected (an older server answers something else). */

@@ -1,6 +1,6 @@
 import { useId, useRef, useState } from 'react';
 import type { ReactNode } from 'react';
-import { Bar, CartesianGrid, ComposedChart, Legend, ResponsiveContainer, Tooltip, XAxis, YAxis } from 'recharts';
+import { Bar, CartesianGrid, ComposedChart, Legend, ReferenceArea, ResponsiveContainer, Tooltip, XAxis, YAxis } from 'recharts';
 import type { Flag, Stored, StoredEnvironment } from '@xp/shared';
 import { ApiError } from '@xp/shared';
 import { useSession } from '../../app/session.js';
@@ -9,8 +9,28 @@ import { useAsync } from '../../lib/use-async.js';
 import { AsyncView, Empty, ScrollRegion, errorMessage } from '../../lib/ui.js';
 import { CHART_KEYS_HINT, PointTooltip, SERIES_COLORS, useUntabbableLayers } from '../charts/chart.js';
 import type { ChartValue, SeriesConfig } from '../charts/chart.js';
-import { COUNTING_SDKS_SINCE, DEFAULT_SERVED, LIST_DAYS, RANGES, chartRows, defaultEnvironment, environmentCounts, formatAgo, isProjectEvaluations, lastEvaluatedIn, rangeQuery, variationKey, variationOrder, variationTotals } from './evaluations-model.js';
-import type { EvaluatedKey, EvaluationRow, FlagEvaluationsView, ProjectEvaluationsView, RangeKey } from './evaluations-model.js';
+import {
+  BULK_CAVEAT,
+  COUNTING_SDKS_SINCE,
+  DEFAULT_SERVED,
+  LIST_DAYS,
+  RANGES,
+  UNDEFINED_LIMIT,
+  chartRows,
+  countingStart,
+  defaultEnvironment,
+  formatAgo,
+  isNoData,
+  isProjectEvaluations,
+  lastEvaluatedIn,
+  rangeQuery,
+  sinceCountingText,
+  unevaluated,
+  variationKey,
+  variationOrder,
+  variationTotals,
+} from './evaluations-model.js';
+import type { EvaluatedKey, EvaluationRow, FlagEvaluationsView, ProjectEvaluationsView, RangeKey, Unevaluated } from './evaluations-model.js';
 
 /** What the default served means, under the chart and the totals. */
 export const DEFAULT_SERVED_HELP =
@@ -45,12 +65,20 @@ function CountsTable({ id, rows, variations, title }: { id: string; rows: readon
             {rows.map((row) => (
               <tr key={row.range}>
                 <th scope="row">{row.range}</th>
-                {variations.map((v) => (
-                  <td key={variationKey(v)} className="num">
-                    {formatCount(Number(row[variationKey(v)] ?? 0))}
+                {isNoData(row, variations) ? (
+                  <td colSpan={variations.length + 1} className="muted">
+                    no data (before counting began)
                   </td>
-                ))}
-                <td className="num">{formatCount(variations.reduce((sum, v) => sum + Number(row[variationKey(v)] ?? 0), 0))}</td>
+                ) : (
+                  <>
+                    {variations.map((v) => (
+                      <td key={variationKey(v)} className="num">
+                        {formatCount(Number(row[variationKey(v)] ?? 0))}
+                      </td>
+                    ))}
+                    <td className="num">{formatCount(variations.reduce((sum, v) => sum + Number(row[variationKey(v)] ?? 0), 0))}</td>
+                  </>
+                )}
               </tr>
             ))}
           </tbody>
@@ -62,7 +90,8 @@ function CountsTable({ id, rows, variations, title }: { id: string; rows: readon
 
 /**
  * Evaluations per bucket, stacked by served variation: the variations in the series colours, the
- * default served hatched grey. Keyboard, tooltip and *Show as table* as the console's line charts.
+ * default served hatched grey; buckets before counting began (no data) drawn as no bars over a shaded
+ * "no data" area, not as zeros. Keyboard, tooltip and *Show as table* as the console's line charts.
  */
 export function EvaluationsChart({ rows, variations, title }: { rows: readonly EvaluationRow[]; variations: readonly (string | null)[]; title: string }): ReactNode {
   const figure = useRef<HTMLElement>(null);
@@ -72,6 +101,7 @@ export function EvaluationsChart({ rows, variations, title }: { rows: readonly E
   const hatchId = `${useId().replaceAll(':', '')}-hatch`;
   let colour = 0;
   const series: SeriesConfig<string>[] = variations.map((v) => ({ key: variationKey(v), label: variationName(v), color: v === null ? HATCH_COLOR : (SERIES_COLORS[colour++ % SERIES_COLORS.length] ?? HATCH_COLOR) }));
+  const noData = rows.filter((row) => isNoData(row, variations));
   return (
     <figure ref={figure} aria-label={title} style={{ margin: 0 }}>
       <ResponsiveContainer width="100%" height={240}>
@@ -92,13 +122,17 @@ export function EvaluationsChart({ rows, variations, title }: { rows: readonly E
             }}
           />
           <Legend itemSorter={null} />
+          {noData.length === 0 ? null : (
+            <ReferenceArea x1={noData[0]!.x} x2={noData.at(-1)!.x} fill="var(--muted)" fillOpacity={0.12} className="no-data" label={{ value: 'no data', position: 'insideTop', fill: 'var(--muted)', fontSize: 11 }} ifOverflow="extendDomain" />
+          )}
           {series.map((s) => (
             <Bar key={s.key} dataKey={s.key} name={s.label} stackId="evaluations" fill={s.key === DEFAULT_SERVED ? `url(#${hatchId})` : s.color} stroke={s.key === DEFAULT_SERVED ? HATCH_COLOR : 'none'} isAnimationActive={false} />
           ))}
         </ComposedChart>
       </ResponsiveContainer>
       <figcaption className="small muted">
-        {title}{' '}
+        {title}
+        {noData.length === 0 ? '' : ` (no data before counting began: ${noData.length} ${noData.length === 1 ? 'bucket' : 'buckets'})`}{' '}
         <button type="button" className="ghost small" aria-expanded={asTable} {...(asTable ? { 'aria-controls': tableId } : {})} onClick={() => { setAsTable(!asTable); }}>
           {asTable ? 'Hide the table' : 'Show as table'}
         </button>
@@ -110,17 +144,30 @@ export function EvaluationsChart({ rows, variations, title }: { rows: readonly E
 
 /**
  * Why a flag has no counts in an environment, truthfully: when no SDK has sent counts from it at all
- * (`environmentHasCounts` false), nothing is known about the flag; when others' counts arrive, its
- * code does not ask for it there. Unknown (undefined): only what is sure is said.
+ * (`state` no counts), nothing is known about the flag; when others' counts arrive, its code does not
+ * ask for it there — over the whole range only when counting there began before it, else only since
+ * counting began (no advice to remove it then). Unknown (undefined): only what is sure is said.
  */
-export function NoEvaluations({ environmentName, rangeLabel, environmentHasCounts }: { environmentName: string; rangeLabel: string; environmentHasCounts: boolean | undefined }): ReactNode {
-  if (environmentHasCounts === true) {
+export function NoEvaluations({ environmentName, rangeLabel, state }: { environmentName: string; rangeLabel: string; state: Unevaluated | undefined }): ReactNode {
+  if (state?.kind === 'days') {
     return (
       <Empty>
         <p>
           Not evaluated in {environmentName} ({rangeLabel.toLowerCase()}), while other flags&apos; counts arrive from there: no SDK that sends counts asked for it. If that holds
-          everywhere (and no service there runs an SDK too old to send counts), it can be removed from the code and archived.
+          everywhere (and no service there runs an SDK too old to send counts, or fetches it only in bulk), it can be removed from the code and archived.
         </p>
+        <p className="small muted">{BULK_CAVEAT}</p>
+      </Empty>
+    );
+  }
+  if (state?.kind === 'since counting began') {
+    return (
+      <Empty>
+        <p>
+          Not evaluated in {environmentName} {sinceCountingText(state.since)}, which is less than the range ({rangeLabel.toLowerCase()}): counts arrive from there, but not
+          for long enough to say the flag is unused. Services that have not yet upgraded to an SDK that sends counts may still evaluate it.
+        </p>
+        <p className="small muted">{BULK_CAVEAT}</p>
       </Empty>
     );
   }
@@ -128,7 +175,7 @@ export function NoEvaluations({ environmentName, rangeLabel, environmentHasCount
     <Empty>
       <p>
         No evaluation counts received in {environmentName}
-        {environmentHasCounts === false ? '' : ` (${rangeLabel.toLowerCase()})`}. SDKs send them from their {COUNTING_SDKS_SINCE} releases on (the JavaScript and Python SDKs, unless turned off with{' '}
+        {state?.kind === 'no counts' ? '' : ` (${rangeLabel.toLowerCase()})`}. SDKs send them from their {COUNTING_SDKS_SINCE} releases on (the JavaScript and Python SDKs, unless turned off with{' '}
         <code>sendEvaluationCounts: false</code> / <code>send_evaluation_counts=False</code>); older SDKs and the testing client send none, so this does not mean the flag is unused.
       </p>
     </Empty>
@@ -143,13 +190,14 @@ export interface EvaluationsPanelProps {
   readonly environment: string;
   readonly range: RangeKey;
   readonly view: FlagEvaluationsView;
-  /** The project's counts of the last 90 days: whether an environment receives counts at all (undefined while unknown). */
-  readonly project: ProjectEvaluationsView | undefined;
   readonly now: number;
 }
 
 /** The counts of a flag in one environment and range: the chart, the totals with shares, and when it was last evaluated where. */
-export function EvaluationsPanel({ flagKey, variations, environments, environment, range, view, project, now }: EvaluationsPanelProps): ReactNode {
+export function EvaluationsPanel({ flagKey, variations, environments, environment, range, view, now }: EvaluationsPanelProps): ReactNode {
+  // Since when counts arrive per environment (project-wide); an older server does not say: then nothing is claimed.
+  const known = Array.isArray((view as { countingSince?: unknown }).countingSince);
+  const state = (env: string, days: number): Unevaluated | undefined => (known ? unevaluated(countingStart(view, env), false, days, now) : undefined);
   const envName = (key: string): string => environments.find((e) => e.key === key)?.name ?? key;
   const order = variationOrder(variations, [...view.series.filter((p) => p.environment === environment).map((p) => p.variation), ...view.totals.filter((t) => t.environment === environment).map((t) => t.variation)]);
   const totals = variationTotals(view, environment, order);
@@ -159,7 +207,7 @@ export function EvaluationsPanel({ flagKey, variations, environments, environmen
   return (
     <>
       {totals.length === 0 ? (
-        <NoEvaluations environmentName={envName(environment)} rangeLabel={rangeLabel} environmentHasCounts={project === undefined ? undefined : environmentCounts(project, environment)} />
+        <NoEvaluations environmentName={envName(environment)} rangeLabel={rangeLabel} state={state(environment, RANGES[range].span / 86_400_000)} />
       ) : (
         <>
           <EvaluationsChart rows={chartRows(view, environment, order)} variations={order} title={title} />
@@ -197,13 +245,20 @@ export function EvaluationsPanel({ flagKey, variations, environments, environmen
       <ul aria-label="Last evaluated per environment">
         {environments.map((e) => {
           const at = lastEvaluatedIn(view, e.key);
+          const none = at === undefined ? state(e.key, LIST_DAYS) : undefined;
           return (
             <li key={e.key}>
               {at === undefined ? (
-                project !== undefined && !environmentCounts(project, e.key) ? (
+                none === undefined ? (
+                  <>Not evaluated in {e.name} in the counts received</>
+                ) : none.kind === 'no counts' ? (
                   <>No evaluation counts received in {e.name}</>
-                ) : (
+                ) : none.kind === 'days' ? (
                   <>Not evaluated in {e.name} in the last {LIST_DAYS} days</>
+                ) : (
+                  <>
+                    Not evaluated in {e.name} {sinceCountingText(none.since)}
+                  </>
                 )
               ) : (
                 <>
@@ -214,12 +269,20 @@ export function EvaluationsPanel({ flagKey, variations, environments, environmen
           );
         })}
       </ul>
+      {environments.some((e) => lastEvaluatedIn(view, e.key) === undefined) ? <p className="small muted">{BULK_CAVEAT}</p> : null}
     </>
   );
 }
 
-/** A flag's answer when the API has never seen the key (404): no counts. */
-const noCounts = (flag: string, query: { from: string; to: string; interval: 'hour' | 'day' }): FlagEvaluationsView => ({ flag, ...query, series: [], totals: [], lastEvaluated: [] });
+/** A flag's answer when the API has never seen the key (404): no counts; since when counts arrive from the project's answer. */
+const noCounts = (flag: string, query: { from: string; to: string; interval: 'hour' | 'day' }, project: ProjectEvaluationsView | undefined): FlagEvaluationsView => ({
+  flag,
+  ...query,
+  series: [],
+  totals: [],
+  lastEvaluated: [],
+  ...(project !== undefined && Array.isArray((project as { countingSince?: unknown }).countingSince) ? { countingSince: project.countingSince } : {}),
+}) as FlagEvaluationsView;
 
 /** The flag page's *Evaluations* tab: an environment (the first production one at first) and a range, then the counts. */
 export function FlagEvaluations({ flag }: { flag: Stored<Flag> }): ReactNode {
@@ -229,17 +292,16 @@ export function FlagEvaluations({ flag }: { flag: Stored<Flag> }): ReactNode {
   const { state, reload } = useAsync(
     async () => {
       const query = rangeQuery(range, Date.now());
-      const [view, projectView] = await Promise.all([
-        client.flagEvaluations(project, flag.key, query).catch((e: unknown) => {
-          if (e instanceof ApiError && e.status === 404) {
-            return noCounts(flag.key, query);
-          }
-          throw e;
-        }),
-        // Only to tell "no SDK sends counts here" from "not evaluated": its failure is not the page's.
-        client.projectFlagEvaluations(project, { days: LIST_DAYS }).catch(() => undefined),
-      ]);
-      return { view, projectView, now: Date.now() };
+      // The answer says since when counts arrive per environment (countingSince): what "not evaluated" may claim.
+      const view = await client.flagEvaluations(project, flag.key, query).catch(async (e: unknown) => {
+        if (e instanceof ApiError && e.status === 404) {
+          // Never counted: the project's answer (one key no flag has at most: cheap) says since when counts arrive; its failure is not the page's.
+          const projectView = await client.projectFlagEvaluations(project, { days: LIST_DAYS, limit: 1 }).catch(() => undefined);
+          return noCounts(flag.key, query, projectView !== undefined && isProjectEvaluations(projectView) ? projectView : undefined);
+        }
+        throw e;
+      });
+      return { view, now: Date.now() };
     },
     [client, project, flag.key, range],
     { pollMs: 60_000, refreshKey: refreshTick },
@@ -272,7 +334,7 @@ export function FlagEvaluations({ flag }: { flag: Stored<Flag> }): ReactNode {
         {state.status === 'ready' && state.refreshing ? <span className="muted small">refreshing…</span> : null}
       </div>
       <AsyncView state={state} onRetry={reload}>
-        {({ view, projectView, now }) => (
+        {({ view, now }) => (
           <EvaluationsPanel
             flagKey={flag.key}
             variations={flag.definition.variations.map((v) => v.key)}
@@ -280,7 +342,6 @@ export function FlagEvaluations({ flag }: { flag: Stored<Flag> }): ReactNode {
             environment={environment}
             range={range}
             view={view}
-            project={projectView}
             now={now}
           />
         )}
@@ -294,7 +355,7 @@ export function FlagEvaluations({ flag }: { flag: Stored<Flag> }): ReactNode {
  * still calls them. Each with its counts and when last seen, and *Create flag* with its key where the
  * user may create flags. Shown only when there are such keys.
  */
-export function UndefinedKeysPanel({ keys, environments, now, canCreate, onCreate }: { keys: readonly EvaluatedKey[]; environments: readonly StoredEnvironment[]; now: number; canCreate: boolean; onCreate: (key: string) => void }): ReactNode {
+export function UndefinedKeysPanel({ keys, more = 0, environments, now, canCreate, onCreate }: { keys: readonly EvaluatedKey[]; more?: number; environments: readonly StoredEnvironment[]; now: number; canCreate: boolean; onCreate: (key: string) => void }): ReactNode {
   const envName = (key: string): string => environments.find((e) => e.key === key)?.name ?? key;
   return (
     <section aria-labelledby="undefined-keys-heading" className="panel">
@@ -343,6 +404,11 @@ export function UndefinedKeysPanel({ keys, environments, now, canCreate, onCreat
           </tbody>
         </table>
       </ScrollRegion>
+      {more > 0 ? (
+        <p className="small muted">
+          and {formatCount(more)} more {more === 1 ? 'key' : 'keys'} evaluated less often (only the {formatCount(keys.length)} most evaluated are listed)
+        </p>
+      ) : null}
     </section>
   );
 }
@@ -350,7 +416,8 @@ export function UndefinedKeysPanel({ keys, environments, now, canCreate, onCreat
 /** The project's counts for the flags list, or why they are unknown (shown as a note, never blocking the list). */
 export function useProjectEvaluations(): { data: ProjectEvaluationsView | undefined; loading: boolean; error: string | undefined } {
   const { client, project, refreshTick } = useSession();
-  const { state } = useAsync(() => client.projectFlagEvaluations(project, { days: LIST_DAYS }), [client, project], { pollMs: 60_000, refreshKey: refreshTick });
+  // `limit`: the keys no flag has are capped (a client key can send any number), so the poll stays cheap.
+  const { state } = useAsync(() => client.projectFlagEvaluations(project, { days: LIST_DAYS, limit: UNDEFINED_LIMIT }), [client, project], { pollMs: 60_000, refreshKey: refreshTick });
   if (state.status === 'ready') {
     // An older server answers something else: nothing is known.
     return { data: isProjectEvaluations(state.data) ? state.data : undefined, loading: false, error: undefined };

@@ -16,7 +16,8 @@ import { AsyncView, Badge, Confirm, Dialog, Empty, ExplainedBadge, FormError, Re
 import { toggleProposes, toggleWithApproval } from './toggle.js';
 import { BulkArchiveDialog } from './bulk-archive.js';
 import { UndefinedKeysPanel, useProjectEvaluations } from './evaluations.js';
-import { INACTIVE_DAYS, LIST_DAYS, environmentCounts, formatAgo, lastEvaluatedOf, notEvaluated, sortByLastEvaluated, undefinedKeys } from './evaluations-model.js';
+import { BULK_CAVEAT, INACTIVE_DAYS, LIST_DAYS, countingStart, environmentCounts, formatAgo, lastEvaluatedOf, notEvaluated, sinceCountingText, sortByLastEvaluated, undefinedKeys, unevaluated } from './evaluations-model.js';
+import type { Unevaluated } from './evaluations-model.js';
 
 /** What a key may hold, in words: the browser's own message for a `pattern` mismatch says only that the format is wrong. */
 const KEY_RULE = 'Letters, digits, "_", "." and "-", starting with a letter or digit; used in code, so it cannot change later';
@@ -139,6 +140,9 @@ const count = (n: number): string => n.toLocaleString('en-US');
 export type FlagSort = 'key' | 'updatedAt' | 'servingChangedAt' | 'lastEvaluated';
 
 /** When what the flag serves last changed (older servers: its last change). */
+/** The *Last evaluated* cell of a flag with no evaluation counted in the list's 90 days: only what the counts can tell. */
+const unevaluatedText = (u: Unevaluated): string => (u.kind === 'no counts' ? 'no counts received' : u.kind === 'days' ? `not in ${u.days} days` : `not evaluated ${sinceCountingText(u.since)}`);
+
 const servingChanged = (f: Stored<Flag>): string => f.servingChangedAt ?? f.updatedAt;
 
 /** `flags` in the order `sort`, ties by key. */
@@ -443,8 +447,8 @@ export default function FlagsList(): ReactNode {
                                 ) : null}{' '}
                                 {evaluated !== undefined && !f.archived && notEvaluated(evaluated, f, environment, now) ? (
                                   <ExplainedBadge tone="warn" label={`not evaluated in ${INACTIVE_DAYS} days`}>
-                                    No SDK that sends evaluation counts evaluated it in {env?.name ?? environment} in the last {INACTIVE_DAYS} days, while other flags&apos; counts arrive from
-                                    there. If that holds in every environment (and no service runs an SDK too old to send counts), remove it from the code, then archive it.
+                                    No SDK that sends evaluation counts evaluated it in {env?.name ?? environment} in the last {INACTIVE_DAYS} days, while other flags&apos; counts have arrived from
+                                    there for longer. If that holds in every environment (and no service runs an SDK too old to send counts), remove it from the code, then archive it. {BULK_CAVEAT}
                                   </ExplainedBadge>
                                 ) : null}{' '}
                                 <ServerSideOnlyBadge definition={f.definition} />
@@ -496,7 +500,7 @@ export default function FlagsList(): ReactNode {
                                   {evaluations.loading ? '…' : '?'}
                                 </span>
                               ) : (
-                                <span className="muted">{environmentCounts(evaluated, environment) ? `not in ${LIST_DAYS} days` : 'no counts received'}</span>
+                                <span className="muted">{unevaluatedText(unevaluated(countingStart(evaluated, environment), environmentCounts(evaluated, environment), LIST_DAYS, now))}</span>
                               )}
                             </td>
                             <td className="small muted">{formatTime(f.updatedAt)}</td>
@@ -521,8 +525,8 @@ export default function FlagsList(): ReactNode {
           );
         }}
       </AsyncView>
-      {evaluations.data === undefined || undefinedKeys(evaluations.data).length === 0 ? null : (
-        <UndefinedKeysPanel keys={undefinedKeys(evaluations.data)} environments={environments} now={Date.now()} canCreate={write.allowed} onCreate={(key) => { setCreating(key); }} />
+      {evaluations.data === undefined || undefinedKeys(evaluations.data).keys.length === 0 ? null : (
+        <UndefinedKeysPanel {...undefinedKeys(evaluations.data)} environments={environments} now={Date.now()} canCreate={write.allowed} onCreate={(key) => { setCreating(key); }} />
       )}
       {creating === null ? null : <NewFlagDialog initialKey={creating} onClose={() => { setCreating(null); }} />}
       {bulkArchive === null ? null : (

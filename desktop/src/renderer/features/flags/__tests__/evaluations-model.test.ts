@@ -3,6 +3,8 @@ import type { StoredEnvironment } from '@xp/shared';
 import {
   bucketStarts,
   chartRows,
+  countingCovers,
+  countingStart,
   defaultEnvironment,
   environmentCounts,
   formatAgo,
@@ -10,6 +12,7 @@ import {
   rangeQuery,
   sortByLastEvaluated,
   undefinedKeys,
+  unevaluated,
   variationOrder,
   variationTotals,
 } from '../evaluations-model.js';
@@ -65,6 +68,7 @@ const VIEW: FlagEvaluationsView = {
     { environment: 'staging', variation: 'on', count: 1000 },
   ],
   lastEvaluated: [{ environment: 'production', at: '2026-12-07T09:27:00.000Z' }],
+  countingSince: [{ environment: 'production', since: '2026-11-01T00:00:00.000Z' }],
 };
 
 describe('a flag in one environment', () => {
@@ -84,9 +88,30 @@ describe('a flag in one environment', () => {
     expect(rows[0]!.range).toBe('Dec 4 – Dec 5 UTC');
   });
 
+  it('draws the buckets before counting began in the environment as no data, not as zeros', () => {
+    // Counting began on Dec 5 at 13:00: Dec 4 is wholly before (no data); Dec 5 partly counted, so a real zero.
+    const recent: FlagEvaluationsView = { ...VIEW, countingSince: [{ environment: 'production', since: '2026-12-05T13:00:00.000Z' }, { environment: 'staging', since: '2026-09-01T00:00:00.000Z' }] };
+    const rows = chartRows({ ...recent, series: VIEW.series.filter((p) => p.at !== '2026-12-04T00:00:00.000Z') }, 'production', ['off', 'on', null]);
+    expect(rows.map((r) => [r.x, r.off, r.on, r['default served']])).toEqual([
+      ['Dec 4', null, null, null],
+      ['Dec 5', 0, 0, 0],
+      ['Dec 6', 40, 0, 0],
+      ['Dec 7', 0, 0, 0],
+    ]);
+    // A server that does not say since when counts arrive: an empty bucket is no data, a counted one its counts.
+    const { countingSince: _unknown, ...older } = VIEW;
+    expect(chartRows(older as FlagEvaluationsView, 'production', ['off', 'on']).map((r) => [r.x, r.off, r.on])).toEqual([
+      ['Dec 4', 0, 120],
+      ['Dec 5', null, null],
+      ['Dec 6', 40, 0],
+      ['Dec 7', 0, 0],
+    ]);
+  });
+
   it('labels hourly buckets with their UTC hour', () => {
-    const hourly: FlagEvaluationsView = { ...VIEW, from: '2026-12-07T07:10:00.000Z', to: '2026-12-07T09:30:00.000Z', interval: 'hour', series: [{ at: '2026-12-07T08:00:00.000Z', environment: 'production', variation: 'on', count: 7 }] };
+    const hourly: FlagEvaluationsView = { ...VIEW, from: '2026-12-07T06:10:00.000Z', to: '2026-12-07T09:30:00.000Z', interval: 'hour', series: [{ at: '2026-12-07T08:00:00.000Z', environment: 'production', variation: 'on', count: 7 }], countingSince: [{ environment: 'production', since: '2026-12-07T07:00:00.000Z' }] };
     expect(chartRows(hourly, 'production', ['on']).map((r) => [r.x, r.on])).toEqual([
+      ['Dec 7, 06:00', null],
       ['Dec 7, 07:00', 0],
       ['Dec 7, 08:00', 7],
       ['Dec 7, 09:00', 0],
@@ -136,6 +161,9 @@ const PROJECT: ProjectEvaluationsView = {
     { flag: 'old-banner', defined: true, total: 3, lastEvaluatedAt: '2026-10-01T00:00:00Z', environments: [{ environment: 'production', count: 3, lastEvaluatedAt: '2026-10-01T00:00:00Z' }] },
     { flag: 'deleted-flag', defined: false, total: 40, lastEvaluatedAt: '2026-12-07T08:00:00Z', environments: [{ environment: 'production', count: 40, lastEvaluatedAt: '2026-12-07T08:00:00Z' }] },
   ],
+  undefinedOmitted: 0,
+  // Counting for longer than the 90 days kept: the earliest hour kept is within the hour after 90 days ago.
+  countingSince: [{ environment: 'production', since: '2026-09-08T10:00:00.000Z' }],
 };
 
 describe('the inactive rule', () => {
@@ -153,15 +181,56 @@ describe('the inactive rule', () => {
     expect(environmentCounts(PROJECT, 'production')).toBe(true);
     expect(environmentCounts(PROJECT, 'staging')).toBe(false);
     expect(notEvaluated(PROJECT, { key: 'never-called', createdAt: OLD }, 'staging', NOW)).toBe(false);
-    const none: ProjectEvaluationsView = { since: PROJECT.since, flags: [] };
+    const none: ProjectEvaluationsView = { since: PROJECT.since, flags: [], undefinedOmitted: 0, countingSince: [] };
     expect(environmentCounts(none, 'production')).toBe(false);
     expect(notEvaluated(none, { key: 'old-banner', createdAt: OLD }, 'production', NOW)).toBe(false);
   });
 });
 
+describe('counting that began recently', () => {
+  // Upgrade day: the first counts arrived 8 minutes ago (the hour began 30 minutes ago).
+  const UPGRADE_DAY: ProjectEvaluationsView = { ...PROJECT, flags: PROJECT.flags.filter((f) => f.flag === 'checkout-v2'), countingSince: [{ environment: 'production', since: '2026-12-07T09:00:00.000Z' }] };
+
+  it('claims "not evaluated in 30 days" only when counting there began at least 30 days ago', () => {
+    expect(countingStart(UPGRADE_DAY, 'production')).toBe(Date.parse('2026-12-07T09:00:00Z'));
+    expect(notEvaluated(UPGRADE_DAY, { key: 'never-called', createdAt: OLD }, 'production', NOW)).toBe(false);
+    const since29 = { ...UPGRADE_DAY, countingSince: [{ environment: 'production', since: new Date(NOW - 29 * DAY).toISOString() }] };
+    expect(notEvaluated(since29, { key: 'never-called', createdAt: OLD }, 'production', NOW)).toBe(false);
+    const since31 = { ...UPGRADE_DAY, countingSince: [{ environment: 'production', since: new Date(NOW - 31 * DAY).toISOString() }] };
+    expect(notEvaluated(since31, { key: 'never-called', createdAt: OLD }, 'production', NOW)).toBe(true);
+    // A server that does not say since when: nothing is claimed.
+    const { countingSince: _unknown, ...older } = PROJECT;
+    expect(notEvaluated(older as ProjectEvaluationsView, { key: 'never-called', createdAt: OLD }, 'production', NOW)).toBe(false);
+  });
+
+  it('covers N days when counting began N days ago, with the hour of slack of the 90 days kept', () => {
+    expect(countingCovers(NOW - 90 * DAY, 90, NOW)).toBe(true);
+    expect(countingCovers(NOW - 90 * DAY + HOUR, 90, NOW)).toBe(true);
+    expect(countingCovers(NOW - 89 * DAY, 90, NOW)).toBe(false);
+    expect(countingCovers(undefined, 1, NOW)).toBe(false);
+  });
+
+  it('says "not in N days", "since counting began", or that no counts arrive', () => {
+    expect(unevaluated(NOW - 100 * DAY, true, 90, NOW)).toEqual({ kind: 'days', days: 90 });
+    expect(unevaluated(NOW - 8 * 60_000, true, 90, NOW)).toEqual({ kind: 'since counting began', since: NOW - 8 * 60_000 });
+    expect(unevaluated(undefined, true, 90, NOW)).toEqual({ kind: 'since counting began', since: undefined });
+    expect(unevaluated(undefined, false, 90, NOW)).toEqual({ kind: 'no counts' });
+  });
+});
+
 describe('the flags list', () => {
   it('lists the keys evaluated but not defined, most evaluated first', () => {
-    expect(undefinedKeys(PROJECT).map((k) => k.flag)).toEqual(['deleted-flag', 'checkuot-v2']);
+    expect(undefinedKeys(PROJECT)).toEqual({ keys: [PROJECT.flags[3], PROJECT.flags[1]], more: 0 });
+  });
+
+  it('lists at most the limit of keys no flag has, and says how many more there are', () => {
+    const flood: ProjectEvaluationsView = { ...PROJECT, flags: [...PROJECT.flags, ...Array.from({ length: 300 }, (_, i) => ({ flag: `junk-${i}`, defined: false, total: 1, lastEvaluatedAt: '2026-12-07T09:00:00Z', environments: [] }))], undefinedOmitted: 31_000 };
+    const { keys, more } = undefinedKeys(flood);
+    expect(keys).toHaveLength(200);
+    expect(keys.slice(0, 2).map((k) => k.flag)).toEqual(['deleted-flag', 'checkuot-v2']);
+    // The 102 listed beyond the 200 shown, and the 31,000 the server left out.
+    expect(more).toBe(31_102);
+    expect(undefinedKeys({ ...PROJECT, undefinedOmitted: 5 }, 1)).toEqual({ keys: [PROJECT.flags[3]], more: 6 });
   });
 
   it('sorts by last evaluation, least recent first, never evaluated before all', () => {

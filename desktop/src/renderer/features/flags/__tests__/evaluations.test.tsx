@@ -4,7 +4,7 @@ import { userEvent } from '@testing-library/user-event';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { StoredEnvironment } from '@xp/shared';
 import { EvaluationsPanel, UndefinedKeysPanel } from '../evaluations.js';
-import type { EvaluatedKey, FlagEvaluationsView, ProjectEvaluationsView } from '../evaluations-model.js';
+import type { EvaluatedKey, FlagEvaluationsView } from '../evaluations-model.js';
 
 afterEach(cleanup);
 
@@ -45,13 +45,16 @@ const VIEW: FlagEvaluationsView = {
     { environment: 'production', variation: null, count: 40 },
   ],
   lastEvaluated: [{ environment: 'production', at: '2026-12-07T09:27:00.000Z' }],
+  // Counts from production for longer than 90 days, from staging since Nov 1; none from development.
+  countingSince: [
+    { environment: 'production', since: '2026-09-08T10:00:00.000Z' },
+    { environment: 'staging', since: '2026-11-01T00:00:00.000Z' },
+  ],
 };
 
 const key = (flag: string, defined: boolean, environment: string, count: number, at: string): EvaluatedKey => ({ flag, defined, total: count, lastEvaluatedAt: at, environments: [{ environment, count, lastEvaluatedAt: at }] });
-const PROJECT: ProjectEvaluationsView = { since: '2026-09-08T09:30:00.000Z', flags: [key('checkout-v2', true, 'production', 1550, '2026-12-07T09:27:00.000Z'), key('other', true, 'staging', 5, '2026-12-01T00:00:00.000Z')] };
-
 function panel(overrides: Partial<Parameters<typeof EvaluationsPanel>[0]> = {}): void {
-  render(<EvaluationsPanel flagKey="checkout-v2" variations={['off', 'on']} environments={ENVIRONMENTS} environment="production" range="7d" view={VIEW} project={PROJECT} now={NOW} {...overrides} />);
+  render(<EvaluationsPanel flagKey="checkout-v2" variations={['off', 'on']} environments={ENVIRONMENTS} environment="production" range="7d" view={VIEW} now={NOW} {...overrides} />);
 }
 
 const rowsOf = (table: HTMLElement): string[][] => within(table).getAllByRole('row').map((r) => Array.from(r.querySelectorAll('th, td'), (c) => c.textContent));
@@ -86,19 +89,42 @@ describe('a flag\'s evaluations', () => {
       ['Dec 6 – Dec 7 UTC', '310', '0', '40', '350'],
       ['Dec 7 – Dec 8 UTC', '0', '0', '0', '0'],
     ]);
+    expect(figure.querySelector('.recharts-reference-area')).toBeNull();
+  });
+
+  it('marks the buckets before counting began as no data, in the chart and the table, not as zeros', async () => {
+    panel({ view: { ...VIEW, countingSince: [{ environment: 'production', since: '2026-12-05T00:00:00.000Z' }] } });
+    const figure = screen.getByRole('figure', { name: /^Evaluations of checkout-v2 in Production/ });
+    expect(figure.querySelector('.recharts-reference-area')).not.toBeNull();
+    expect(within(figure).getByText(/no data before counting began: 1 bucket\)/)).toBeTruthy();
+    await userEvent.click(within(figure).getByRole('button', { name: 'Show as table' }));
+    expect(rowsOf(within(figure).getByRole('table', { name: /: values$/ })).slice(1, 3)).toEqual([
+      ['Dec 4 – Dec 5 UTC', 'no data (before counting began)'],
+      ['Dec 5 – Dec 6 UTC', '0', '1,200', '0', '1,200'],
+    ]);
   });
 
   it('says when it was last evaluated in each environment, and which environments receive no counts at all', () => {
     panel();
     expect(within(screen.getByRole('list', { name: 'Last evaluated per environment' })).getAllByRole('listitem').map((li) => li.textContent)).toEqual([
       'No evaluation counts received in Development',
-      'Not evaluated in Staging in the last 90 days',
+      'Not evaluated in Staging since counting began (Nov 1, 2026, 00:00 UTC)',
       'Last evaluated 3 minutes ago in Production',
+    ]);
+    expect(screen.getByText(/^Flags fetched only by bulk remote evaluation \(POST \/sdk\/v1\/evaluate without flags, or OFREP bulk evaluation\) are not counted/)).toBeTruthy();
+  });
+
+  it('says "in the last 90 days" only where counting began at least 90 days ago', () => {
+    panel({ view: { ...VIEW, lastEvaluated: [], countingSince: [{ environment: 'production', since: '2026-09-08T10:00:00.000Z' }, { environment: 'staging', since: '2026-12-07T09:00:00.000Z' }] } });
+    expect(within(screen.getByRole('list', { name: 'Last evaluated per environment' })).getAllByRole('listitem').map((li) => li.textContent)).toEqual([
+      'No evaluation counts received in Development',
+      'Not evaluated in Staging since counting began (Dec 7, 2026, 09:00 UTC)',
+      'Not evaluated in Production in the last 90 days',
     ]);
   });
 
   it('tells the truth when an environment has no counts at all: no SDK sends them, so nothing is known', () => {
-    panel({ environment: 'development', project: { since: PROJECT.since, flags: [] } });
+    panel({ environment: 'development', view: { ...VIEW, countingSince: [] } });
     expect(screen.queryByRole('figure')).toBeNull();
     const empty = screen.getByText(/^No evaluation counts received in Development\./);
     expect(empty.textContent).toContain('SDKs send them from their 2026-12 releases on');
@@ -106,10 +132,19 @@ describe('a flag\'s evaluations', () => {
     expect(screen.queryByText(/Not evaluated in Development/)).toBeNull();
   });
 
-  it('says the flag is not evaluated where other flags\' counts arrive', () => {
+  it('says the flag is not evaluated where other flags\' counts arrive, and that bulk evaluation is not counted', () => {
     panel({ environment: 'staging' });
     expect(screen.getByText(/^Not evaluated in Staging \(last 7 days\), while other flags' counts arrive from there: no SDK that sends counts asked for it\./)).toBeTruthy();
     expect(screen.queryByText(/No evaluation counts received in Staging\./)).toBeNull();
+    expect(screen.getAllByText(/^Flags fetched only by bulk remote evaluation .* are not counted: a bulk answer is not a use\.$/).length).toBeGreaterThan(0);
+  });
+
+  it('says only "since counting began" when counting began within the range, with no advice to remove the flag', () => {
+    panel({ environment: 'staging', view: { ...VIEW, countingSince: [{ environment: 'staging', since: '2026-12-07T09:00:00.000Z' }] } });
+    const text = screen.getByText(/^Not evaluated in Staging since counting began \(Dec 7, 2026, 09:00 UTC\), which is less than the range \(last 7 days\)/).textContent;
+    expect(text).toContain('not for long enough to say the flag is unused');
+    expect(screen.queryByText(/can be removed from the code/)).toBeNull();
+    expect(screen.queryByText(/^Not evaluated in Staging \(last 7 days\)/)).toBeNull();
   });
 });
 
@@ -119,6 +154,7 @@ describe('evaluated but not defined', () => {
   it('lists each key with its counts and when last seen, and offers to create it', async () => {
     const created: string[] = [];
     render(<UndefinedKeysPanel keys={keys} environments={ENVIRONMENTS} now={NOW} canCreate onCreate={(k) => { created.push(k); }} />);
+    expect(screen.queryByText(/more keys? evaluated less often/)).toBeNull();
     expect(rowsOf(screen.getByRole('table', { name: 'Evaluated but not defined' }))).toEqual([
       ['Key', 'Evaluations', 'Per environment', 'Last seen', 'Actions'],
       ['deleted-flag', '12,345', 'Production 12,345', '1 hour ago', 'Create flag'],
@@ -126,6 +162,11 @@ describe('evaluated but not defined', () => {
     ]);
     await userEvent.click(screen.getByRole('button', { name: 'Create flag checkuot' }));
     expect(created).toEqual(['checkuot']);
+  });
+
+  it('says how many more keys there are than listed', () => {
+    render(<UndefinedKeysPanel keys={keys} more={31_421} environments={ENVIRONMENTS} now={NOW} canCreate={false} onCreate={() => undefined} />);
+    expect(screen.getByText('and 31,421 more keys evaluated less often (only the 2 most evaluated are listed)')).toBeTruthy();
   });
 
   it('offers no creation to who may not create flags', () => {

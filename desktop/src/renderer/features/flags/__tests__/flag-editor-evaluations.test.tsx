@@ -5,7 +5,7 @@ import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { DEFAULT_ENVIRONMENTS, WithSession, fakeApi, user } from '../../../test/fake-api.js';
 import type { SentRequest } from '../../../test/fake-api.js';
 import { booleanFlag, storedOf } from '../../../test/fixtures.js';
-import type { FlagEvaluationsView, ProjectEvaluationsView } from '../evaluations-model.js';
+import type { FlagEvaluationsView } from '../evaluations-model.js';
 import FlagEditor from '../flag-editor.js';
 
 afterEach(cleanup);
@@ -27,8 +27,8 @@ beforeAll(() => {
 const MINUTE = 60_000;
 const ago = (ms: number): string => new Date(Date.now() - ms).toISOString();
 
-/** The API's answer for the range asked: a count in production's current bucket, and one served by default. */
-function answer(req: SentRequest): FlagEvaluationsView {
+/** The API's answer for the range asked: a count in production's current bucket, and one served by default; counts arrive from production only. */
+function answer(req: SentRequest, countingSince: FlagEvaluationsView['countingSince']): FlagEvaluationsView {
   const url = new URL(req.path, 'http://localhost');
   const from = url.searchParams.get('from') ?? ago(7 * 24 * 60 * MINUTE);
   const to = url.searchParams.get('to') ?? new Date().toISOString();
@@ -48,30 +48,28 @@ function answer(req: SentRequest): FlagEvaluationsView {
       { environment: 'production', variation: null, count: 300 },
     ],
     lastEvaluated: [{ environment: 'production', at }],
+    countingSince,
   };
 }
 
-function editorApi(project: ProjectEvaluationsView): ReturnType<typeof fakeApi> {
+function editorApi(countingSince: FlagEvaluationsView['countingSince']): ReturnType<typeof fakeApi> {
   return fakeApi((req) => {
     if (req.method === 'GET' && req.path === '/api/v1/projects/web/flags/checkout') {
       return { status: 200, body: storedOf(booleanFlag('checkout'), { version: 3 }) };
     }
     if (req.method === 'GET' && req.path.startsWith('/api/v1/projects/web/flags/checkout/evaluations')) {
-      return { status: 200, body: answer(req) };
-    }
-    if (req.method === 'GET' && req.path.startsWith('/api/v1/projects/web/flag-evaluations')) {
-      return { status: 200, body: project };
+      return { status: 200, body: answer(req, countingSince) };
     }
     return req.method === 'GET' ? { status: 200, body: { items: [] } } : undefined;
   });
 }
 
-const PROJECT: ProjectEvaluationsView = { since: ago(90 * 24 * 60 * MINUTE), flags: [{ flag: 'checkout', defined: true, total: 1500, lastEvaluatedAt: ago(3 * MINUTE), environments: [{ environment: 'production', count: 1500, lastEvaluatedAt: ago(3 * MINUTE) }] }] };
+const DAY = 24 * 60 * MINUTE;
 
 describe('the flag page\'s evaluations', () => {
   it('opens on production over 7 days, with totals, shares and when last evaluated, and asks again for another range', async () => {
     const u = userEvent.setup();
-    const { client, sent } = editorApi(PROJECT);
+    const { client, sent } = editorApi([{ environment: 'production', since: ago(100 * DAY) }]);
     render(
       <WithSession client={client} me={user({ role: 'viewer' })} environments={DEFAULT_ENVIRONMENTS}>
         <FlagEditor flagKey="checkout" />
@@ -94,6 +92,8 @@ describe('the flag page\'s evaluations', () => {
     ]);
     const asked = (): URL[] => sent.filter((r) => r.path.includes('/evaluations')).map((r) => new URL(r.path, 'http://localhost'));
     expect(asked().map((url) => [url.pathname, url.searchParams.get('interval')])).toEqual([['/api/v1/projects/web/flags/checkout/evaluations', 'day']]);
+    // The flag's answer says since when counts arrive: the project's (all its keys) is not asked for.
+    expect(sent.filter((r) => r.path.includes('flag-evaluations'))).toEqual([]);
     const first = asked()[0]!;
     expect(Date.parse(first.searchParams.get('to')!) - Date.parse(first.searchParams.get('from')!)).toBe(7 * 24 * 60 * MINUTE);
 
@@ -106,6 +106,25 @@ describe('the flag page\'s evaluations', () => {
     expect(await screen.findByText(/^No evaluation counts received in Staging\. SDKs send them from their 2026-12 releases on/)).toBeTruthy();
   });
 
+  it('on upgrade day, says only "not evaluated since counting began" where counts arrive for minutes', async () => {
+    const u = userEvent.setup();
+    const since = new Date(Math.floor((Date.now() - 8 * MINUTE) / (60 * MINUTE)) * 60 * MINUTE);
+    const { client } = editorApi([{ environment: 'production', since: since.toISOString() }, { environment: 'staging', since: since.toISOString() }]);
+    render(
+      <WithSession client={client} me={user({ role: 'viewer' })} environments={DEFAULT_ENVIRONMENTS}>
+        <FlagEditor flagKey="checkout" />
+      </WithSession>,
+    );
+    await u.click(await screen.findByRole('tab', { name: 'Evaluations' }));
+    await screen.findByRole('table', { name: 'Evaluations per variation in Production' });
+    const items = within(screen.getByRole('list', { name: 'Last evaluated per environment' })).getAllByRole('listitem').map((li) => li.textContent);
+    expect(items[1]).toMatch(/^Not evaluated in Staging since counting began \(\w{3} \d{1,2}, \d{4}, \d{2}:00 UTC\)$/);
+    expect(items.join('\n')).not.toContain('in the last 90 days');
+    await u.selectOptions(screen.getByRole('combobox', { name: 'Evaluations environment' }), 'staging');
+    expect(await screen.findByText(/^Not evaluated in Staging since counting began .*, which is less than the range \(last 7 days\)/)).toBeTruthy();
+    expect(screen.queryByText(/can be removed from the code/)).toBeNull();
+  });
+
   it('does not call the flag unused when the project has no counts at all', async () => {
     const u = userEvent.setup();
     const { client } = fakeApi((req) => {
@@ -116,7 +135,7 @@ describe('the flag page\'s evaluations', () => {
         return { status: 404, body: { error: { code: 'NOT_FOUND', message: 'flag "checkout" was never evaluated' } } };
       }
       if (req.method === 'GET' && req.path.startsWith('/api/v1/projects/web/flag-evaluations')) {
-        return { status: 200, body: { since: ago(90 * 24 * 60 * MINUTE), flags: [] } };
+        return { status: 200, body: { since: ago(90 * 24 * 60 * MINUTE), flags: [], undefinedOmitted: 0, countingSince: [] } };
       }
       return req.method === 'GET' ? { status: 200, body: { items: [] } } : undefined;
     });

@@ -23,6 +23,9 @@ const counted = (flag: string, defined: boolean, count: number, at: string) => (
 const EVALUATIONS: ProjectEvaluationsView = {
   since: ago(90 * DAY),
   flags: [counted('checkout', true, 1500, ago(3 * MINUTE)), counted('deleted-flag', false, 12_345, ago(2 * 60 * MINUTE)), counted('old-banner', true, 7, ago(45 * DAY))],
+  undefinedOmitted: 0,
+  // Counts have arrived from development for longer than the 90 days kept.
+  countingSince: [{ environment: 'development', since: ago(90 * DAY - 30 * MINUTE) }],
 };
 
 function listApi(evaluations: ProjectEvaluationsView): ReturnType<typeof fakeApi> {
@@ -55,7 +58,7 @@ describe('flags list evaluation counts', () => {
     await waitFor(() => { expect(cell('checkout', 'Last evaluated').textContent).toBe('3 minutes ago'); });
     expect(cell('old-banner', 'Last evaluated').textContent).toBe('45 days ago');
     expect(cell('unused', 'Last evaluated').textContent).toBe('not in 90 days');
-    expect(sent.filter((r) => r.path.includes('flag-evaluations')).map((r) => r.path)).toEqual(['/api/v1/projects/web/flag-evaluations?days=90']);
+    expect(sent.filter((r) => r.path.includes('flag-evaluations')).map((r) => r.path)).toEqual(['/api/v1/projects/web/flag-evaluations?days=90&limit=200']);
 
     // Older than 30 days and not evaluated in the last 30: the hint to remove it; a two-day-old flag is not judged.
     expect(badges('checkout')).toEqual([]);
@@ -84,7 +87,7 @@ describe('flags list evaluation counts', () => {
   });
 
   it('judges no flag where no counts arrive at all: no SDK sends them yet', async () => {
-    const { client } = listApi({ since: ago(90 * DAY), flags: [] });
+    const { client } = listApi({ since: ago(90 * DAY), flags: [], undefinedOmitted: 0, countingSince: [] });
     render(
       <WithSession client={client} me={user({ role: 'viewer' })} environments={[DEVELOPMENT]}>
         <FlagsList />
@@ -93,5 +96,33 @@ describe('flags list evaluation counts', () => {
     await waitFor(() => { expect(cell('unused', 'Last evaluated').textContent).toBe('no counts received'); });
     expect(screen.queryAllByRole('button', { name: /not evaluated/ })).toEqual([]);
     expect(screen.queryByRole('table', { name: 'Evaluated but not defined' })).toBeNull();
+  });
+
+  it('on upgrade day, marks no flag "not evaluated in 30 days": counting began minutes ago', async () => {
+    const since = new Date(Math.floor((Date.now() - 8 * MINUTE) / (60 * MINUTE)) * 60 * MINUTE).toISOString();
+    const { client } = listApi({ ...EVALUATIONS, flags: [counted('checkout', true, 1500, ago(3 * MINUTE))], countingSince: [{ environment: 'development', since }] });
+    render(
+      <WithSession client={client} me={user({ role: 'viewer' })} environments={[DEVELOPMENT]}>
+        <FlagsList />
+      </WithSession>,
+    );
+    await waitFor(() => { expect(cell('checkout', 'Last evaluated').textContent).toBe('3 minutes ago'); });
+    expect(cell('unused', 'Last evaluated').textContent).toMatch(/^not evaluated since counting began \(\w{3} \d{1,2}, \d{4}, \d{2}:00 UTC\)$/);
+    expect(cell('old-banner', 'Last evaluated').textContent).toMatch(/^not evaluated since counting began/);
+    expect(screen.queryAllByRole('button', { name: /not evaluated/ })).toEqual([]);
+  });
+
+  it('shows at most the keys asked for, and how many more a flood of keys holds', async () => {
+    const flood = Array.from({ length: 1000 }, (_, i) => counted(`junk-${String(i).padStart(4, '0')}`, false, 1000 - i, ago(MINUTE)));
+    const { client } = listApi({ ...EVALUATIONS, flags: [...EVALUATIONS.flags, ...flood], undefinedOmitted: 30_423 });
+    render(
+      <WithSession client={client} me={user({ role: 'viewer' })} environments={[DEVELOPMENT]}>
+        <FlagsList />
+      </WithSession>,
+    );
+    const table = await screen.findByRole('table', { name: 'Evaluated but not defined' });
+    // An older server ignores `limit`: 1,001 listed, 200 shown; the rest and the 30,423 it left out are "more".
+    expect(within(table).getAllByRole('row')).toHaveLength(201);
+    expect(screen.getByText('and 31,224 more keys evaluated less often (only the 200 most evaluated are listed)')).toBeTruthy();
   });
 });

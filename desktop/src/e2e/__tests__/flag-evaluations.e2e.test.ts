@@ -1,32 +1,14 @@
-import { readFile } from 'node:fs/promises';
-import { createRequire } from 'node:module';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Browser, Page } from 'playwright-core';
 import type { XpApiClient } from '@xp/shared';
 import { ARTIFACTS_DIR, OWNER, launchChromium, ownerApi, startConsoleStack } from '../console-stack.js';
 import type { ConsoleStack } from '../console-stack.js';
+import { seriousViolations } from '../axe.js';
 
 const WAIT = { timeout: 30_000 };
 const FLAG = 'new-checkout';
 const UNDEFINED_KEY = 'no-such-flag';
-
-/** axe-core's build, injected as source (the console's CSP refuses an injected <script>), as accessibility.e2e.test.ts does. */
-const AXE_SOURCE = readFile(createRequire(import.meta.url).resolve('axe-core/axe.min.js'), 'utf8');
-
-/** The serious and critical WCAG 2.0 A/AA violations axe finds on the page, one line each with its elements (empty: none). */
-async function seriousViolations(page: Page): Promise<string> {
-  if ((await page.evaluate('typeof window.axe')) === 'undefined') {
-    await page.evaluate(await AXE_SOURCE);
-  }
-  return page.evaluate<string>(`(async () => {
-    const results = await window.axe.run(document, { runOnly: { type: 'tag', values: ['wcag2a', 'wcag2aa'] }, resultTypes: ['violations'] });
-    return results.violations
-      .filter((v) => v.impact === 'serious' || v.impact === 'critical')
-      .map((v) => v.id + ': ' + v.help + ' — ' + v.nodes.map((n) => n.target.join(' ')).join(', '))
-      .join('\\n');
-  })()`);
-}
 
 /**
  * Flag evaluation counts end to end: an `evaluations` record sent with the development server SDK

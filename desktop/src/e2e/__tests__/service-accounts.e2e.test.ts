@@ -1,33 +1,15 @@
-import { readFile } from 'node:fs/promises';
-import { createRequire } from 'node:module';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Browser, Locator, Page } from 'playwright-core';
 import { XpApiClient } from '@xp/shared';
 import { ARTIFACTS_DIR, OWNER, addUserWithOwnPassword, launchChromium, startConsoleStack, ownerApi } from '../console-stack.js';
 import type { ConsoleStack } from '../console-stack.js';
+import { seriousViolations } from '../axe.js';
 
 const ADMIN = { email: 'robot-keeper@example.com', password: 'copper lantern meadow 2031' };
 const ACCOUNT = 'e2e-deploy';
 const ADMIN_ROBOT = 'e2e-owner-robot';
 const WAIT = { timeout: 30_000 };
-
-/** axe-core's build, injected as source (the console's CSP refuses an injected <script>), as the accessibility suite does. */
-const AXE_SOURCE = readFile(createRequire(import.meta.url).resolve('axe-core/axe.min.js'), 'utf8');
-
-/** The serious and critical WCAG 2.0 A/AA violations on the page, one line each with its elements ('' when none). */
-async function seriousViolations(page: Page): Promise<string> {
-  if ((await page.evaluate('typeof window.axe')) === 'undefined') {
-    await page.evaluate(await AXE_SOURCE);
-  }
-  return page.evaluate<string>(`(async () => {
-    const results = await window.axe.run(document, { runOnly: { type: 'tag', values: ['wcag2a', 'wcag2aa'] }, resultTypes: ['violations'] });
-    return results.violations
-      .filter((v) => v.impact === 'serious' || v.impact === 'critical')
-      .map((v) => v.id + ': ' + v.help + ' — ' + v.nodes.map((n) => n.target.join(' ')).join(', '))
-      .join('\\n');
-  })()`);
-}
 
 /**
  * Service accounts through the built console in Debian's Chromium against the `npm start` stack on

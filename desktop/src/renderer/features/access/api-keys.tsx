@@ -7,12 +7,23 @@ import { FieldError, FormErrorNote, fieldErrors, invalidProps } from '../../lib/
 import { useAsync } from '../../lib/use-async.js';
 import { AsyncView, Confirm, Empty } from '../../lib/ui.js';
 import { pendingProps } from '../../lib/permissions.js';
-import { ExpiryField, TokenTable, expiryChoices } from './token-table.js';
+import { ExpiryField, TokenTable, useTokenLifetime } from './token-table.js';
 
 export { tokenAccess } from './token-table.js';
 
 /** The most projects one key may be limited to (the API's bound). */
 export const MAX_PROJECTS = 50;
+
+/** Why a new key's or token's projects choice cannot be sent, or null: "Only these projects" with none ticked, or more than MAX_PROJECTS. */
+export function projectsChoiceProblem(limited: boolean, projects: readonly string[], noun: 'key' | 'token'): string | null {
+  if (!limited) {
+    return null;
+  }
+  if (projects.length === 0) {
+    return 'Tick at least one project, or choose All projects.';
+  }
+  return projects.length > MAX_PROJECTS ? `A ${noun} is limited to at most ${MAX_PROJECTS} projects; choose All projects or fewer.` : null;
+}
 
 /** The roles a key of `mine` may be capped at: the API refuses one above the caller's own (403). */
 export function tokenRoles(mine: Role): Role[] {
@@ -63,12 +74,7 @@ export function ApiKeys(): ReactNode {
   const tokens = useAsync(() => client.accessTokens(), [client], { refreshKey: refreshTick });
   const roles = tokenRoles(user.role);
   const [tokenName, setTokenName] = useState('');
-  // The organisation's token policy decides the lifetimes offered (older servers have none: the usual ones).
-  const policy = useAsync(() => client.tokenPolicy().catch(() => null), [client]);
-  const lifetimes = expiryChoices(policy.state.status === 'ready' ? policy.state.data : null);
-  /** undefined until chosen: the policy's first choice. */
-  const [chosenExpiry, setExpiry] = useState<string | undefined>(undefined);
-  const expiry = chosenExpiry ?? (lifetimes.initial === null ? '' : String(lifetimes.initial));
+  const { expiry, choices: lifetimes, setExpiry } = useTokenLifetime();
   /** '' follows the user's role, whatever it becomes. */
   const [role, setRole] = useState<Role | ''>('');
   const [limited, setLimited] = useState(false);
@@ -85,15 +91,11 @@ export function ApiKeys(): ReactNode {
 
   const submit = async (): Promise<void> => {
     setError(null);
-    if (limited && projects.length === 0) {
-      setProjectsProblem('Tick at least one project, or choose All projects.');
+    const problem = projectsChoiceProblem(limited, projects, 'key');
+    setProjectsProblem(problem);
+    if (problem !== null) {
       return;
     }
-    if (limited && projects.length > MAX_PROJECTS) {
-      setProjectsProblem(`A key is limited to at most ${MAX_PROJECTS} projects; choose All projects or fewer.`);
-      return;
-    }
-    setProjectsProblem(null);
     setBusy(true);
     try {
       const res = await client.createAccessToken({
@@ -131,7 +133,7 @@ export function ApiKeys(): ReactNode {
           <input placeholder="e.g. ci" required maxLength={100} value={tokenName} onChange={(e) => { setTokenName(e.target.value); }} {...invalidProps('api-key-name-error', fields.get('name'))} />
         </label>
         <FieldError id="api-key-name-error" message={fields.get('name')} />
-        <ExpiryField id="api-key" value={expiry} onChange={setExpiry} choices={lifetimes.choices} error={fields.get('expiresInDays')} />
+        <ExpiryField id="api-key" value={expiry} onChange={setExpiry} choices={lifetimes} error={fields.get('expiresInDays')} />
         <label>
           Role
           <select

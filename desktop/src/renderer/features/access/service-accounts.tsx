@@ -11,8 +11,8 @@ import { plainApiMessage } from '../../lib/plain-issues.js';
 import { useAsync } from '../../lib/use-async.js';
 import { usePages } from '../../lib/use-pages.js';
 import { AsyncView, Badge, Confirm, Dialog, Empty, ErrorNote } from '../../lib/ui.js';
-import { MAX_PROJECTS, ProjectChoices, tokenRoles } from './api-keys.js';
-import { ExpiryField, TokenTable, expiryChoices, isExpired } from './token-table.js';
+import { ProjectChoices, projectsChoiceProblem, tokenRoles } from './api-keys.js';
+import { ExpiryField, TokenTable, isExpired, useTokenLifetime } from './token-table.js';
 
 /** A role a service account may hold, in the organisation or in a project: never owner. */
 export type ServiceAccountRole = Exclude<Role, 'owner'>;
@@ -251,12 +251,7 @@ export function ServiceAccountTokens({ account, onClose }: { account: ServiceAcc
   const tokens = useAsync(() => client.serviceAccountTokens(account.id), [client, account.id], { refreshKey: refreshTick });
   const roles = tokenRoles(account.role);
   const [tokenName, setTokenName] = useState('');
-  // The organisation's token policy decides the lifetimes offered (older servers have none: the usual ones).
-  const policy = useAsync(() => client.tokenPolicy().catch(() => null), [client]);
-  const lifetimes = expiryChoices(policy.state.status === 'ready' ? policy.state.data : null);
-  /** undefined until chosen: the policy's first choice. */
-  const [chosenExpiry, setExpiry] = useState<string | undefined>(undefined);
-  const expiry = chosenExpiry ?? (lifetimes.initial === null ? '' : String(lifetimes.initial));
+  const { expiry, choices: lifetimes, setExpiry } = useTokenLifetime();
   /** '' follows the account's role, whatever it becomes. */
   const [role, setRole] = useState<Role | ''>('');
   const [limited, setLimited] = useState(false);
@@ -278,15 +273,11 @@ export function ServiceAccountTokens({ account, onClose }: { account: ServiceAcc
 
   const submit = async (): Promise<void> => {
     setError(null);
-    if (limited && projects.length === 0) {
-      setProjectsProblem('Tick at least one project, or choose All projects.');
+    const problem = projectsChoiceProblem(limited, projects, 'token');
+    setProjectsProblem(problem);
+    if (problem !== null) {
       return;
     }
-    if (limited && projects.length > MAX_PROJECTS) {
-      setProjectsProblem(`A token is limited to at most ${MAX_PROJECTS} projects; choose All projects or fewer.`);
-      return;
-    }
-    setProjectsProblem(null);
     setBusy(true);
     try {
       const res = await client.createServiceAccountToken(account.id, {
@@ -345,7 +336,7 @@ export function ServiceAccountTokens({ account, onClose }: { account: ServiceAcc
           <input required maxLength={100} placeholder="e.g. github actions" value={tokenName} onChange={(e) => { setTokenName(e.target.value); }} {...invalidProps(`${id}-name-error`, nameProblem)} />
         </label>
         <FieldError id={`${id}-name-error`} message={nameProblem} />
-        <ExpiryField id={id} value={expiry} onChange={setExpiry} choices={lifetimes.choices} error={fields.get('expiresInDays')} />
+        <ExpiryField id={id} value={expiry} onChange={setExpiry} choices={lifetimes} error={fields.get('expiresInDays')} />
         <label>
           Token role
           <select

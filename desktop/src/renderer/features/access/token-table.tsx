@@ -1,7 +1,10 @@
+import { useState } from 'react';
 import type { ReactNode } from 'react';
 import type { AccessTokenView, TokenPolicyView } from '@xp/shared';
 import { FieldError, invalidProps } from '../../lib/field-errors.js';
+import { useSession } from '../../app/session.js';
 import { formatTime } from '../../lib/format.js';
+import { useAsync } from '../../lib/use-async.js';
 import { Badge, VisuallyHidden } from '../../lib/ui.js';
 
 /**
@@ -48,6 +51,19 @@ export function expiryChoices(policy: TokenPolicyView | null | undefined): { rea
     choices: ordered.map((d) => ({ days: d, label: `${lifetimeLabel(d)}${d !== null && d === max ? ' (the maximum)' : ''}` })),
     initial,
   };
+}
+
+/**
+ * The lifetime of a token being made, under the organisation's token policy (read once; older servers
+ * have none: the usual choices): its value for ExpiryField ('' for never; the policy's first choice
+ * until one is picked), the choices, and the setter.
+ */
+export function useTokenLifetime(): { readonly expiry: string; readonly choices: readonly ExpiryChoice[]; readonly setExpiry: (value: string) => void } {
+  const { client } = useSession();
+  const policy = useAsync(() => client.tokenPolicy().catch(() => null), [client]);
+  const lifetimes = expiryChoices(policy.state.status === 'ready' ? policy.state.data : null);
+  const [chosen, setExpiry] = useState<string | undefined>(undefined);
+  return { expiry: chosen ?? (lifetimes.initial === null ? '' : String(lifetimes.initial)), choices: lifetimes.choices, setExpiry };
 }
 
 /** "Expires after": a select of `choices` (its value the days as text, '' for never) with the API's error beside it. */

@@ -5,6 +5,7 @@
  */
 import type { EvaluationsPipelineEvent } from '@xp/shared';
 import type { Queryable } from './db.js';
+import { pruneOlderThan } from './prune.js';
 
 /** How long the buckets are kept. */
 export const FLAG_EVALUATION_RETENTION_DAYS = 90;
@@ -59,19 +60,8 @@ export async function deleteProjectEvaluations(tx: Queryable, projectId: string)
 }
 
 /** Deletes the buckets older than `days` (default the retention), `chunk` rows per statement; returns how many. */
-export async function pruneFlagEvaluations(db: Queryable, days = FLAG_EVALUATION_RETENTION_DAYS, chunk = 10_000): Promise<number> {
-  let deleted = 0;
-  for (;;) {
-    const out = await db.query(
-      `DELETE FROM flag_evaluations WHERE ctid = ANY(ARRAY(
-         SELECT ctid FROM flag_evaluations WHERE hour < now() - interval '1 day' * $1::float8 LIMIT $2))`,
-      [days, chunk],
-    );
-    deleted += out.rowCount;
-    if (out.rowCount < chunk) {
-      return deleted;
-    }
-  }
+export function pruneFlagEvaluations(db: Queryable, days = FLAG_EVALUATION_RETENTION_DAYS, chunk = 10_000): Promise<number> {
+  return pruneOlderThan(db, 'flag_evaluations', days * 24, { chunk });
 }
 
 /** Bucket width of a series. */

@@ -2,6 +2,7 @@
  * Flag evaluation counts for the API: one key's series and totals over a window, and the project's
  * keys evaluated lately. Whoever may read the project's flags may read these.
  */
+import type { EvaluationCountingSince, FlagEvaluations, ProjectFlagEvaluations } from '@xp/shared';
 import { Permission, assertCan } from '../auth/permissions.js';
 import { AppError, AppErrorCode, invalid } from '../errors.js';
 import type { Queryable } from '../store/db.js';
@@ -23,41 +24,11 @@ const HOURLY_UP_TO_MS = 3 * DAY_MS;
 export const DEFAULT_UNDEFINED_KEYS_LIMIT = 1000;
 export const MAX_UNDEFINED_KEYS_LIMIT = 5000;
 
-/** Since when counts have been arriving in an environment (the start of the earliest hour kept). */
-export interface CountingSince {
-  readonly environment: string;
-  readonly since: string;
-}
-
 export interface FlagEvaluationsQuery {
   readonly environment?: string | undefined;
   readonly from?: string | undefined;
   readonly to?: string | undefined;
   readonly interval?: EvaluationInterval | undefined;
-}
-
-export interface FlagEvaluations {
-  readonly flag: string;
-  readonly from: string;
-  readonly to: string;
-  readonly interval: EvaluationInterval;
-  readonly series: { readonly at: string; readonly environment: string; readonly variation: string | null; readonly count: number }[];
-  readonly totals: { readonly environment: string; readonly variation: string | null; readonly count: number }[];
-  readonly lastEvaluated: { readonly environment: string; readonly at: string }[];
-  readonly countingSince: CountingSince[];
-}
-
-export interface ProjectFlagEvaluations {
-  readonly since: string;
-  readonly flags: {
-    readonly flag: string;
-    readonly defined: boolean;
-    readonly total: number;
-    readonly lastEvaluatedAt: string;
-    readonly environments: { readonly environment: string; readonly count: number; readonly lastEvaluatedAt: string }[];
-  }[];
-  readonly undefinedOmitted: number;
-  readonly countingSince: CountingSince[];
 }
 
 /**
@@ -81,7 +52,7 @@ async function checkEnvironment(db: Queryable, projectId: string, environment: s
  * Since when counts have been arriving in each of the environments (project-wide, not per flag): a
  * "not evaluated in N days" claim holds only where counting began at least N days ago.
  */
-async function countingSinceOf(deps: Pick<Deps, 'db' | 'now'>, projectId: string, envs: readonly string[]): Promise<CountingSince[]> {
+async function countingSinceOf(deps: Pick<Deps, 'db' | 'now'>, projectId: string, envs: readonly string[]): Promise<EvaluationCountingSince[]> {
   return (await countingSince(deps.db, { projectId, environments: envs, now: deps.now() })).map((c) => ({ environment: c.environment, since: c.since.toISOString() }));
 }
 

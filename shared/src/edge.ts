@@ -4,7 +4,7 @@
  * SDK event checks, key checks and variation expansion. Types come along as types only.
  */
 export * from './eval/index.js';
-export { MAX_EVALUATION_COUNT, MAX_EVALUATION_COUNTS, MAX_EVALUATION_WINDOW_MS, MAX_EVENTS_PER_BATCH, MAX_EVENT_BYTES, MAX_PROPERTY_DEPTH, MAX_UNITS, checkSdkEvent, isEvaluationsRecord } from './model/event-check.js';
+export { APP_NAME_MESSAGE, APP_NAME_PATTERN, MAX_EVALUATION_COUNT, MAX_EVALUATION_COUNTS, MAX_EVALUATION_WINDOW_MS, MAX_EVENTS_PER_BATCH, MAX_EVENT_BYTES, MAX_PROPERTY_DEPTH, MAX_UNITS, checkSdkEvent, isEvaluationsRecord } from './model/event-check.js';
 export type { EventCheck, EventProblem } from './model/event-check.js';
 export { KEY_MAX_LENGTH, KEY_PATTERN, KEY_PATTERN_MESSAGE, isKey } from './model/keys.js';
 export { expandVariations, runsIn, stoppedRedirectUrl } from './model/variations.js';

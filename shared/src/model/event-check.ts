@@ -14,6 +14,14 @@ export const MAX_EVALUATION_COUNTS = 100;
 export const MAX_EVALUATION_COUNT = 1_000_000_000;
 /** The longest window (`start` to `timestamp`) an `evaluations` record may cover. */
 export const MAX_EVALUATION_WINDOW_MS = 60 * 60 * 1000;
+/**
+ * The application (service) an SDK names itself as (`appName` in the JS SDK, `app_name` in Python),
+ * carried by its `evaluations` records as `app` so that counts can be told apart by application:
+ * 1 to 64 ASCII letters, digits, ".", "_" and "-", starting with a letter or digit (LaunchDarkly's
+ * application id rule).
+ */
+export const APP_NAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
+export const APP_NAME_MESSAGE = 'must be 1 to 64 ASCII letters, digits, ".", "_" and "-", starting with a letter or digit (e.g. "checkout-api")';
 /** How deeply a tracked event's property values may nest arrays and objects (a property's value is level 1). */
 export const MAX_PROPERTY_DEPTH = 32;
 const DEPTH_MESSAGE = `nested more than ${MAX_PROPERTY_DEPTH} levels deep`;
@@ -61,7 +69,7 @@ const INSTANT = new RegExp(String.raw`^${DATE}T(?:[01]\d|2[0-3]):[0-5]\d:[0-5]\d
 
 const EXPOSURE_KEYS = new Set(['id', 'unitId', 'timestamp', 'type', 'experiment', 'variation', 'flag', 'hashAttribute', 'attributes']);
 const TRACK_KEYS = new Set(['id', 'unitId', 'timestamp', 'type', 'name', 'value', 'properties', 'units']);
-const EVALUATIONS_KEYS = new Set(['id', 'timestamp', 'type', 'start', 'counts']);
+const EVALUATIONS_KEYS = new Set(['id', 'timestamp', 'type', 'start', 'app', 'counts']);
 const COUNT_KEYS = new Set(['flag', 'variation', 'count']);
 
 /** Epoch milliseconds of a checked timestamp (epoch ms or an RFC 3339 instant). */
@@ -175,6 +183,12 @@ function checkEvaluations(value: Record<string, unknown>): void {
   }
   timestamp(value.timestamp, 'timestamp');
   timestamp(value.start, 'start');
+  if (value.app !== undefined) {
+    const app = string(value.app, 'app', 1, 64);
+    if (!APP_NAME_PATTERN.test(app)) {
+      throw new Problem('app', APP_NAME_MESSAGE);
+    }
+  }
   const counts = value.counts;
   if (!Array.isArray(counts)) {
     throw new Problem('counts', `expected array, received ${typeName(counts)}`);

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { attributeNameSchema, keySchema } from './common.js';
-import { MAX_EVALUATION_COUNT, MAX_EVALUATION_COUNTS, MAX_PROPERTY_DEPTH, MAX_UNITS, PROPERTY_DEPTH_MESSAGE, UNITS_COUNT_MESSAGE, evaluationsProblem, nestsWithin } from './event-check.js';
+import { APP_NAME_MESSAGE, APP_NAME_PATTERN, MAX_EVALUATION_COUNT, MAX_EVALUATION_COUNTS, MAX_PROPERTY_DEPTH, MAX_UNITS, PROPERTY_DEPTH_MESSAGE, UNITS_COUNT_MESSAGE, evaluationsProblem, nestsWithin } from './event-check.js';
 
 /**
  * Events SDKs send to POST /sdk/v1/events: exposures (a unit saw a variation) and tracked events
@@ -8,7 +8,7 @@ import { MAX_EVALUATION_COUNT, MAX_EVALUATION_COUNTS, MAX_PROPERTY_DEPTH, MAX_UN
  * from the SDK key and the time it received the batch.
  */
 
-export { MAX_EVALUATION_COUNT, MAX_EVALUATION_COUNTS, MAX_EVALUATION_WINDOW_MS, MAX_EVENTS_PER_BATCH, MAX_EVENT_BYTES, MAX_PROPERTY_DEPTH, MAX_UNITS, isEvaluationsRecord } from './event-check.js';
+export { APP_NAME_MESSAGE, APP_NAME_PATTERN, MAX_EVALUATION_COUNT, MAX_EVALUATION_COUNTS, MAX_EVALUATION_WINDOW_MS, MAX_EVENTS_PER_BATCH, MAX_EVENT_BYTES, MAX_PROPERTY_DEPTH, MAX_UNITS, isEvaluationsRecord } from './event-check.js';
 
 /**
  * A property value: any JSON nested at most MAX_PROPERTY_DEPTH levels. The depth is checked first,
@@ -73,6 +73,8 @@ export const evaluationsEventSchema = z
     timestamp: eventBase.timestamp,
     /** When the window opened: at or before `timestamp`, at most an hour before it. */
     start: eventBase.timestamp,
+    /** The application (service) whose SDK counted, as configured (`appName`); absent: none named. */
+    app: z.string().min(1).max(64).regex(APP_NAME_PATTERN, APP_NAME_MESSAGE).optional(),
     counts: z
       .array(
         z.strictObject({

@@ -1,6 +1,7 @@
 import { ErrorCode, Reason, checkRuleset, evaluateExperiment, evaluateFlag, exposureAttributes, readAttribute } from '@xp/shared/eval';
 import type { EvaluationContext, EvaluationResult, ExperimentAssignment, ExperimentResult } from '@xp/shared/eval';
 import type { SdkEvent } from '@xp/shared';
+import { APP_NAME_MESSAGE, APP_NAME_PATTERN } from '@xp/shared/edge';
 import { NetworkError, XpError, XpErrorCode, describeError } from './errors.js';
 import type { HttpError } from './errors.js';
 import { EventQueue } from './event-queue.js';
@@ -55,6 +56,15 @@ const consoleLogger: Logger = {
     console.error(message, ...details);
   },
 };
+
+/** The configuration error of an `appName` the API would refuse in every `evaluations` record; undefined when it is absent or valid. */
+function appNameError(appName: unknown): XpError | undefined {
+  if (appName === undefined || (typeof appName === 'string' && APP_NAME_PATTERN.test(appName))) {
+    return undefined;
+  }
+  const got = typeof appName === 'string' ? `"${appName.length > 100 ? `${appName.slice(0, 100)}…` : appName}"` : appName === null ? 'null' : `a ${typeof appName}`;
+  return new XpError(XpErrorCode.Configuration, `appName ${APP_NAME_MESSAGE}, got ${got}`);
+}
 
 function positive(value: number | undefined, fallback: number): number {
   return value !== undefined && Number.isFinite(value) && value > 0 ? value : fallback;
@@ -369,9 +379,10 @@ export class ExperimentationClient {
     }
     this.statusValue = this.current === undefined ? ClientStatus.Starting : ClientStatus.Bootstrapped;
 
-    let configError: XpError | undefined;
+    // Checked with or without apiUrl: a bad name shows in an offline run (tests, bootstrap only) before production.
+    let configError: XpError | undefined = appNameError(options.appName);
     const base = (options.apiUrl ?? '').replace(/\/+$/, '');
-    if (options.apiUrl !== undefined) {
+    if (configError === undefined && options.apiUrl !== undefined) {
       const fetchFn = options.fetch ?? (globalThis.fetch as typeof globalThis.fetch | undefined)?.bind(globalThis);
       const keyProblem = typeof sdkKey === 'string' && sdkKey !== '' ? sdkKeyProblem(sdkKey) : undefined;
       if (typeof sdkKey !== 'string' || sdkKey === '') {
@@ -396,9 +407,9 @@ export class ExperimentationClient {
           );
         }
       }
-      if (configError !== undefined) {
-        this.logger.error(`xp: ${configError.message}; the client stays offline, serving ${this.current === undefined ? 'defaults' : 'the bootstrap ruleset'}`);
-      }
+    }
+    if (configError !== undefined) {
+      this.logger.error(`xp: ${configError.message}; the client stays offline, serving ${this.current === undefined ? 'defaults' : 'the bootstrap ruleset'}`);
     }
 
     const counter =
@@ -408,6 +419,7 @@ export class ExperimentationClient {
             now: () => this.clock(),
             newId: newEventId,
             logger: this.logger,
+            app: options.appName,
             opened: () => {
               this.events.wake();
             },

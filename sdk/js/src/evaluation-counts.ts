@@ -47,13 +47,16 @@ export interface EvaluationCounterOptions {
    * then opens the next window.
    */
   readonly full: () => void;
+  /** The application every record names (`appName`, checked by the client); undefined: none. */
+  readonly app?: string | undefined;
 }
 
 /**
  * Counts the evaluations of the public API by (flag key asked, variation served; null for the
  * caller's default) over a window, which the event queue closes at each flush (and early, through
  * `full`, when a new pair would exceed MAX_EVALUATION_PAIRS): the counts then leave as `evaluations`
- * records of at most MAX_EVALUATION_COUNTS pairs. No unit id, no attributes.
+ * records of at most MAX_EVALUATION_COUNTS pairs, each naming the client's application (`app`) when it
+ * has one. No unit id, no attributes.
  */
 export class EvaluationCounter {
   /** flag key → variation key (null: the caller's default) → count. */
@@ -150,8 +153,9 @@ export class EvaluationCounter {
     const records: EvaluationsEvent[] = [];
     let counts: EvaluationsEvent['counts'][number][] = [];
     let bytes = 0;
+    const app = this.o.app;
     const emit = (): void => {
-      records.push({ type: 'evaluations', id: this.o.newId(), start, timestamp, counts });
+      records.push(app === undefined ? { type: 'evaluations', id: this.o.newId(), start, timestamp, counts } : { type: 'evaluations', id: this.o.newId(), app, start, timestamp, counts });
       counts = [];
       bytes = 0;
     };

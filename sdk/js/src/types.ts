@@ -102,6 +102,14 @@ export interface ClientOptions {
    * No unit ids, no attributes. Default true; nothing is counted without an `apiUrl`.
    */
   readonly sendEvaluationCounts?: boolean;
+  /**
+   * The application (service) this client runs in, e.g. `checkout-api`: every `evaluations` record
+   * carries it as `app`, so the console tells which applications still evaluate a flag. 1 to 64
+   * ASCII letters, digits, `.`, `_` and `-`, starting with a letter or digit; anything else is a
+   * configuration error (logged, `ready()` gives `CONFIGURATION`, the client stays offline).
+   * Default: none (counts under "no application named"). Exposures and tracked events do not carry it.
+   */
+  readonly appName?: string;
 }
 
 /** What the client is serving. */

@@ -4,7 +4,8 @@ The client counts every evaluation of its public API (`evaluate` without `explai
 `is_feature_enabled`) by (flag key asked, variation key served, or None when the caller's default
 was), and the event queue closes the window at each flush (the counter closes it early when a new pair
 would exceed MAX_EVALUATION_PAIRS): the counts then leave as `evaluations` records of at most
-MAX_EVALUATION_COUNTS pairs. No unit id, no attributes. The JavaScript SDK's
+MAX_EVALUATION_COUNTS pairs, each naming the client's application (`app`, the `app_name` option) when it
+has one. No unit id, no attributes. The JavaScript SDK's
 evaluation-counts.ts does the same; both send the same records for the same calls.
 """
 
@@ -37,6 +38,10 @@ MAX_WINDOW_MS: Final = 3_600_000
 _ENTRY_OVERHEAD: Final = 48
 _SURROGATE: Final = re.compile("[\ud800-\udfff]")
 MAX_COUNT: Final = 1_000_000_000
+# The application a client names itself as (`app_name`), as the API checks a record's `app`: APP_NAME_PATTERN and
+# APP_NAME_MESSAGE of shared/src/model/event-check.ts (a test pins the two). Matched with fullmatch: `$` would take "web\n".
+APP_NAME_PATTERN: Final = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
+APP_NAME_MESSAGE: Final = 'must be 1 to 64 ASCII letters, digits, ".", "_" and "-", starting with a letter or digit (e.g. "checkout-api")'
 
 
 def _utf16_len(s: str) -> int:
@@ -65,11 +70,12 @@ class EvaluationCounter:
 
     `full` takes the records of a window closed early (a new pair when MAX_EVALUATION_PAIRS were kept): the
     client queues them as at a flush and wakes its flusher. It runs on the evaluating thread, outside the lock.
+    `app` is the application every record names (the client checked it), or None for none.
     """
 
-    __slots__ = ("window", "_lock", "_pairs", "_start", "_warned_full", "_now", "_full")
+    __slots__ = ("window", "_lock", "_pairs", "_start", "_warned_full", "_now", "_full", "_app")
 
-    def __init__(self, full: Callable[[list[dict[str, Any]]], None], now: Callable[[], int] | None = None) -> None:
+    def __init__(self, full: Callable[[list[dict[str, Any]]], None], now: Callable[[], int] | None = None, app: str | None = None) -> None:
         self.window: dict[str, dict[str | None, Any]] = {}
         self._lock = threading.Lock()
         self._pairs = 0
@@ -79,6 +85,7 @@ class EvaluationCounter:
         # None: the module's _now_ms, looked up at each call (tests pin it).
         self._now = now
         self._full = full
+        self._app = app
 
     def count(self, flag: Any, variation: str | None) -> None:
         """One evaluation (the client inlines the fast path: next(window[flag][variation]))."""
@@ -158,14 +165,17 @@ class EvaluationCounter:
         for (flag, variation), n in merged.items():
             size = _ENTRY_OVERHEAD + len(json.dumps(flag).encode("utf-8")) + (4 if variation is None else len(variation.encode("utf-8")))
             if len(counts) == MAX_EVALUATION_COUNTS or (counts and size_so_far + size > MAX_RECORD_BYTES):
-                records.append(_record(start, timestamp, counts))
+                records.append(_record(start, timestamp, counts, self._app))
                 counts, size_so_far = [], 0
             counts.append({"flag": flag, "variation": variation, "count": min(n, MAX_COUNT)})
             size_so_far += size
         if counts:
-            records.append(_record(start, timestamp, counts))
+            records.append(_record(start, timestamp, counts, self._app))
         return records
 
 
-def _record(start: int, timestamp: int, counts: list[dict[str, Any]]) -> dict[str, Any]:
-    return {"id": uuid.uuid4().hex, "type": "evaluations", "start": start, "timestamp": timestamp, "counts": counts}
+def _record(start: int, timestamp: int, counts: list[dict[str, Any]], app: str | None) -> dict[str, Any]:
+    record: dict[str, Any] = {"id": uuid.uuid4().hex, "type": "evaluations", "start": start, "timestamp": timestamp, "counts": counts}
+    if app is not None:
+        record["app"] = app
+    return record

@@ -28,7 +28,7 @@ from typing import Any, Final, TypeVar, Union
 from . import _http
 from . import evaluation as _evaluation
 from ._changes import diff_rulesets, flags_changed_between, next_timed_change
-from ._evaluation_counts import EvaluationCounter
+from ._evaluation_counts import APP_NAME_MESSAGE, APP_NAME_PATTERN, EvaluationCounter
 from .conditions import get_path
 from .evaluation import CompiledRuleset, compile_ruleset, evaluate_experiment, evaluate_flag
 from .jsvalue import is_number, js_number_to_string, json_default, to_json_value, truthy
@@ -272,6 +272,11 @@ class Client:
             `is_feature_enabled` are counted in memory by (flag key, variation key or None for the default) and
             sent as one `evaluations` record per 100 pairs at each flush of the event queue. No unit ids, no
             attributes. Nothing is counted by an offline client (api_url None).
+        app_name: the application (service) this client runs in, e.g. "checkout-api": every `evaluations`
+            record carries it as `app`, so the console tells which applications still evaluate a flag. 1 to 64
+            ASCII letters, digits, ".", "_" and "-", starting with a letter or digit (else ValueError; TypeError
+            for a value that is not a string). None (the default): no application named. Exposures and tracked
+            events do not carry it.
     """
 
     def __init__(
@@ -301,6 +306,7 @@ class Client:
         proxy: str | bool | None = None,
         ssl_context: ssl.SSLContext | None = None,
         send_evaluation_counts: bool = True,
+        app_name: str | None = None,
     ) -> None:
         if not isinstance(api_key, str) or not api_key.strip():
             raise ValueError("api_key must be a non-empty string")
@@ -338,6 +344,11 @@ class Client:
                 raise TypeError(f"{name} must be callable or None, got {type(callback).__name__}")
         if not (private_attributes is None or isinstance(private_attributes, (bool, str, Iterable))):
             raise TypeError(f"private_attributes must be attribute names, a name, True or None, got {type(private_attributes).__name__}")
+        if app_name is not None and not isinstance(app_name, str):
+            raise TypeError(f"app_name must be a string or None, got {type(app_name).__name__}")
+        if app_name is not None and not APP_NAME_PATTERN.fullmatch(app_name):
+            raise ValueError(f"app_name {APP_NAME_MESSAGE}, got {_short(app_name)!r}")
+        self._app_name = app_name
         self._store = sticky_bucket_store
         self._log_exposures = log_exposures
         self._exposure_cache_size = _count("exposure_cache_size", exposure_cache_size, minimum=0)
@@ -418,7 +429,7 @@ class Client:
         # Evaluations by (flag, served variation) since the last flush, sent as `evaluations` records; None when
         # they are not sent (send_evaluation_counts False, offline, or closed).
         self._evaluation_counts: EvaluationCounter | None = (
-            None if self._offline or not send_evaluation_counts else EvaluationCounter(self._queue_early_records))
+            None if self._offline or not send_evaluation_counts else EvaluationCounter(self._queue_early_records, app=app_name))
         # Evaluation-count records in the queue: a full queue drops them first.
         self._records_queued = 0
         # Whether dropping evaluation counts from a full queue was warned about (once per client).
@@ -784,7 +795,7 @@ class Client:
         self._dropped = self._unreported_drops = self._unflushed_drops = 0
         # The parent's counts are the parent's to send: the child counts its own evaluations.
         if self._evaluation_counts is not None:
-            self._evaluation_counts = EvaluationCounter(self._queue_early_records)
+            self._evaluation_counts = EvaluationCounter(self._queue_early_records, app=self._app_name)
         if self._closed:
             # A closed client stays closed; its close() ran (or is running) in the parent.
             self._drained = True

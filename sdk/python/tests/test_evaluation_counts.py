@@ -4,18 +4,22 @@ evaluation-counts.test.ts asserts the same records for the shared scenario)."""
 from __future__ import annotations
 
 import json
+import re
+from pathlib import Path
 from typing import Any
 from unittest import mock
 
 from experimentation import Client
 from experimentation import _evaluation_counts
-from experimentation._evaluation_counts import MAX_EVALUATION_PAIRS
+from experimentation._evaluation_counts import APP_NAME_MESSAGE, APP_NAME_PATTERN, MAX_EVALUATION_PAIRS
 from experimentation.testing import create_test_client
 
 from .fake_server import API_KEY, FIXTURES, make_ruleset
 from .test_client import FAST, ClientTestCase
 
 T0 = 1_765_100_000_000
+# The API's rule for a record's `app`, which _evaluation_counts restates.
+EVENT_CHECK = Path(__file__).resolve().parents[3] / "shared" / "src" / "model" / "event-check.ts"
 
 with open(FIXTURES / "evaluation-counts-scenario.json", encoding="utf-8") as f:
     SCENARIO: dict[str, Any] = json.load(f)
@@ -59,7 +63,9 @@ class EvaluationCountsTest(ClientTestCase):
         """The evaluations records the server accepted, each checked against the wire contract's rules."""
         out = [e for e in self.server.events() if e["type"] == "evaluations"]
         for r in out:
-            self.assertEqual(set(r), {"id", "type", "start", "timestamp", "counts"})
+            self.assertEqual(set(r) - {"app"}, {"id", "type", "start", "timestamp", "counts"})
+            if "app" in r:
+                self.assertRegex(r["app"], r"\A[A-Za-z0-9][A-Za-z0-9._-]{0,63}\Z")
             self.assertRegex(r["id"], r"^[A-Za-z0-9_-]{8,64}$")
             self.assertTrue(r["start"] <= r["timestamp"] <= r["start"] + 3_600_000)
             self.assertTrue(1 <= len(r["counts"]) <= 100)
@@ -103,6 +109,68 @@ class EvaluationCountsTest(ClientTestCase):
         ])
         # The get_variant exposure still goes as before.
         self.assertEqual([e["experiment"] for e in self.server.events() if e["type"] == "exposure"], ["exp-ab"])
+        # No application named: no `app`.
+        self.assertNotIn("app", records[0])
+
+    def test_names_the_application_in_every_record_with_app_name_as_the_javascript_sdk_does(self) -> None:
+        clock = self.pin_clock(T0)
+        self.server.set_ruleset(SCENARIO["ruleset"])
+        client = self.client(flush_interval=30, app_name=SCENARIO["app"]["appName"])
+
+        run(client, SCENARIO["app"]["calls"])
+        client.get_variant("exp-ab", "u1")
+        client.track_event("buy", "u1")
+        clock.now = T0 + 10_000
+        self.assertTrue(client.flush(2))
+
+        records = self.records()
+        self.assertEqual([{k: v for k, v in r.items() if k != "id"} for r in records],
+                         [{**SCENARIO["app"]["expected"], "start": T0, "timestamp": T0 + 10_000}])
+        # What the fixture says, spelled out.
+        self.assertEqual(records[0]["app"], "checkout-api")
+        # Exposures and tracked events do not carry it.
+        self.assertEqual([(e["type"], "app" in e) for e in self.server.events() if e["type"] != "evaluations"],
+                         [("exposure", False), ("track", False)])
+
+    def test_names_the_application_in_every_record_of_a_window_split_in_several_and_closed_early(self) -> None:
+        client = self.client(flush_interval=30, app_name="web-shop")
+
+        for i in range(MAX_EVALUATION_PAIRS + 1):
+            client.get_value(f"made-up-{i}", "u1", False)
+        self.assertTrue(client.flush(5))
+
+        records = self.records()
+        self.assertEqual(len(records), 11)
+        self.assertEqual({r.get("app") for r in records}, {"web-shop"})
+
+    def test_accepts_the_shared_scenarios_valid_app_names(self) -> None:
+        for app_name in SCENARIO["app"]["validAppNames"]:
+            with self.subTest(app_name=app_name):
+                client = Client(API_KEY, None, bootstrap=make_ruleset(1), app_name=app_name)
+                self.addCleanup(client.close)
+                self.assertTrue(client.is_feature_enabled("feature", "u1"))
+
+    def test_refuses_an_invalid_app_name_as_other_bad_options_are_refused_naming_the_option_and_the_rule(self) -> None:
+        for app_name in SCENARIO["app"]["invalidAppNames"]:
+            with self.subTest(app_name=app_name):
+                with self.assertRaises(ValueError) as raised:
+                    self.client(app_name=app_name)
+                self.assertIn(f"app_name {APP_NAME_MESSAGE}, got ", str(raised.exception))
+                # Offline too: the mistake shows in tests before production.
+                with self.assertRaises(ValueError):
+                    Client(API_KEY, None, app_name=app_name)
+        with self.assertRaises(TypeError) as raised:
+            self.client(app_name=42)  # type: ignore[arg-type]
+        self.assertEqual(str(raised.exception), "app_name must be a string or None, got int")
+        self.assertEqual(self.server.requests_to("/sdk/v1/ruleset"), [])
+
+    def test_the_app_name_rule_is_the_apis(self) -> None:
+        source = EVENT_CHECK.read_text(encoding="utf-8")
+        pattern = re.search(r"export const APP_NAME_PATTERN = /\^(.*)\$/;", source)
+        message = re.search(r"export const APP_NAME_MESSAGE = '(.*)';", source)
+        assert pattern is not None and message is not None
+        self.assertEqual(APP_NAME_PATTERN.pattern, pattern.group(1))
+        self.assertEqual(APP_NAME_MESSAGE, message.group(1))
 
     def test_splits_a_window_into_records_of_at_most_100_pairs_each_with_its_own_id(self) -> None:
         client = self.client(flush_interval=30)
@@ -117,15 +185,15 @@ class EvaluationCountsTest(ClientTestCase):
         self.assertEqual(len({r["id"] for r in records}), 3)
         self.assertEqual(self.counts(), [{"flag": f"made-up-{i}", "variation": None, "count": 2 if i == 7 else 1} for i in range(250)])
 
-    def test_splits_by_size_too_so_long_keys_never_make_a_record_over_16_kib(self) -> None:
-        client = self.client(flush_interval=30)
+    def test_splits_by_size_too_so_long_keys_never_make_a_record_over_16_kib_with_the_longest_app_name(self) -> None:
+        client = self.client(flush_interval=30, app_name="a" * 64)
         keys = [f"{i:03d}" + "k" * 197 for i in range(100)]
 
         for key in keys:
             client.is_feature_enabled(key, "u1")
         self.assertTrue(client.flush(2))
 
-        self.assertEqual(len(self.records()), 2)
+        self.assertEqual([r["app"] for r in self.records()], ["a" * 64] * 2)
         self.assertEqual([c["flag"] for c in self.counts()], keys)
 
     def test_starts_a_new_window_at_each_flush_and_sends_nothing_when_nothing_was_evaluated(self) -> None:

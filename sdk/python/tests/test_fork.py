@@ -186,6 +186,20 @@ class ForkTest(ForkTestCase):
         self.assertEqual(len(self.server.requests_to("/sdk/v1/stream")), 2)
         self.assertEqual(len(self.server.requests_to("/sdk/v1/ruleset")), 2, "one fetch at the start of each process")
 
+    def test_the_childs_evaluation_counts_name_the_application_as_the_parents_do(self) -> None:
+        client = self.client(flush_interval=60, app_name="checkout-api")
+
+        def child(channel: Channel) -> None:
+            client.get_value("feature", "c1", False)
+            channel.send({"flushed": client.flush(5)})
+
+        proc = self.fork(child)
+        self.assertEqual(self.recv(proc, 10), {"flushed": True})
+        self.assert_exits_cleanly(proc)
+        # By id: a send that timed out on a loaded machine is retried, and the pipeline keeps one of each id.
+        records = {e["id"]: (e.get("app"), e["counts"]) for e in self.server.events() if e["type"] == "evaluations"}
+        self.assertEqual(list(records.values()), [("checkout-api", [{"flag": "feature", "variation": "on", "count": 1}])])
+
     def test_the_child_sends_its_own_events_once_and_leaves_the_parents_queue_to_the_parent(self) -> None:
         client = self.client(flush_interval=60, batch_size=3)
         self.assertIsNotNone(client.get_variant("checkout", "p1"))

@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { MAX_EVALUATION_COUNTS as SERVER_MAX_EVALUATION_COUNTS, MAX_EVENT_BYTES, evaluationsEventSchema } from '@xp/shared';
+import { APP_NAME_MESSAGE, MAX_EVALUATION_COUNTS as SERVER_MAX_EVALUATION_COUNTS, MAX_EVENT_BYTES, evaluationsEventSchema } from '@xp/shared';
+import { checkSdkEvent } from '@xp/shared/edge';
 import type { EvaluationsEvent } from '@xp/shared';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { ExperimentationClient } from '../client.js';
@@ -28,6 +29,14 @@ interface Scenario {
   readonly ruleset: Record<string, unknown>;
   readonly calls: readonly { call: string; flag: string; user: string; default?: unknown; times?: number }[];
   readonly expected: EvaluationsEvent['counts'];
+  /** The same ruleset evaluated by a client that names its application. */
+  readonly app: {
+    readonly appName: string;
+    readonly calls: Scenario['calls'];
+    readonly expected: Omit<EvaluationsEvent, 'id' | 'start' | 'timestamp'>;
+    readonly validAppNames: readonly string[];
+    readonly invalidAppNames: readonly string[];
+  };
 }
 const scenario = JSON.parse(readFileSync(fileURLToPath(new URL('../../../python/tests/fixtures/evaluation-counts-scenario.json', import.meta.url)), 'utf8')) as Scenario;
 
@@ -50,9 +59,14 @@ async function setup(options: ClientOptions = {}, ruleset: Record<string, unknow
   return { s, c, log };
 }
 
-/** The evaluations records the server received, each checked against the API's schema. */
+/** The evaluations records the server received, each checked against the API's schema and the Lambda's checker. */
 function records(s: FakeServer): EvaluationsEvent[] {
-  return s.events.filter((e) => e.type === 'evaluations').map((e) => evaluationsEventSchema.parse(e));
+  return s.events
+    .filter((e) => e.type === 'evaluations')
+    .map((e) => {
+      expect(checkSdkEvent(e)).toMatchObject({ ok: true });
+      return evaluationsEventSchema.parse(e);
+    });
 }
 
 /** Every (flag, variation, count) of the records, in order. */
@@ -113,6 +127,85 @@ describe('evaluation counts', () => {
     expect(s.events.filter((e) => e.type === 'exposure')).toMatchObject([{ experiment: 'exp-ab', unitId: 'u1' }]);
   });
 
+  it('names the application in every record with appName (the shared scenario: the Python SDK sends the same); exposures and tracked events do not carry it', async () => {
+    let now = T0;
+    const { s, c, log } = await setup({ now: () => now, appName: scenario.app.appName }, scenario.ruleset);
+
+    run(c, scenario.app.calls);
+    c.getVariant('exp-ab', 'u1');
+    c.trackEvent('buy', 'u1');
+    now = T0 + 10_000;
+    await c.flush();
+
+    expect(records(s)).toEqual([{ ...scenario.app.expected, id: expect.any(String) as string, start: T0, timestamp: T0 + 10_000 }]);
+    // What the fixture says, spelled out.
+    expect(records(s)[0]).toMatchObject({ app: 'checkout-api' });
+    expect(s.events.filter((e) => e.type !== 'evaluations').map((e) => [e.type, 'app' in e])).toEqual([
+      ['exposure', false],
+      ['track', false],
+    ]);
+    expect(log.lines.filter((l) => l.level === 'error')).toEqual([]);
+  });
+
+  it('names the application in every record of a window split in several, and closed early at its pair cap', async () => {
+    const { s, c } = await setup({ appName: 'web-shop' });
+
+    for (let i = 0; i <= MAX_EVALUATION_PAIRS; i++) {
+      c.getValue(`made-up-${i}`, 'u1', false);
+    }
+    await c.flush();
+
+    const sent = records(s);
+    expect(sent).toHaveLength(11);
+    expect(sent.every((r) => r.app === 'web-shop')).toBe(true);
+  });
+
+  it('accepts the shared scenario\'s valid application names', async () => {
+    const s = await new FakeServer(makeRuleset(1)).start();
+    open.push(s);
+
+    const seen: unknown[] = [];
+    for (const appName of scenario.app.validAppNames) {
+      const log = recordingLogger();
+      const c = new ExperimentationClient(KEY, { apiUrl: s.url, streaming: false, logger: log, appName });
+      open.push(c);
+      seen.push([appName, await c.ready(), log.lines.filter((l) => l.level === 'error')]);
+    }
+
+    expect(seen).toEqual(scenario.app.validAppNames.map((appName) => [appName, { status: 'READY' }, []]));
+  });
+
+  it('refuses an invalid appName as other bad options are refused: a configuration error naming the option and the rule, logged and given by ready(); the client stays offline', async () => {
+    const s = await new FakeServer(makeRuleset(1)).start();
+    open.push(s);
+
+    const invalid = [...scenario.app.invalidAppNames, 42, null];
+    const seen: unknown[] = [];
+    for (const appName of invalid) {
+      const log = recordingLogger();
+      const c = new ExperimentationClient(KEY, { apiUrl: s.url, streaming: false, logger: log, appName: appName as string });
+      open.push(c);
+      const result = await c.ready();
+      c.getValue('checkout', 'u1', false);
+      await c.flush();
+      seen.push([appName, result.status, result.error?.code, log.lines.filter((l) => l.level === 'error').map((l) => l.message)]);
+    }
+
+    const got = (appName: unknown): string => (typeof appName === 'string' ? `"${appName}"` : appName === null ? 'null' : 'a number');
+    expect(seen).toEqual(invalid.map((appName) => [appName, 'DEFAULTS', 'CONFIGURATION', [`xp: appName ${APP_NAME_MESSAGE}, got ${got(appName)}; the client stays offline, serving defaults`]]));
+    expect(s.requests).toEqual([]);
+  });
+
+  it('refuses an invalid appName without apiUrl too (an offline run shows the mistake before production)', async () => {
+    const log = recordingLogger();
+    const c = new ExperimentationClient('', { bootstrap: makeRuleset(1), logger: log, appName: 'web shop' });
+    open.push(c);
+
+    expect(await c.ready()).toMatchObject({ status: 'BOOTSTRAPPED', error: { code: 'CONFIGURATION', message: `appName ${APP_NAME_MESSAGE}, got "web shop"` } });
+    expect(log.lines.filter((l) => l.level === 'error').map((l) => l.message)).toEqual([`xp: appName ${APP_NAME_MESSAGE}, got "web shop"; the client stays offline, serving the bootstrap ruleset`]);
+    expect(c.getValue('checkout', 'u1', true)).toBe(false);
+  });
+
   it('restates the API\'s limit of pairs per record', () => {
     expect(MAX_EVALUATION_COUNTS).toBe(SERVER_MAX_EVALUATION_COUNTS);
   });
@@ -132,8 +225,8 @@ describe('evaluation counts', () => {
     expect(allCounts(s)).toEqual(Array.from({ length: 250 }, (_v, i) => ({ flag: `made-up-${i}`, variation: null, count: i === 7 ? 2 : 1 })));
   });
 
-  it('splits by size too: long keys never make a record over the API\'s 16 KiB per event', async () => {
-    const { s, c } = await setup();
+  it('splits by size too: long keys never make a record over the API\'s 16 KiB per event, with the longest application name', async () => {
+    const { s, c } = await setup({ appName: 'a'.repeat(64) });
     const long = (i: number): string => `${String(i).padStart(3, '0')}${'k'.repeat(197)}`;
 
     for (let i = 0; i < 100; i++) {
@@ -143,7 +236,7 @@ describe('evaluation counts', () => {
 
     const sent = records(s);
     expect(sent.length).toBe(2);
-    expect(sent.every((r) => utf8Length(JSON.stringify(r)) <= MAX_EVENT_BYTES)).toBe(true);
+    expect(sent.every((r) => utf8Length(JSON.stringify(r)) <= MAX_EVENT_BYTES && r.app === 'a'.repeat(64))).toBe(true);
     expect(allCounts(s).map((e) => e.flag)).toEqual(Array.from({ length: 100 }, (_v, i) => long(i)));
   });
 
@@ -459,6 +552,18 @@ describe('evaluation counts of OpenFeature resolutions', () => {
       { flag: 'color', variation: 'c', count: 1 },
       { flag: 'color', variation: null, count: 1 },
     ]);
+  });
+
+  it('a provider created from options passes appName to its client: its records name the application', async () => {
+    const s = await new FakeServer(makeRuleset(1)).start();
+    open.push(s);
+    const provider = new XpServerProvider({ sdkKey: KEY, apiUrl: s.url, streaming: false, logger: recordingLogger(), appName: 'checkout-api' });
+    await provider.initialize();
+
+    await provider.resolveBooleanEvaluation('checkout', true, { targetingKey: 'u1' });
+    await provider.onClose();
+
+    expect(records(s)).toMatchObject([{ app: 'checkout-api', counts: [{ flag: 'checkout', variation: 'off', count: 1 }] }]);
   });
 
   it('counts the web provider\'s resolutions, synchronous, as the server provider\'s', async () => {

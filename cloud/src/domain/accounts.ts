@@ -621,26 +621,34 @@ export class AccountService {
     });
   }
 
-  /** The organisation's token policy (anyone signed in may read it: it says what their mints get). */
+  /** The organisation's token policy and its version (anyone signed in may read it: it says what their mints get). */
   async tokenPolicy(actor: Actor): Promise<TokenPolicy> {
     assertCan(actor, Permission.Read);
     return tokenPolicies.get(this.deps.db, actor.orgId);
   }
 
   /**
-   * Sets the organisation's token policy (owners). It applies to tokens minted from now on: existing
-   * tokens keep their expiry, and the answer counts the live ones that outlast the new maximum, so
-   * the owner can revoke them. Audited as organization.token-policy-updated when it changes.
+   * Sets the organisation's token policy (owners), from the version read (If-Match): another owner's
+   * change since is a 409 with the current version, even when this one would change nothing. It
+   * applies to tokens minted from now on: existing tokens keep their expiry, and the answer counts
+   * the live ones that outlast the new maximum, so the owner can revoke them. A change makes a new
+   * version and is audited as organization.token-policy-updated; a PUT that changes nothing neither.
    */
-  async setTokenPolicy(actor: Actor, input: unknown): Promise<TokenPolicyUpdate> {
+  async setTokenPolicy(actor: Actor, input: unknown, expectedVersion: number): Promise<TokenPolicyUpdate> {
     assertCan(actor, Permission.OrgSettingsManage);
     const next = parseOrThrow(tokenPolicySchema, input, 'token policy');
     return this.deps.db.withTransaction(async (tx) => {
-      const before = await tokenPolicies.lock(tx, actor.orgId);
-      const policy = await tokenPolicies.set(tx, actor.orgId, next);
+      const current = await tokenPolicies.lock(tx, actor.orgId);
+      if (current.version !== expectedVersion) {
+        throw versionConflict('the token policy', current.version, expectedVersion);
+      }
+      const changed = current.maxLifetimeDays !== next.maxLifetimeDays || current.defaultLifetimeDays !== next.defaultLifetimeDays;
+      const policy = changed ? await tokenPolicies.set(tx, actor.orgId, next) : current;
       const liveTokensExceedingMax = policy.maxLifetimeDays === null ? 0 : await tokenPolicies.countExceeding(tx, actor.orgId, policy.maxLifetimeDays, this.deps.now());
-      if (before.maxLifetimeDays !== policy.maxLifetimeDays || before.defaultLifetimeDays !== policy.defaultLifetimeDays) {
-        await record(tx, actor, { projectId: null, action: 'organization.token-policy-updated', resourceType: 'organization', resourceKey: actor.orgId, before, after: { ...policy, liveTokensExceedingMax } });
+      if (changed) {
+        const before = { maxLifetimeDays: current.maxLifetimeDays, defaultLifetimeDays: current.defaultLifetimeDays };
+        const after = { maxLifetimeDays: policy.maxLifetimeDays, defaultLifetimeDays: policy.defaultLifetimeDays, liveTokensExceedingMax };
+        await record(tx, actor, { projectId: null, action: 'organization.token-policy-updated', resourceType: 'organization', resourceKey: actor.orgId, before, after });
       }
       return { policy, liveTokensExceedingMax };
     });

@@ -1,35 +1,48 @@
 import type { Queryable } from './db.js';
 
 /** An organisation's token policy (migration 0043): lifetimes in days, null when unset. */
-export interface TokenPolicy {
+export interface TokenPolicyInput {
   /** The longest a token minted from now on may live; null: no maximum. */
   readonly maxLifetimeDays: number | null;
   /** The lifetime of a token minted without `expiresInDays`; null: the maximum (never expiring without one). */
   readonly defaultLifetimeDays: number | null;
 }
 
+/** The policy as stored, with its version (migration 0045: 1 at first, one more for each change; If-Match). */
+export interface TokenPolicy extends TokenPolicyInput {
+  readonly version: number;
+}
+
 interface PolicyRow {
   token_max_lifetime_days: number | null;
   token_default_lifetime_days: number | null;
+  token_policy_version: number;
 }
 
-const fromRow = (r: PolicyRow | undefined): TokenPolicy => ({ maxLifetimeDays: r?.token_max_lifetime_days ?? null, defaultLifetimeDays: r?.token_default_lifetime_days ?? null });
+const COLUMNS = 'token_max_lifetime_days, token_default_lifetime_days, token_policy_version';
+
+const fromRow = (r: PolicyRow | undefined): TokenPolicy => ({
+  maxLifetimeDays: r?.token_max_lifetime_days ?? null,
+  defaultLifetimeDays: r?.token_default_lifetime_days ?? null,
+  version: r?.token_policy_version ?? 1,
+});
 
 export const tokenPolicies = {
   async get(db: Queryable, orgId: string): Promise<TokenPolicy> {
-    const result = await db.query<PolicyRow>('SELECT token_max_lifetime_days, token_default_lifetime_days FROM organizations WHERE id = $1', [orgId]);
+    const result = await db.query<PolicyRow>(`SELECT ${COLUMNS} FROM organizations WHERE id = $1`, [orgId]);
     return fromRow(result.rows[0]);
   },
 
   /** The policy, its row locked (call in a transaction): a mint reads it as a change of it commits, never half of one. */
   async lock(db: Queryable, orgId: string): Promise<TokenPolicy> {
-    const result = await db.query<PolicyRow>('SELECT token_max_lifetime_days, token_default_lifetime_days FROM organizations WHERE id = $1 FOR UPDATE', [orgId]);
+    const result = await db.query<PolicyRow>(`SELECT ${COLUMNS} FROM organizations WHERE id = $1 FOR UPDATE`, [orgId]);
     return fromRow(result.rows[0]);
   },
 
-  async set(db: Queryable, orgId: string, policy: TokenPolicy): Promise<TokenPolicy> {
+  /** Writes the policy as its next version (call with the row locked, after comparing the version read). */
+  async set(db: Queryable, orgId: string, policy: TokenPolicyInput): Promise<TokenPolicy> {
     const result = await db.query<PolicyRow>(
-      'UPDATE organizations SET token_max_lifetime_days = $2, token_default_lifetime_days = $3 WHERE id = $1 RETURNING token_max_lifetime_days, token_default_lifetime_days',
+      `UPDATE organizations SET token_max_lifetime_days = $2, token_default_lifetime_days = $3, token_policy_version = token_policy_version + 1 WHERE id = $1 RETURNING ${COLUMNS}`,
       [orgId, policy.maxLifetimeDays, policy.defaultLifetimeDays],
     );
     return fromRow(result.rows[0]);

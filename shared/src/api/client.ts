@@ -1007,12 +1007,14 @@ export class XpApiClient {
   }
 
   /**
-   * Sets the organisation's token policy (owners; the default at most the maximum). Existing tokens
-   * keep their expiry: `liveTokensExceedingMax` counts the live ones the new maximum would not allow.
+   * Sets the organisation's token policy (owners; the default at most the maximum), from the version
+   * read (If-Match: the server answers 428 without it, 409 when another owner changed it since).
+   * Existing tokens keep their expiry: `liveTokensExceedingMax` counts the live ones the new maximum
+   * would not allow.
    */
-  async setTokenPolicy(policy: TokenPolicyView): Promise<TokenPolicyView & { liveTokensExceedingMax: number }> {
+  async setTokenPolicy(policy: TokenPolicyInput, version: number): Promise<TokenPolicyView & { liveTokensExceedingMax: number }> {
     const body = { maxLifetimeDays: policy.maxLifetimeDays, defaultLifetimeDays: policy.defaultLifetimeDays };
-    return (await this.call<TokenPolicyView & { liveTokensExceedingMax: number }>('PUT', '/api/v1/organisation/token-policy', { body })).body;
+    return (await this.call<TokenPolicyView & { liveTokensExceedingMax: number }>('PUT', '/api/v1/organisation/token-policy', { body, version })).body;
   }
 
   // --- Service accounts -------------------------------------------------------------------------
@@ -1715,8 +1717,8 @@ export interface AccessTokenView {
   readonly createdBy?: { readonly id: string; readonly name: string } | null;
 }
 
-/** An organisation's token policy (GET/PUT /api/v1/organisation/token-policy): lifetimes in days, null when unset. */
-export interface TokenPolicyView {
+/** An organisation's token policy as PUT /api/v1/organisation/token-policy takes it: lifetimes in days, null when unset. */
+export interface TokenPolicyInput {
   readonly maxLifetimeDays: number | null;
   readonly defaultLifetimeDays: number | null;
 }
@@ -1742,6 +1744,12 @@ export const DeliveryStatus = {
   Failed: 'failed',
 } as const;
 export type DeliveryStatus = (typeof DeliveryStatus)[keyof typeof DeliveryStatus];
+
+/** The token policy as GET /api/v1/organisation/token-policy answers it. */
+export interface TokenPolicyView extends TokenPolicyInput {
+  /** Send it back to change the policy (If-Match); absent from an API older than the policy's versions. */
+  readonly version?: number;
+}
 
 /** A webhook as the API shows it: `url` is a preview (scheme://host/…), never the URL itself (it may hold a token). */
 export interface Webhook {

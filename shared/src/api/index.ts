@@ -4,7 +4,7 @@ export { FeedState, POLLING_DETAIL, followChanges, parseSse } from './change-fee
 export type { ChangeFeed, ChangeFeedOptions, ChangeNotice } from './change-feed.js';
 export type { ApiErrorBody, AppliedChange, ApplyChange, ApplyResult, AuditCredential, AuditEntry, ChangeRequest, ClientOptions, DefinitionKinds, DefinitionPath, ListQuery, Me, Page, Project, ProjectCreate, ProjectPatch, ProjectRole, ScheduledChange, ServiceAccount, ServiceAccountDeletion, ServiceAccountInput, Stored, StoredEnvironment, User } from './client.js';
 export type { CodeRef, CodeRefsBranch, CodeRefsFilter, CodeRefsPage, CodeRefsUpload, CodeRefsUploadResult, ExperimentResultsSummary, FlagCodeRefs, StoredCodeRef } from './client.js';
-export type { AccessTokenView, TokenPolicyView, BreakdownQuery, ComparisonView, ExperimentResultsView, HealthView, MetricResultView, ResultsBreakdownView, ResultsQuery, RolesView, SdkKeyView, StatsErrorView, UnitErasureView } from './client.js';
+export type { AccessTokenView, TokenPolicyInput, TokenPolicyView, BreakdownQuery, ComparisonView, ExperimentResultsView, HealthView, MetricResultView, ResultsBreakdownView, ResultsQuery, RolesView, SdkKeyView, StatsErrorView, UnitErasureView } from './client.js';
 export type { EventSearchQuery, ExplorerEventView, UnitTimelineView } from './client.js';
 export type { Webhook, WebhookCreate, WebhookDelivery, WebhookDeliveryAttempt, WebhookDeliveryDetail, WebhookPatch, WebhookWithSecret } from './client.js';
 export { WEBHOOK_ACTIONS, WEBHOOK_EVENTS, webhookEventProblem } from './webhook-events.js';

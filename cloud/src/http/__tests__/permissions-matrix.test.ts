@@ -185,7 +185,11 @@ const FIXTURES: Readonly<Record<string, Fixture>> = {
   'GET /api/v1/roles': () => Promise.resolve({ path: '/api/v1/roles' }),
   'GET /api/v1/organisation/token-policy': () => Promise.resolve({ path: '/api/v1/organisation/token-policy' }),
   // No limits: the policy the other cases mint under stays as it is.
-  'PUT /api/v1/organisation/token-policy': () => Promise.resolve({ path: '/api/v1/organisation/token-policy', body: { maxLifetimeDays: null, defaultLifetimeDays: null } }),
+  'PUT /api/v1/organisation/token-policy': async (ctx) => ({
+    path: '/api/v1/organisation/token-policy',
+    body: { maxLifetimeDays: null, defaultLifetimeDays: null },
+    ifMatch: (await must(ctx.tokens.owner, 'GET', '/api/v1/organisation/token-policy')).version as number,
+  }),
   'GET /api/v1/service-accounts': () => Promise.resolve({ path: '/api/v1/service-accounts?q=bot' }),
   'POST /api/v1/service-accounts': (ctx) => Promise.resolve({ path: '/api/v1/service-accounts', body: { name: `bot ${ctx.n}`, role: 'viewer' } }),
   'GET /api/v1/service-accounts/{id}': async (ctx) => ({ path: `/api/v1/service-accounts/${await serviceAccount(ctx)}` }),

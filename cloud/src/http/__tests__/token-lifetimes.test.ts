@@ -27,7 +27,12 @@ describe.each(TARGETS.map((t) => [t().name, t] as const))('token lifetimes (%s)'
   const inDays = (days: number): string => new Date(p.now.value.getTime() + days * DAY).toISOString();
   const account = async (role = 'editor'): Promise<string> => ((await must(owner, 'POST', '/api/v1/service-accounts', { name: `ci-${String(++n)}`, role })) as { id: string }).id;
   const issues = (res: { body: any }): string[] => ((res.body.error?.details?.issues ?? []) as { path: string }[]).map((i) => i.path);
-  const policy = (body: unknown) => requestAs(p, owner, 'PUT', '/api/v1/organisation/token-policy', body);
+  const POLICY = '/api/v1/organisation/token-policy';
+  const version = async (): Promise<number> => ((await must(owner, 'GET', POLICY)) as { version: number }).version;
+  /** PUTs the policy at the version the owner reads now (If-Match). */
+  const policy = async (body: unknown) => requestAs(p, owner, 'PUT', POLICY, body, await version());
+  const setPolicy = async (body: unknown): Promise<any> => mustAs(p, owner, 'PUT', POLICY, body, await version());
+  const lifetimes = (read: { maxLifetimeDays: unknown; defaultLifetimeDays: unknown }) => ({ maxLifetimeDays: read.maxLifetimeDays, defaultLifetimeDays: read.defaultLifetimeDays });
 
   beforeAll(async () => {
     p = await startPlatform(target());
@@ -110,8 +115,8 @@ describe.each(TARGETS.map((t) => [t().name, t] as const))('token lifetimes (%s)'
     const old = (await must(owner, 'POST', '/api/v1/me/tokens', { name: 'from before the policy' })) as Minted;
     await must(owner, 'POST', `/api/v1/service-accounts/${id}/tokens`, { name: 'robot from before' });
 
-    expect(await must(viewer, 'GET', '/api/v1/organisation/token-policy')).toEqual({ maxLifetimeDays: null, defaultLifetimeDays: null });
-    expect((await requestAs(p, admin, 'PUT', '/api/v1/organisation/token-policy', { maxLifetimeDays: 30, defaultLifetimeDays: 7 })).status).toBe(403);
+    expect(lifetimes(await must(viewer, 'GET', POLICY))).toEqual({ maxLifetimeDays: null, defaultLifetimeDays: null });
+    expect((await requestAs(p, admin, 'PUT', POLICY, { maxLifetimeDays: 30, defaultLifetimeDays: 7 }, await version())).status).toBe(403);
     const set = await policy({ maxLifetimeDays: 30, defaultLifetimeDays: 7 });
 
     expect(set.status).toBe(200);
@@ -121,7 +126,7 @@ describe.each(TARGETS.map((t) => [t().name, t] as const))('token lifetimes (%s)'
     const live = (await p.db.query<{ n: number }>('SELECT count(*)::int AS n FROM access_tokens WHERE revoked_at IS NULL AND expires_at IS NULL')).rows[0]!.n;
     expect(set.body.liveTokensExceedingMax).toBeGreaterThanOrEqual(2);
     expect(set.body.liveTokensExceedingMax).toBe(live);
-    expect(await must(viewer, 'GET', '/api/v1/organisation/token-policy')).toEqual({ maxLifetimeDays: 30, defaultLifetimeDays: 7 });
+    expect(lifetimes(await must(viewer, 'GET', POLICY))).toEqual({ maxLifetimeDays: 30, defaultLifetimeDays: 7 });
 
     const defaulted = (await must(owner, 'POST', '/api/v1/me/tokens', { name: 'defaulted' })) as Minted;
     const robot = (await must(owner, 'POST', `/api/v1/service-accounts/${id}/tokens`, { name: 'robot defaulted' })) as Minted;
@@ -140,12 +145,12 @@ describe.each(TARGETS.map((t) => [t().name, t] as const))('token lifetimes (%s)'
     expect((await requestAs(p, old.token, 'GET', '/api/v1/me')).status).toBe(200);
 
     // No default: the maximum. No maximum: the default.
-    await must(owner, 'PUT', '/api/v1/organisation/token-policy', { maxLifetimeDays: 5, defaultLifetimeDays: null });
+    await setPolicy({ maxLifetimeDays: 5, defaultLifetimeDays: null });
     expect(((await must(owner, 'POST', '/api/v1/me/tokens', { name: 'max' })) as Minted).accessToken.expiresAt).toBe(inDays(5));
-    await must(owner, 'PUT', '/api/v1/organisation/token-policy', { maxLifetimeDays: null, defaultLifetimeDays: 10 });
+    await setPolicy({ maxLifetimeDays: null, defaultLifetimeDays: 10 });
     expect(((await must(owner, 'POST', '/api/v1/me/tokens', { name: 'default' })) as Minted).accessToken.expiresAt).toBe(inDays(10));
     expect(((await must(owner, 'POST', '/api/v1/me/tokens', { name: 'long', expiresInDays: 3650 })) as Minted).accessToken.expiresAt).toBe(inDays(3650));
-    await must(owner, 'PUT', '/api/v1/organisation/token-policy', { maxLifetimeDays: null, defaultLifetimeDays: null });
+    await setPolicy({ maxLifetimeDays: null, defaultLifetimeDays: null });
     expect(((await must(owner, 'POST', '/api/v1/me/tokens', { name: 'unbounded again' })) as Minted).accessToken.expiresAt).toBeNull();
   });
 
@@ -153,10 +158,10 @@ describe.each(TARGETS.map((t) => [t().name, t] as const))('token lifetimes (%s)'
     const wrong = await policy({ maxLifetimeDays: 7, defaultLifetimeDays: 8 });
     expect(wrong.status).toBe(400);
     expect(issues(wrong)).toEqual(['body.defaultLifetimeDays']);
-    expect(await must(owner, 'GET', '/api/v1/organisation/token-policy')).toEqual({ maxLifetimeDays: null, defaultLifetimeDays: null });
+    expect(lifetimes(await must(owner, 'GET', POLICY))).toEqual({ maxLifetimeDays: null, defaultLifetimeDays: null });
 
-    await must(owner, 'PUT', '/api/v1/organisation/token-policy', { maxLifetimeDays: 90, defaultLifetimeDays: 30 });
-    await must(owner, 'PUT', '/api/v1/organisation/token-policy', { maxLifetimeDays: 90, defaultLifetimeDays: 30 });
+    await setPolicy({ maxLifetimeDays: 90, defaultLifetimeDays: 30 });
+    await setPolicy({ maxLifetimeDays: 90, defaultLifetimeDays: 30 });
     const entries = ((await must(owner, 'GET', '/api/v1/audit?action=organization.token-policy-updated&limit=200')) as { items: { projectId: string | null; resourceType: string; actorId: string; diff: { path: string; to?: unknown }[] }[] }).items;
     const last = entries[0]!;
 
@@ -164,21 +169,65 @@ describe.each(TARGETS.map((t) => [t().name, t] as const))('token lifetimes (%s)'
     expect(last.diff).toEqual(expect.arrayContaining([expect.objectContaining({ path: '/maxLifetimeDays', to: 90 }), expect.objectContaining({ path: '/defaultLifetimeDays', to: 30 })]));
     // The second, unchanged PUT is not recorded: the entry before this one is another change.
     expect(entries.filter((e) => JSON.stringify(e.diff).includes('"to":90')).length).toBe(1);
-    await must(owner, 'PUT', '/api/v1/organisation/token-policy', { maxLifetimeDays: null, defaultLifetimeDays: null });
+    await setPolicy({ maxLifetimeDays: null, defaultLifetimeDays: null });
+  });
+
+  it("versions the policy: a PUT needs the version read (428 without), another owner's change since is 409, and only a change makes a new version", async () => {
+    // Another console session stands for another owner: versions do not depend on who sends them.
+    const other = await p.login(OWNER.email, OWNER.password);
+    const read = await requestAs(p, owner, 'GET', POLICY);
+    const v = read.body.version as number;
+    expect(read.headers.get('etag')).toBe(`"${String(v)}"`);
+    const auditCount = async (): Promise<number> => (await p.db.query<{ n: number }>("SELECT count(*)::int AS n FROM audit_log WHERE action = 'organization.token-policy-updated'")).rows[0]!.n;
+    const audited = await auditCount();
+
+    const without = await requestAs(p, owner, 'PUT', POLICY, { maxLifetimeDays: 30, defaultLifetimeDays: null });
+    expect(without.status).toBe(428);
+    expect(without.body.error.code).toBe('PRECONDITION_REQUIRED');
+
+    // The other owner saves first: the first owner's version is stale, even for a PUT that would change nothing.
+    const first = await requestAs(p, other, 'PUT', POLICY, { maxLifetimeDays: 60, defaultLifetimeDays: 20 }, v);
+    expect(first.status).toBe(200);
+    expect(first.body).toMatchObject({ maxLifetimeDays: 60, defaultLifetimeDays: 20, version: v + 1 });
+    expect(first.headers.get('etag')).toBe(`"${String(v + 1)}"`);
+    for (const body of [{ maxLifetimeDays: 30, defaultLifetimeDays: null }, { maxLifetimeDays: 60, defaultLifetimeDays: 20 }]) {
+      const stale = await requestAs(p, owner, 'PUT', POLICY, body, v);
+      expect(stale.status).toBe(409);
+      expect(stale.body.error).toEqual({ code: 'VERSION_CONFLICT', message: `the token policy was changed by someone else (version ${String(v + 1)}, you sent ${String(v)})`, details: { currentVersion: v + 1 } });
+    }
+    const future = await requestAs(p, owner, 'PUT', POLICY, { maxLifetimeDays: 30, defaultLifetimeDays: null }, v + 5);
+    expect(future.status).toBe(409);
+    expect(future.body.error.details).toEqual({ currentVersion: v + 1 });
+    expect(lifetimes(await must(owner, 'GET', POLICY))).toEqual({ maxLifetimeDays: 60, defaultLifetimeDays: 20 });
+
+    // Unchanged: the same version, no audit entry. A change: the next version.
+    const same = await requestAs(p, owner, 'PUT', POLICY, { maxLifetimeDays: 60, defaultLifetimeDays: 20 }, v + 1);
+    expect(same.status).toBe(200);
+    expect(same.body.version).toBe(v + 1);
+    expect(same.headers.get('etag')).toBe(`"${String(v + 1)}"`);
+    const reset = await requestAs(p, owner, 'PUT', POLICY, { maxLifetimeDays: null, defaultLifetimeDays: null }, v + 1);
+    expect(reset.status).toBe(200);
+    expect(reset.body).toEqual({ maxLifetimeDays: null, defaultLifetimeDays: null, version: v + 2, liveTokensExceedingMax: 0 });
+    expect(await auditCount()).toBe(audited + 2);
+
+    // The audit entry records the lifetimes as before, never the version.
+    const entry = (await p.db.query<{ diff: { path: string }[] }>("SELECT diff FROM audit_log WHERE action = 'organization.token-policy-updated' ORDER BY id DESC LIMIT 1")).rows[0]!;
+    expect(entry.diff.map((d) => d.path).sort()).toEqual(['/defaultLifetimeDays', '/liveTokensExceedingMax', '/maxLifetimeDays']);
   });
 
   it("reads and sets the policy through the shared API client, whose token lists name the minter", async () => {
     const client = new XpApiClient({ apiUrl: 'http://platform.test', token: owner, fetch: (input, init) => Promise.resolve(p.app.request(input instanceof Request ? input : input.toString(), init)) });
 
-    const set = await client.setTokenPolicy({ maxLifetimeDays: 60, defaultLifetimeDays: 14 });
+    const before = await client.tokenPolicy();
+    const set = await client.setTokenPolicy({ maxLifetimeDays: 60, defaultLifetimeDays: 14 }, before.version!);
     const read = await client.tokenPolicy();
     const minted = await client.createAccessToken({ name: 'through the client' });
     const listed = (await client.accessTokens()).find((t) => t.id === minted.accessToken.id);
-    await client.setTokenPolicy({ maxLifetimeDays: null, defaultLifetimeDays: null });
+    await client.setTokenPolicy({ maxLifetimeDays: null, defaultLifetimeDays: null }, read.version!);
 
-    expect(set).toMatchObject({ maxLifetimeDays: 60, defaultLifetimeDays: 14 });
+    expect(set).toMatchObject({ maxLifetimeDays: 60, defaultLifetimeDays: 14, version: before.version! + 1 });
     expect(typeof set.liveTokensExceedingMax).toBe('number');
-    expect(read).toEqual({ maxLifetimeDays: 60, defaultLifetimeDays: 14 });
+    expect(read).toEqual({ maxLifetimeDays: 60, defaultLifetimeDays: 14, version: before.version! + 1 });
     expect(minted.accessToken.expiresAt).toBe(inDays(14));
     expect(listed?.createdBy).toEqual({ id: ownerId, name: ownerName });
   });

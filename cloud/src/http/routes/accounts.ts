@@ -4,6 +4,7 @@ import type { Role } from '@xp/shared';
 import { PERMISSION_DESCRIPTIONS, PERMISSION_MATRIX, inScope } from '../../auth/permissions.js';
 import { inviteSchema, loginSchema, lowerOf, passwordChangeSchema, projectRoleSchema, tokenCreateSchema, tokenPolicySchema, userPatchSchema, userSessionsRevokeSchema } from '../../domain/accounts.js';
 import type { Services } from '../../domain/services.js';
+import type { TokenPolicy } from '../../store/token-policy.js';
 import type { Actor } from '../../domain/context.js';
 import { Permission } from '../../auth/permissions.js';
 import { errorSchema, route } from '../api.js';
@@ -51,8 +52,11 @@ const tokenPolicyViewSchema = z
   .object({
     maxLifetimeDays: z.number().int().nullable().meta({ description: 'The longest a token minted from now on may live, in days; null: no maximum' }),
     defaultLifetimeDays: z.number().int().nullable().meta({ description: 'The lifetime of a token minted without expiresInDays; null: the maximum (never expiring when there is none)' }),
+    version: z.number().int().meta({ description: 'Send it as If-Match to change the policy (the ETag says the same); one more for each change' }),
   })
   .meta({ id: 'TokenPolicy' });
+
+const policyView = (p: TokenPolicy): z.infer<typeof tokenPolicyViewSchema> => ({ maxLifetimeDays: p.maxLifetimeDays, defaultLifetimeDays: p.defaultLifetimeDays, version: p.version });
 
 export const MINT_LIFETIME =
   "Without `expiresInDays` the token gets the organisation's default lifetime (or its maximum; see GET /api/v1/organisation/token-policy), else it never expires. More days than the policy's maximum is 400 naming `expiresInDays`. Made with an access token (not a console session), the token never outlives that one: asking for longer, or for no expiry, is 400 naming `expiresInDays` with the latest allowed expiry.";
@@ -208,8 +212,11 @@ export function accountRoutes(s: Services): AnyRoute[] {
       permission: Permission.Read,
       tag: 'Users',
       summary: "The organisation's token policy: the longest and the default lifetime of new access tokens",
-      responses: { 200: { description: 'The policy (null: unset)', schema: tokenPolicyViewSchema } },
-      handler: async (req) => ({ status: 200, body: await s.accounts.tokenPolicy(req.actor) }),
+      responses: { 200: { description: 'The policy (null: unset)', schema: tokenPolicyViewSchema, headers: ['ETag'] } },
+      handler: async (req) => {
+        const policy = await s.accounts.tokenPolicy(req.actor);
+        return versioned(200, policy, policyView(policy));
+      },
     }),
     route({
       method: 'put',
@@ -218,10 +225,12 @@ export function accountRoutes(s: Services): AnyRoute[] {
       tag: 'Users',
       summary: "Set the organisation's token policy (owners)",
       description:
-        'Applies to personal access tokens and service-account tokens minted from now on; existing tokens keep their expiry (the answer counts the live ones that outlast the new maximum: revoke them to apply it). `defaultLifetimeDays` must be at most `maxLifetimeDays`. Audited as organization.token-policy-updated when it changes (an organisation action, not a webhook event).',
+        'Applies to personal access tokens and service-account tokens minted from now on; existing tokens keep their expiry (the answer counts the live ones that outlast the new maximum: revoke them to apply it). `defaultLifetimeDays` must be at most `maxLifetimeDays`. Send the version you read (If-Match): 428 without it, 409 with the current version when another owner changed the policy since. A change makes a new version and is audited as organization.token-policy-updated (an organisation action, not a webhook event); a PUT that changes nothing keeps the version and is not audited.',
       body: tokenPolicySchema,
+      concurrency: true,
       responses: {
         200: {
+          headers: ['ETag'],
           description: 'The policy now',
           schema: tokenPolicyViewSchema.extend({
             liveTokensExceedingMax: z.number().int().meta({ description: 'Live tokens (people\'s and service accounts\') that never expire or expire later than a token minted now may: not changed by the policy' }),
@@ -229,8 +238,8 @@ export function accountRoutes(s: Services): AnyRoute[] {
         },
       },
       handler: async (req) => {
-        const { policy, liveTokensExceedingMax } = await s.accounts.setTokenPolicy(req.actor, req.body);
-        return { status: 200, body: { ...policy, liveTokensExceedingMax } };
+        const { policy, liveTokensExceedingMax } = await s.accounts.setTokenPolicy(req.actor, req.body, req.expectedVersion);
+        return versioned(200, policy, { ...policyView(policy), liveTokensExceedingMax });
       },
     }),
     route({

@@ -7,9 +7,10 @@ import { AsyncView, ErrorNote } from '../../lib/ui.js';
 import { ApiKeys } from './api-keys.js';
 import { SdkKeys } from './sdk-keys.js';
 import { ServiceAccounts } from './service-accounts.js';
+import { TokenPolicySection } from './token-policy.js';
 import { InviteUser, UsersTable } from './users-admin.js';
 
-/** Users and their roles, the organisation's service accounts, the project's SDK keys, what each role may do, and the signed-in user's API keys. */
+/** Users and their roles, the organisation's service accounts, the project's SDK keys, what each role may do, the organisation's token policy, and the signed-in user's API keys. */
 export default function Access(): ReactNode {
   const { client, user, project, refreshTick } = useSession();
   // Every role may list users (`read`); only owners and admins manage them (`users:manage`).
@@ -81,6 +82,7 @@ export default function Access(): ReactNode {
           </table>
         )}
       </AsyncView>
+      <TokenPolicySection />
       <ApiKeys />
       {inviting ? (
         <InviteUser

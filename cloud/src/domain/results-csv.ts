@@ -1,12 +1,21 @@
 /**
  * CSV renderings of experiment results (RFC 4180: CRLF line ends, fields with a comma, quote or line
  * break quoted, quotes doubled). Text cells that a spreadsheet would run as a formula (starting with
- * =, +, -, @, their full-width forms, tab or CR) are prefixed with a single quote; numbers are
- * written as they are.
+ * =, +, -, @, their full-width forms, tab or CR) are prefixed with a single quote, and so is each
+ * part after a `;`, tab or `|` that starts one (a spreadsheet splitting on those would run it);
+ * numbers are written as they are.
  */
 import type { ExperimentResults } from './results.js';
 
 type Cell = string | number | boolean | null;
+
+// Full-width ＝ ＋ － ＠ too: spreadsheets in East Asian locales read them as formula starts.
+const LEADING_FORMULA = /^[=+\-@\t\r\uFF1D\uFF0B\uFF0D\uFF20]/;
+/**
+ * A cell separator of other locales and tools (`;`, tab, `|`), then a formula start after spaces or
+ * quotes (a split cell starting with a quote is read as a quoted field, whose text may be a formula).
+ */
+const INNER_FORMULA = /([;\t|])(?=[ "]*[=+\-@\uFF1D\uFF0B\uFF0D\uFF20])/g;
 
 /** One CSV field. */
 export function csvField(cell: Cell): string {
@@ -16,9 +25,12 @@ export function csvField(cell: Cell): string {
   if (typeof cell !== 'string') {
     return String(cell);
   }
-  // Full-width ＝ ＋ － ＠ too: spreadsheets in East Asian locales read them as formula starts.
-  const text = /^[=+\-@\t\r\uFF1D\uFF0B\uFF0D\uFF20]/.test(cell) ? `'${cell}` : cell;
-  return /[",\r\n]/.test(text) ? `"${text.replaceAll('"', '""')}"` : text;
+  // A spreadsheet that splits on ; tab or | (Excel in semicolon locales) starts a cell after each
+  // one, quotes or not: each such cell gets its own ' so that none starts a formula.
+  const defused = cell.replace(INNER_FORMULA, "$1'");
+  const split = defused !== cell;
+  const text = split || LEADING_FORMULA.test(cell) ? `'${defused}` : defused;
+  return split || /[",\r\n]/.test(text) ? `"${text.replaceAll('"', '""')}"` : text;
 }
 
 /** U+FEFF, which Excel needs before a CSV to read it as UTF-8 (`?bom=1`); not sent by default. */

@@ -6,6 +6,7 @@ import * as origins from 'aws-cdk-lib/aws-cloudfront-origins';
 import * as s3 from 'aws-cdk-lib/aws-s3';
 import type { Construct } from 'constructs';
 import { EDGE_TOKEN_HEADER } from '../functions/runtime.js';
+import { CONSOLE_CSP } from '../http/console-csp.js';
 import type { XpConfig } from './config.js';
 
 export interface ConsoleStackProps extends StackProps {
@@ -21,8 +22,8 @@ export const API_PATHS = ['/api/*', '/sdk/*', '/ofrep/*', '/r/*', '/openapi.json
 
 /**
  * The web build of the console: a private S3 bucket behind CloudFront (origin access control),
- * HTTPS only, SPA fallback to index.html, access logs to a log bucket. The deploy script uploads
- * the build (`aws s3 sync`); CloudFront also proxies the API paths.
+ * HTTPS only, the local console server's CSP and security headers, access logs to a log bucket.
+ * The deploy script uploads the build (`aws s3 sync`); CloudFront also proxies the API paths.
  */
 export class ConsoleStack extends Stack {
   readonly bucket: s3.Bucket;
@@ -62,6 +63,22 @@ export class ConsoleStack extends Stack {
       cachePolicy: cloudfront.CachePolicy.CACHING_DISABLED,
       originRequestPolicy: cloudfront.OriginRequestPolicy.ALL_VIEWER_EXCEPT_HOST_HEADER,
     };
+    // The local console server's CSP (one constant), with the framing, transport and referrer headers.
+    const consoleHeaders = new cloudfront.ResponseHeadersPolicy(this, 'ConsoleHeaders', {
+      comment: `xp console pages (${props.config.stage}): CSP, HSTS, no framing, no referrer`,
+      securityHeadersBehavior: {
+        contentSecurityPolicy: { contentSecurityPolicy: CONSOLE_CSP, override: true },
+        frameOptions: { frameOption: cloudfront.HeadersFrameOption.DENY, override: true },
+        strictTransportSecurity: { accessControlMaxAge: Duration.days(365), includeSubdomains: false, override: true },
+        contentTypeOptions: { override: true },
+        referrerPolicy: { referrerPolicy: cloudfront.HeadersReferrerPolicy.NO_REFERRER, override: true },
+      },
+    });
+    // Swagger UI (/docs) is a page of this origin too and runs under the same CSP (its scripts are
+    // files, its styles partly inline); the other API paths keep the API's own headers (/r/* must
+    // not get a Referrer-Policy).
+    const docsBehavior: cloudfront.BehaviorOptions = { ...apiBehavior, responseHeadersPolicy: consoleHeaders };
+    const behaviorOf = (path: (typeof API_PATHS)[number]): cloudfront.BehaviorOptions => (path === '/docs' || path === '/docs/*' ? docsBehavior : apiBehavior);
     const domain = props.config.consoleDomain;
     this.domainName = domain?.name;
     this.distribution = new cloudfront.Distribution(this, 'Cdn', {
@@ -81,9 +98,9 @@ export class ConsoleStack extends Stack {
         origin: origins.S3BucketOrigin.withOriginAccessControl(this.bucket as s3.IBucket),
         viewerProtocolPolicy: cloudfront.ViewerProtocolPolicy.REDIRECT_TO_HTTPS,
         cachePolicy: cloudfront.CachePolicy.CACHING_OPTIMIZED,
-        responseHeadersPolicy: cloudfront.ResponseHeadersPolicy.SECURITY_HEADERS,
+        responseHeadersPolicy: consoleHeaders,
       },
-      additionalBehaviors: Object.fromEntries(API_PATHS.map((p) => [p, apiBehavior])),
+      additionalBehaviors: Object.fromEntries(API_PATHS.map((p) => [p, behaviorOf(p)])),
       // No error-page rewrite: the console routes after "#" (every screen is /index.html), and a
       // distribution-wide 403 → index.html rule also turned the API's 403s (FORBIDDEN,
       // APPROVAL_REQUIRED) reached through this origin into 200 HTML pages.

@@ -3,6 +3,7 @@ import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Hono } from 'hono';
+import { CONSOLE_CSP } from '../http/console-csp.js';
 
 /** Anything with a fetch handler: the management API's Hono app. */
 export interface FetchApp {
@@ -28,8 +29,6 @@ const TYPES: Record<string, string> = {
   '.json': 'application/json',
   '.woff2': 'font/woff2',
 };
-
-const CSP = "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; connect-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'";
 
 /** desktop/dist/renderer, from cloud/src/local (tests) or cloud/dist/local (built). */
 export function defaultRendererDir(): string {
@@ -90,7 +89,7 @@ export function createConsoleApp(options: ConsoleServerOptions): Hono {
     const immutable = asset && rel.startsWith('/assets/');
     return c.body(new Uint8Array(body), 200, {
       'Content-Type': TYPES[path.extname(target)] ?? 'application/octet-stream',
-      'Content-Security-Policy': CSP,
+      'Content-Security-Policy': CONSOLE_CSP,
       'X-Content-Type-Options': 'nosniff',
       'Referrer-Policy': 'no-referrer',
       'Cache-Control': immutable ? 'public, max-age=31536000, immutable' : 'no-cache',

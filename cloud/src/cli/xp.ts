@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-/** The `xp` command line: start the local platform, import from GrowthBook or LaunchDarkly, flags as code. */
+/** The `xp` command line: start the local platform, import from GrowthBook, LaunchDarkly or Unleash, flags as code. */
 import { setTimeout as sleep } from 'node:timers/promises';
 import { existsSync, statSync } from 'node:fs';
 import { readFile, writeFile } from 'node:fs/promises';
@@ -27,6 +27,8 @@ import type { DocumentProblems, FlagsDocument, PlannedChange, PlannedChangeJson,
 import { MAX_APPLY_CHANGES } from '../domain/apply.js';
 import { convertGrowthBookPayload } from './import-growthbook.js';
 import { convertLaunchDarklyData } from './import-launchdarkly.js';
+import type { ExistingDefinition } from './import-launchdarkly.js';
+import { convertUnleashData } from './import-unleash.js';
 import { FLAGS_HELP, runFlags } from './flags.js';
 import { UNITS_HELP, runUnits } from './units.js';
 import { WEBHOOKS_HELP, runWebhooks } from './webhooks.js';
@@ -63,6 +65,10 @@ Usage:
       Convert LaunchDarkly server-side SDK data for one environment ({ flags, segments }, as
       /sdk/latest-all or the file data source serve it) into xp flags and segments that serve
       every context the same value, and apply them like \`xp apply\`.
+  xp import unleash FILE --project KEY --environment ENV [--dry-run]
+      Convert the Unleash client API payload of one environment ({ version, features, segments },
+      as GET /api/client/features serves it) into xp flags and segments, and apply them like
+      \`xp apply\`. Toggles that hash (rollouts, variants) keep their shares, not their users.
   xp code-refs --repo NAME --branch BRANCH [--dir .] [--project KEY] [--commit SHA] [--wrapper FN]... [--stale-days 30] [--fail-on-unknown] [--dry-run]
       Find flag references in the code under --dir (the language server's indexer: TypeScript,
       JavaScript, Python, Go, Java; .gitignore and .git/info/exclude respected) and upload them for
@@ -178,18 +184,31 @@ async function mergeWithExisting(
   return { flags, experiments };
 }
 
-/** `xp import launchdarkly`: convert, then plan and apply like `xp apply` without --prune (in parts when it is larger than one apply). */
-async function importLaunchDarkly(args: string[], env: NodeJS.ProcessEnv, print: Print, printError: Print): Promise<number> {
+/** A source `xp import` converts with the project's flags and segments at hand (so that keys stay with what they were imported from). */
+interface ImportSource {
+  /** The command's source word. */
+  readonly command: 'launchdarkly' | 'unleash';
+  /** The data's name in messages. */
+  readonly data: string;
+  readonly convert: (data: unknown, options: { environment: string; existingFlags: ExistingDefinition[]; existingSegments: ExistingDefinition[] }) => { flags: Flag[]; segments: FlagsDocument['segments']; warnings: string[]; skippedFlags: string[] };
+}
+
+const LAUNCHDARKLY: ImportSource = { command: 'launchdarkly', data: 'the LaunchDarkly data', convert: convertLaunchDarklyData };
+const UNLEASH: ImportSource = { command: 'unleash', data: 'the Unleash data', convert: convertUnleashData };
+
+/** `xp import launchdarkly|unleash`: convert, then plan and apply like `xp apply` without --prune (in parts when it is larger than one apply). */
+async function importSdkData(source: ImportSource, args: string[], env: NodeJS.ProcessEnv, print: Print, printError: Print): Promise<number> {
   const { values, positionals } = parseArgs({
     args,
     options: { project: { type: 'string' }, environment: { type: 'string' }, 'dry-run': { type: 'boolean', default: false } },
     allowPositionals: true,
     strict: true,
   });
-  const file = onlyFile(positionals, 'xp import launchdarkly');
+  const usage = `xp import ${source.command} FILE --project KEY --environment ENV [--dry-run]`;
+  const file = onlyFile(positionals, `xp import ${source.command}`);
   if (file === undefined || values.project === undefined || values.environment === undefined) {
     const missing = [file === undefined ? 'FILE' : undefined, values.project === undefined ? '--project' : undefined, values.environment === undefined ? '--environment' : undefined].filter((m) => m !== undefined);
-    throw new UsageError(`xp import launchdarkly needs ${missing.join(', ')}; usage: xp import launchdarkly FILE --project KEY --environment ENV [--dry-run]`);
+    throw new UsageError(`xp import ${source.command} needs ${missing.join(', ')}; usage: ${usage}`);
   }
   const data = parseJsonFile(await readInput(file), file);
   const api = client(env);
@@ -197,9 +216,9 @@ async function importLaunchDarkly(args: string[], env: NodeJS.ProcessEnv, print:
   if (!environments.includes(values.environment)) {
     throw new AppError('VALIDATION_FAILED', `project "${values.project}" has no environment "${values.environment}"; its environments: ${environments.join(', ')}`);
   }
-  // What the project has, so that a key keeps the LaunchDarkly flag or segment an earlier import gave it.
-  const existing = (items: readonly { key: string; definition: { description?: string | undefined } }[]): { key: string; description: string | undefined }[] => items.map((i) => ({ key: i.key, description: i.definition.description }));
-  const converted = convertLaunchDarklyData(data, {
+  // What the project has, so that a key keeps the flag or segment an earlier import gave it.
+  const existing = (items: readonly { key: string; definition: { description?: string | undefined } }[]): ExistingDefinition[] => items.map((i) => ({ key: i.key, description: i.definition.description }));
+  const converted = source.convert(data, {
     environment: values.environment,
     existingFlags: existing(await api.listAll(values.project, 'flags', { archived: true })),
     existingSegments: existing(await api.listAll(values.project, 'segments', { archived: true })),
@@ -210,7 +229,7 @@ async function importLaunchDarkly(args: string[], env: NodeJS.ProcessEnv, print:
   if (converted.flags.length === 0 && converted.skippedFlags.length > 0) {
     throw new AppError('VALIDATION_FAILED', `nothing to import: every flag of the data (${converted.skippedFlags.length}) was skipped; the warnings above say why`);
   }
-  const merged = await mergeWithExisting(api, values.project, { flags: converted.flags, experiments: [] }, printError, 'the LaunchDarkly data');
+  const merged = await mergeWithExisting(api, values.project, { flags: converted.flags, experiments: [] }, printError, source.data);
   const doc: FlagsDocument = { xp: 1, project: values.project, segments: converted.segments, holdouts: [], metrics: [], experiments: [], flags: merged.flags };
   if (doc.segments.length + doc.flags.length <= MAX_APPLY_CHANGES) {
     await runApply(api, doc, { dryRun: values['dry-run'], prune: false }, print, printError);
@@ -833,11 +852,11 @@ export async function main(argv: readonly string[], env: NodeJS.ProcessEnv, prin
       }
       case 'import': {
         const [source, ...args] = rest;
-        if (source === 'launchdarkly') {
-          return await importLaunchDarkly(args, env, print, printError);
+        if (source === 'launchdarkly' || source === 'unleash') {
+          return await importSdkData(source === 'launchdarkly' ? LAUNCHDARKLY : UNLEASH, args, env, print, printError);
         }
         if (source !== 'growthbook') {
-          throw new UsageError(`${source === undefined ? 'import needs a source' : `unknown import source "${source.slice(0, 100)}"`}; usage: xp import growthbook|launchdarkly FILE --project KEY --environment ENV`);
+          throw new UsageError(`${source === undefined ? 'import needs a source' : `unknown import source "${source.slice(0, 100)}"`}; usage: xp import growthbook|launchdarkly|unleash FILE --project KEY --environment ENV`);
         }
         const { values, positionals } = parseArgs({
           args,

@@ -208,7 +208,7 @@ describe('xp CLI errors', () => {
     const imports = await run(['import', 'growthbook', a, a, '--project', 'demo', '--environment', 'production']);
     expect(imports.code).toBe(2);
     const source = await run(['import', 'statsig', a]);
-    expect([source.code, source.err[0]?.split('\n')[0]]).toEqual([2, 'error: unknown import source "statsig"; usage: xp import growthbook|launchdarkly FILE --project KEY --environment ENV']);
+    expect([source.code, source.err[0]?.split('\n')[0]]).toEqual([2, 'error: unknown import source "statsig"; usage: xp import growthbook|launchdarkly|unleash FILE --project KEY --environment ENV']);
     const ldFiles = await run(['import', 'launchdarkly', a, a, '--project', 'demo', '--environment', 'production']);
     expect([ldFiles.code, ldFiles.err[0]?.split('\n')[0]]).toEqual([2, `error: unexpected argument "${a}": xp import launchdarkly takes one file (run it once per file)`]);
   });

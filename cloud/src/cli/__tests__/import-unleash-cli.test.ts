@@ -1,0 +1,121 @@
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { XpApiClient } from '@xp/shared';
+import { silentLogger } from '../../domain/context.js';
+import { configFromEnv, startLocalStack } from '../../local/stack.js';
+import type { LocalStack } from '../../local/stack.js';
+import { main } from '../xp.js';
+
+const PASSWORD = 'unleash import test passphrase';
+
+const DATA = {
+  version: 2,
+  features: [
+    {
+      name: 'un-checkout',
+      enabled: true,
+      type: 'release',
+      strategies: [
+        { name: 'userWithId', parameters: { userIds: 'u1,u2' }, constraints: [] },
+        { name: 'default', parameters: {}, constraints: [{ contextName: 'plan', operator: 'IN', values: ['pro'] }], segments: [7] },
+      ],
+      variants: [],
+    },
+    { name: 'un-host', enabled: true, strategies: [{ name: 'applicationHostname', parameters: { hostNames: 'web-1' } }] },
+  ],
+  segments: [{ id: 7, name: 'un-beta', constraints: [{ contextName: 'email', operator: 'STR_ENDS_WITH', values: ['@acme.com'] }] }],
+};
+
+describe('xp import unleash against a local platform', () => {
+  let dir: string;
+  let stack: LocalStack;
+
+  beforeAll(async () => {
+    dir = await mkdtemp(path.join(tmpdir(), 'xp-unleash-import-'));
+    stack = await startLocalStack(configFromEnv({ XP_DATA_DIR: dir, XP_API_PORT: '0', XP_CONSOLE_PORT: '0', XP_ADMIN_EMAIL: 'owner@example.com', XP_ADMIN_PASSWORD: PASSWORD, XP_DEMO: '0' }), {
+      logger: silentLogger,
+      print: () => undefined,
+    });
+  }, 60_000);
+  afterAll(async () => {
+    await stack.close();
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  async function run(argv: string[], env: NodeJS.ProcessEnv): Promise<{ code: number; out: string; err: string }> {
+    const out: string[] = [];
+    const err: string[] = [];
+    const code = await main(argv, env, (l) => out.push(l), (l) => err.push(l));
+    return { code, out: out.join('\n'), err: err.join('\n') };
+  }
+
+  async function owner(): Promise<{ api: XpApiClient; env: NodeJS.ProcessEnv }> {
+    const api = new XpApiClient({ apiUrl: stack.apiUrl });
+    const token = (await api.login('owner@example.com', PASSWORD)).token;
+    return { api: api.withToken(token), env: { XP_API_URL: stack.apiUrl, XP_TOKEN: token } };
+  }
+
+  it('shows the plan on a dry run, applies it, keeps other environments and changes nothing when imported again', async () => {
+    const { api, env } = await owner();
+    const file = path.join(dir, 'unleash.json');
+    await writeFile(file, JSON.stringify(DATA));
+    const args = ['import', 'unleash', file, '--project', 'demo', '--environment', 'production'];
+
+    const dry = await run([...args, '--dry-run'], env);
+    expect(dry.code).toBe(0);
+    expect(dry.err).toContain('warning: toggle "un-host": skipped: strategy 1 (applicationHostname): it depends on the host name');
+    expect(dry.out).toContain('un-checkout');
+    expect(dry.out).toContain('un-beta');
+    expect((await api.listAll('demo', 'flags', { archived: true })).map((f) => f.key)).not.toContain('un-checkout');
+
+    const applied = await run(args, env);
+    expect(applied.code).toBe(0);
+    const flag = (await api.get('demo', 'flags', 'un-checkout')).definition;
+    expect(flag.environments.production).toMatchObject({ enabled: true, defaultVariation: 'off', offVariation: 'off' });
+    expect(flag.environments.production?.rules.map((r) => [r.id, r.segments])).toEqual([
+      ['strategy-1', undefined],
+      ['strategy-2', ['un-beta']],
+    ]);
+    expect((await api.get('demo', 'segments', 'un-beta')).definition).toMatchObject({ type: 'condition', description: 'Imported from Unleash segment 7 "un-beta".' });
+    expect((await api.listAll('demo', 'flags', { archived: true })).map((f) => f.key)).not.toContain('un-host');
+
+    expect((await run([...args.slice(0, -1), 'staging'], env)).code).toBe(0);
+    const again = await run([...args.slice(0, -1), 'staging'], env);
+    expect(again.code).toBe(0);
+    expect(Object.keys((await api.get('demo', 'flags', 'un-checkout')).definition.environments).sort()).toEqual(['production', 'staging']);
+    expect(again.out).toMatch(/no changes|nothing to/i);
+  }, 60_000);
+
+  it('keeps the segment key with its Unleash id when the segment is renamed in Unleash', async () => {
+    const { api, env } = await owner();
+    const file = path.join(dir, 'unleash-renamed.json');
+    await writeFile(file, JSON.stringify({ ...DATA, segments: [{ ...DATA.segments[0], name: 'beta testers' }] }));
+    const applied = await run(['import', 'unleash', file, '--project', 'demo', '--environment', 'production'], env);
+    expect(applied.code).toBe(0);
+    expect((await api.get('demo', 'flags', 'un-checkout')).definition.environments.production?.rules[1]?.segments).toEqual(['un-beta']);
+    expect((await api.listAll('demo', 'segments', { archived: true })).map((s) => s.key)).not.toContain('beta-testers');
+  }, 60_000);
+
+  it('names a mistyped environment, refuses malformed JSON and data that is not Unleash\'s, and exits 2 without FILE', async () => {
+    const { env } = await owner();
+    const file = path.join(dir, 'unleash2.json');
+    await writeFile(file, JSON.stringify(DATA));
+    const wrongEnv = await run(['import', 'unleash', file, '--project', 'demo', '--environment', 'prod'], env);
+    expect(wrongEnv.code).toBe(1);
+    expect(wrongEnv.err).toContain('project "demo" has no environment "prod"');
+    const notJson = path.join(dir, 'not-json.json');
+    await writeFile(notJson, '{ "features": [');
+    const broken = await run(['import', 'unleash', notJson, '--project', 'demo', '--environment', 'production'], env);
+    expect(broken.code).toBe(1);
+    expect(broken.err).toContain('not-json.json');
+    const bad = path.join(dir, 'bad.json');
+    await writeFile(bad, JSON.stringify({ version: 9, features: [] }));
+    const refused = await run(['import', 'unleash', bad, '--project', 'demo', '--environment', 'production'], env);
+    expect(refused.code).toBe(1);
+    expect(refused.err).toContain('invalid Unleash data: version: 9');
+    const noFile = await run(['import', 'unleash', '--project', 'demo', '--environment', 'production'], env);
+    expect(noFile).toMatchObject({ code: 2, err: expect.stringContaining('xp import unleash needs FILE') });
+  }, 60_000);
+});

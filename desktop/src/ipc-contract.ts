@@ -12,7 +12,7 @@ export interface ConnectionProfile {
   readonly apiUrl: string;
 }
 
-/** What the renderer sees of a profile: never the token itself, only whether one is stored. */
+/** What the renderer sees of a profile: never the token itself, only whether it has a session. */
 export interface ProfileView extends ConnectionProfile {
   readonly hasToken: boolean;
   readonly active: boolean;
@@ -43,18 +43,16 @@ export interface MenuMessage {
 export const InvokeChannel = {
   /** The saved connection profiles, the active one marked. */
   ListProfiles: 'xp:profiles:list',
-  /** Create or update a profile (no token). */
+  /** Create or update a profile (no token); refused while the active profile is signed in. */
   SaveProfile: 'xp:profiles:save',
-  /** Delete a profile and its stored token. */
+  /** Delete a profile and its stored token; refused while the active profile is signed in. */
   RemoveProfile: 'xp:profiles:remove',
-  /** Make a profile the one the console's /api requests go to. */
+  /** Make a profile the one the console's /api requests go to; refused while the active profile is signed in. */
   SelectProfile: 'xp:profiles:select',
-  /** Store (encrypted with safeStorage) or clear the active profile's session token. */
+  /** Write-only: store (encrypted with safeStorage) or clear the active profile's session token; main adds it to proxied requests. */
   SetToken: 'xp:profiles:set-token',
-  /** The active profile's decrypted token, or null. */
-  GetToken: 'xp:profiles:get-token',
-  /** Open an http(s) URL in the system browser. */
-  OpenExternal: 'xp:open-external',
+  /** Whether the active profile has a session (the token itself never reaches the page). */
+  HasToken: 'xp:profiles:has-token',
 } as const;
 export type InvokeChannel = (typeof InvokeChannel)[keyof typeof InvokeChannel];
 
@@ -65,8 +63,7 @@ export interface InvokeContract {
   [InvokeChannel.RemoveProfile]: { args: [id: string]; result: ProfileView[] };
   [InvokeChannel.SelectProfile]: { args: [id: string]; result: ProfileView[] };
   [InvokeChannel.SetToken]: { args: [token: string | null]; result: boolean };
-  [InvokeChannel.GetToken]: { args: []; result: string | null };
-  [InvokeChannel.OpenExternal]: { args: [url: string]; result: boolean };
+  [InvokeChannel.HasToken]: { args: []; result: boolean };
 }
 
 /** Main → renderer event channels (webContents.send / ipcRenderer.on). */
@@ -85,15 +82,17 @@ export interface EventContract {
 
 type Unsubscribe = () => void;
 
-/** The capabilities the preload exposes as `window.xp`; absent in the plain web console. */
+/**
+ * The capabilities the preload exposes as `window.xp`; absent in the plain web console. No call
+ * returns a token: the main process adds the active profile's token to the page's /api requests.
+ */
 export interface XpBridge {
   readonly listProfiles: () => Promise<ProfileView[]>;
   readonly saveProfile: (profile: ConnectionProfile) => Promise<ProfileView[]>;
   readonly removeProfile: (id: string) => Promise<ProfileView[]>;
   readonly selectProfile: (id: string) => Promise<ProfileView[]>;
   readonly setToken: (token: string | null) => Promise<boolean>;
-  readonly getToken: () => Promise<string | null>;
-  readonly openExternal: (url: string) => Promise<boolean>;
+  readonly hasToken: () => Promise<boolean>;
   readonly onDeepLink: (listener: (link: DeepLink) => void) => Unsubscribe;
   readonly onMenu: (listener: (message: MenuMessage) => void) => Unsubscribe;
 }

@@ -1,11 +1,12 @@
 import type { InvokeChannel, InvokeContract } from '../ipc-contract.js';
 import { APP_ORIGIN, InvokeChannel as Channels } from '../ipc-contract.js';
-import { isAppUrl } from './window-options.js';
+import { isAppIndex } from './window-options.js';
 import { ProfileError } from './profiles.js';
+import type { ProfileStore } from './profiles.js';
 
-/** What a handler learns about the sender: the URL of the frame that sent the message. */
+/** What a handler learns about the sender: the frame that sent the message, its URL and its parent (null for a window's main frame). */
 export interface IpcSender {
-  readonly senderFrame: { readonly url: string } | null;
+  readonly senderFrame: { readonly url: string; readonly parent: object | null } | null;
 }
 
 /** The part of `ipcMain` used here, so tests can pass a fake. */
@@ -26,10 +27,22 @@ export class UntrustedSenderError extends Error {
   }
 }
 
-/** Only the top-level page served from the app's own origin may call the main process. */
+/** Only the console's own page, in a window's main frame, may call the main process (no iframe, no proxied /api document). */
 export function isTrustedSender(event: IpcSender, appOrigin: string = APP_ORIGIN): boolean {
-  const url = event.senderFrame?.url;
-  return url !== undefined && isAppUrl(url, appOrigin);
+  const frame = event.senderFrame;
+  return frame !== null && frame.parent === null && isAppIndex(frame.url, appOrigin);
+}
+
+/** What each channel does with the profile store. None returns a token: the page may write one, never read it. */
+export function profileHandlers(profiles: ProfileStore): IpcHandlers {
+  return {
+    [Channels.ListProfiles]: () => profiles.list(),
+    [Channels.SaveProfile]: (p) => profiles.upsert(p),
+    [Channels.RemoveProfile]: (id) => profiles.remove(id),
+    [Channels.SelectProfile]: (id) => profiles.select(id),
+    [Channels.SetToken]: (token) => profiles.setToken(token),
+    [Channels.HasToken]: () => profiles.hasToken(),
+  };
 }
 
 /**

@@ -7,13 +7,13 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { BrowserWindow, Menu, app, ipcMain, net, protocol, safeStorage, session, shell } from 'electron';
 import type { DeepLink, MenuMessage } from '../ipc-contract.js';
-import { APP_ORIGIN, APP_SCHEME, DEEP_LINK_SCHEME, EventChannel, InvokeChannel } from '../ipc-contract.js';
+import { APP_ORIGIN, APP_SCHEME, DEEP_LINK_SCHEME, EventChannel } from '../ipc-contract.js';
 import { createAppHandler } from './app-protocol.js';
 import { deepLinkFromArgv, deepLinkRoute, parseDeepLink } from './deep-links.js';
-import { registerIpc } from './ipc.js';
+import { profileHandlers, registerIpc } from './ipc.js';
 import { menuTemplate } from './menu.js';
 import { ProfileStore } from './profiles.js';
-import { guardContents, isExternalUrlAllowed, windowOptions } from './window-options.js';
+import { externalHref, guardContents, windowOptions } from './window-options.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 
@@ -53,8 +53,10 @@ if (!app.requestSingleInstanceLock()) {
     win?.webContents.send(EventChannel.Menu, message);
   };
   const openExternal = (url: string): void => {
-    if (isExternalUrlAllowed(url)) {
-      shell.openExternal(url).catch((e: unknown) => {
+    // The normalised href that was checked, never the raw string.
+    const href = externalHref(url);
+    if (href !== null) {
+      shell.openExternal(href).catch((e: unknown) => {
         console.error('opening an external link failed:', e instanceof Error ? e.message : String(e));
       });
     }
@@ -146,26 +148,17 @@ if (!app.requestSingleInstanceLock()) {
     callback(false);
   });
   session.defaultSession.setPermissionCheckHandler(() => false);
-  protocol.handle(APP_SCHEME, createAppHandler({ rendererDir: path.join(here, '..', 'renderer'), apiUrl: async () => (await profiles.active()).apiUrl, fetch: net.fetch.bind(net) as typeof fetch }));
-  registerIpc(
-    ipcMain,
-    {
-      [InvokeChannel.ListProfiles]: () => profiles.list(),
-      [InvokeChannel.SaveProfile]: (p) => profiles.upsert(p),
-      [InvokeChannel.RemoveProfile]: (id) => profiles.remove(id),
-      [InvokeChannel.SelectProfile]: (id) => profiles.select(id),
-      [InvokeChannel.SetToken]: (token) => profiles.setToken(token),
-      [InvokeChannel.GetToken]: () => profiles.getToken(),
-      [InvokeChannel.OpenExternal]: (url) => {
-        const ok = typeof url === 'string' && isExternalUrlAllowed(url);
-        if (ok) {
-          openExternal(url);
-        }
-        return Promise.resolve(ok);
-      },
+  // The proxy adds the active profile's token to /api requests: the page never holds a stored token.
+  const proxySession = async () => {
+    const { profile, token } = await profiles.activeSession();
+    return { apiUrl: profile.apiUrl, token };
+  };
+  protocol.handle(APP_SCHEME, createAppHandler({ rendererDir: path.join(here, '..', 'renderer'), session: proxySession, fetch: net.fetch.bind(net) as typeof fetch }));
+  registerIpc(ipcMain, profileHandlers(profiles), {
+    onError: (channel, error) => {
+      console.error(`ipc ${channel} failed:`, error instanceof Error ? error.message : String(error));
     },
-    { onError: (channel, error) => { console.error(`ipc ${channel} failed:`, error instanceof Error ? error.message : String(error)); } },
-  );
+  });
   Menu.setApplicationMenu(Menu.buildFromTemplate(menuTemplate(sendMenu)));
   ready = true;
   createWindow();

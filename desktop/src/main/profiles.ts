@@ -23,7 +23,7 @@ export function encryptionProtects(cipher: TokenCipher): boolean {
 /** Raised for a profile the caller named wrongly; the message is safe to show. */
 export class ProfileError extends Error {
   constructor(
-    readonly code: 'INVALID_PROFILE' | 'NOT_FOUND' | 'ENCRYPTION_UNAVAILABLE',
+    readonly code: 'INVALID_PROFILE' | 'NOT_FOUND' | 'ENCRYPTION_UNAVAILABLE' | 'SIGNED_IN',
     message: string,
   ) {
     super(message);
@@ -70,14 +70,26 @@ export function validateProfile(input: unknown): ConnectionProfile {
   return { id, name: name.trim(), apiUrl: url.origin + url.pathname.replace(/\/+$/, '') };
 }
 
+/** The active profile and its session token: where the app protocol sends /api requests, and with what. */
+export interface ActiveSession {
+  readonly profile: ConnectionProfile;
+  readonly token: string | null;
+}
+
 /**
  * Connection profiles in a JSON file under the app's userData folder (mode 0600). Tokens are
- * encrypted with the OS keychain through `safeStorage`; without encryption no token is stored.
+ * encrypted with the OS keychain through `safeStorage`; without encryption a token is kept in this
+ * process's memory only. Tokens never leave the main process: the app protocol reads them through
+ * `activeSession`, the renderer learns only `hasToken`. While the active profile is signed in,
+ * profiles cannot be added, changed, removed or switched, so a script in the page cannot point the
+ * session at another server.
  */
 export class ProfileStore {
   private readonly file: string;
   /** Changes run one at a time: each loads, changes and saves the file (two at once lost one). */
   private queue: Promise<unknown> = Promise.resolve();
+  /** Decrypted tokens by profile id, and the only copy of those the keychain could not store. */
+  private readonly tokens = new Map<string, string>();
   /** Set when a damaged profiles file was set aside: where it went, for the user to be told. */
   damagedFileKeptAt: string | undefined;
 
@@ -138,12 +150,31 @@ export class ProfileStore {
     await rename(tmp, this.file);
   }
 
-  private static view(data: ProfileFile): ProfileView[] {
-    return data.profiles.map((p) => ({ id: p.id, name: p.name, apiUrl: p.apiUrl, hasToken: p.encryptedToken !== undefined, active: p.id === data.active }));
+  private view(data: ProfileFile): ProfileView[] {
+    return data.profiles.map((p) => ({ id: p.id, name: p.name, apiUrl: p.apiUrl, hasToken: this.signedIn(p), active: p.id === data.active }));
+  }
+
+  private signedIn(p: StoredProfile): boolean {
+    return p.encryptedToken !== undefined || this.tokens.has(p.id);
+  }
+
+  /** Profile changes wait for sign-out: the page must not move a live session to another server. */
+  private assertSignedOut(data: ProfileFile): void {
+    const active = data.profiles.find((p) => p.id === data.active);
+    if (active !== undefined && this.signedIn(active)) {
+      throw new ProfileError('SIGNED_IN', 'sign out before changing connections');
+    }
   }
 
   async list(): Promise<ProfileView[]> {
-    return ProfileStore.view(await this.load());
+    return this.view(await this.load());
+  }
+
+  /** Whether the active profile has a session (stored, or in memory when the keychain is unavailable). */
+  async hasToken(): Promise<boolean> {
+    const data = await this.load();
+    const p = data.profiles.find((x) => x.id === data.active);
+    return p !== undefined && this.signedIn(p);
   }
 
   async active(): Promise<ConnectionProfile> {
@@ -157,18 +188,20 @@ export class ProfileStore {
     return this.serial(async () => {
       const profile = validateProfile(input);
       const data = await this.load();
+      this.assertSignedOut(data);
       const existing = data.profiles.find((p) => p.id === profile.id);
       const kept = existing?.apiUrl === profile.apiUrl && existing.encryptedToken !== undefined ? { ...profile, encryptedToken: existing.encryptedToken } : profile;
       const profiles = existing === undefined ? [...data.profiles, kept] : data.profiles.map((p) => (p.id === profile.id ? kept : p));
       const next: ProfileFile = { ...data, profiles };
       await this.save(next);
-      return ProfileStore.view(next);
+      return this.view(next);
     });
   }
 
   remove(id: unknown): Promise<ProfileView[]> {
     return this.serial(async () => {
       const data = await this.load();
+      this.assertSignedOut(data);
       if (!data.profiles.some((p) => p.id === id)) {
         throw new ProfileError('NOT_FOUND', 'no such profile');
       }
@@ -176,7 +209,7 @@ export class ProfileStore {
       const list = profiles.length > 0 ? profiles : [...DEFAULT_PROFILES];
       const next: ProfileFile = { version: 1, active: list.some((p) => p.id === data.active) ? data.active : list[0]!.id, profiles: list };
       await this.save(next);
-      return ProfileStore.view(next);
+      return this.view(next);
     });
   }
 
@@ -186,13 +219,20 @@ export class ProfileStore {
       if (typeof id !== 'string' || !data.profiles.some((p) => p.id === id)) {
         throw new ProfileError('NOT_FOUND', 'no such profile');
       }
+      if (id === data.active) {
+        return this.view(data);
+      }
+      this.assertSignedOut(data);
       const next: ProfileFile = { ...data, active: id };
       await this.save(next);
-      return ProfileStore.view(next);
+      return this.view(next);
     });
   }
 
-  /** Stores the active profile's token encrypted, or clears it with null. */
+  /**
+   * Stores the active profile's token encrypted, or clears it with null. Without a keychain the token
+   * is kept in memory (the proxy still uses it) and the call fails with ENCRYPTION_UNAVAILABLE.
+   */
   setToken(token: unknown): Promise<boolean> {
     return this.serial(async () => {
       if (token !== null && (typeof token !== 'string' || token === '' || token.length > 4096)) {
@@ -200,7 +240,10 @@ export class ProfileStore {
       }
       const data = await this.load();
       let encrypted: string | undefined;
-      if (token !== null) {
+      if (token === null) {
+        this.tokens.delete(data.active);
+      } else {
+        this.tokens.set(data.active, token);
         if (!encryptionProtects(this.cipher)) {
           throw new ProfileError('ENCRYPTION_UNAVAILABLE', 'the system keychain is not available, so the session is kept in memory only');
         }
@@ -210,7 +253,7 @@ export class ProfileStore {
         if (p.id !== data.active) {
           return p;
         }
-        const { encryptedToken: _old, ...rest } = p;
+        const rest = ProfileStore.withoutToken(p);
         return encrypted === undefined ? rest : { ...rest, encryptedToken: encrypted };
       });
       await this.save({ ...data, profiles });
@@ -218,15 +261,33 @@ export class ProfileStore {
     });
   }
 
-  /** The active profile's token, or null when none is stored or it cannot be decrypted. */
-  async getToken(): Promise<string | null> {
+  private static withoutToken(p: StoredProfile): StoredProfile {
+    const { encryptedToken: _old, ...rest } = p;
+    return rest;
+  }
+
+  /**
+   * The active profile and its token (null when it has none or it cannot be decrypted), read
+   * together so a request never carries one profile's token to another's server. Main process only.
+   */
+  async activeSession(): Promise<ActiveSession> {
     const data = await this.load();
-    const p = data.profiles.find((x) => x.id === data.active);
-    if (p?.encryptedToken === undefined || !encryptionProtects(this.cipher)) {
+    const p = data.profiles.find((x) => x.id === data.active) ?? data.profiles[0]!;
+    return { profile: { id: p.id, name: p.name, apiUrl: p.apiUrl }, token: this.tokenOf(p) };
+  }
+
+  private tokenOf(p: StoredProfile): string | null {
+    const kept = this.tokens.get(p.id);
+    if (kept !== undefined) {
+      return kept;
+    }
+    if (p.encryptedToken === undefined || !encryptionProtects(this.cipher)) {
       return null;
     }
     try {
-      return this.cipher.decryptString(Buffer.from(p.encryptedToken, 'base64'));
+      const token = this.cipher.decryptString(Buffer.from(p.encryptedToken, 'base64'));
+      this.tokens.set(p.id, token);
+      return token;
     } catch {
       return null;
     }

@@ -1,5 +1,6 @@
 import type { BrowserWindowConstructorOptions, Event as ElectronEvent, HandlerDetails, WebContents } from 'electron';
 import { APP_ORIGIN } from '../ipc-contract.js';
+import { isProxiedPath } from './app-protocol.js';
 
 /** Options of every console window: isolated, sandboxed, no Node in the page. */
 export function windowOptions(preloadPath: string): BrowserWindowConstructorOptions {
@@ -40,33 +41,60 @@ export function isAppUrl(url: string, appOrigin: string = APP_ORIGIN): boolean {
   }
 }
 
+/** The console's own page (`/index.html` or `/`, any query or route): the one document that may call the main process. */
+export function isAppIndex(url: string, appOrigin: string = APP_ORIGIN): boolean {
+  if (!isAppUrl(url, appOrigin)) {
+    return false;
+  }
+  const { pathname } = new URL(url);
+  return pathname === '/' || pathname === '/index.html';
+}
+
 /** Only web pages go to the system browser; file:, javascript:, custom schemes never do. */
 export function isExternalUrlAllowed(url: string): boolean {
+  return externalHref(url) !== null;
+}
+
+/**
+ * The URL to hand to the system browser: the normalised href that was checked (an http(s) URL), never
+ * the raw string, whose tabs, newlines or control characters another parser may read differently.
+ */
+export function externalHref(url: string): string | null {
   try {
-    const { protocol } = new URL(url);
-    return protocol === 'https:' || protocol === 'http:';
+    const parsed = new URL(url);
+    return parsed.protocol === 'https:' || parsed.protocol === 'http:' ? parsed.href : null;
   } catch {
-    return false;
+    return null;
   }
 }
 
 /** The parts of WebContents the guards use, so tests can pass a fake. */
 export type GuardedContents = Pick<WebContents, 'on' | 'setWindowOpenHandler'>;
 
-/** Denies new windows and navigation away from the app; http(s) links open in the system browser. */
+/** Whether a document may load this URL in the window: the app's own pages, not its API proxy. */
+function isAppDocument(url: string, appOrigin: string): boolean {
+  return isAppUrl(url, appOrigin) && !isProxiedPath(new URL(url).pathname);
+}
+
+/**
+ * Denies new windows and navigation away from the app (and to its /api and /sdk proxy, whose
+ * answers are not pages); http(s) links open in the system browser, as their normalised href.
+ */
 export function guardContents(contents: GuardedContents, openExternal: (url: string) => void, appOrigin: string = APP_ORIGIN): void {
-  contents.setWindowOpenHandler((details: HandlerDetails) => {
-    if (isExternalUrlAllowed(details.url)) {
-      openExternal(details.url);
+  const external = (url: string): void => {
+    const href = externalHref(url);
+    if (href !== null) {
+      openExternal(href);
     }
+  };
+  contents.setWindowOpenHandler((details: HandlerDetails) => {
+    external(details.url);
     return { action: 'deny' };
   });
   const refuse = (event: ElectronEvent, url: string): void => {
-    if (!isAppUrl(url, appOrigin)) {
+    if (!isAppDocument(url, appOrigin)) {
       event.preventDefault();
-      if (isExternalUrlAllowed(url)) {
-        openExternal(url);
-      }
+      external(url);
     }
   };
   contents.on('will-navigate', refuse);

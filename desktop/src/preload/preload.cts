@@ -1,6 +1,6 @@
 /**
  * The preload script: exposes the contract's named capabilities as `window.xp`, never ipcRenderer
- * itself. CommonJS because sandboxed preloads cannot be ES modules.
+ * itself, and no call that returns a token. CommonJS because sandboxed preloads cannot be ES modules.
  */
 // eslint-disable-next-line @typescript-eslint/no-require-imports -- sandboxed preloads are CommonJS; this is its only import
 import electron = require('electron');
@@ -18,8 +18,7 @@ const Invoke = {
   RemoveProfile: 'xp:profiles:remove',
   SelectProfile: 'xp:profiles:select',
   SetToken: 'xp:profiles:set-token',
-  GetToken: 'xp:profiles:get-token',
-  OpenExternal: 'xp:open-external',
+  HasToken: 'xp:profiles:has-token',
 } as const satisfies typeof InvokeChannel;
 const Events = { DeepLink: 'xp:deep-link', Menu: 'xp:menu' } as const satisfies typeof EventChannel;
 
@@ -42,9 +41,9 @@ const bridge: XpBridge = {
   saveProfile: (profile) => invoke(Invoke.SaveProfile, profile),
   removeProfile: (id) => invoke(Invoke.RemoveProfile, id),
   selectProfile: (id) => invoke(Invoke.SelectProfile, id),
+  // Write-only: the token stays in the main process, which adds it to the page's /api requests.
   setToken: (token) => invoke(Invoke.SetToken, token),
-  getToken: () => invoke(Invoke.GetToken),
-  openExternal: (url) => invoke(Invoke.OpenExternal, url),
+  hasToken: () => invoke(Invoke.HasToken),
   onDeepLink: (listener: (link: DeepLink) => void) => subscribe(Events.DeepLink, listener),
   onMenu: (listener: (message: MenuMessage) => void) => subscribe(Events.Menu, listener),
 };

@@ -4,7 +4,7 @@ import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createAppHandler } from '../app-protocol.js';
+import { createAppHandler, proxyTarget } from '../app-protocol.js';
 
 describe('xp-app:// protocol handler', () => {
   let dir: string;
@@ -35,7 +35,7 @@ describe('xp-app:// protocol handler', () => {
     await rm(path.join(path.dirname(dir), 'secret.txt'), { force: true });
   });
 
-  const handler = () => createAppHandler({ rendererDir: dir, apiUrl: () => Promise.resolve(apiUrl), fetch: globalThis.fetch });
+  const handler = (token: string | null = 'stored-session') => createAppHandler({ rendererDir: dir, session: () => Promise.resolve({ apiUrl, token }), fetch: globalThis.fetch });
 
   it('serves renderer files with a content security policy and falls back to index.html', async () => {
     const js = await handler()(new Request('xp-app://console/assets/app.js'));
@@ -53,21 +53,77 @@ describe('xp-app:// protocol handler', () => {
     expect(res.status).toBe(404);
   });
 
-  it('forwards /api requests to the active profile with method, token and body', async () => {
-    const res = await handler()(
-      new Request('xp-app://console/api/v1/projects/demo/flags?q=x', { method: 'POST', headers: { authorization: 'Bearer t0k', 'content-type': 'application/json' }, body: '{"key":"a"}' }),
-    );
+  it("forwards /api requests to the active profile with method, body and the profile's token", async () => {
+    const res = await handler()(new Request('xp-app://console/api/v1/projects/demo/flags?q=x', { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"key":"a"}' }));
 
     expect(await res.json()).toEqual({ ok: true });
-    expect(seen.at(-1)).toEqual({ method: 'POST', url: '/api/v1/projects/demo/flags?q=x', auth: 'Bearer t0k', body: '{"key":"a"}' });
+    expect(seen.at(-1)).toEqual({ method: 'POST', url: '/api/v1/projects/demo/flags?q=x', auth: 'Bearer stored-session', body: '{"key":"a"}' });
+  });
+
+  it('replaces an Authorization header the page sets with the active token, and sends none when signed out', async () => {
+    await handler()(new Request('xp-app://console/api/v1/me', { headers: { authorization: 'Bearer chosen-by-the-page' } }));
+    const withToken = seen.at(-1)!.auth;
+    await handler(null)(new Request('xp-app://console/sdk/v1/flags', { headers: { authorization: 'Bearer chosen-by-the-page' } }));
+
+    expect(withToken).toBe('Bearer stored-session');
+    expect(seen.at(-1)).toMatchObject({ url: '/sdk/v1/flags', auth: undefined });
+  });
+
+  it('marks proxied answers as sandboxed and not to be sniffed, so an API page cannot run as the app', async () => {
+    const html = createAppHandler({
+      rendererDir: dir,
+      session: () => Promise.resolve({ apiUrl, token: 't' }),
+      fetch: () => Promise.resolve(new Response('<script>xp.setToken(null)</script>', { status: 200, headers: { 'content-type': 'text/html' } })),
+    });
+
+    const res = await html(new Request('xp-app://console/api/v1/page'));
+
+    expect(res.status).toBe(200);
+    expect(res.headers.get('content-type')).toBe('text/html');
+    expect(res.headers.get('content-security-policy')).toBe('sandbox');
+    expect(res.headers.get('x-content-type-options')).toBe('nosniff');
   });
 
   it('answers 502 with an error body when the API is down', async () => {
-    const down = createAppHandler({ rendererDir: dir, apiUrl: () => Promise.resolve('http://127.0.0.1:1'), fetch: globalThis.fetch });
+    const down = createAppHandler({ rendererDir: dir, session: () => Promise.resolve({ apiUrl: 'http://127.0.0.1:1', token: null }), fetch: globalThis.fetch });
 
     const res = await down(new Request('xp-app://console/api/v1/health'));
 
     expect(res.status).toBe(502);
     expect(await res.json()).toMatchObject({ error: { code: 'API_UNREACHABLE' } });
+  });
+
+  it.each([
+    ['an encoded climb out of the base path', 'https://gw.example/xp', '/api/..%2f..%2fadmin'],
+    ['an encoded climb with backslashes', 'https://gw.example/xp', '/api/..%5c..%5cadmin'],
+    ['a path that leaves /api after decoding', 'https://gw.example', '/api/v1/flags/%2E%2E%2F%2E%2E%2F%2E%2E%2Finternal'],
+  ])('refuses (403) %s without sending anything', async (_name, base, pathname) => {
+    const sent: string[] = [];
+    const proxy = createAppHandler({
+      rendererDir: dir,
+      session: () => Promise.resolve({ apiUrl: base, token: 'secret' }),
+      fetch: (url) => {
+        sent.push(url instanceof Request ? url.url : url.toString());
+        return Promise.resolve(new Response('{}'));
+      },
+    });
+
+    const res = await proxy(new Request(`xp-app://console${pathname}`));
+
+    expect(res.status).toBe(403);
+    expect(await res.json()).toMatchObject({ error: { code: 'PROXY_REFUSED' } });
+    expect(sent).toEqual([]);
+  });
+});
+
+describe('proxy target', () => {
+  it("stays on the profile's origin and under its base path", () => {
+    expect(proxyTarget('https://gw.example/xp', '/api/v1/me', '?a=1')?.href).toBe('https://gw.example/xp/api/v1/me?a=1');
+    expect(proxyTarget('http://localhost:8000', '/sdk/v1/flags', '')?.href).toBe('http://localhost:8000/sdk/v1/flags');
+    expect(proxyTarget('https://gw.example/xp', '/api/../../admin', '')).toBeNull();
+    expect(proxyTarget('https://gw.example', '/static/x', '')).toBeNull();
+    expect(proxyTarget('not a url', '/api/v1/me', '')).toBeNull();
+    // Not reachable from a page path (it always starts with /api/ or /sdk/), but never another origin.
+    expect(proxyTarget('https://gw.example', '@evil.example/api/v1/me', '')).toBeNull();
   });
 });

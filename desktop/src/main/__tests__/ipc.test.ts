@@ -1,8 +1,12 @@
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { InvokeChannel } from '../../ipc-contract.js';
-import { UntrustedSenderError, isTrustedSender, registerIpc } from '../ipc.js';
+import { UntrustedSenderError, isTrustedSender, profileHandlers, registerIpc } from '../ipc.js';
 import type { IpcHandlers, IpcMainLike, IpcSender } from '../ipc.js';
-import { ProfileError } from '../profiles.js';
+import { ProfileError, ProfileStore } from '../profiles.js';
+import type { TokenCipher } from '../profiles.js';
 
 /** ipcMain stand-in (Electron cannot start here): keeps the registered listeners to call them. */
 function fakeIpcMain() {
@@ -12,8 +16,10 @@ function fakeIpcMain() {
       handlers.set(channel, listener);
     },
   };
-  const call = (channel: string, url: string | null, ...args: unknown[]) => handlers.get(channel)!({ senderFrame: url === null ? null : { url } }, ...args);
-  return { ipc, handlers, call };
+  const call = (channel: string, url: string | null, ...args: unknown[]) => handlers.get(channel)!({ senderFrame: url === null ? null : { url, parent: null } }, ...args);
+  /** A message from an iframe of the page (its frame has a parent). */
+  const callFromSubframe = (channel: string, url: string, ...args: unknown[]) => handlers.get(channel)!({ senderFrame: { url, parent: {} } }, ...args);
+  return { ipc, handlers, call, callFromSubframe };
 }
 
 function handlers(calls: unknown[][]): IpcHandlers {
@@ -29,8 +35,7 @@ function handlers(calls: unknown[][]): IpcHandlers {
     [InvokeChannel.RemoveProfile]: () => Promise.reject(new ProfileError('NOT_FOUND', 'no such profile')),
     [InvokeChannel.SelectProfile]: () => Promise.reject(new Error('EACCES: /home/me/.config/xp/profiles.json')),
     [InvokeChannel.SetToken]: record(true),
-    [InvokeChannel.GetToken]: record('tok'),
-    [InvokeChannel.OpenExternal]: record(false),
+    [InvokeChannel.HasToken]: record(true),
   };
 }
 
@@ -47,10 +52,10 @@ describe('IPC registration', () => {
     const fake = fakeIpcMain();
     registerIpc(fake.ipc, handlers(calls));
 
-    const token = await fake.call(InvokeChannel.GetToken, 'xp-app://console/index.html#/flags');
+    const signedIn = await fake.call(InvokeChannel.HasToken, 'xp-app://console/index.html#/flags');
     await fake.call(InvokeChannel.SetToken, 'xp-app://console/index.html', 'session-token');
 
-    expect(token).toBe('tok');
+    expect(signedIn).toBe(true);
     expect(calls).toEqual([[], ['session-token']]);
   });
 
@@ -59,12 +64,23 @@ describe('IPC registration', () => {
     ['a local file', 'file:///tmp/x.html'],
     ['a frame with no URL', null],
     ['a look-alike origin', 'xp-app://console.evil/'],
+    ['an API answer loaded as a document', 'xp-app://console/api/v1/anything.html'],
+    ['an SDK answer loaded as a document', 'xp-app://console/sdk/v1/x'],
   ])('refuses %s without calling the handler', async (_name, url) => {
     const calls: unknown[][] = [];
     const fake = fakeIpcMain();
     registerIpc(fake.ipc, handlers(calls));
 
-    await expect(fake.call(InvokeChannel.GetToken, url)).rejects.toBeInstanceOf(UntrustedSenderError);
+    await expect(fake.call(InvokeChannel.SetToken, url, 'planted')).rejects.toBeInstanceOf(UntrustedSenderError);
+    expect(calls).toEqual([]);
+  });
+
+  it("refuses a subframe, even one showing the app's own page", async () => {
+    const calls: unknown[][] = [];
+    const fake = fakeIpcMain();
+    registerIpc(fake.ipc, handlers(calls));
+
+    await expect(fake.callFromSubframe(InvokeChannel.SetToken, 'xp-app://console/index.html', 'planted')).rejects.toBeInstanceOf(UntrustedSenderError);
     expect(calls).toEqual([]);
   });
 
@@ -79,7 +95,69 @@ describe('IPC registration', () => {
   });
 
   it('checks the sender frame URL, not the page it claims', () => {
-    expect(isTrustedSender({ senderFrame: { url: 'xp-app://console/index.html' } })).toBe(true);
-    expect(isTrustedSender({ senderFrame: { url: 'http://localhost:3000/' } })).toBe(false);
+    expect(isTrustedSender({ senderFrame: { url: 'xp-app://console/index.html', parent: null } })).toBe(true);
+    expect(isTrustedSender({ senderFrame: { url: 'xp-app://console/', parent: null } })).toBe(true);
+    expect(isTrustedSender({ senderFrame: { url: 'http://localhost:3000/', parent: null } })).toBe(false);
+    expect(isTrustedSender({ senderFrame: { url: 'xp-app://console/api/v1/x', parent: null } })).toBe(false);
+  });
+});
+
+/** A keychain-backed safeStorage stand-in (what a laptop with a secret store gives). */
+const keychain: TokenCipher = {
+  isEncryptionAvailable: () => true,
+  getSelectedStorageBackend: () => 'gnome_libsecret',
+  encryptString: (s) => Buffer.from(`enc:${Buffer.from(s).toString('hex')}`),
+  decryptString: (b) => Buffer.from(b.toString().slice(4), 'hex').toString(),
+};
+
+describe('the bridge as the page gets it (main.ts wiring, real profile store)', () => {
+  /** `window.xp` over the registered channels, called from the console's own page. */
+  async function page() {
+    const dir = await mkdtemp(path.join(tmpdir(), 'xp-ipc-'));
+    const store = new ProfileStore(dir, keychain);
+    const fake = fakeIpcMain();
+    registerIpc(fake.ipc, profileHandlers(store));
+    const call = (channel: string, ...args: unknown[]) => fake.call(channel, 'xp-app://console/index.html#/flags', ...args);
+    return { dir, store, fake, call };
+  }
+
+  it('gives no channel that answers with a token, stored or just set', async () => {
+    const { dir, store, fake, call } = await page();
+    await call(InvokeChannel.SaveProfile, { id: 'prod', name: 'Production', apiUrl: 'https://xp.corp.example' });
+    await call(InvokeChannel.SelectProfile, 'prod');
+    await call(InvokeChannel.SetToken, 'xps_PRODUCTION_SECRET');
+
+    // Whatever a script in the page sends on every channel, no answer or error carries the token
+    // (SetToken is sent once, with the same token: on other values it would only replace it).
+    const answers: unknown[] = [await call(InvokeChannel.SetToken, 'xps_PRODUCTION_SECRET')];
+    for (const channel of [...fake.handlers.keys()].filter((c) => c !== InvokeChannel.SetToken)) {
+      for (const args of [[], ['prod'], ['local'], [{ id: 'prod', name: 'P', apiUrl: 'https://xp.corp.example' }]]) {
+        answers.push(await Promise.resolve(call(channel, ...args)).catch((e: unknown) => (e instanceof Error ? e.message : e)));
+      }
+    }
+
+    expect(JSON.stringify(answers)).not.toContain('xps_PRODUCTION_SECRET');
+    expect(await call(InvokeChannel.HasToken)).toBe(true);
+    expect((await store.activeSession()).token).toBe('xps_PRODUCTION_SECRET');
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it('keeps a signed-in session on its server: profiles cannot be added, switched, moved or removed until sign-out', async () => {
+    const { dir, store, call } = await page();
+    await call(InvokeChannel.SaveProfile, { id: 'prod', name: 'Production', apiUrl: 'https://xp.corp.example' });
+    await call(InvokeChannel.SelectProfile, 'prod');
+    await call(InvokeChannel.SetToken, 'xps_PRODUCTION_SECRET');
+
+    await expect(call(InvokeChannel.SaveProfile, { id: 'x', name: 'x', apiUrl: 'https://attacker.example' })).rejects.toThrow('sign out before changing connections');
+    await expect(call(InvokeChannel.SaveProfile, { id: 'prod', name: 'Production', apiUrl: 'https://attacker.example' })).rejects.toThrow('sign out before changing connections');
+    await expect(call(InvokeChannel.SelectProfile, 'local')).rejects.toThrow('sign out before changing connections');
+    await expect(call(InvokeChannel.RemoveProfile, 'prod')).rejects.toThrow('sign out before changing connections');
+    expect(await store.activeSession()).toEqual({ profile: { id: 'prod', name: 'Production', apiUrl: 'https://xp.corp.example' }, token: 'xps_PRODUCTION_SECRET' });
+
+    // Signed out, the connection list works as before.
+    await call(InvokeChannel.SetToken, null);
+    await call(InvokeChannel.SelectProfile, 'local');
+    expect(await call(InvokeChannel.HasToken)).toBe(false);
+    await rm(dir, { recursive: true, force: true });
   });
 });

@@ -52,33 +52,60 @@ describe('profile store', () => {
 
     expect(text).not.toContain('xps_secret-session');
     expect((await stat(file)).mode & 0o777).toBe(0o600);
-    expect(await store.getToken()).toBe('xps_secret-session');
-    expect(await new ProfileStore(dir, fakeCipher()).getToken()).toBe('xps_secret-session');
+    expect((await store.activeSession()).token).toBe('xps_secret-session');
+    expect((await new ProfileStore(dir, fakeCipher()).activeSession()).token).toBe('xps_secret-session');
     expect((await store.list()).find((p) => p.id === 'staging')).toMatchObject({ hasToken: true, active: true, apiUrl: 'https://xp.staging.example.com' });
     expect(await store.active()).toEqual({ id: 'staging', name: 'Staging', apiUrl: 'https://xp.staging.example.com' });
   });
 
-  it('refuses to store a token when the keychain is unavailable', async () => {
+  it('keeps the token in memory only, and says so, when the keychain is unavailable', async () => {
     const store = new ProfileStore(dir, fakeCipher(false));
 
     await expect(store.setToken('t')).rejects.toMatchObject({ code: 'ENCRYPTION_UNAVAILABLE' });
-    expect(await store.getToken()).toBeNull();
+
+    expect((await store.activeSession()).token).toBe('t');
+    expect(await store.hasToken()).toBe(true);
+    expect(await readFile(path.join(dir, 'profiles.json'), 'utf8').catch(() => 'no file')).not.toContain('encryptedToken');
+    // The next start of the app has no session.
+    expect((await new ProfileStore(dir, fakeCipher(false)).activeSession()).token).toBeNull();
+  });
+
+  it('refuses profile changes while the active profile is signed in, and allows them after sign-out', async () => {
+    const store = new ProfileStore(dir, fakeCipher());
+    await store.upsert({ id: 'prod', name: 'Production', apiUrl: 'https://xp.example.com' });
+    await store.setToken('local-token');
+
+    await expect(store.upsert({ id: 'local', name: 'Local', apiUrl: 'http://localhost:9000' })).rejects.toMatchObject({ code: 'SIGNED_IN' });
+    await expect(store.upsert({ id: 'evil', name: 'Evil', apiUrl: 'https://attacker.example' })).rejects.toMatchObject({ code: 'SIGNED_IN' });
+    await expect(store.select('prod')).rejects.toMatchObject({ code: 'SIGNED_IN' });
+    await expect(store.remove('prod')).rejects.toMatchObject({ code: 'SIGNED_IN' });
+    expect(await store.select('local')).toEqual(await store.list());
+
+    await store.setToken(null);
+    await store.select('prod');
+    expect(await store.hasToken()).toBe(false);
   });
 
   it('forgets the token when a profile moves to another server', async () => {
+    // A file from before sign-out cleared tokens: staging still holds one while local is active.
+    const encrypted = fakeCipher().encryptString('staging-token').toString('base64');
+    await writeFile(
+      path.join(dir, 'profiles.json'),
+      JSON.stringify({ version: 1, active: 'local', profiles: [{ id: 'local', name: 'Local', apiUrl: 'http://localhost:8000' }, { id: 'staging', name: 'Staging', apiUrl: 'https://s.example.com', encryptedToken: encrypted }] }),
+    );
     const store = new ProfileStore(dir, fakeCipher());
-    await store.setToken('local-token');
 
-    await store.upsert({ id: 'local', name: 'Local', apiUrl: 'http://localhost:9000' });
+    await store.upsert({ id: 'staging', name: 'Staging', apiUrl: 'https://elsewhere.example.com' });
+    await store.select('staging');
 
-    expect(await store.getToken()).toBeNull();
+    expect(await store.activeSession()).toEqual({ profile: { id: 'staging', name: 'Staging', apiUrl: 'https://elsewhere.example.com' }, token: null });
   });
 
   it('clears a token with null and survives a damaged file', async () => {
     const store = new ProfileStore(dir, fakeCipher());
     await store.setToken('t1');
     await store.setToken(null);
-    expect(await store.getToken()).toBeNull();
+    expect((await store.activeSession()).token).toBeNull();
 
     await writeFile(path.join(dir, 'profiles.json'), '{not json');
 
@@ -116,7 +143,7 @@ describe('profile store', () => {
     await expect(store.setToken('t')).rejects.toMatchObject({ code: 'ENCRYPTION_UNAVAILABLE' });
     const keyring = new ProfileStore(dir, { ...fakeCipher(), getSelectedStorageBackend: () => 'gnome_libsecret' });
     expect(await keyring.setToken('t')).toBe(true);
-    expect(await store.getToken()).toBeNull();
+    expect((await new ProfileStore(dir, cipher).activeSession()).token).toBeNull();
   });
 
   it('removes profiles, keeping one active', async () => {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { guardContents, isAppUrl, isExternalUrlAllowed, windowOptions } from '../window-options.js';
+import { externalHref, guardContents, isAppIndex, isAppUrl, isExternalUrlAllowed, windowOptions } from '../window-options.js';
 import type { GuardedContents } from '../window-options.js';
 
 /** A stand-in for WebContents (Electron cannot start here): records the listeners the guard installs. */
@@ -52,6 +52,20 @@ describe('window options', () => {
     expect(isAppUrl('not a url')).toBe(false);
   });
 
+  it("recognises the console's own page, not other paths of its origin", () => {
+    expect(isAppIndex('xp-app://console/index.html#/flags')).toBe(true);
+    expect(isAppIndex('xp-app://console/?project=shop#/flags')).toBe(true);
+    expect(isAppIndex('xp-app://console/api/v1/x')).toBe(false);
+    expect(isAppIndex('xp-app://console.evil/index.html')).toBe(false);
+  });
+
+  it('hands over the normalised href that was checked, never the raw string', () => {
+    expect(externalHref('ht\ttp://evil.example/')).toBe('http://evil.example/');
+    expect(externalHref(' \x01https://evil.example/\n')).toBe('https://evil.example/');
+    expect(externalHref('\x00javascript:alert(1)')).toBeNull();
+    expect(externalHref('JaVaScRiPt:alert(1)')).toBeNull();
+  });
+
   it('opens only http(s) externally', () => {
     expect(isExternalUrlAllowed('https://example.com/docs')).toBe(true);
     expect(isExternalUrlAllowed('http://localhost:8000/docs')).toBe(true);
@@ -82,5 +96,27 @@ describe('navigation guards', () => {
     expect(fake.fire('will-redirect', 'file:///home/user/.ssh/id_rsa')).toBe(true);
     expect(fake.fire('will-attach-webview', 'xp-app://console/')).toBe(true);
     expect(opened).toEqual(['https://phish.example/login']);
+  });
+
+  it('keeps the window off the /api and /sdk proxy, whose answers are not pages', () => {
+    const opened: string[] = [];
+    const fake = fakeContents();
+    guardContents(fake.contents, (u) => opened.push(u));
+
+    expect(fake.fire('will-navigate', 'xp-app://console/api/v1/x')).toBe(true);
+    expect(fake.fire('will-redirect', 'xp-app://console/sdk/v1/flags')).toBe(true);
+    expect(fake.fire('will-navigate', 'xp-app://console/index.html#/flags')).toBe(false);
+    expect(opened).toEqual([]);
+  });
+
+  it('passes the normalised href to the system browser, from navigation and from new windows', () => {
+    const opened: string[] = [];
+    const fake = fakeContents();
+    guardContents(fake.contents, (u) => opened.push(u));
+
+    fake.fire('will-navigate', 'ht\ttp://evil.example/a');
+    fake.open('h\nttps://evil.example/b\n');
+
+    expect(opened).toEqual(['http://evil.example/a', 'https://evil.example/b']);
   });
 });

@@ -39,12 +39,18 @@ export function pageApiUrl(): string {
 
 const SESSION_KEY = 'xp.session';
 
-/** Where the session token lives: the OS keychain in the desktop app, sessionStorage on the web. */
+/**
+ * What the desktop page sends as its bearer token: the app's proxy replaces it with the active
+ * profile's token, which stays in the main process (the page can store a token, never read one).
+ */
+export const DESKTOP_SESSION_TOKEN = 'desktop-session';
+
+/** Where the session token lives: the OS keychain in the desktop app (behind its proxy), sessionStorage on the web. */
 export const tokenStore = {
   async load(): Promise<string | null> {
     const bridge = window.xp;
     if (bridge !== undefined) {
-      return bridge.getToken();
+      return (await bridge.hasToken()) ? DESKTOP_SESSION_TOKEN : null;
     }
     return window.sessionStorage.getItem(SESSION_KEY);
   },

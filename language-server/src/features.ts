@@ -4,7 +4,7 @@ import type { Experiment, Flag } from '@xp/shared';
 import { expandVariations, getType, keySchema, servedToEveryone, staleVariation, unconfiguredOffVariation } from '@xp/shared';
 import type { FlagRecord, ProjectSnapshot } from './flag-data.js';
 import type { ResultHeadline } from './flag-data.js';
-import { EVALUATION_DAYS, absenceClaim, environmentSummary, formatHeadline, resultHeadline, runningExperiment } from './flag-data.js';
+import { EVALUATION_DAYS, absenceClaim, appsText, environmentSummary, formatHeadline, namesApps, resultHeadline, runningExperiment } from './flag-data.js';
 import type { FileIndex } from './indexer/index.js';
 import { linesOf } from './indexer/lines.js';
 import type { DefaultArgument, DefaultKind, FlagReference, Position, Range } from './indexer/types.js';
@@ -300,7 +300,8 @@ function ago(at: string, now: Date): string {
 
 /**
  * How often SDKs evaluated `key` lately, from the evaluation counts the API reports: "Evaluated 12,345
- * times in 30 days (production 10,000 · staging 2,345), last 3 min ago", or, when the project's SDKs
+ * times in 30 days (production 10,000 · staging 2,345), last 3 min ago", then, where the project's SDKs
+ * name their applications, "by checkout-api 10,000 · web-shop 2,345" (`appsText`); or, when the project's SDKs
  * report counts but none asked for the key, what its absence supports (`absenceClaim`): not evaluated
  * in the last 30 days (counting began before the window, and the flag, created `createdAt`, is older),
  * or not evaluated since counting began on a date within it. Undefined when nothing is known: no
@@ -328,7 +329,12 @@ function usageText(ctx: FeatureContext, key: string, createdAt: string | undefin
   }
   const count = (n: number): string => n.toLocaleString('en-US');
   const environments = entry.environments.map((e) => `${e.environment} ${count(e.count)}`).join(' · ');
-  return { evaluated: true, text: `Evaluated ${count(entry.total)} ${entry.total === 1 ? 'time' : 'times'} in the last ${days} days (${environments}), last ${ago(entry.lastEvaluatedAt, ctx.now)}` };
+  const apps = appsText(entry.apps, namesApps(usage));
+  // On a line of its own (plain text); Markdown joins it to the sentence it ends.
+  return {
+    evaluated: true,
+    text: `Evaluated ${count(entry.total)} ${entry.total === 1 ? 'time' : 'times'} in the last ${days} days (${environments}), last ${ago(entry.lastEvaluatedAt, ctx.now)}${apps === undefined ? '' : `,\nby ${apps}`}`,
+  };
 }
 
 /** `● checkout-v2 · production ON 25% · exp +3.1% ±2.0` */

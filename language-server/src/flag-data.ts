@@ -1,7 +1,7 @@
 import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import YAML from 'yaml';
-import type { Experiment, ExperimentResultsSummary, Flag, Holdout, ProjectFlagEvaluations, Ruleset, Segment, XpApiClient } from '@xp/shared';
+import type { EvaluationAppCount, Experiment, ExperimentResultsSummary, Flag, Holdout, ProjectFlagEvaluations, Ruleset, Segment, XpApiClient } from '@xp/shared';
 import { compileRuleset, experimentSchema, flagSchema, holdoutSchema, segmentSchema } from '@xp/shared';
 import { hasLoneCarriageReturn, linesOf, positionsIn } from './indexer/lines.js';
 import type { DataSource } from './protocol.js';
@@ -216,23 +216,57 @@ function cachedEvaluations(value: unknown): ProjectFlagEvaluations | undefined {
   if (!isObject(value) || !isString(value.since) || !Array.isArray(value.flags)) {
     return undefined;
   }
-  const flags = value.flags.filter(
-    (f: unknown): f is ProjectFlagEvaluations['flags'][number] =>
-      isObject(f) &&
-      isString(f.flag) &&
-      typeof f.defined === 'boolean' &&
-      Number.isFinite(f.total) &&
-      isString(f.lastEvaluatedAt) &&
-      Array.isArray(f.environments) &&
-      f.environments.every((e: unknown) => isObject(e) && isString(e.environment) && Number.isFinite(e.count) && isString(e.lastEvaluatedAt)),
-  );
+  const flags = value.flags
+    .filter(
+      (f: unknown): f is Omit<ProjectFlagEvaluations['flags'][number], 'apps'> & { apps?: unknown } =>
+        isObject(f) &&
+        isString(f.flag) &&
+        typeof f.defined === 'boolean' &&
+        Number.isFinite(f.total) &&
+        isString(f.lastEvaluatedAt) &&
+        Array.isArray(f.environments) &&
+        f.environments.every((e: unknown) => isObject(e) && isString(e.environment) && Number.isFinite(e.count) && isString(e.lastEvaluatedAt)),
+    )
+    // Servers and caches from before applications were counted have none: nothing is said of them then.
+    .map((f) => ({ ...f, apps: appCounts(f.apps) }));
   // A cache written before countingSince existed has none: no environment is then known to have counted long
   // enough for a "not evaluated in N days" claim, so the features say nothing of absence.
   const countingSince = Array.isArray(value.countingSince)
     ? value.countingSince.filter((c: unknown): c is ProjectFlagEvaluations['countingSince'][number] => isObject(c) && isString(c.environment) && isString(c.since))
     : [];
   const undefinedOmitted = Number.isFinite(value.undefinedOmitted) ? (value.undefinedOmitted as number) : 0;
-  return { since: value.since, flags, undefinedOmitted, countingSince };
+  const dropped = Number.isFinite(value.dropped) ? (value.dropped as number) : 0;
+  return { since: value.since, flags, apps: appCounts(value.apps), dropped, undefinedOmitted, countingSince };
+}
+
+/** The per-application counts of an API answer or cache, those of the API's shape; none when absent. */
+function appCounts(value: unknown): EvaluationAppCount[] {
+  return Array.isArray(value) ? value.filter((a: unknown): a is EvaluationAppCount => isObject(a) && (a.app === null || isString(a.app)) && Number.isFinite(a.count) && isString(a.lastEvaluatedAt)) : [];
+}
+
+/** How the SDKs that named no application (the SDK option `appName` unset) are called next to those that did. */
+export const NO_APP_NAMED = 'no app named';
+
+/** How many applications a flag's usage names before "+N more". */
+export const APPS_SHOWN = 3;
+
+/**
+ * The applications that evaluated a key, most evaluated first: "checkout-api 10,000 · web-shop 2,345 ·
+ * no app named 12 · +2 more". Undefined when nothing is worth saying: no counts per application (an
+ * older server or cache), or none of the project's SDKs named its application in the window (`named`
+ * false), where every count would read "no app named".
+ */
+export function appsText(apps: readonly EvaluationAppCount[], named: boolean): string | undefined {
+  if (!named || apps.length === 0) {
+    return undefined;
+  }
+  const shown = apps.slice(0, APPS_SHOWN).map((a) => `${a.app ?? NO_APP_NAMED} ${a.count.toLocaleString('en-US')}`);
+  return [...shown, ...(apps.length > APPS_SHOWN ? [`+${apps.length - APPS_SHOWN} more`] : [])].join(' · ');
+}
+
+/** Whether any SDK of the project named its application in the counts' window (the API's top-level `apps`). */
+export function namesApps(usage: ProjectFlagEvaluations | undefined): boolean {
+  return usage !== undefined && (usage.apps.some((a) => a.app !== null) || usage.flags.some((f) => f.apps.some((a) => a.app !== null)));
 }
 
 /** A cache file's snapshot checked as a flags file is: a damaged file must not take the features down with it. */

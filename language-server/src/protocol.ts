@@ -107,6 +107,12 @@ export interface FlagEvaluationSummary {
    * claimed the whole window.
    */
   readonly countingSince?: string;
+  /**
+   * The applications that evaluated it in the window (the SDK option `appName`; `app` null: SDKs that
+   * named none), most evaluated first. Absent where the project's SDKs name no application in the
+   * window, or from servers before applications were counted.
+   */
+  readonly apps?: readonly { readonly app: string | null; readonly count: number }[];
 }
 
 export interface FlagReferenceSummary {

@@ -51,7 +51,7 @@ import { apiUrlProblem, DEFAULT_REQUEST_TIMEOUT_SECONDS, redactCredentials, time
 import type { FeatureContext } from './features.js';
 import { codeActions, codeLenses, consoleLink, contains, diagnostics, experimentOf, hover, keyCompletions, lensTitle, NO_DATA_CONFIGURED, preferredMarkup, referenceAt, staleFlagVariation, variationCompletions } from './features.js';
 import type { FlagRecord, ProjectSnapshot } from './flag-data.js';
-import { EMPTY_SNAPSHOT, EVALUATION_DAYS, absenceClaim, environmentSummary, fetchSnapshot, flagKeyRangeInFile, knownEnvironments, readCache, readFlagsFile, rulesetFor, writeCache } from './flag-data.js';
+import { EMPTY_SNAPSHOT, EVALUATION_DAYS, absenceClaim, environmentSummary, namesApps, fetchSnapshot, flagKeyRangeInFile, knownEnvironments, readCache, readFlagsFile, rulesetFor, writeCache } from './flag-data.js';
 import type { FileIndex } from './indexer/index.js';
 import { defaultIndexThreads, SOURCE_EXTENSIONS, WorkspaceIndex } from './indexer/index.js';
 import type { DataSource, ExplainParams, ExplainResult, FlagSummary, StatusParams, XpSettings } from './protocol.js';
@@ -1030,6 +1030,8 @@ export function startServer(connection: Connection, options: ServerOptions = {})
     // Only where the project reports counts: without any, a flag's absence proves nothing (as in hovers).
     const usage = ctx.snapshot.evaluations;
     const counted = usage === undefined || usage.flags.length === 0 ? undefined : new Map(usage.flags.map((e) => [e.flag, e]));
+    // Applications only where some SDK names its own: else every count would be "no app named".
+    const named = namesApps(usage);
     // A key none evaluated gets a total of 0 only where its absence says something (flag-data.ts
     // absenceClaim): counting began before the window and the flag is older than it, or, with
     // countingSince, counting began within it. Else nothing is said (the Flags view's "Not evaluated"
@@ -1040,7 +1042,8 @@ export function startServer(connection: Connection, options: ServerOptions = {})
       }
       const entry = counted.get(key);
       if (entry !== undefined) {
-        return { evaluations: { days: EVALUATION_DAYS, total: entry.total, lastEvaluatedAt: entry.lastEvaluatedAt } };
+        const apps = named && entry.apps.length > 0 ? { apps: entry.apps.map((a) => ({ app: a.app, count: a.count })) } : {};
+        return { evaluations: { days: EVALUATION_DAYS, total: entry.total, lastEvaluatedAt: entry.lastEvaluatedAt, ...apps } };
       }
       const claim = absenceClaim(usage, createdAt);
       if (claim === undefined) {

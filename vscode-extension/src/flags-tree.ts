@@ -1,4 +1,4 @@
-import type { FlagReferenceSummary, FlagSummary } from '@xp/language-server/protocol';
+import type { FlagEvaluationSummary, FlagReferenceSummary, FlagSummary } from '@xp/language-server/protocol';
 
 /** A group of the Flags view: a flag state, or the active flags no SDK evaluated lately. */
 export type GroupKind = FlagSummary['state'] | 'not-evaluated';
@@ -93,7 +93,8 @@ export function ago(iso: string, now: number): string {
 
 /**
  * The evaluations of a flag as the item's description (`12,345 evals · 3 min ago`, `not evaluated in
- * 30 days`) and a tooltip line; both empty without counts.
+ * 30 days`) and tooltip lines (with the applications that evaluated it, where the server names them);
+ * both empty without counts.
  */
 function evaluationsText(f: FlagSummary, now: number): { readonly description: string; readonly tooltip: string } {
   const e = f.evaluations;
@@ -109,7 +110,17 @@ function evaluationsText(f: FlagSummary, now: number): { readonly description: s
   }
   const total = e.total.toLocaleString('en-US');
   const last = ago(e.lastEvaluatedAt, now);
-  return { description: ` · ${total} eval${e.total === 1 ? '' : 's'} · ${last}`, tooltip: `\nEvaluated ${total} time${e.total === 1 ? '' : 's'} in the last ${e.days} days, last ${last}` };
+  const apps = e.apps === undefined || e.apps.length === 0 ? '' : `\nby ${appsText(e.apps)}`;
+  return { description: ` · ${total} eval${e.total === 1 ? '' : 's'} · ${last}`, tooltip: `\nEvaluated ${total} time${e.total === 1 ? '' : 's'} in the last ${e.days} days, last ${last}${apps}` };
+}
+
+/** How many applications a tooltip names before "+N more" (as hovers do). */
+const APPS_SHOWN = 3;
+
+/** "checkout-api 10,000 · web-shop 2,345 · no app named 12 · +2 more", as the language server's hovers say it. */
+function appsText(apps: NonNullable<FlagEvaluationSummary['apps']>): string {
+  const shown = apps.slice(0, APPS_SHOWN).map((a) => `${a.app ?? 'no app named'} ${a.count.toLocaleString('en-US')}`);
+  return [...shown, ...(apps.length > APPS_SHOWN ? [`+${apps.length - APPS_SHOWN} more`] : [])].join(' · ');
 }
 
 /** `now` (ms) dates the evaluations' "3 min ago". */

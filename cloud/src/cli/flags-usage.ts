@@ -3,7 +3,7 @@
  * the API's evaluation counts — and which flags none evaluated (removal candidates) and which keys
  * are evaluated that no flag has. Without counts it says so, and never calls a flag unused.
  */
-import type { ProjectFlagEvaluations, XpApiClient } from '@xp/shared';
+import type { EvaluationAppCount, ProjectFlagEvaluations, XpApiClient } from '@xp/shared';
 import { ApiError } from '@xp/shared';
 import { AppError, AppErrorCode } from '../errors.js';
 import { EVALUATION_DAYS_KEPT, countingBegan, utcMinute } from './code-refs.js';
@@ -42,6 +42,8 @@ export interface UsageRow {
   readonly total: number;
   readonly environments: Record<string, number>;
   readonly lastEvaluatedAt: string | null;
+  /** The applications that evaluated it in the window, most evaluated first (`app` null: SDKs that named none); empty from older servers. */
+  readonly apps: readonly EvaluationAppCount[];
 }
 
 /** The answer of `xp flags usage --json`. */
@@ -51,6 +53,12 @@ export interface UsageReport {
   readonly since: string;
   /** The one environment counted (--environment), or null for all. */
   readonly environment: string | null;
+  /** The one application counted (--app), or null for all. */
+  readonly app: string | null;
+  /** Every application that evaluated a key in the window, most evaluated first; empty from older servers. */
+  readonly apps: readonly EvaluationAppCount[];
+  /** Evaluations in the window the server did not keep (an hour passed its caps on distinct keys or applications): 0 normally. */
+  readonly dropped: number;
   /** Whether any SDK reported counts in the window (from that environment): false, and no row says anything of use. */
   readonly reportsCounts: boolean;
   /** Without counts in the window, when the latest counts before it arrived (over the 90 days kept), else null. */
@@ -76,15 +84,16 @@ const STATUS_TEXT: Record<UsageStatus, string> = {
   [UsageStatus.Archived]: 'archived, still evaluated',
 };
 
-/** The report of `project`'s flags over the last `days` days (in `environment` only, if given). */
-export async function flagUsage(client: XpApiClient, project: string, days: number, environment: string | undefined): Promise<UsageReport> {
+/** The report of `project`'s flags over the last `days` days (in `environment` only, and of application `app` only, if given). */
+export async function flagUsage(client: XpApiClient, project: string, days: number, environment: string | undefined, app?: string): Promise<UsageReport> {
+  const filters = { ...(environment === undefined ? {} : { environment }), ...(app === undefined ? {} : { app }) };
   let usage: ProjectFlagEvaluations;
   const [flags, environments] = await Promise.all([client.listAll(project, 'flags', { archived: true }), client.environments(project)]);
   if (environment !== undefined && !environments.some((e) => e.key === environment)) {
     throw new AppError(AppErrorCode.Validation, `--environment ${JSON.stringify(environment.slice(0, 100))} is not an environment of ${project} (${environments.map((e) => e.key).join(', ')})`);
   }
   try {
-    usage = await client.projectFlagEvaluations(project, { days, ...(environment === undefined ? {} : { environment }) });
+    usage = await client.projectFlagEvaluations(project, { days, ...filters });
   } catch (error) {
     if (error instanceof ApiError && error.status === 404) {
       throw new AppError(AppErrorCode.Unavailable, `the platform at this XP_API_URL does not serve evaluation counts (an older server: GET …/flag-evaluations answered 404)`, undefined, { cause: error });
@@ -96,11 +105,16 @@ export async function flagUsage(client: XpApiClient, project: string, days: numb
   const reportsCounts = counted.size > 0;
   const countingSince = ((usage as Partial<ProjectFlagEvaluations>).countingSince ?? []).map((c) => ({ environment: c.environment, since: c.since }));
   const began = countingBegan(usage) ?? null;
+  // Servers from before applications were counted answer neither.
+  const older = usage as Partial<ProjectFlagEvaluations>;
   const base = {
     project,
     days,
     since: usage.since,
     environment: environment ?? null,
+    app: app ?? null,
+    apps: older.apps ?? [],
+    dropped: older.dropped ?? 0,
     reportsCounts,
     lastCountsAt: null,
     environmentsWithoutCounts: shown.filter((e) => !counted.has(e)),
@@ -109,7 +123,7 @@ export async function flagUsage(client: XpApiClient, project: string, days: numb
   };
   if (!reportsCounts) {
     // Counts before the window tell "SDKs stopped reporting, or nothing was evaluated" from "never reported".
-    const kept = days < EVALUATION_DAYS_KEPT ? await client.projectFlagEvaluations(project, { days: EVALUATION_DAYS_KEPT, ...(environment === undefined ? {} : { environment }) }) : usage;
+    const kept = days < EVALUATION_DAYS_KEPT ? await client.projectFlagEvaluations(project, { days: EVALUATION_DAYS_KEPT, ...filters }) : usage;
     const latest = kept.flags.map((f) => f.lastEvaluatedAt).sort().at(-1);
     return { ...base, lastCountsAt: latest ?? null, flags: [] };
   }
@@ -125,6 +139,7 @@ export async function flagUsage(client: XpApiClient, project: string, days: numb
       total: entry?.total ?? 0,
       environments: Object.fromEntries(shown.map((e) => [e, entry?.environments.find((x) => x.environment === e)?.count ?? 0])),
       lastEvaluatedAt: entry?.lastEvaluatedAt ?? null,
+      apps: (entry as Partial<ProjectFlagEvaluations['flags'][number]> | undefined)?.apps ?? [],
     };
   };
   const rows: UsageRow[] = [];
@@ -161,14 +176,19 @@ const count = (n: number, noun: string): string => `${number(n)} ${noun}${n === 
 export function usageLines(report: UsageReport, unused: boolean): string[] {
   const where = report.environment === null ? '' : ` in ${report.environment}`;
   const window = `the last ${report.days === 1 ? 'day' : `${report.days} days`}${where} (since ${utcMinute(report.since)})`;
+  // With --app, only what the SDKs naming that application (appName) counted.
+  const as = report.app === null ? '' : ` as application ${report.app}`;
   if (!report.reportsCounts) {
     const from = report.environment === null ? '' : ` from ${report.environment}`;
     return [
       report.lastCountsAt === null
-        ? NO_COUNTS.replace('counts yet', `counts${from} yet`)
-        : `no SDK of this project reported evaluation counts${from} in ${window}; the last arrived ${utcMinute(report.lastCountsAt)}, so its SDKs may have stopped sending them: no flag is called unused`,
+        ? report.app === null
+          ? NO_COUNTS.replace('counts yet', `counts${from} yet`)
+          : `no SDK of this project reports evaluation counts${as}${from} yet (SDKs name their application with the appName option, app_name in Python): no flag is called unused`
+        : `no SDK of this project reported evaluation counts${as}${from} in ${window}; the last arrived ${utcMinute(report.lastCountsAt)}, so its SDKs may have stopped sending them: no flag is called unused`,
     ];
   }
+  const by = report.app === null ? '' : ` by application ${report.app}`;
   const rows = unused ? report.flags.filter((r) => r.status === UsageStatus.NotEvaluated) : report.flags;
   const began = report.countingBegan === null ? 'at a time this server does not say (an older server)' : `on ${utcMinute(report.countingBegan)}`;
   const tooSoon = report.flags.filter((r) => r.status === UsageStatus.NotEvaluatedSinceCounting).length;
@@ -180,22 +200,62 @@ export function usageLines(report: UsageReport, unused: boolean): string[] {
       ];
     }
     return rows.length === 0
-      ? [`Every flag of ${report.project} older than ${report.days} days was evaluated in ${window}.`]
-      : [`Flags of ${report.project} no SDK evaluated in ${window}:`, ...rows.map((r) => printable(r.key))];
+      ? [`Every flag of ${report.project} older than ${report.days} days was evaluated${by} in ${window}.`]
+      : [`Flags of ${report.project} no SDK${report.app === null ? '' : ` of application ${report.app}`} evaluated in ${window}:`, ...rows.map((r) => printable(r.key))];
   }
   const silent = new Set(report.environmentsWithoutCounts);
   const envs = Object.keys(report.flags[0]?.environments ?? {});
-  const header = ['FLAG', ...envs.map((e) => e.toUpperCase()), 'LAST EVALUATED', ''];
-  const table = rows.map((r) => [printable(r.key), ...envs.map((e) => (silent.has(e) ? '-' : number(r.environments[e] ?? 0))), r.lastEvaluatedAt === null ? '-' : utcMinute(r.lastEvaluatedAt), STATUS_TEXT[r.status]]);
+  // Applications only where some SDK names its own (with --app, the one asked for is in the heading).
+  const showApps = report.app === null && (report.apps.some((a) => a.app !== null) || report.flags.some((r) => r.apps.some((a) => a.app !== null)));
+  const header = ['FLAG', ...envs.map((e) => e.toUpperCase()), 'LAST EVALUATED', ...(showApps ? ['APPS'] : []), ''];
+  const table = rows.map((r) => [
+    printable(r.key),
+    ...envs.map((e) => (silent.has(e) ? '-' : number(r.environments[e] ?? 0))),
+    r.lastEvaluatedAt === null ? '-' : utcMinute(r.lastEvaluatedAt),
+    ...(showApps ? [appsCell(r.apps)] : []),
+    STATUS_TEXT[r.status],
+  ]);
   const widths = header.map((h, i) => Math.max(h.length, ...table.map((cells) => cells[i]!.length)));
   // Counts right-aligned, the rest left.
   const line = (cells: string[]): string => cells.map((c, i) => (i > 0 && i <= envs.length ? c.padStart(widths[i]!) : c.padEnd(widths[i]!))).join('  ').trimEnd();
-  const out = [`Evaluations of ${report.project}'s flags in ${window}:`, line(header), ...table.map(line)];
+  const out = [`Evaluations of ${report.project}'s flags${by} in ${window}:`, line(header), ...table.map(line)];
   if (silent.size > 0) {
-    out.push(`-: no SDK reported counts from ${[...silent].join(', ')} in the window, so nothing is known of the flags there.`);
+    out.push(`-: no SDK reported counts${as} from ${[...silent].join(', ')} in the window, so nothing is known of the flags there.`);
   }
   if (tooSoon > 0) {
     out.push(`Evaluation counting began ${began}, within the window: "not evaluated since counting began" is all that can be said of a flag none evaluated.`);
   }
+  if (report.app !== null) {
+    out.push(`A flag ${report.app} did not evaluate may still be evaluated by other applications, or by SDKs that name none.`);
+  }
   return out;
+}
+
+/** How the SDKs that named no application (appName unset) are listed among those that did. */
+export const NO_APP_NAMED = 'no app named';
+
+/** How many applications a row names before "+N". */
+export const APPS_SHOWN = 3;
+
+/** A row's applications, most evaluated first: "checkout-api, web-shop, no app named, +2"; "-" when none. */
+export function appsCell(apps: readonly EvaluationAppCount[]): string {
+  if (apps.length === 0) {
+    return '-';
+  }
+  const names = apps.slice(0, APPS_SHOWN).map((a) => (a.app === null ? NO_APP_NAMED : printable(a.app)));
+  return [...names, ...(apps.length > APPS_SHOWN ? [`+${apps.length - APPS_SHOWN}`] : [])].join(', ');
+}
+
+/**
+ * The warning (for stderr) when the server did not keep some evaluations of the window: an hour of
+ * an environment passed its caps on distinct keys or applications. Undefined when it kept them all.
+ */
+export function droppedWarning(report: UsageReport): string | undefined {
+  if (report.dropped <= 0) {
+    return undefined;
+  }
+  return (
+    `warning: ${count(report.dropped, 'evaluation')} in the window ${report.dropped === 1 ? 'was' : 'were'} not counted: in some hours SDKs sent more distinct flag keys or application names than the server keeps ` +
+    `(a client sending generated keys?); counts are low by that much, and a flag shown as not evaluated may have been evaluated`
+  );
 }

@@ -2,12 +2,12 @@
  * Flag evaluation counts for the API: one key's series and totals over a window, and the project's
  * keys evaluated lately. Whoever may read the project's flags may read these.
  */
-import type { EvaluationCountingSince, FlagEvaluations, ProjectFlagEvaluations } from '@xp/shared';
+import type { EvaluationAppCount, EvaluationCountingSince, FlagEvaluations, ProjectFlagEvaluations } from '@xp/shared';
 import { Permission, assertCan } from '../auth/permissions.js';
 import { AppError, AppErrorCode, invalid } from '../errors.js';
 import type { Queryable } from '../store/db.js';
 import { EvaluationInterval, FLAG_EVALUATION_RETENTION_DAYS, countingSince, evaluatedFlags, flagEvaluationData, hasEvaluations } from '../store/flag-evaluations.js';
-import type { EvaluationBucket } from '../store/flag-evaluations.js';
+import type { AppCount, EvaluationBucket } from '../store/flag-evaluations.js';
 import { environments } from '../store/projects.js';
 import type { Actor, Deps } from './context.js';
 import { projectFor } from './definitions.js';
@@ -29,7 +29,11 @@ export interface FlagEvaluationsQuery {
   readonly from?: string | undefined;
   readonly to?: string | undefined;
   readonly interval?: EvaluationInterval | undefined;
+  /** Only this application's counts (checked by the route: APP_NAME_PATTERN). */
+  readonly app?: string | undefined;
 }
+
+const appCounts = (apps: readonly AppCount[]): EvaluationAppCount[] => apps.map((a) => ({ app: a.app, count: a.count, lastEvaluatedAt: a.lastEvaluatedAt.toISOString() }));
 
 /**
  * An environment filter must name one of the project's environments: an empty answer would hide a typo.
@@ -67,7 +71,8 @@ function bucketStart(at: number, interval: EvaluationInterval): number {
  * buckets that have counts (a bucket without any is absent, never a zero that might be a gap in the
  * data), totals per environment and variation over the window, and the last evaluation kept per
  * environment. A key never evaluated that is not a flag of the project is 404; a key that is not (or
- * no longer) a flag but still evaluated gets its counts.
+ * no longer) a flag but still evaluated gets its counts. With `app`, only that application's counts
+ * (an application never seen: empty, not an error); `apps` is the window's counts per application.
  */
 export async function flagEvaluations(deps: Pick<Deps, 'db' | 'now'>, actor: Actor, projectKey: string, flag: string, q: FlagEvaluationsQuery): Promise<FlagEvaluations> {
   assertCan(actor, Permission.Read);
@@ -85,7 +90,7 @@ export async function flagEvaluations(deps: Pick<Deps, 'db' | 'now'>, actor: Act
   }
   const interval = q.interval ?? (to - requestedFrom <= HOURLY_UP_TO_MS ? EvaluationInterval.Hour : EvaluationInterval.Day);
   const from = bucketStart(requestedFrom, interval);
-  const data = await flagEvaluationData(deps.db, { projectId: project.id, flag, environment: q.environment, from: new Date(from), to: new Date(to), interval });
+  const data = await flagEvaluationData(deps.db, { projectId: project.id, flag, environment: q.environment, app: q.app, from: new Date(from), to: new Date(to), interval });
   if (data.lastEvaluated.length === 0 && !(await isFlag(deps.db, project.id, flag)) && !(await hasEvaluations(deps.db, project.id, flag))) {
     throw new AppError(AppErrorCode.NotFound, `flag "${flag}" is not a flag of this project and was never evaluated (in the last ${FLAG_EVALUATION_RETENTION_DAYS} days)`);
   }
@@ -97,6 +102,7 @@ export async function flagEvaluations(deps: Pick<Deps, 'db' | 'now'>, actor: Act
     series: data.series.map((b: EvaluationBucket) => ({ at: b.at.toISOString(), environment: b.environment, variation: b.variation, count: b.count })),
     totals: data.totals,
     lastEvaluated: data.lastEvaluated.map((l) => ({ environment: l.environment, at: l.at.toISOString() })),
+    apps: appCounts(data.apps),
     countingSince: await countingSinceOf(deps, project.id, envs),
   };
 }
@@ -105,20 +111,21 @@ export async function flagEvaluations(deps: Pick<Deps, 'db' | 'now'>, actor: Act
  * Every key evaluated in the last `days` days (since the start of the hour `days` days ago), most
  * evaluated first: every flag of the project evaluated, and up to `limit` keys no flag has (the most
  * evaluated; `undefinedOmitted` counts the rest). Defined flags not evaluated in the window are not
- * listed; `countingSince` says whether their absence means anything.
+ * listed; `countingSince` says whether their absence means anything. With `app`, only that
+ * application's counts; `dropped` (the evaluations the caps left out) is not per application.
  */
 export async function projectFlagEvaluations(
   deps: Pick<Deps, 'db' | 'now'>,
   actor: Actor,
   projectKey: string,
-  q: { readonly environment?: string | undefined; readonly days: number; readonly limit?: number | undefined },
+  q: { readonly environment?: string | undefined; readonly days: number; readonly limit?: number | undefined; readonly app?: string | undefined },
 ): Promise<ProjectFlagEvaluations> {
   assertCan(actor, Permission.Read);
   const project = await projectFor(deps.db, actor, projectKey);
   const envs = await checkEnvironment(deps.db, project.id, q.environment);
   const since = bucketStart(deps.now().getTime() - q.days * DAY_MS, EvaluationInterval.Hour);
   const limit = Math.min(q.limit ?? DEFAULT_UNDEFINED_KEYS_LIMIT, MAX_UNDEFINED_KEYS_LIMIT);
-  const evaluated = await evaluatedFlags(deps.db, { projectId: project.id, environment: q.environment, since: new Date(since), undefinedLimit: limit });
+  const evaluated = await evaluatedFlags(deps.db, { projectId: project.id, environment: q.environment, app: q.app, since: new Date(since), undefinedLimit: limit });
   return {
     since: new Date(since).toISOString(),
     flags: evaluated.flags.map((f) => ({
@@ -127,7 +134,10 @@ export async function projectFlagEvaluations(
       total: f.total,
       lastEvaluatedAt: f.lastEvaluatedAt.toISOString(),
       environments: f.environments.map((e) => ({ environment: e.environment, count: e.count, lastEvaluatedAt: e.lastEvaluatedAt.toISOString() })),
+      apps: appCounts(f.apps),
     })),
+    apps: appCounts(evaluated.apps),
+    dropped: evaluated.dropped,
     undefinedOmitted: evaluated.undefinedOmitted,
     countingSince: await countingSinceOf(deps, project.id, envs),
   };

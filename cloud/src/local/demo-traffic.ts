@@ -26,6 +26,21 @@ export const DEMO_PLATFORMS = ['web', 'ios', 'web', 'android'] as const;
 export const DEMO_RETIRED_FLAG = 'legacy-banner';
 export const DEMO_RETIRED_FLAG_EVERY = 20;
 
+/**
+ * The demo's two applications (the SDKs' `appName`), so that the counts show which service asks for
+ * which flag: the shop's pages (web-shop) and its checkout service (checkout-api). A flag listed here
+ * is evaluated by that one only (the retired key by the checkout service alone, the button colour by
+ * the pages alone); any other flag by both, each user's evaluation by one of them (alternately).
+ */
+export const DEMO_APPS = ['web-shop', 'checkout-api'] as const;
+export type DemoApp = (typeof DEMO_APPS)[number];
+const DEMO_FLAG_APP: Readonly<Record<string, DemoApp>> = { 'button-color': 'web-shop', [DEMO_RETIRED_FLAG]: 'checkout-api' };
+
+/** The application that evaluates `flag` for the `index`th user. */
+export function demoAppOf(flag: string, index: number): DemoApp {
+  return DEMO_FLAG_APP[flag] ?? DEMO_APPS[index % DEMO_APPS.length]!;
+}
+
 export const DEMO_BEHAVIOUR = {
   /** Purchase probability of a user in no winning arm. */
   baseConversion: 0.1,
@@ -70,6 +85,8 @@ export interface DemoStats {
   readonly exposures: Readonly<Record<string, Readonly<Record<string, number>>>>;
   /** Per flag key and served variation ('' for the default): evaluations counted in records sent. */
   readonly evaluations: Readonly<Record<string, Readonly<Record<string, number>>>>;
+  /** Per application and flag key: evaluations counted in records sent. */
+  readonly evaluationsByApp: Readonly<Record<string, Readonly<Record<string, number>>>>;
 }
 
 export interface DemoTraffic {
@@ -104,6 +121,7 @@ export function startDemoTraffic(options: DemoTrafficOptions): DemoTraffic {
   const abort = new AbortController();
   const exposures: Record<string, Record<string, number>> = {};
   const evaluations: Record<string, Record<string, number>> = {};
+  const evaluationsByApp: Record<string, Record<string, number>> = {};
   let simulated = 0;
   let eventsSent = 0;
   let exposuresDropped = 0;
@@ -115,6 +133,7 @@ export function startDemoTraffic(options: DemoTrafficOptions): DemoTraffic {
     exposuresDropped,
     exposures: Object.fromEntries(Object.entries(exposures).map(([k, v]) => [k, { ...v }])),
     evaluations: Object.fromEntries(Object.entries(evaluations).map(([k, v]) => [k, { ...v }])),
+    evaluationsByApp: Object.fromEntries(Object.entries(evaluationsByApp).map(([k, v]) => [k, { ...v }])),
   });
   const headers = { 'X-XP-SDK-Key': options.sdkKey, 'content-type': 'application/json', 'X-XP-Client': DEMO_CLIENT };
 
@@ -170,13 +189,16 @@ export function startDemoTraffic(options: DemoTrafficOptions): DemoTraffic {
   };
 
   /** One user: the demo flags evaluated (counted into `wave`), assignment in every demo experiment, exposures (some dropped), then behaviour. */
-  const simulateUser = (ruleset: unknown, index: number, at: number, wave: Map<string, Map<string | null, number>>): SdkEvent[] => {
+  const simulateUser = (ruleset: unknown, index: number, at: number, waves: Map<DemoApp, Map<string, Map<string | null, number>>>): SdkEvent[] => {
     const unitId = `demo-user-${String(index).padStart(6, '0')}`;
     // The attributes the demo experiments list as result dimensions (the same lift everywhere).
     const attributes = { country: DEMO_COUNTRIES[index % DEMO_COUNTRIES.length]!, platform: DEMO_PLATFORMS[Math.floor(index / 7) % DEMO_PLATFORMS.length]! };
     const flags = Object.keys((ruleset as { flags?: Record<string, unknown> } | null)?.flags ?? {});
     for (const flag of index % DEMO_RETIRED_FLAG_EVERY === 0 ? [...flags, DEMO_RETIRED_FLAG] : flags) {
       const served = evaluateFlag(ruleset, flag, { attributes: { id: unitId, ...attributes }, now: at }, { defaultValue: null }).variationKey;
+      const app = demoAppOf(flag, index);
+      const wave = waves.get(app) ?? new Map<string, Map<string | null, number>>();
+      waves.set(app, wave);
       const perFlag = wave.get(flag) ?? new Map<string | null, number>();
       wave.set(flag, perFlag.set(served, (perFlag.get(served) ?? 0) + 1));
     }
@@ -231,21 +253,29 @@ export function startDemoTraffic(options: DemoTrafficOptions): DemoTraffic {
         const at = now();
         const events: SdkBatchItem[] = [];
         const end = Math.min(users, start + perWave);
-        const wave = new Map<string, Map<string | null, number>>();
+        const waves = new Map<DemoApp, Map<string, Map<string | null, number>>>();
         for (let i = start; i < end; i++) {
-          events.push(...simulateUser(ruleset, i + 1, at, wave));
+          events.push(...simulateUser(ruleset, i + 1, at, waves));
         }
-        // The wave's evaluation counts, as an SDK sends them at a flush (a handful of pairs: one record).
-        const counts = [...wave].flatMap(([flag, served]) => [...served].map(([variation, count]) => ({ flag, variation, count })));
-        if (counts.length > 0) {
-          events.push({ id: `demo-evaluations-${String(start).padStart(6, '0')}`, type: 'evaluations', start: at, timestamp: at, counts });
+        // Each application's evaluation counts of the wave, as its SDK sends them at a flush (a handful of pairs: one record).
+        const sentCounts: { app: DemoApp; counts: { flag: string; variation: string | null; count: number }[] }[] = [];
+        for (const app of DEMO_APPS) {
+          const counts = [...(waves.get(app) ?? [])].flatMap(([flag, served]) => [...served].map(([variation, count]) => ({ flag, variation, count })));
+          if (counts.length > 0) {
+            events.push({ id: `demo-evaluations-${app}-${String(start).padStart(6, '0')}`, type: 'evaluations', start: at, timestamp: at, app, counts });
+            sentCounts.push({ app, counts });
+          }
         }
         for (let i = 0; i < events.length; i += MAX_EVENTS_PER_BATCH) {
           await send(events.slice(i, i + MAX_EVENTS_PER_BATCH));
         }
-        for (const { flag, variation, count } of counts) {
-          const perFlag = (evaluations[flag] ??= {});
-          perFlag[variation ?? ''] = (perFlag[variation ?? ''] ?? 0) + count;
+        for (const { app, counts } of sentCounts) {
+          for (const { flag, variation, count } of counts) {
+            const perFlag = (evaluations[flag] ??= {});
+            perFlag[variation ?? ''] = (perFlag[variation ?? ''] ?? 0) + count;
+            const perApp = (evaluationsByApp[app] ??= {});
+            perApp[flag] = (perApp[flag] ?? 0) + count;
+          }
         }
         simulated = end;
         progress(false);

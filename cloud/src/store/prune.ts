@@ -9,7 +9,7 @@ export interface PruneOptions {
 }
 
 /** The tables pruned by age, with the column that dates their rows (constants: never caller input). */
-const PRUNED = { processed_events: 'processed_at', sticky_assignments: 'updated_at', flag_evaluations: 'hour' } as const;
+const PRUNED = { processed_events: 'processed_at', sticky_assignments: 'updated_at', flag_evaluations: 'hour', flag_evaluation_drops: 'hour' } as const;
 
 /**
  * Deletes the rows of `table` dated more than `hours` ago, `chunk` rows per statement (each its own

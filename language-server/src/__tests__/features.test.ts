@@ -798,8 +798,8 @@ describe('evaluation counts in hovers', () => {
   type Usage = NonNullable<ProjectSnapshot['evaluations']>;
   /** Counting in production since 2026-03-01: well before the window (from 2026-05-02). */
   const LONG_AGO: Usage['countingSince'] = [{ environment: 'production', since: '2026-03-01T00:00:00.000Z' }];
-  const usage = (flags: Usage['flags'], countingSince: Usage['countingSince'] = LONG_AGO): Partial<ProjectSnapshot> => ({ evaluations: { since: '2026-05-02T00:00:00.000Z', flags, undefinedOmitted: 0, countingSince } });
-  const evaluated: Usage['flags'] = [{ flag: 'checkout', defined: true, total: 5, lastEvaluatedAt: '2026-05-31T23:50:00.000Z', environments: [{ environment: 'production', count: 5, lastEvaluatedAt: '2026-05-31T23:50:00.000Z' }] }];
+  const usage = (flags: Usage['flags'], countingSince: Usage['countingSince'] = LONG_AGO): Partial<ProjectSnapshot> => ({ evaluations: { since: '2026-05-02T00:00:00.000Z', flags, apps: [], dropped: 0, undefinedOmitted: 0, countingSince } });
+  const evaluated: Usage['flags'] = [{ flag: 'checkout', defined: true, total: 5, lastEvaluatedAt: '2026-05-31T23:50:00.000Z', environments: [{ environment: 'production', count: 5, lastEvaluatedAt: '2026-05-31T23:50:00.000Z' }], apps: [] }];
   /** The snapshot's flags, dark-mode created at `createdAt` (undefined: a cache from before flags' creation times). */
   const aged = (createdAt: string | undefined): Partial<ProjectSnapshot> => ({ flags: [{ ...record(darkMode), ...(createdAt === undefined ? {} : { createdAt }) }, record(checkout)] });
   const hoverText = async (ctx: FeatureContext, key: string): Promise<string> => {
@@ -810,7 +810,7 @@ describe('evaluation counts in hovers', () => {
   it('says a key that is no flag is still asked for, and when', async () => {
     const ctx = context({
       ...aged('2026-01-10T00:00:00.000Z'),
-      ...usage([{ flag: 'old-banner', defined: false, total: 1, lastEvaluatedAt: '2026-05-31T21:00:00.000Z', environments: [{ environment: 'production', count: 1, lastEvaluatedAt: '2026-05-31T21:00:00.000Z' }] }]),
+      ...usage([{ flag: 'old-banner', defined: false, total: 1, lastEvaluatedAt: '2026-05-31T21:00:00.000Z', environments: [{ environment: 'production', count: 1, lastEvaluatedAt: '2026-05-31T21:00:00.000Z' }], apps: [] }]),
     });
     expect(await hoverText(ctx, 'old-banner')).toContain('Evaluated 1 time in the last 30 days (production 1), last 3 h ago: code asks for it and gets the default it passes.');
     // A flag the project's SDKs never asked for, while they report counts.
@@ -861,6 +861,42 @@ describe('evaluation counts in hovers', () => {
     expect(older.evaluations?.countingSince).toEqual([]);
     expect(older.evaluations?.undefinedOmitted).toBe(0);
     rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('names the applications that ask for a key no flag has; a cache from before applications names none', async () => {
+    const at = '2026-05-31T21:00:00.000Z';
+    const ghost: Usage['flags'][number] = {
+      flag: 'old-banner',
+      defined: false,
+      total: 9,
+      lastEvaluatedAt: at,
+      environments: [{ environment: 'production', count: 9, lastEvaluatedAt: at }],
+      apps: [
+        { app: 'web-shop', count: 7, lastEvaluatedAt: at },
+        { app: null, count: 2, lastEvaluatedAt: at },
+      ],
+    };
+    const ctx = context({ ...aged('2026-01-10T00:00:00.000Z'), ...usage([ghost]) });
+    const line = 'Evaluated 9 times in the last 30 days (production 9), last 3 h ago,\nby web-shop 7 · no app named 2: code asks for it and gets the default it passes.';
+    expect(await hoverText(ctx, 'old-banner')).toContain(line);
+
+    const dir = mkdtempSync(path.join(tmpdir(), 'xp-ls-apps-'));
+    try {
+      const file = path.join(dir, 'cache.json');
+      writeCache(file, ctx.snapshot);
+      expect(await hoverText(context({ ...readCache(file, 'shop')! }), 'old-banner')).toContain(line);
+      // Written before applications were counted: the counts alone.
+      const raw = JSON.parse(readFileSync(file, 'utf8')) as { snapshot: { evaluations: { apps?: unknown; dropped?: unknown; flags: { apps?: unknown }[] } } };
+      delete raw.snapshot.evaluations.apps;
+      delete raw.snapshot.evaluations.dropped;
+      delete raw.snapshot.evaluations.flags[0]!.apps;
+      writeFileSync(file, JSON.stringify(raw));
+      const older = readCache(file, 'shop')!;
+      expect([older.evaluations?.apps, older.evaluations?.dropped, older.evaluations?.flags[0]?.apps]).toEqual([[], 0, []]);
+      expect(await hoverText(context({ ...older }), 'old-banner')).toContain('Evaluated 9 times in the last 30 days (production 9), last 3 h ago: code asks for it');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it('claims nothing when no SDK of the project reports counts', async () => {

@@ -54,9 +54,11 @@ describe('xp/flagList with evaluation counts', () => {
     stand.evaluations = {
       since: '2026-10-26T12:00:00.000Z',
       flags: [
-        { flag: 'checkout-v2', defined: true, total: 12_345, lastEvaluatedAt: last, environments: [{ environment: 'production', count: 12_345, lastEvaluatedAt: last }] },
-        { flag: 'ghost-key', defined: false, total: 8, lastEvaluatedAt: last, environments: [{ environment: 'production', count: 8, lastEvaluatedAt: last }] },
+        { flag: 'checkout-v2', defined: true, total: 12_345, lastEvaluatedAt: last, environments: [{ environment: 'production', count: 12_345, lastEvaluatedAt: last }], apps: [] },
+        { flag: 'ghost-key', defined: false, total: 8, lastEvaluatedAt: last, environments: [{ environment: 'production', count: 8, lastEvaluatedAt: last }], apps: [] },
       ],
+      apps: [],
+      dropped: 0,
       undefinedOmitted: 0,
       countingSince: [{ environment: 'production', since: '2026-08-01T00:00:00.000Z' }],
     };
@@ -71,14 +73,43 @@ describe('xp/flagList with evaluation counts', () => {
     });
   });
 
+  it('gives the applications that evaluated a key where the project\'s SDKs name theirs, and none where none does', async () => {
+    const last = '2026-11-25T11:57:00.000Z';
+    const app = (name: string | null, count: number): { app: string | null; count: number; lastEvaluatedAt: string } => ({ app: name, count, lastEvaluatedAt: last });
+    const counts = (checkoutApps: ReturnType<typeof app>[], ghostApps: ReturnType<typeof app>[]): NonNullable<StandInApi['evaluations']> => ({
+      since: '2026-10-26T12:00:00.000Z',
+      flags: [
+        { flag: 'checkout-v2', defined: true, total: 12_345, lastEvaluatedAt: last, environments: [{ environment: 'production', count: 12_345, lastEvaluatedAt: last }], apps: checkoutApps },
+        { flag: 'ghost-key', defined: false, total: 8, lastEvaluatedAt: last, environments: [{ environment: 'production', count: 8, lastEvaluatedAt: last }], apps: ghostApps },
+      ],
+      apps: [...checkoutApps, ...ghostApps],
+      dropped: 0,
+      undefinedOmitted: 0,
+      countingSince: [{ environment: 'production', since: '2026-08-01T00:00:00.000Z' }],
+    });
+    const named = await api();
+    named.evaluations = counts([app('checkout-api', 10_000), app(null, 2_345)], [app('web-shop', 8)]);
+    const unnamed = await api();
+    unnamed.evaluations = counts([app(null, 12_345)], [app(null, 8)]);
+
+    const withApps = await listed(named);
+    const withoutApps = await listed(unnamed);
+
+    expect(withApps['checkout-v2']).toEqual({ days: 30, total: 12_345, lastEvaluatedAt: last, apps: [{ app: 'checkout-api', count: 10_000 }, { app: null, count: 2_345 }] });
+    expect(withApps['ghost-key']).toEqual({ days: 30, total: 8, lastEvaluatedAt: last, apps: [{ app: 'web-shop', count: 8 }] });
+    expect(withApps['dark-mode']).toEqual({ days: 30, total: 0, lastEvaluatedAt: null });
+    expect(withoutApps['checkout-v2']).toEqual({ days: 30, total: 12_345, lastEvaluatedAt: last });
+    expect(withoutApps['ghost-key']).toEqual({ days: 30, total: 8, lastEvaluatedAt: last });
+  });
+
   it('gives a flag no SDK evaluated a total of 0 only where that says something: counting began before the window and the flag is older', async () => {
     const last = new Date(Date.now() - 60_000).toISOString();
-    const flags = [{ flag: 'checkout-v2', defined: true, total: 3, lastEvaluatedAt: last, environments: [{ environment: 'production', count: 3, lastEvaluatedAt: last }] }];
+    const flags = [{ flag: 'checkout-v2', defined: true, total: 3, lastEvaluatedAt: last, environments: [{ environment: 'production', count: 3, lastEvaluatedAt: last }], apps: [] }];
     const since = new Date(Date.now() - 30 * 86_400_000).toISOString();
     const stand = await api();
     // Counting began 8 minutes ago (the day the SDKs were upgraded): only "not evaluated since".
     const began = new Date(Date.now() - 8 * 60_000).toISOString();
-    stand.evaluations = { since, flags, undefinedOmitted: 0, countingSince: [{ environment: 'production', since: began }] };
+    stand.evaluations = { since, flags, apps: [], dropped: 0, undefinedOmitted: 0, countingSince: [{ environment: 'production', since: began }] };
     const upgraded = await listed(stand);
     expect(upgraded['new-nav']).toEqual({ days: 30, total: 0, lastEvaluatedAt: null, countingSince: began });
     expect(upgraded['ghost-key']).toEqual({ days: 30, total: 0, lastEvaluatedAt: null, countingSince: began });
@@ -87,7 +118,7 @@ describe('xp/flagList with evaluation counts', () => {
     // Counting for 40 days: flags older than the window are not evaluated in it; new-nav, created a week ago, is not told.
     const long = await api();
     long.flagCreatedAt['new-nav'] = new Date(Date.now() - 7 * 86_400_000).toISOString();
-    long.evaluations = { since, flags, undefinedOmitted: 0, countingSince: [{ environment: 'production', since: new Date(Date.now() - 40 * 86_400_000).toISOString() }] };
+    long.evaluations = { since, flags, apps: [], dropped: 0, undefinedOmitted: 0, countingSince: [{ environment: 'production', since: new Date(Date.now() - 40 * 86_400_000).toISOString() }] };
     const counted = await listed(long);
     expect(counted['new-nav']).toBe('absent');
     expect(counted['dark-mode']).toEqual({ days: 30, total: 0, lastEvaluatedAt: null });
@@ -104,7 +135,7 @@ describe('xp/flagList with evaluation counts', () => {
   it('says nothing of evaluations from a server without counts (404), nor from a project where none arrived', async () => {
     const older = await api();
     const none = await api();
-    none.evaluations = { since: '2026-10-26T12:00:00.000Z', flags: [], undefinedOmitted: 0, countingSince: [] };
+    none.evaluations = { since: '2026-10-26T12:00:00.000Z', flags: [], apps: [], dropped: 0, undefinedOmitted: 0, countingSince: [] };
 
     const absent = { 'banner-text': 'absent', 'checkout-v2': 'absent', 'dark-mode': 'absent', 'ghost-key': 'absent', 'new-nav': 'absent', 'search-v3': 'absent' };
     expect(await listed(older)).toEqual(absent);

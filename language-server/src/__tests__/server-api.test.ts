@@ -272,8 +272,11 @@ describe('language server over stdio, with an API that misbehaves', () => {
             { environment: 'production', count: 10_000, lastEvaluatedAt },
             { environment: 'staging', count: 2_345, lastEvaluatedAt },
           ],
+          apps: [],
         },
       ],
+      apps: [],
+      dropped: 0,
       undefinedOmitted: 0,
       countingSince: [
         { environment: 'production', since: new Date(Date.now() - 40 * 86_400_000).toISOString() },
@@ -299,13 +302,53 @@ describe('language server over stdio, with an API that misbehaves', () => {
     expect(await hoverAt(offline, 'a.ts', 22)).toContain('Evaluated 12,345 times in the last 30 days');
   });
 
+  it('says in hovers which applications evaluated a flag (top 3, then how many more), from the cache too', async () => {
+    const api = await listening();
+    const lastEvaluatedAt = new Date(Date.now() - 5 * 60_000).toISOString();
+    const app = (name: string | null, count: number): { app: string | null; count: number; lastEvaluatedAt: string } => ({ app: name, count, lastEvaluatedAt });
+    const apps = [app('checkout-api', 10_000), app('web-shop', 2_345), app(null, 12), app('batch-jobs', 5), app('admin', 1)];
+    const counted = (flagApps: typeof apps): NonNullable<StandInApi['evaluations']> => ({
+      since: new Date(Date.now() - 30 * 86_400_000).toISOString(),
+      flags: [{ flag: 'checkout-v2', defined: true, total: 12_363, lastEvaluatedAt, environments: [{ environment: 'production', count: 12_363, lastEvaluatedAt }], apps: flagApps }],
+      apps: flagApps,
+      dropped: 0,
+      undefinedOmitted: 0,
+      countingSince: [{ environment: 'production', since: new Date(Date.now() - 40 * 86_400_000).toISOString() }],
+    });
+    api.evaluations = counted(apps);
+    const root = fresh();
+    const hoverAt = async (client: LspTestClient): Promise<string> => {
+      const uri = await client.open('a.ts', FILES['a.ts']!, 'typescript');
+      return (((await client.connection.sendRequest(HoverRequest.type, { textDocument: { uri }, position: { line: 0, character: 22 } })) as Hover).contents as MarkupContent).value;
+    };
+    const live = await start(root, { apiUrl: api.url(), token: 'xpp_good', project: 'shop', refreshIntervalSeconds: 0, cacheFile: '.xp-cache.json' });
+    await live.until('API data', () => live.statuses.find((s) => s.source === 'api'));
+    const line = 'Evaluated 12,363 times in the last 30 days (production 12,363), last 5 min ago,\nby checkout-api 10,000 · web-shop 2,345 · no app named 12 · +2 more.';
+    expect(await hoverAt(live)).toContain(line);
+    api.tokens.clear();
+    const offline = await start(root, { apiUrl: api.url(), token: 'xpp_good', project: 'shop', refreshIntervalSeconds: 0, cacheFile: '.xp-cache.json' });
+    await offline.until('cached data', () => offline.statuses.find((s) => s.source === 'cache'));
+    expect(await hoverAt(offline)).toContain(line);
+
+    // No SDK of the project names its application: "by no app named 12,363" would say nothing.
+    const unnamed = await listening();
+    unnamed.evaluations = counted([app(null, 12_363)]);
+    const client = await start(fresh(), { apiUrl: unnamed.url(), token: 'xpp_good', project: 'shop', refreshIntervalSeconds: 0 });
+    await client.until('API data', () => client.statuses.find((s) => s.source === 'api'));
+    const text = await hoverAt(client);
+    expect(text).toContain('Evaluated 12,363 times in the last 30 days (production 12,363), last 5 min ago.');
+    expect(text).not.toContain('no app named');
+  });
+
   it('on the day SDKs begin to count, says a flag was not evaluated since counting began, not in 30 days; the same from the cache', async () => {
     const api = await listening();
     const lastEvaluatedAt = new Date(Date.now() - 60_000).toISOString();
     const began = new Date(Date.now() - 8 * 60_000);
     api.evaluations = {
       since: new Date(Date.now() - 30 * 86_400_000).toISOString(),
-      flags: [{ flag: 'checkout-v2', defined: true, total: 7, lastEvaluatedAt, environments: [{ environment: 'production', count: 7, lastEvaluatedAt }] }],
+      flags: [{ flag: 'checkout-v2', defined: true, total: 7, lastEvaluatedAt, environments: [{ environment: 'production', count: 7, lastEvaluatedAt }], apps: [] }],
+      apps: [],
+      dropped: 0,
       undefinedOmitted: 0,
       countingSince: [{ environment: 'production', since: began.toISOString() }],
     };

@@ -386,6 +386,15 @@ export interface FlagEvaluationsQuery {
   readonly to?: string;
   /** Default hour when the window is at most 3 days, else day (UTC). */
   readonly interval?: 'hour' | 'day';
+  /** Only the counts of this application (the SDKs' `appName`); series, totals and lastEvaluated follow it. */
+  readonly app?: string;
+}
+
+/** An application's share of evaluation counts: `app` null is the SDKs (and remote evaluations) that named none. */
+export interface EvaluationAppCount {
+  readonly app: string | null;
+  readonly count: number;
+  readonly lastEvaluatedAt: string;
 }
 
 /** One key's evaluation counts (GET /api/v1/projects/{project}/flags/{key}/evaluations). */
@@ -400,6 +409,8 @@ export interface FlagEvaluations {
   readonly totals: readonly { readonly environment: string; readonly variation: string | null; readonly count: number }[];
   /** The latest evaluation counted per environment, over the 90 days kept. */
   readonly lastEvaluated: readonly { readonly environment: string; readonly at: string }[];
+  /** Counts in the window per application, most evaluated first (with `app`: that one alone). */
+  readonly apps: readonly EvaluationAppCount[];
   /** Project-wide, per environment: the start of the earliest hour for which any key has counts kept (at most 90 days back); an environment with no counts is absent. */
   readonly countingSince: readonly EvaluationCountingSince[];
 }
@@ -415,6 +426,8 @@ export interface ProjectFlagEvaluationsQuery {
   readonly environment?: string;
   readonly days?: number;
   readonly limit?: number;
+  /** Only the counts of this application (the SDKs' `appName`). */
+  readonly app?: string;
 }
 
 /** Every key evaluated since `since` (GET /api/v1/projects/{project}/flag-evaluations), most evaluated first. */
@@ -427,7 +440,16 @@ export interface ProjectFlagEvaluations {
     readonly total: number;
     readonly lastEvaluatedAt: string;
     readonly environments: readonly { readonly environment: string; readonly count: number; readonly lastEvaluatedAt: string }[];
+    /** The applications that evaluated the key in the window, most evaluated first. */
+    readonly apps: readonly EvaluationAppCount[];
   }[];
+  /** Every application whose SDKs counted evaluations in the window (over all keys), most evaluated first. */
+  readonly apps: readonly EvaluationAppCount[];
+  /**
+   * Evaluations in the window that were not kept because an hour of an environment passed the caps
+   * on distinct keys or applications (a client sending generated keys): 0 normally.
+   */
+  readonly dropped: number;
   /** How many more keys no flag has were evaluated in the window than `limit` lets list (defined flags are always all listed). */
   readonly undefinedOmitted: number;
   /** Project-wide, per environment: the start of the earliest hour for which any key has counts kept (at most 90 days back); an environment with no counts is absent. */
@@ -1723,6 +1745,12 @@ export interface TokenPolicyInput {
   readonly defaultLifetimeDays: number | null;
 }
 
+/** The token policy as GET /api/v1/organisation/token-policy answers it. */
+export interface TokenPolicyView extends TokenPolicyInput {
+  /** Send it back to change the policy (If-Match); absent from an API older than the policy's versions. */
+  readonly version?: number;
+}
+
 // --- Webhooks: request and response types ---------------------------------------------------
 
 /** How a webhook's requests are written. */
@@ -1744,12 +1772,6 @@ export const DeliveryStatus = {
   Failed: 'failed',
 } as const;
 export type DeliveryStatus = (typeof DeliveryStatus)[keyof typeof DeliveryStatus];
-
-/** The token policy as GET /api/v1/organisation/token-policy answers it. */
-export interface TokenPolicyView extends TokenPolicyInput {
-  /** Send it back to change the policy (If-Match); absent from an API older than the policy's versions. */
-  readonly version?: number;
-}
 
 /** A webhook as the API shows it: `url` is a preview (scheme://host/…), never the URL itself (it may hold a token). */
 export interface Webhook {

@@ -9,4 +9,4 @@ export type { EventSearchQuery, ExplorerEventView, UnitTimelineView } from './cl
 export type { Webhook, WebhookCreate, WebhookDelivery, WebhookDeliveryAttempt, WebhookDeliveryDetail, WebhookPatch, WebhookWithSecret } from './client.js';
 export { WEBHOOK_ACTIONS, WEBHOOK_EVENTS, webhookEventProblem } from './webhook-events.js';
 export type { WebhookResourceType } from './webhook-events.js';
-export type { EvaluationCountingSince, FlagEvaluations, FlagEvaluationsQuery, ProjectFlagEvaluations, ProjectFlagEvaluationsQuery } from './client.js';
+export type { EvaluationAppCount, EvaluationCountingSince, FlagEvaluations, FlagEvaluationsQuery, ProjectFlagEvaluations, ProjectFlagEvaluationsQuery } from './client.js';

@@ -95,6 +95,25 @@ describe('Flags view with evaluation counts', () => {
     expect(new Set(views.map((v) => v.id)).size).toBe(views.length);
   });
 
+  it('names in the tooltip the applications that evaluated a flag, the top 3 then how many more', () => {
+    const apps = [
+      { app: 'checkout-api', count: 10_000 },
+      { app: 'web-shop', count: 2_345 },
+      { app: null, count: 12 },
+      { app: 'batch-jobs', count: 5 },
+      { app: 'admin', count: 1 },
+    ];
+    const many = { ...flag('a', 'active', 2), evaluations: { days: 30, total: 12_363, lastEvaluatedAt: new Date(NOW - 3 * 60_000).toISOString(), apps } };
+    const one = { ...flag('b', 'active'), evaluations: { days: 30, total: 7, lastEvaluatedAt: new Date(NOW - 3 * 60_000).toISOString(), apps: [{ app: 'web-shop', count: 7 }] } };
+
+    const [a, b] = childNodes(rootNodes([many, one])[0]!).map((n) => itemView(n, NOW));
+
+    expect(a!.tooltip).toBe('a (boolean)\nproduction: ON\nEvaluated 12,363 times in the last 30 days, last 3 min ago\nby checkout-api 10,000 · web-shop 2,345 · no app named 12 · +2 more');
+    expect(b!.tooltip).toBe('b (boolean)\nproduction: ON\nEvaluated 7 times in the last 30 days, last 3 min ago\nby web-shop 7');
+    // The description stays short: the counts only.
+    expect(a!.description).toBe('ON · 2 refs · 12,363 evals · 3 min ago');
+  });
+
   it('keeps out of "Not evaluated in 30 days" the flags not evaluated only since counting began, within the window', () => {
     const began = '2026-11-25T11:00:00.000Z';
     const flags = [

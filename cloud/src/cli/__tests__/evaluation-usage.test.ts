@@ -203,4 +203,86 @@ describe('evaluation counts in xp code-refs and xp flags usage', () => {
 
     expect(rows.flags.map((f) => `${f.key} ${f.status}`)).toEqual(['button-color new', 'ghost-flag not-defined', 'new-checkout new', 'new-unused new', 'old-staging-only archived', 'old-used evaluated']);
   });
+
+  it('xp flags usage: the applications that evaluated each flag (APPS, --json), and --app for one application\'s counts', async () => {
+    // SDKs naming their application (appName): one record per application, as each service sends its own.
+    const before = poller.stats().processed;
+    const key = s.p.boot.sdkKeys!.development!.server;
+    const byApp: [string, { flag: string; variation: string | null; count: number }[]][] = [
+      ['checkout-api', [{ flag: 'old-used', variation: 'on', count: 30 }]],
+      [
+        'web-shop',
+        [
+          { flag: 'old-used', variation: 'on', count: 20 },
+          { flag: 'ghost-flag', variation: null, count: 4 },
+        ],
+      ],
+    ];
+    for (const [app, counts] of byApp) {
+      const record = { type: 'evaluations', id: `ev_${randomUUID().replaceAll('-', '')}`, start: now - 70_000, timestamp: now - 10_000, app, counts };
+      expect((await s.p.request('POST', '/sdk/v1/events', { body: { events: [record] }, headers: { 'X-XP-SDK-Key': key } })).status).toBe(202);
+    }
+    await until(() => Promise.resolve(poller.stats().processed >= before + byApp.length), 'the records of two applications aggregated');
+
+    const table = await usage();
+    const json = JSON.parse((await usage(['--json'])).out.join('\n')) as { apps: { app: string | null; count: number }[]; dropped: number; flags: { key: string; total: number; apps: { app: string | null; count: number }[] }[] };
+    const webShop = await usage(['--app', 'web-shop', '--json']);
+    const webShopTable = await usage(['--app', 'web-shop']);
+    const nobody = await usage(['--app', 'nobody-here']);
+
+    expect(table.out[1]).toMatch(/^FLAG +DEVELOPMENT +STAGING +PRODUCTION +LAST EVALUATED +APPS$/);
+    expect(table.out.find((l) => l.startsWith('old-used'))).toMatch(/ {2}no app named, checkout-api, web-shop$/);
+    expect(table.out.find((l) => l.startsWith('ghost-flag'))).toMatch(/ {2}no app named, web-shop +not defined$/);
+    expect(table.err).toEqual([]);
+    const appsOf = (k: string): [string | null, number][] | undefined => json.flags.find((f) => f.key === k)?.apps.map((a) => [a.app, a.count]);
+    expect(appsOf('old-used')).toEqual([
+      [null, 1200],
+      ['checkout-api', 30],
+      ['web-shop', 20],
+    ]);
+    expect(appsOf('ghost-flag')).toEqual([
+      [null, 8],
+      ['web-shop', 4],
+    ]);
+    // Over all keys, most evaluated first: those named none include the earlier tests' 1,200 + 8 + 3.
+    expect(json.apps.map((a) => [a.app, a.count])).toEqual([
+      [null, 1211],
+      ['checkout-api', 30],
+      ['web-shop', 24],
+    ]);
+    expect(json.dropped).toBe(0);
+    // One application's counts only.
+    const only = JSON.parse(webShop.out.join('\n')) as { app: string; flags: { key: string; status: string; total: number }[] };
+    expect(only.app).toBe('web-shop');
+    expect(only.flags.filter((f) => f.total > 0).map((f) => [f.key, f.status, f.total])).toEqual([
+      ['ghost-flag', 'not-defined', 4],
+      ['old-used', 'evaluated', 20],
+    ]);
+    expect(webShopTable.out[0]).toMatch(/^Evaluations of demo's flags by application web-shop in the last 30 days/);
+    expect(webShopTable.out[1]).not.toContain('APPS');
+    expect(webShopTable.out).toContain('-: no SDK reported counts as application web-shop from staging, production in the window, so nothing is known of the flags there.');
+    // An application never seen: no counts from it, so no flag is called unused.
+    expect(nobody).toEqual({
+      code: 0,
+      out: ['no SDK of this project reports evaluation counts as application nobody-here yet (SDKs name their application with the appName option, app_name in Python): no flag is called unused'],
+      err: [],
+    });
+  });
+
+  it('xp flags usage: warns on stderr when the server did not keep some of the window\'s counts (its caps), leaving --json as it is', async () => {
+    const demo = (await s.p.db.query<{ id: string }>("SELECT id FROM projects WHERE key = 'demo'")).rows[0]!.id;
+    const hour = new Date(Math.floor((now - 3_600_000) / 3_600_000) * 3_600_000).toISOString();
+    await s.p.db.query("INSERT INTO flag_evaluation_drops (project_id, environment, hour, count) VALUES ($1, 'development', $2, 5000)", [demo, hour]);
+
+    const json = await usage(['--json']);
+    const unused = await usage(['--unused']);
+
+    const warning = 'warning: 5,000 evaluations in the window were not counted: in some hours SDKs sent more distinct flag keys or application names than the server keeps (a client sending generated keys?); counts are low by that much, and a flag shown as not evaluated may have been evaluated';
+    expect(json.code).toBe(0);
+    expect(json.err).toEqual([warning]);
+    expect((JSON.parse(json.out.join('\n')) as { dropped: number }).dropped).toBe(5000);
+    expect(unused.err).toEqual([warning]);
+    // The list CI reads is as before (every old flag was evaluated: old-unused is archived by now).
+    expect(unused.out).toEqual(['Every flag of demo older than 30 days was evaluated in the last 30 days (since 2026-10-26 12:00 UTC).']);
+  });
 });

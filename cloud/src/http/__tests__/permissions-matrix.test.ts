@@ -364,8 +364,8 @@ const FIXTURES: Readonly<Record<string, Fixture>> = {
     Promise.resolve({ path: `${DEMO}/apply`, body: { dryRun: true, changes: [{ kind: 'metrics', action: 'create', key: `m-${ctx.n}`, definition: KINDS[2]!.body(`m-${ctx.n}`) }] } }),
   'GET /api/v1/projects/{project}/code-refs': () => Promise.resolve({ path: `${DEMO}/code-refs?flag=new-checkout&repository=Acme/Shop&branch=main&limit=10` }),
   'GET /api/v1/projects/{project}/code-refs/flags': () => Promise.resolve({ path: `${DEMO}/code-refs/flags?flag=new-checkout&repository=acme/shop&branch=main` }),
-  'GET /api/v1/projects/{project}/flags/{flag}/evaluations': () => Promise.resolve({ path: `${DEMO}/flags/new-checkout/evaluations?environment=development&interval=day` }),
-  'GET /api/v1/projects/{project}/flag-evaluations': () => Promise.resolve({ path: `${DEMO}/flag-evaluations?days=30` }),
+  'GET /api/v1/projects/{project}/flags/{flag}/evaluations': () => Promise.resolve({ path: `${DEMO}/flags/new-checkout/evaluations?environment=development&interval=day&app=web-shop` }),
+  'GET /api/v1/projects/{project}/flag-evaluations': () => Promise.resolve({ path: `${DEMO}/flag-evaluations?days=30&app=web-shop` }),
   'GET /api/v1/projects/{project}/code-refs/branches': () => Promise.resolve({ path: `${DEMO}/code-refs/branches?repository=acme/shop&flag=new-checkout` }),
   'DELETE /api/v1/projects/{project}/code-refs': async (ctx) => {
     await must(ctx.tokens.owner, 'POST', `${DEMO}/code-refs`, { repository: `gone-${ctx.n}`, branch: 'old', references: [{ flagKey: 'new-checkout', path: 'src/app.ts', line: 1, column: 1, snippet: 'x', language: 'typescript' }] });

@@ -29,6 +29,7 @@ const TABLES = [
   'results_rollups',
   'explorer_events',
   'flag_evaluations',
+  'flag_evaluation_drops',
 ];
 
 describe.each(TARGETS.map((t) => [t().name, t] as const))('deleting a project or an environment, on %s', (_name, makeTarget) => {
@@ -103,6 +104,9 @@ describe.each(TARGETS.map((t) => [t().name, t] as const))('deleting a project or
     await must('POST', `${BASE}/flags/checkout/environments/production/toggle`, { enabled: false }, flag.version);
     const exp = (await must('GET', `${BASE}/experiments/exp`)) as { version: number };
     await must('POST', `${BASE}/experiments/exp/stop`, { decision: 'inconclusive' }, exp.version);
+    // Evaluations the caps left out (a client sending generated keys): their record goes too.
+    await p.db.query("INSERT INTO flag_evaluation_drops (project_id, environment, hour, count) VALUES ($1, 'production', date_trunc('hour', now()), 5)", [projectId]);
+    expect(await rowsOf('flag_evaluation_drops', projectId)).toBe(1);
     // A flag on in development only does not hold the deletion.
     const deleted = await requestAs(p, owner, 'DELETE', BASE, undefined, await version());
     expect(deleted.status).toBe(204);

@@ -177,13 +177,15 @@ export function exposureWarnings(
  * The `evaluations` records of the server's own evaluations (POST /sdk/v1/evaluate, OFREP) in one
  * request: each (flag, served variation) pair counted, null when the flag was not found or failed
  * (the caller's default is served), at most MAX_EVALUATION_COUNTS pairs per record (one record for
- * any request that names fewer flags). Empty for no evaluations.
+ * any request that names fewer flags), under `app` (the request's X-XP-App header) when one is
+ * named. Empty for no evaluations.
  */
 export function serverEvaluationCounts(
   where: { readonly projectId: string; readonly environment: string },
   at: number,
   newId: () => string,
   served: readonly { readonly flag: string; readonly variation: string | null }[],
+  app?: string,
 ): EvaluationsPipelineEvent[] {
   const counts = new Map<string, { flag: string; variation: string | null; count: number }>();
   for (const { flag, variation } of served) {
@@ -204,7 +206,7 @@ export function serverEvaluationCounts(
       environment: where.environment,
       receivedAt: at,
       occurredAt: at,
-      event: { type: 'evaluations', id: newId(), start: at, timestamp: at, counts: all.slice(i, i + MAX_EVALUATION_COUNTS) },
+      event: { type: 'evaluations', id: newId(), start: at, timestamp: at, ...(app === undefined ? {} : { app }), counts: all.slice(i, i + MAX_EVALUATION_COUNTS) },
     });
   }
   return records;

@@ -14,7 +14,7 @@ import { SDK_KEY_HEADER, authenticateSdkKey, rejectKeysInQuery, rejectServerKeyF
 import type { SdkCaller, SdkKeyCache } from './sdk-keys.js';
 import { noteEvaluations } from './sdk-outcomes.js';
 import { serverEvaluationCounts } from './event-batch.js';
-import { parseEvaluateBody, servedVariation } from './sdk-routes.js';
+import { parseEvaluateBody, remoteEvaluationApp, servedVariation } from './sdk-routes.js';
 
 /**
  * The OpenFeature Remote Evaluation Protocol (OFREP, github.com/open-feature/protocol,
@@ -62,7 +62,7 @@ export const OfrepErrorCode = {
 export type OfrepErrorCode = (typeof OfrepErrorCode)[keyof typeof OfrepErrorCode];
 
 /** The headers OFREP providers send the key in, and the others a browser may send: what the preflight allows. */
-const ALLOWED_HEADERS = ['Authorization', 'X-API-Key', SDK_KEY_HEADER, 'Content-Type', 'If-None-Match'];
+const ALLOWED_HEADERS = ['Authorization', 'X-API-Key', SDK_KEY_HEADER, 'Content-Type', 'If-None-Match', 'X-XP-App'];
 /** The answer to an OFREP preflight (OPTIONS), 204 with these; the local server's too while it starts. */
 export const OFREP_PREFLIGHT_HEADERS = preflightHeaders('POST, OPTIONS', ALLOWED_HEADERS);
 
@@ -319,7 +319,7 @@ export function mountOfrepRoutes(app: Hono, deps: OfrepDeps): void {
    * Evaluates and answers; `count` adds the answers to the flags' evaluation counts (a single flag's
    * resolution; a bulk answer is a provider's prefetch of every flag, which would count them all as used).
    */
-  const evaluate = async (c: Context, who: SdkCaller, unit: OfrepUnit, view: RulesetView, keys: readonly string[], count: boolean): Promise<FlagAnswer[]> => {
+  const evaluate = async (c: Context, who: SdkCaller, unit: OfrepUnit, view: RulesetView, keys: readonly string[], count: { readonly app: string | undefined } | false): Promise<FlagAnswer[]> => {
     const at = deps.now();
     const attributes = unit.id === undefined ? { ...unit.attributes } : { ...unit.attributes, id: unit.id };
     const snapshot = await loadStickySnapshot(deps.sticky, who.projectId, view.ruleset, attributes, deps.logger);
@@ -347,8 +347,8 @@ export function mountOfrepRoutes(app: Hono, deps: OfrepDeps): void {
       }
     }
     // The evaluations answered, counted in the same write as the exposures.
-    if (count) {
-      exposures.push(...serverEvaluationCounts(who, at, deps.newId, served));
+    if (count !== false) {
+      exposures.push(...serverEvaluationCounts(who, at, deps.newId, served, count.app));
     }
     await Promise.all([saveStickySnapshot(deps.sticky, who.projectId, snapshot, deps.logger), deps.logExposures(exposures)]);
     noteEvaluations(c, keys.length);
@@ -359,6 +359,11 @@ export function mountOfrepRoutes(app: Hono, deps: OfrepDeps): void {
     const key = c.req.param('key');
     try {
       const who = await callerOf(c, deps);
+      // The application the answer counts under (X-XP-App): checked before anything is counted.
+      const named = remoteEvaluationApp(c);
+      if (named.problem !== undefined) {
+        throw new OfrepFailure(400, OfrepErrorCode.General, named.problem);
+      }
       const unit = parseOfrepBody(await bodyOf(c, deps));
       const shown = key.slice(0, 64);
       if (!isKey(key)) {
@@ -375,10 +380,10 @@ export function mountOfrepRoutes(app: Hono, deps: OfrepDeps): void {
       }
       if (!Object.hasOwn(served.ruleset.flags, key)) {
         // Asked for all the same: counted with the caller's default served, so that code still asking for a deleted flag shows.
-        await deps.logExposures(serverEvaluationCounts(who, deps.now(), deps.newId, [{ flag: key, variation: null }]));
+        await deps.logExposures(serverEvaluationCounts(who, deps.now(), deps.newId, [{ flag: key, variation: null }], named.app));
         throw new OfrepFailure(404, OfrepErrorCode.FlagNotFound, `flag "${key}" not found`);
       }
-      const [answer] = await evaluate(c, who, unit, served, [key], true);
+      const [answer] = await evaluate(c, who, unit, served, [key], { app: named.app });
       c.header('Cache-Control', 'no-store');
       return answer!.ok ? c.json(answer!.body) : c.json(answer!.body, answer!.status);
     } catch (error) {

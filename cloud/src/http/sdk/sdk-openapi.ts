@@ -5,7 +5,7 @@
  * (sdk-openapi.test.ts: the same verdict as parseEvaluateBody on a corpus, live answers parsing).
  */
 import { z } from 'zod';
-import { KEY_MAX_LENGTH, MAX_EVENTS_PER_BATCH, Reason, jsonValueSchema, keySchema, rulesetSchema, sdkBatchItemSchema } from '@xp/shared';
+import { APP_NAME_PATTERN, KEY_MAX_LENGTH, MAX_EVENTS_PER_BATCH, Reason, jsonValueSchema, keySchema, rulesetSchema, sdkBatchItemSchema } from '@xp/shared';
 import { MAX_EVENT_WARNINGS, RejectCode } from './event-batch.js';
 
 /** The header the SDK key travels in (sdk-keys.ts SDK_KEY_HEADER; not imported: that module loads the database layer). */
@@ -172,6 +172,15 @@ export interface SdkSchemaRefs {
 const RETRY_AFTER = { 'Retry-After': { description: 'Seconds to wait before sending the request again', schema: { type: 'integer', minimum: 0 } } };
 
 /** The SDK operations, by path and method. */
+/** The application a remote evaluation counts under (its evaluation counts' `app`). */
+const appHeader = {
+  name: 'X-XP-App',
+  in: 'header',
+  required: false,
+  description: `The application (service) the evaluations count under, as an SDK's \`appName\`; absent: none named. Malformed: 400 naming the header`,
+  schema: { type: 'string', minLength: 1, maxLength: 64, pattern: APP_NAME_PATTERN.source },
+};
+
 export function sdkPaths(refs: SdkSchemaRefs): Record<string, Record<string, Json>> {
   const error = (description: string, headers?: Json): Json => ({ description, ...(headers === undefined ? {} : { headers }), content: { 'application/json': { schema: refs.error } } });
   const common: Record<string, Json> = {
@@ -241,6 +250,7 @@ export function sdkPaths(refs: SdkSchemaRefs): Record<string, Record<string, Jso
         tags: ['SDK'],
         operationId: 'postSdkV1Evaluate',
         security,
+        parameters: [appHeader],
         requestBody: { required: true, content: { 'application/json': { schema: refs.evaluateBody } } },
         responses: {
           '200': { description: 'Each flag\u2019s result', content: { 'application/json': { schema: refs.evaluateAnswer } } },
@@ -274,7 +284,7 @@ export function sdkPaths(refs: SdkSchemaRefs): Record<string, Record<string, Jso
         tags: ['SDK'],
         operationId: 'postOfrepV1EvaluateFlagsKey',
         security: ofrepSecurity,
-        parameters: [{ name: 'key', in: 'path', required: true, schema: { type: 'string', minLength: 1, description: keyLength } }],
+        parameters: [{ name: 'key', in: 'path', required: true, schema: { type: 'string', minLength: 1, description: keyLength } }, appHeader],
         requestBody: ofrepBody,
         responses: {
           '200': ofrepJson('The flag\u2019s value', refs.ofrepSuccess),

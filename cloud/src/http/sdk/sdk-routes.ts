@@ -1,7 +1,7 @@
 import type { Context, Hono } from 'hono';
 import { getCookie, setCookie } from 'hono/cookie';
 import type { EvaluationResult, Experiment, ExperimentAssignment, ExposureEvent, PipelineEvent, PipelineRecord, TraceStep } from '@xp/shared/edge';
-import { KEY_PATTERN_MESSAGE, MAX_EVENTS_PER_BATCH, MAX_EVENT_BYTES, MAX_PROPERTY_DEPTH, evaluateFlag, exposureAttributes, isKey, resolveSplitUrl, runsIn, stoppedRedirectUrl } from '@xp/shared/edge';
+import { APP_NAME_MESSAGE, APP_NAME_PATTERN, KEY_PATTERN_MESSAGE, MAX_EVENTS_PER_BATCH, MAX_EVENT_BYTES, MAX_PROPERTY_DEPTH, evaluateFlag, exposureAttributes, isKey, resolveSplitUrl, runsIn, stoppedRedirectUrl } from '@xp/shared/edge';
 import type { Deps } from '../../domain/context.js';
 import { DefinitionKind, DefinitionRepository } from '../../store/definitions.js';
 import { AppError, AppErrorCode, invalid } from '../../errors.js';
@@ -120,8 +120,23 @@ const NOT_RUNNING_CACHE_ENTRIES = 1_000;
 /** A stream whose client stopped reading is closed once this many events are queued. */
 const MAX_QUEUED_STREAM_CHUNKS = 64;
 
+/** The optional header naming the application a remote evaluation counts under (its evaluation counts' `app`). */
+export const APP_HEADER = 'X-XP-App';
+
+/**
+ * The application a remote evaluation (POST /sdk/v1/evaluate, OFREP) counts under: the X-XP-App
+ * header, or undefined without one. A malformed one gets `problem`, the reason (APP_NAME_PATTERN).
+ */
+export function remoteEvaluationApp(c: Context): { readonly app: string | undefined; readonly problem?: undefined } | { readonly app?: undefined; readonly problem: string } {
+  const app = c.req.header(APP_HEADER);
+  if (app === undefined || APP_NAME_PATTERN.test(app)) {
+    return { app };
+  }
+  return { problem: `the ${APP_HEADER} header ${APP_NAME_MESSAGE}` };
+}
+
 /** The answer to an SDK endpoint's CORS preflight (OPTIONS), 204 with these. */
-export const SDK_PREFLIGHT_HEADERS = preflightHeaders('GET, POST, OPTIONS', [SDK_KEY_HEADER, 'Content-Type', 'If-None-Match', 'Last-Event-ID', 'Cache-Control']);
+export const SDK_PREFLIGHT_HEADERS = preflightHeaders('GET, POST, OPTIONS', [SDK_KEY_HEADER, 'Content-Type', 'If-None-Match', 'Last-Event-ID', 'Cache-Control', APP_HEADER]);
 
 /** Experiments as stored (the split-URL redirect's fallback for experiments not running here). */
 const experimentsRepo = new DefinitionRepository<Experiment>(DefinitionKind.Experiment);
@@ -751,6 +766,10 @@ export function mountSdkRoutes(app: Hono, deps: Deps, options: SdkOptions = {}):
 
   app.post('/sdk/v1/evaluate', async (c) => {
     const who = await caller(c);
+    const named = remoteEvaluationApp(c);
+    if (named.problem !== undefined) {
+      throw invalid(named.problem, { issues: [{ path: `header.${APP_HEADER}`, message: APP_NAME_MESSAGE }] });
+    }
     const input = parseEvaluateBody(await readJsonBody(c, EVALUATE_BODY_BYTES, options.bodyBudget));
     const served = await current(who);
     const at = now();
@@ -781,7 +800,7 @@ export function mountSdkRoutes(app: Hono, deps: Deps, options: SdkOptions = {}):
     // The evaluations answered, counted by (flag, served variation) in the same write as the exposures.
     // None for an explain request (a diagnostic, as the SDKs' explain) or one without `flags` (a
     // prefetch of every flag, which would count every flag as used).
-    const counted = input.explain === true || input.flags === undefined ? [] : serverEvaluationCounts(who, at, deps.newId, flagKeys.map((key) => ({ flag: key, variation: servedVariation(flags[key]) })));
+    const counted = input.explain === true || input.flags === undefined ? [] : serverEvaluationCounts(who, at, deps.newId, flagKeys.map((key) => ({ flag: key, variation: servedVariation(flags[key]) })), named.app);
     await Promise.all([saveStickySnapshot(sticky, who.projectId, snapshot, deps.logger), logExposures(counted.length === 0 ? exposures : [...exposures, ...counted])]);
     c.header('Cache-Control', 'no-store');
     noteEvaluations(c, flagKeys.length);

@@ -138,6 +138,18 @@ describe('demo traffic through a real local stack', () => {
     expect(listed.every((f) => f.total === total(f.flag))).toBe(true);
     // Nothing serves the retired key: every evaluation got the caller's default.
     expect(stats.evaluations[DEMO_RETIRED_FLAG]).toEqual({ '': USERS / DEMO_RETIRED_FLAG_EVERY });
+    // Two applications: new-checkout asked by both (half the users each), button-color by the pages only, the retired key by the checkout service only.
+    const byApp = (flag: string): [string | null, number][] => listed.find((f) => f.flag === flag)!.apps.map((a) => [a.app, a.count]);
+    expect(byApp('new-checkout').sort()).toEqual([
+      ['checkout-api', USERS / 2],
+      ['web-shop', USERS / 2],
+    ]);
+    expect(byApp('button-color')).toEqual([['web-shop', USERS]]);
+    expect(byApp(DEMO_RETIRED_FLAG)).toEqual([['checkout-api', USERS / DEMO_RETIRED_FLAG_EVERY]]);
+    expect(stats.evaluationsByApp).toEqual({
+      'web-shop': { 'new-checkout': USERS / 2, 'button-color': USERS },
+      'checkout-api': { 'new-checkout': USERS / 2, [DEMO_RETIRED_FLAG]: USERS / DEMO_RETIRED_FLAG_EVERY },
+    });
   });
 
   it('feeds the Health view from the in-process counters of the SDK endpoints and the aggregator', async () => {

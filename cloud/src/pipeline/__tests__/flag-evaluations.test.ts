@@ -9,7 +9,7 @@ import type { EvaluationsPipelineEvent, PipelineRecord } from '@xp/shared';
 import { DatabaseError } from '../../store/database.js';
 import type { Database } from '../../store/db.js';
 import type { ArchiveSource } from '../../store/event-archive.js';
-import { countingSince, evaluatedFlags, flagEvaluationData } from '../../store/flag-evaluations.js';
+import { FLAG_EVALUATION_APP_CAP, FLAG_EVALUATION_KEY_CAP, addEvaluationCounts, countingSince, deleteProjectEvaluations, evaluatedFlags, flagEvaluationData } from '../../store/flag-evaluations.js';
 import { TARGETS } from '../../store/__tests__/test-databases.js';
 import { processBatch, pruneProcessedEvents } from '../aggregate.js';
 import type { StreamRecord } from '../aggregate.js';
@@ -19,8 +19,14 @@ import { DAY, ENV, HOUR, exposure, nextId, withHook } from './fixtures.js';
 const PROJECT = 'proj-evals';
 const T = Date.UTC(2026, 11, 7, 10, 0, 0);
 
-function evaluations(at: number, counts: EvaluationsPipelineEvent['event']['counts'], id = nextId('ev'), over: Partial<Pick<EvaluationsPipelineEvent, 'receivedAt' | 'environment'>> = {}): EvaluationsPipelineEvent {
-  return { v: 1, projectId: PROJECT, environment: ENV, receivedAt: at + 1_000, occurredAt: at, event: { id, type: 'evaluations', start: at - 10_000, timestamp: at, counts }, ...over };
+function evaluations(
+  at: number,
+  counts: EvaluationsPipelineEvent['event']['counts'],
+  id = nextId('ev'),
+  over: Partial<Pick<EvaluationsPipelineEvent, 'receivedAt' | 'environment'>> & { app?: string } = {},
+): EvaluationsPipelineEvent {
+  const { app, ...rest } = over;
+  return { v: 1, projectId: PROJECT, environment: ENV, receivedAt: at + 1_000, occurredAt: at, event: { id, type: 'evaluations', start: at - 10_000, timestamp: at, ...(app === undefined ? {} : { app }), counts }, ...rest };
 }
 
 let sequence = 5_000;
@@ -51,7 +57,7 @@ describe.each(TARGETS.map((t) => [t().name, t] as const))('flag evaluation count
     await target.dispose();
   });
   beforeEach(async () => {
-    for (const table of ['processed_events', 'flag_evaluations', 'exposures', 'unit_events', 'stream_gaps']) {
+    for (const table of ['processed_events', 'flag_evaluations', 'flag_evaluation_drops', 'exposures', 'unit_events', 'stream_gaps']) {
       await db.query(`DELETE FROM ${table}`);
     }
   });
@@ -81,6 +87,7 @@ describe.each(TARGETS.map((t) => [t().name, t] as const))('flag evaluation count
       series: [{ at: new Date(T), environment: ENV, variation: null, count: 4 }],
       totals: [{ environment: ENV, variation: null, count: 4 }],
       lastEvaluated: [{ environment: ENV, at: new Date(T + 20 * 60_000) }],
+      apps: [{ app: null, count: 4, lastEvaluatedAt: new Date(T + 20 * 60_000) }],
     });
     // Day buckets (UTC) add the hours up; the project listing has every key, most evaluated first.
     const daily = await flagEvaluationData(db, { projectId: PROJECT, flag: 'checkout-v2', environment: ENV, from: new Date(Date.UTC(2026, 11, 7)), to: new Date(T + DAY), interval: 'day' });
@@ -242,5 +249,119 @@ describe.each(TARGETS.map((t) => [t().name, t] as const))('flag evaluation count
     expect((await buckets()).map((b) => b.flag)).toEqual(['old', 'recent']);
     await pruneProcessedEvents(db, 10_000);
     expect((await buckets()).map((b) => b.flag)).toEqual(['recent']);
+  });
+
+  it(`${target.name}: keeps each application's counts apart, reads them per application and filters by one`, async () => {
+    await processBatch(db, [
+      record(evaluations(T + 60_000, [{ flag: 'checkout', variation: 'on', count: 10 }], nextId('ev'), { app: 'checkout-api' })),
+      record(evaluations(T + 120_000, [{ flag: 'checkout', variation: 'on', count: 3 }, { flag: 'banner', variation: null, count: 2 }], nextId('ev'), { app: 'web-shop' })),
+      record(evaluations(T + 180_000, [{ flag: 'checkout', variation: 'on', count: 1 }])),
+      // Another hour of web-shop: one app, two buckets.
+      record(evaluations(T + HOUR + 60_000, [{ flag: 'checkout', variation: 'off', count: 3 }], nextId('ev'), { app: 'web-shop' })),
+    ]);
+    const stored = await db.query<{ flag_key: string; app: string; count: string }>('SELECT flag_key, app, sum(count)::text AS count FROM flag_evaluations WHERE project_id = $1 GROUP BY 1, 2 ORDER BY 1, 2', [PROJECT]);
+    expect(stored.rows).toEqual([
+      { flag_key: 'banner', app: 'web-shop', count: '2' },
+      { flag_key: 'checkout', app: '', count: '1' },
+      { flag_key: 'checkout', app: 'checkout-api', count: '10' },
+      { flag_key: 'checkout', app: 'web-shop', count: '6' },
+    ]);
+    const window = { projectId: PROJECT, flag: 'checkout', environment: undefined, from: new Date(T), to: new Date(T + 2 * HOUR), interval: 'hour' as const };
+    const all = await flagEvaluationData(db, window);
+    // Most evaluated first; no application named is null.
+    expect(all.apps).toEqual([
+      { app: 'checkout-api', count: 10, lastEvaluatedAt: new Date(T + 60_000) },
+      { app: 'web-shop', count: 6, lastEvaluatedAt: new Date(T + HOUR + 60_000) },
+      { app: null, count: 1, lastEvaluatedAt: new Date(T + 180_000) },
+    ]);
+    expect(all.totals).toEqual([
+      { environment: ENV, variation: 'on', count: 14 },
+      { environment: ENV, variation: 'off', count: 3 },
+    ]);
+    const web = await flagEvaluationData(db, { ...window, app: 'web-shop' });
+    expect(web).toEqual({
+      series: [
+        { at: new Date(T), environment: ENV, variation: 'on', count: 3 },
+        { at: new Date(T + HOUR), environment: ENV, variation: 'off', count: 3 },
+      ],
+      totals: expect.arrayContaining([
+        { environment: ENV, variation: 'off', count: 3 },
+        { environment: ENV, variation: 'on', count: 3 },
+      ]),
+      lastEvaluated: [{ environment: ENV, at: new Date(T + HOUR + 60_000) }],
+      apps: [{ app: 'web-shop', count: 6, lastEvaluatedAt: new Date(T + HOUR + 60_000) }],
+    });
+    // The window bounds the apps: before web-shop's second hour.
+    expect((await flagEvaluationData(db, { ...window, to: new Date(T + HOUR) })).apps.map((a) => [a.app, a.count])).toEqual([
+      ['checkout-api', 10],
+      ['web-shop', 3],
+      [null, 1],
+    ]);
+    expect(await flagEvaluationData(db, { ...window, app: 'never-seen' })).toEqual({ series: [], totals: [], lastEvaluated: [], apps: [] });
+
+    const listed = await evaluatedFlags(db, { projectId: PROJECT, environment: undefined, since: new Date(T - DAY) });
+    expect(listed.flags.map((f) => [f.flag, f.total, f.apps.map((a) => [a.app, a.count])])).toEqual([
+      ['checkout', 17, [['checkout-api', 10], ['web-shop', 6], [null, 1]]],
+      ['banner', 2, [['web-shop', 2]]],
+    ]);
+    expect(listed.apps.map((a) => [a.app, a.count, a.lastEvaluatedAt.toISOString()])).toEqual([
+      ['checkout-api', 10, new Date(T + 60_000).toISOString()],
+      ['web-shop', 8, new Date(T + HOUR + 60_000).toISOString()],
+      [null, 1, new Date(T + 180_000).toISOString()],
+    ]);
+    expect(listed.dropped).toBe(0);
+    // The filter: that app's keys and counts only; the apps listed over all keys, even those the limit leaves out.
+    const web2 = await evaluatedFlags(db, { projectId: PROJECT, environment: undefined, app: 'web-shop', since: new Date(T - DAY), undefinedLimit: 1 });
+    expect(web2.flags.map((f) => [f.flag, f.total, f.environments.map((e) => e.count), f.apps.map((a) => a.app)])).toEqual([['checkout', 6, [6], ['web-shop']]]);
+    expect([web2.undefinedOmitted, web2.apps.map((a) => [a.app, a.count])]).toEqual([1, [['web-shop', 8]]]);
+  });
+
+  it(`${target.name}: stores at most the cap of keys (${FLAG_EVALUATION_KEY_CAP}) and of apps (${FLAG_EVALUATION_APP_CAP}) per environment and hour, counting the evaluations left out as dropped`, async () => {
+    // The rule with small caps (the real ones take thousands of rows to fill): 20 keys, 5 apps.
+    const caps = { keys: 20, apps: 5 };
+    const add = (...records: EvaluationsPipelineEvent[]): Promise<void> => addEvaluationCounts(db, records, caps);
+    const keys = (from: number, n: number, count: number): { flag: string; variation: string; count: number }[] =>
+      Array.from({ length: n }, (_, i) => ({ flag: `k-${String(from + i).padStart(3, '0')}`, variation: 'on', count }));
+    // One batch brings 25 keys: the 20 most counted are kept, the 5 counted once are dropped.
+    await add(evaluations(T, keys(0, 20, 2)), evaluations(T, keys(20, 5, 1)));
+    const distinct = async (column: string, hour = T): Promise<number> =>
+      Number((await db.query<{ n: string }>(`SELECT count(DISTINCT ${column})::text AS n FROM flag_evaluations WHERE project_id = $1 AND hour = $2`, [PROJECT, new Date(hour)])).rows[0]!.n);
+    expect(await distinct('flag_key')).toBe(20);
+    expect((await db.query('SELECT DISTINCT flag_key FROM flag_evaluations WHERE count = 1')).rows).toEqual([]);
+    // A key already stored still counts (another variation), a new one does not.
+    await add(evaluations(T + 1, [{ flag: 'k-000', variation: 'off', count: 4 }, { flag: 'brand-new', variation: 'on', count: 7 }]));
+    expect(await distinct('flag_key')).toBe(20);
+    expect((await db.query('SELECT variation, count::int AS n FROM flag_evaluations WHERE flag_key = $1 ORDER BY variation', ['k-000'])).rows).toEqual([
+      { variation: 'off', n: 4 },
+      { variation: 'on', n: 2 },
+    ]);
+    const since = new Date(T - DAY);
+    const dropped = async (environment?: string): Promise<number> => (await evaluatedFlags(db, { projectId: PROJECT, environment, since })).dropped;
+    expect(await dropped()).toBe(5 + 7);
+    // Another environment and another hour have their own caps.
+    await add(evaluations(T, [{ flag: 'brand-new', variation: 'on', count: 1 }], nextId('ev'), { environment: 'staging' }), evaluations(T + HOUR, [{ flag: 'brand-new', variation: 'on', count: 1 }]));
+    expect(await distinct('flag_key', T + HOUR)).toBe(1);
+    expect([await dropped('staging'), await dropped(ENV)]).toEqual([0, 12]);
+
+    // Apps: the hour already has '' (no app named); 8 apps more, the most counted admitted first.
+    const appHour = T + HOUR;
+    await add(...Array.from({ length: 8 }, (_, i) => evaluations(appHour, [{ flag: 'brand-new', variation: 'on', count: 100 - i }], nextId('ev'), { app: `app-${i}` })));
+    const apps = async (): Promise<string[]> => (await db.query<{ app: string }>('SELECT DISTINCT app FROM flag_evaluations WHERE project_id = $1 AND hour = $2 ORDER BY app', [PROJECT, new Date(appHour)])).rows.map((r) => r.app);
+    expect(await apps()).toEqual(['', 'app-0', 'app-1', 'app-2', 'app-3']);
+    // An app already stored keeps counting; one more is dropped. Apps left out (96 down to 92) + 5.
+    await add(evaluations(appHour, [{ flag: 'brand-new', variation: 'off', count: 2 }], nextId('ev'), { app: 'app-0' }), evaluations(appHour, [{ flag: 'k-001', variation: 'on', count: 5 }], nextId('ev'), { app: 'late' }));
+    expect(await apps()).toEqual(['', 'app-0', 'app-1', 'app-2', 'app-3']);
+    expect(await dropped(ENV)).toBe(12 + 96 + 95 + 94 + 93 + 5);
+
+    // Through the aggregator, with the real caps: stored, nothing dropped.
+    await processBatch(db, [record(evaluations(T + 2 * HOUR, keys(0, 100, 1), nextId('ev'), { app: 'web-shop' }))]);
+    expect([await distinct('flag_key', T + 2 * HOUR), await dropped(ENV)]).toEqual([100, 395]);
+
+    // Drops are pruned with the buckets, and deleted with the project.
+    await db.query('UPDATE flag_evaluation_drops SET hour = $1 WHERE hour = $2', [new Date(Date.now() - 91 * DAY), new Date(T)]);
+    await pruneProcessedEvents(db, 10_000);
+    expect((await db.query<{ n: number }>('SELECT sum(count)::int AS n FROM flag_evaluation_drops')).rows).toEqual([{ n: 383 }]);
+    await deleteProjectEvaluations(db, PROJECT);
+    expect((await db.query('SELECT 1 FROM flag_evaluation_drops')).rows).toEqual([]);
   });
 });

@@ -174,11 +174,15 @@ describe('checkSdkEvent on evaluations records', () => {
   const ODD_COUNTS: unknown[] = [0, 1, 1.5, 2e9, 1_000_000_000, 1_000_000_001, -1, '3', null, Number.NaN, Infinity];
   const ODD_START: unknown[] = [1_765_100_010_000, 1_765_100_010_001, 1_765_100_010_000 - 3_600_000, 1_765_100_010_000 - 3_600_001, '2025-12-07T09:33:20Z', '2025-12-07T09:33:30.000Z', '2025-12-07T10:33:30.001+01:00', 'nope', -1];
   const COUNT_FIELDS = ['flag', 'variation', 'count', 'extra'];
-  const RECORD_FIELDS = ['id', 'type', 'start', 'timestamp', 'counts', 'unitId'];
+  const RECORD_FIELDS = ['id', 'type', 'start', 'timestamp', 'counts', 'unitId', 'app'];
+  /** `app` values: valid names at the edges and malformed ones (APP_NAME_PATTERN). */
+  const ODD_APPS: unknown[] = ['web-shop', 'checkout_api.v2', 'a', 'A'.repeat(64), 'A'.repeat(65), '', '-web', '.web', '_web', 'web shop', 'wéb', 'web/shop', 'web\u0000', 7, null, true, ['web'], {}];
 
   it('gives the same verdict and output as sdkBatchItemSchema on 10,000 generated records', () => {
     const random = seededRandom(7);
     let accepted = 0;
+    let appsAccepted = 0;
+    let appsRejected = 0;
     const mismatches: unknown[] = [];
     for (let n = 0; n < 10_000; n++) {
       const items = counts(random() < 0.05 ? 99 + Math.floor(random() * 3) : random() < 0.1 ? 0 : 1 + Math.floor(random() * 4)) as Record<string, unknown>[];
@@ -199,6 +203,8 @@ describe('checkSdkEvent on evaluations records', () => {
           items.push({ ...pick(random, items) });
         } else if (r < 0.65) {
           event.start = pick(random, ODD_START);
+        } else if (r < 0.8) {
+          event.app = pick(random, ODD_APPS);
         } else {
           const field = pick(random, RECORD_FIELDS);
           if (random() < 0.2) {
@@ -215,10 +221,17 @@ describe('checkSdkEvent on evaluations records', () => {
         mismatches.push({ event, zod: zod.success ? 'accepted' : zod.error.issues[0], mine });
       }
       accepted += mine.ok ? 1 : 0;
+      if (event.app !== undefined) {
+        const alone = checkSdkEvent(record({ app: event.app }));
+        appsAccepted += alone.ok ? 1 : 0;
+        appsRejected += alone.ok ? 0 : 1;
+      }
     }
     expect(mismatches.slice(0, 3)).toEqual([]);
     expect(accepted).toBeGreaterThan(2_000);
     expect(accepted).toBeLessThan(8_000);
+    // Both kinds of `app` were generated, and both checks agreed on them.
+    expect([appsAccepted > 100, appsRejected > 100]).toEqual([true, true]);
   });
 
   it('names the field at fault, with the same path as the schema', () => {
@@ -235,6 +248,11 @@ describe('checkSdkEvent on evaluations records', () => {
       [record({ counts: [{ flag: 'a', variation: '-on', count: 1 }] }), 'counts.0.variation', /must start with an ASCII letter or digit/],
       [record({ counts: [{ flag: 'a', variation: 'on', count: 1, extra: 1 }] }), 'counts.0', /unrecognized key "extra"/],
       [record({ unitId: 'u1' }), '', /unrecognized key "unitId"/],
+      [record({ app: '' }), 'app', /./],
+      [record({ app: '-web' }), 'app', /must be 1 to 64 ASCII letters/],
+      [record({ app: 'web shop' }), 'app', /must be 1 to 64 ASCII letters/],
+      [record({ app: 'a'.repeat(65) }), 'app', /./],
+      [record({ app: 7 }), 'app', /string/],
     ];
     for (const [event, path, message] of cases) {
       const mine = checkSdkEvent(event);
@@ -248,6 +266,9 @@ describe('checkSdkEvent on evaluations records', () => {
       record({ start: '2025-12-07T09:33:20Z', timestamp: 1_765_100_010_000 }),
       record({ counts: counts(100) }),
       record({ counts: [{ flag: 'x'.repeat(200), variation: null, count: 1_000_000_000 }] }),
+      record({ app: 'checkout-api' }),
+      record({ app: 'A'.repeat(64) }),
+      record({ app: '9.web_shop-2' }),
     ]) {
       expect(checkSdkEvent(event)).toEqual({ ok: true, event });
       expect(sdkBatchItemSchema.safeParse(event).success).toBe(true);

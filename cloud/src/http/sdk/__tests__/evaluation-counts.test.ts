@@ -83,6 +83,7 @@ describe('evaluation counts: POST /sdk/v1/events → Kinesis → aggregator → 
         { environment: 'development', variation: 'off', count: 31 },
       ],
       lastEvaluated: [{ environment: 'development', at: new Date(now - 10_000).toISOString() }],
+      apps: [{ app: null, count: 156, lastEvaluatedAt: new Date(now - 10_000).toISOString() }],
       // Project-wide: the earliest hour any key was counted in; production and staging have none.
       countingSince: [{ environment: 'development', since: hourOf(now - 2 * HOUR) }],
     });
@@ -249,5 +250,63 @@ describe('evaluation counts: POST /sdk/v1/events → Kinesis → aggregator → 
     expect(deleted.status).toBe(204);
     expect((await api.flagEvaluations('demo', 'doomed-flag')).totals).toEqual([{ environment: 'development', variation: 'off', count: 9 }]);
     expect(await listed()).toMatchObject({ defined: false, total: 9 });
+  });
+
+  it('counts records and remote evaluations under their application (`app`, X-XP-App), filters by one, and refuses a malformed one naming it', async () => {
+    const before = poller.stats().processed;
+    expect((await post([record({ app: 'checkout-api', counts: [{ flag: 'by-app', variation: 'on', count: 10 }] }), record({ app: 'web-shop', counts: [{ flag: 'by-app', variation: 'on', count: 3 }] })])).body).toEqual({
+      accepted: 2,
+      rejected: [],
+    });
+    // A bad `app` rejects that record alone.
+    const bad = await post([record({ app: '-nope', counts: [{ flag: 'by-app', variation: 'on', count: 99 }] }), record({ counts: [{ flag: 'by-app', variation: 'on', count: 1 }] })]);
+    expect([bad.body.accepted, bad.body.rejected[0].reason]).toEqual([1, expect.stringMatching(/^app: must be 1 to 64 ASCII letters/)]);
+    // The remote evaluations a minute on, inside the hour bucket the default window reads (the clock may stand on an hour's start).
+    s.p.now.value = new Date(Math.max(s.p.now.value.getTime(), now + 60_000));
+    const headers = (app?: string): Record<string, string> => ({ 'X-XP-SDK-Key': server, ...(app === undefined ? {} : { 'X-XP-App': app }) });
+    const evaluate = (app?: string): Promise<{ status: number; body: any }> => s.p.request('POST', '/sdk/v1/evaluate', { body: { unit: { id: 'u-1' }, flags: ['by-app'] }, headers: headers(app) });
+    const ofrep = (app?: string): Promise<Response> =>
+      Promise.resolve(s.p.app.request('/ofrep/v1/evaluate/flags/by-app', { method: 'POST', headers: { 'content-type': 'application/json', ...headers(app) }, body: JSON.stringify({ context: { targetingKey: 'u-1' } }) }));
+    expect((await evaluate('web-shop')).status).toBe(200);
+    expect((await ofrep('web-shop')).status).toBe(404);
+    expect((await evaluate()).status).toBe(200);
+    // A malformed header: 400 naming it, nothing counted.
+    for (const app of ['', 'a b', 'x'.repeat(65), '.dot-first']) {
+      const refused = await evaluate(app);
+      expect([refused.status, refused.body.error.details.issues[0].path, refused.body.error.message]).toEqual([400, 'header.X-XP-App', expect.stringContaining('X-XP-App header must be 1 to 64')]);
+      const res = await ofrep(app);
+      expect([res.status, await res.json()]).toEqual([400, { key: 'by-app', errorCode: 'GENERAL', errorDetails: expect.stringContaining('X-XP-App header must be 1 to 64') }]);
+    }
+    // The preflight lets a browser send it.
+    const preflight = await s.p.app.request('/sdk/v1/evaluate', { method: 'OPTIONS', headers: { origin: 'https://shop.example', 'access-control-request-method': 'POST', 'access-control-request-headers': 'x-xp-app' } });
+    expect(preflight.headers.get('access-control-allow-headers')).toContain('X-XP-App');
+    // The SDK's 3 records and the 3 counting requests' (evaluate, OFREP's not-found, evaluate without a header).
+    const counted = async (): Promise<number> => (await api.flagEvaluations('demo', 'by-app')).apps.reduce((n, a) => n + a.count, 0);
+    await until(async () => poller.stats().processed >= before + 6 && (await counted()) === 17, 'the records aggregated');
+
+    const all = await api.flagEvaluations('demo', 'by-app');
+    expect(all.apps.map((a) => [a.app, a.count])).toEqual([
+      ['checkout-api', 10],
+      ['web-shop', 5],
+      [null, 2],
+    ]);
+    const web = await api.flagEvaluations('demo', 'by-app', { app: 'web-shop' });
+    // Its 3 from the SDK ('on') and the 2 remote evaluations (a key no flag has: the default served).
+    expect([web.totals, web.apps.map((a) => a.app)]).toEqual([
+      [
+        { environment: 'development', variation: 'on', count: 3 },
+        { environment: 'development', variation: null, count: 2 },
+      ],
+      ['web-shop'],
+    ]);
+    expect((await api.flagEvaluations('demo', 'by-app', { app: 'never-seen' })).totals).toEqual([]);
+    const listed = await api.projectFlagEvaluations('demo', { app: 'checkout-api' });
+    expect([listed.flags.map((f) => [f.flag, f.total]), listed.apps.map((a) => a.app), listed.dropped]).toEqual([[['by-app', 10]], ['checkout-api'], 0]);
+    expect((await api.projectFlagEvaluations('demo')).apps.map((a) => a.app)).toEqual(expect.arrayContaining(['checkout-api', 'web-shop', null]));
+    // A malformed filter: 400 naming query.app.
+    for (const path of ['/api/v1/projects/demo/flags/by-app/evaluations?app=a%20b', '/api/v1/projects/demo/flag-evaluations?app=-x']) {
+      const res = await s.p.request('GET', path, { token: s.owner });
+      expect([res.status, res.body.error.details.issues[0].path]).toEqual([400, 'query.app']);
+    }
   });
 });

@@ -72,7 +72,11 @@ describe('the SDK endpoints in the OpenAPI document', () => {
         expect(schemaOf(op.responses[status])).toEqual({ $ref: '#/components/schemas/OfrepGeneralError' });
       }
     }
-    expect(single.parameters).toEqual([expect.objectContaining({ name: 'key', in: 'path', required: true })]);
+    // X-XP-App: the application the answer counts under (optional, checked as the SDKs' appName).
+    expect(single.parameters).toEqual([
+      expect.objectContaining({ name: 'key', in: 'path', required: true }),
+      expect.objectContaining({ name: 'X-XP-App', in: 'header', required: false, schema: expect.objectContaining({ maxLength: 64, pattern: '^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$' }) }),
+    ]);
     expect(schemaOf(single.responses['200'])).toEqual({ $ref: '#/components/schemas/OfrepEvaluationSuccess' });
     expect(schemaOf(single.responses['404'])).toEqual({ $ref: '#/components/schemas/OfrepEvaluationFailure' });
     expect(schemaOf(bulk.responses['200'])).toEqual({ $ref: '#/components/schemas/OfrepBulkEvaluationSuccess' });

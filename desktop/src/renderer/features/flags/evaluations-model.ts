@@ -3,7 +3,7 @@
  * the API's answers (GET …/flags/{key}/evaluations and GET …/flag-evaluations) to what the flag page
  * and the flags list show.
  */
-import type { EvaluationCountingSince, FlagEvaluations, ProjectFlagEvaluations, StoredEnvironment } from '@xp/shared';
+import type { EvaluationAppCount, EvaluationCountingSince, FlagEvaluations, ProjectFlagEvaluations, StoredEnvironment } from '@xp/shared';
 import { formatCount } from '../../lib/format.js';
 
 /** GET /api/v1/projects/{project}/flags/{key}/evaluations (the shared client's `flagEvaluations`). */
@@ -284,6 +284,66 @@ export function undefinedKeys(view: ProjectEvaluationsView, limit = UNDEFINED_LI
   const omitted = typeof view.undefinedOmitted === 'number' && Number.isFinite(view.undefinedOmitted) && view.undefinedOmitted > 0 ? view.undefinedOmitted : 0;
   const keys = all.slice(0, Math.max(0, limit));
   return { keys, more: omitted + all.length - keys.length };
+}
+
+/** How evaluations counted under no application name (SDKs without `appName`, remote evaluation without `X-XP-App`) read. */
+export const NO_APP = 'No application named';
+
+/** An application's name in the console: its `appName`, or NO_APP. */
+export const appName = (app: string | null): string => app ?? NO_APP;
+
+/**
+ * The caps on what one environment's hour stores (cloud/src/store/flag-evaluations.ts): counts beyond
+ * them are not kept but added to `dropped`.
+ */
+export const DROP_CAPS = { keys: 2_000, apps: 50 } as const;
+
+/** An application's counts with its share of all the applications' evaluations. */
+export interface AppTotal extends EvaluationAppCount {
+  readonly share: number;
+}
+
+/**
+ * The applications of an answer (`apps`), most evaluated first (ties by name, none named last among
+ * equals), with shares; none when nothing was counted or the server is older (no `apps`).
+ */
+export function appTotals(view: { readonly apps?: readonly EvaluationAppCount[] }): AppTotal[] {
+  const apps = Array.isArray(view.apps) ? (view.apps as readonly EvaluationAppCount[]).filter((a) => Number.isFinite(a.count) && a.count > 0) : [];
+  const sum = apps.reduce((a, b) => a + b.count, 0);
+  const name = (a: EvaluationAppCount): string => a.app ?? '\uffff';
+  return [...apps].sort((a, b) => b.count - a.count || (name(a) < name(b) ? -1 : name(a) > name(b) ? 1 : 0)).map((a) => ({ ...a, share: a.count / sum }));
+}
+
+/**
+ * The named applications the Application filter offers, by name: those seen in answers so far
+ * (`seen`: a filtered answer names only its own) and the one chosen, even if no longer seen.
+ */
+export function appChoices(seen: Iterable<string>, chosen: string | undefined): string[] {
+  const names = new Set(seen);
+  if (chosen !== undefined) {
+    names.add(chosen);
+  }
+  return [...names].sort();
+}
+
+/** The named applications of an answer. */
+export const namedApps = (view: { readonly apps?: readonly EvaluationAppCount[] }): string[] => appTotals(view).map((a) => a.app).filter((a): a is string => a !== null);
+
+/**
+ * The applications that ask for a key, in words, most evaluated first: the first `top` with their
+ * counts, and how many more there are (`rest`). None for an older server (no `apps`).
+ */
+export function keyApps(key: { readonly apps?: readonly EvaluationAppCount[] }, top = 3): { shown: string[]; rest: string[] } {
+  const all = appTotals(key).map((a) => `${appName(a.app)} ${formatCount(a.count)}`);
+  // "+1 more" would take the room of the one it hides.
+  const cut = all.length <= top + 1 ? all.length : top;
+  return { shown: all.slice(0, cut), rest: all.slice(cut) };
+}
+
+/** Evaluations in the window not kept because an hour of an environment passed the caps (`dropped`; 0 for an older server). */
+export function droppedCount(view: ProjectEvaluationsView): number {
+  const n = (view as { dropped?: unknown }).dropped;
+  return typeof n === 'number' && Number.isFinite(n) && n > 0 ? n : 0;
 }
 
 /** Whether an answer of GET …/flag-evaluations has the shape expected (an older server answers something else). */

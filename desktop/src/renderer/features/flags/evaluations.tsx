@@ -1,4 +1,4 @@
-import { useId, useRef, useState } from 'react';
+import { useEffect, useId, useRef, useState } from 'react';
 import type { ReactNode } from 'react';
 import { Bar, CartesianGrid, ComposedChart, Legend, ReferenceArea, ResponsiveContainer, Tooltip, XAxis, YAxis } from 'recharts';
 import type { Flag, Stored, StoredEnvironment } from '@xp/shared';
@@ -13,16 +13,22 @@ import {
   BULK_CAVEAT,
   COUNTING_SDKS_SINCE,
   DEFAULT_SERVED,
+  DROP_CAPS,
   LIST_DAYS,
+  NO_APP,
   RANGES,
   UNDEFINED_LIMIT,
+  appChoices,
+  appTotals,
   chartRows,
   countingStart,
   defaultEnvironment,
   formatAgo,
   isNoData,
   isProjectEvaluations,
+  keyApps,
   lastEvaluatedIn,
+  namedApps,
   rangeQuery,
   sinceCountingText,
   unevaluated,
@@ -148,7 +154,18 @@ export function EvaluationsChart({ rows, variations, title }: { rows: readonly E
  * ask for it there — over the whole range only when counting there began before it, else only since
  * counting began (no advice to remove it then). Unknown (undefined): only what is sure is said.
  */
-export function NoEvaluations({ environmentName, rangeLabel, state }: { environmentName: string; rangeLabel: string; state: Unevaluated | undefined }): ReactNode {
+export function NoEvaluations({ environmentName, rangeLabel, state, app }: { environmentName: string; rangeLabel: string; state: Unevaluated | undefined; app?: string | undefined }): ReactNode {
+  if (app !== undefined) {
+    // Counting since when is known per environment, not per application: nothing is claimed of the flag.
+    return (
+      <Empty>
+        <p>
+          No evaluation counted for {app} in {environmentName} ({rangeLabel.toLowerCase()}). Only SDKs configured with the application name <code>{app}</code> count under it; other
+          applications may still evaluate the flag: choose <em>All applications</em> to see them.
+        </p>
+      </Empty>
+    );
+  }
   if (state?.kind === 'days') {
     return (
       <Empty>
@@ -191,10 +208,61 @@ export interface EvaluationsPanelProps {
   readonly range: RangeKey;
   readonly view: FlagEvaluationsView;
   readonly now: number;
+  /** The application the counts are filtered on (`?app=`), or undefined: all. */
+  readonly app?: string | undefined;
+}
+
+/**
+ * The counts per application over all environments in the range (the API's `apps`): which services
+ * still ask for the flag. Evaluations counted under no name read NO_APP.
+ */
+export function AppTotalsTable({ view, rangeLabel, app, now }: { view: FlagEvaluationsView; rangeLabel: string; app: string | undefined; now: number }): ReactNode {
+  const apps = appTotals(view);
+  return (
+    <>
+      <h3>Applications</h3>
+      <p className="small muted">
+        {app === undefined ? 'Which applications evaluated the flag' : `Evaluations counted for ${app}`}, in all environments ({rangeLabel.toLowerCase()}). An application is named by its SDK&apos;s
+        application name option (<code>appName</code> / <code>app_name</code>); &quot;{NO_APP}&quot; counts SDKs without one and remote evaluations without the <code>X-XP-App</code> header.
+      </p>
+      {apps.length === 0 ? (
+        <p>{app === undefined ? 'No evaluation counted in any environment.' : `No evaluation counted for ${app} in any environment.`}</p>
+      ) : (
+        <table aria-label="Evaluations per application">
+          <thead>
+            <tr>
+              <th scope="col">Application</th>
+              <th scope="col" className="num">
+                Evaluations
+              </th>
+              <th scope="col" className="num">
+                Share
+              </th>
+              <th scope="col">Last evaluated</th>
+            </tr>
+          </thead>
+          <tbody>
+            {apps.map((a) => (
+              <tr key={a.app ?? ''}>
+                <th scope="row">{a.app === null ? <em>{NO_APP}</em> : <code>{a.app}</code>}</th>
+                <td className="num">{formatCount(a.count)}</td>
+                <td className="num">{formatPercent(a.share)}</td>
+                <td>
+                  <time dateTime={a.lastEvaluatedAt} title={formatTime(a.lastEvaluatedAt)}>
+                    {formatAgo(a.lastEvaluatedAt, now)}
+                  </time>
+                </td>
+              </tr>
+            ))}
+          </tbody>
+        </table>
+      )}
+    </>
+  );
 }
 
 /** The counts of a flag in one environment and range: the chart, the totals with shares, and when it was last evaluated where. */
-export function EvaluationsPanel({ flagKey, variations, environments, environment, range, view, now }: EvaluationsPanelProps): ReactNode {
+export function EvaluationsPanel({ flagKey, variations, environments, environment, range, view, now, app }: EvaluationsPanelProps): ReactNode {
   // Since when counts arrive per environment (project-wide); an older server does not say: then nothing is claimed.
   const known = Array.isArray((view as { countingSince?: unknown }).countingSince);
   const state = (env: string, days: number): Unevaluated | undefined => (known ? unevaluated(countingStart(view, env), false, days, now) : undefined);
@@ -203,16 +271,17 @@ export function EvaluationsPanel({ flagKey, variations, environments, environmen
   const totals = variationTotals(view, environment, order);
   const sum = totals.reduce((a, t) => a + t.count, 0);
   const rangeLabel = RANGES[range].label;
-  const title = `Evaluations of ${flagKey} in ${envName(environment)}, ${rangeLabel.toLowerCase()}, per ${view.interval} by served variation`;
+  const by = app === undefined ? '' : ` by ${app}`;
+  const title = `Evaluations of ${flagKey}${by} in ${envName(environment)}, ${rangeLabel.toLowerCase()}, per ${view.interval} by served variation`;
   return (
     <>
       {totals.length === 0 ? (
-        <NoEvaluations environmentName={envName(environment)} rangeLabel={rangeLabel} state={state(environment, RANGES[range].span / 86_400_000)} />
+        <NoEvaluations environmentName={envName(environment)} rangeLabel={rangeLabel} state={state(environment, RANGES[range].span / 86_400_000)} app={app} />
       ) : (
         <>
           <EvaluationsChart rows={chartRows(view, environment, order)} variations={order} title={title} />
           {order.includes(null) ? <p className="small muted">{DEFAULT_SERVED_HELP}</p> : null}
-          <table aria-label={`Evaluations per variation in ${envName(environment)}`}>
+          <table aria-label={`Evaluations per variation${by} in ${envName(environment)}`}>
             <thead>
               <tr>
                 <th scope="col">Served</th>
@@ -241,7 +310,8 @@ export function EvaluationsPanel({ flagKey, variations, environments, environmen
           </table>
         </>
       )}
-      <h3>Last evaluated</h3>
+      <AppTotalsTable view={view} rangeLabel={rangeLabel} app={app} now={now} />
+      <h3>Last evaluated{by}</h3>
       <ul aria-label="Last evaluated per environment">
         {environments.map((e) => {
           const at = lastEvaluatedIn(view, e.key);
@@ -249,7 +319,11 @@ export function EvaluationsPanel({ flagKey, variations, environments, environmen
           return (
             <li key={e.key}>
               {at === undefined ? (
-                none === undefined ? (
+                app !== undefined ? (
+                  <>
+                    Not evaluated by {app} in {e.name} in the counts received
+                  </>
+                ) : none === undefined ? (
                   <>Not evaluated in {e.name} in the counts received</>
                 ) : none.kind === 'no counts' ? (
                   <>No evaluation counts received in {e.name}</>
@@ -263,6 +337,7 @@ export function EvaluationsPanel({ flagKey, variations, environments, environmen
               ) : (
                 <>
                   Last evaluated <time dateTime={at} title={formatTime(at)}>{formatAgo(at, now)}</time> in {e.name}
+                  {by}
                 </>
               )}
             </li>
@@ -281,6 +356,7 @@ const noCounts = (flag: string, query: { from: string; to: string; interval: 'ho
   series: [],
   totals: [],
   lastEvaluated: [],
+  apps: [],
   ...(project !== undefined && Array.isArray((project as { countingSince?: unknown }).countingSince) ? { countingSince: project.countingSince } : {}),
 }) as FlagEvaluationsView;
 
@@ -289,23 +365,37 @@ export function FlagEvaluations({ flag }: { flag: Stored<Flag> }): ReactNode {
   const { client, project, environments, refreshTick } = useSession();
   const [environment, setEnvironment] = useState(() => defaultEnvironment(environments) ?? '');
   const [range, setRange] = useState<RangeKey>('7d');
+  /** The Application filter: '' all. */
+  const [app, setApp] = useState('');
+  /** The named applications seen in the answers: a filtered answer names only its own, so the choices stay. */
+  const [seenApps, setSeenApps] = useState<readonly string[]>([]);
   const { state, reload } = useAsync(
     async () => {
-      const query = rangeQuery(range, Date.now());
+      const span = rangeQuery(range, Date.now());
+      const query = { ...span, ...(app === '' ? {} : { app }) };
       // The answer says since when counts arrive per environment (countingSince): what "not evaluated" may claim.
       const view = await client.flagEvaluations(project, flag.key, query).catch(async (e: unknown) => {
         if (e instanceof ApiError && e.status === 404) {
           // Never counted: the project's answer (one key no flag has at most: cheap) says since when counts arrive; its failure is not the page's.
           const projectView = await client.projectFlagEvaluations(project, { days: LIST_DAYS, limit: 1 }).catch(() => undefined);
-          return noCounts(flag.key, query, projectView !== undefined && isProjectEvaluations(projectView) ? projectView : undefined);
+          return noCounts(flag.key, span, projectView !== undefined && isProjectEvaluations(projectView) ? projectView : undefined);
         }
         throw e;
       });
       return { view, now: Date.now() };
     },
-    [client, project, flag.key, range],
+    [client, project, flag.key, range, app],
     { pollMs: 60_000, refreshKey: refreshTick },
   );
+  const answered = state.status === 'ready' ? state.data.view : undefined;
+  useEffect(() => {
+    if (answered !== undefined) {
+      setSeenApps((before) => {
+        const fresh = namedApps(answered).filter((a) => !before.includes(a));
+        return fresh.length === 0 ? before : [...before, ...fresh];
+      });
+    }
+  }, [answered]);
   return (
     <section aria-labelledby="flag-evaluations-heading">
       <h2 id="flag-evaluations-heading">Evaluations</h2>
@@ -331,6 +421,17 @@ export function FlagEvaluations({ flag }: { flag: Stored<Flag> }): ReactNode {
             ))}
           </select>
         </label>
+        <label className="inline">
+          Application
+          <select aria-label="Evaluations application" value={app} onChange={(e) => { setApp(e.target.value); }}>
+            <option value="">All applications</option>
+            {appChoices(seenApps, app === '' ? undefined : app).map((a) => (
+              <option key={a} value={a}>
+                {a}
+              </option>
+            ))}
+          </select>
+        </label>
         {state.status === 'ready' && state.refreshing ? <span className="muted small">refreshing…</span> : null}
       </div>
       <AsyncView state={state} onRetry={reload}>
@@ -343,6 +444,7 @@ export function FlagEvaluations({ flag }: { flag: Stored<Flag> }): ReactNode {
             range={range}
             view={view}
             now={now}
+            app={app === '' ? undefined : app}
           />
         )}
       </AsyncView>
@@ -373,6 +475,7 @@ export function UndefinedKeysPanel({ keys, more = 0, environments, now, canCreat
                 Evaluations
               </th>
               <th scope="col">Per environment</th>
+              <th scope="col">Applications</th>
               <th scope="col">Last seen</th>
               <th scope="col">
                 <span className="visually-hidden">Actions</span>
@@ -387,6 +490,9 @@ export function UndefinedKeysPanel({ keys, more = 0, environments, now, canCreat
                 </th>
                 <td className="num">{formatCount(k.total)}</td>
                 <td className="small">{k.environments.map((e) => `${envName(e.environment)} ${formatCount(e.count)}`).join(', ')}</td>
+                <td className="small">
+                  <KeyApps evaluated={k} />
+                </td>
                 <td className="small">
                   <time dateTime={k.lastEvaluatedAt} title={formatTime(k.lastEvaluatedAt)}>
                     {formatAgo(k.lastEvaluatedAt, now)}
@@ -410,6 +516,43 @@ export function UndefinedKeysPanel({ keys, more = 0, environments, now, canCreat
         </p>
       ) : null}
     </section>
+  );
+}
+
+/** Which applications ask for a key no flag has: the most evaluated three, the others behind a disclosure. */
+function KeyApps({ evaluated }: { evaluated: EvaluatedKey }): ReactNode {
+  const { shown, rest } = keyApps(evaluated);
+  if (shown.length === 0) {
+    return <span className="muted">—</span>;
+  }
+  return (
+    <>
+      {shown.join(', ')}
+      {rest.length === 0 ? null : (
+        <details>
+          <summary>{rest.length} more</summary>
+          {rest.join(', ')}
+        </details>
+      )}
+    </>
+  );
+}
+
+/**
+ * Evaluations of the window the server did not keep (`dropped`): an hour of an environment passed the
+ * caps on distinct keys or applications, so counts of those hours miss keys, and "not evaluated" may
+ * be wrong for them. Shown only when some were dropped.
+ */
+export function DroppedNotice({ dropped }: { dropped: number }): ReactNode {
+  if (!(dropped > 0)) {
+    return null;
+  }
+  return (
+    <p className="banner banner-warn">
+      {formatCount(dropped)} {dropped === 1 ? 'evaluation' : 'evaluations'} in the last {LIST_DAYS} days {dropped === 1 ? 'was' : 'were'} not counted: in some hours an environment passed the
+      limit of {formatCount(DROP_CAPS.keys)} distinct flag keys or {formatCount(DROP_CAPS.apps)} distinct applications (a client sending generated keys or application names?). The counts
+      of those hours miss keys and applications, so a flag may show as less evaluated than it was.
+    </p>
   );
 }
 

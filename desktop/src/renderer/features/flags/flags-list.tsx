@@ -15,8 +15,8 @@ import { staleAdvice, staleServed } from './stale.js';
 import { AsyncView, Badge, Confirm, Dialog, Empty, ExplainedBadge, FormError, ResultMessage, ScrollRegion, VisuallyHidden, errorMessage } from '../../lib/ui.js';
 import { toggleProposes, toggleWithApproval } from './toggle.js';
 import { BulkArchiveDialog } from './bulk-archive.js';
-import { UndefinedKeysPanel, useProjectEvaluations } from './evaluations.js';
-import { BULK_CAVEAT, INACTIVE_DAYS, LIST_DAYS, countingStart, environmentCounts, formatAgo, lastEvaluatedOf, notEvaluated, sinceCountingText, sortByLastEvaluated, undefinedKeys, unevaluated } from './evaluations-model.js';
+import { DroppedNotice, UndefinedKeysPanel, useProjectEvaluations } from './evaluations.js';
+import { BULK_CAVEAT, INACTIVE_DAYS, LIST_DAYS, countingStart, droppedCount, environmentCounts, formatAgo, lastEvaluatedOf, notEvaluated, sinceCountingText, sortByLastEvaluated, undefinedKeys, unevaluated } from './evaluations-model.js';
 import type { Unevaluated } from './evaluations-model.js';
 
 /** What a key may hold, in words: the browser's own message for a `pattern` mismatch says only that the format is wrong. */
@@ -329,6 +329,7 @@ export default function FlagsList(): ReactNode {
           Could not load the code references ({errorMessage(codeRefsState.error)}): the references column is unknown and no flag shows as ready to archive.
         </p>
       ) : null}
+      {evaluations.data === undefined ? null : <DroppedNotice dropped={droppedCount(evaluations.data)} />}
       <ResultMessage message={notice}>
         {notice?.requestId === undefined ? null : (
           <>

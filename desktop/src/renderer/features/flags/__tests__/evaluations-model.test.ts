@@ -1,13 +1,18 @@
 import { describe, expect, it } from 'vitest';
 import type { StoredEnvironment } from '@xp/shared';
 import {
+  appChoices,
+  appTotals,
   bucketStarts,
   chartRows,
   countingCovers,
   countingStart,
   defaultEnvironment,
+  droppedCount,
   environmentCounts,
   formatAgo,
+  keyApps,
+  namedApps,
   notEvaluated,
   rangeQuery,
   sortByLastEvaluated,
@@ -68,6 +73,7 @@ const VIEW: FlagEvaluationsView = {
     { environment: 'staging', variation: 'on', count: 1000 },
   ],
   lastEvaluated: [{ environment: 'production', at: '2026-12-07T09:27:00.000Z' }],
+  apps: [{ app: null, count: 1166, lastEvaluatedAt: '2026-12-07T09:27:00.000Z' }],
   countingSince: [{ environment: 'production', since: '2026-11-01T00:00:00.000Z' }],
 };
 
@@ -156,11 +162,13 @@ const OLD = '2026-06-01T00:00:00Z';
 const PROJECT: ProjectEvaluationsView = {
   since: new Date(NOW - 90 * DAY).toISOString(),
   flags: [
-    { flag: 'checkout-v2', defined: true, total: 500, lastEvaluatedAt: '2026-12-07T09:27:00Z', environments: [{ environment: 'production', count: 500, lastEvaluatedAt: '2026-12-07T09:27:00Z' }] },
-    { flag: 'checkuot-v2', defined: false, total: 12, lastEvaluatedAt: '2026-12-06T10:00:00Z', environments: [{ environment: 'production', count: 12, lastEvaluatedAt: '2026-12-06T10:00:00Z' }] },
-    { flag: 'old-banner', defined: true, total: 3, lastEvaluatedAt: '2026-10-01T00:00:00Z', environments: [{ environment: 'production', count: 3, lastEvaluatedAt: '2026-10-01T00:00:00Z' }] },
-    { flag: 'deleted-flag', defined: false, total: 40, lastEvaluatedAt: '2026-12-07T08:00:00Z', environments: [{ environment: 'production', count: 40, lastEvaluatedAt: '2026-12-07T08:00:00Z' }] },
+    { flag: 'checkout-v2', defined: true, total: 500, lastEvaluatedAt: '2026-12-07T09:27:00Z', environments: [{ environment: 'production', count: 500, lastEvaluatedAt: '2026-12-07T09:27:00Z' }], apps: [{ app: null, count: 500, lastEvaluatedAt: '2026-12-07T09:27:00Z' }] },
+    { flag: 'checkuot-v2', defined: false, total: 12, lastEvaluatedAt: '2026-12-06T10:00:00Z', environments: [{ environment: 'production', count: 12, lastEvaluatedAt: '2026-12-06T10:00:00Z' }], apps: [{ app: null, count: 12, lastEvaluatedAt: '2026-12-06T10:00:00Z' }] },
+    { flag: 'old-banner', defined: true, total: 3, lastEvaluatedAt: '2026-10-01T00:00:00Z', environments: [{ environment: 'production', count: 3, lastEvaluatedAt: '2026-10-01T00:00:00Z' }], apps: [{ app: null, count: 3, lastEvaluatedAt: '2026-10-01T00:00:00Z' }] },
+    { flag: 'deleted-flag', defined: false, total: 40, lastEvaluatedAt: '2026-12-07T08:00:00Z', environments: [{ environment: 'production', count: 40, lastEvaluatedAt: '2026-12-07T08:00:00Z' }], apps: [{ app: null, count: 40, lastEvaluatedAt: '2026-12-07T08:00:00Z' }] },
   ],
+  apps: [{ app: null, count: 555, lastEvaluatedAt: '2026-12-07T09:27:00Z' }],
+  dropped: 0,
   undefinedOmitted: 0,
   // Counting for longer than the 90 days kept: the earliest hour kept is within the hour after 90 days ago.
   countingSince: [{ environment: 'production', since: '2026-09-08T10:00:00.000Z' }],
@@ -181,7 +189,7 @@ describe('the inactive rule', () => {
     expect(environmentCounts(PROJECT, 'production')).toBe(true);
     expect(environmentCounts(PROJECT, 'staging')).toBe(false);
     expect(notEvaluated(PROJECT, { key: 'never-called', createdAt: OLD }, 'staging', NOW)).toBe(false);
-    const none: ProjectEvaluationsView = { since: PROJECT.since, flags: [], undefinedOmitted: 0, countingSince: [] };
+    const none: ProjectEvaluationsView = { since: PROJECT.since, flags: [], apps: [], dropped: 0, undefinedOmitted: 0, countingSince: [] };
     expect(environmentCounts(none, 'production')).toBe(false);
     expect(notEvaluated(none, { key: 'old-banner', createdAt: OLD }, 'production', NOW)).toBe(false);
   });
@@ -224,7 +232,7 @@ describe('the flags list', () => {
   });
 
   it('lists at most the limit of keys no flag has, and says how many more there are', () => {
-    const flood: ProjectEvaluationsView = { ...PROJECT, flags: [...PROJECT.flags, ...Array.from({ length: 300 }, (_, i) => ({ flag: `junk-${i}`, defined: false, total: 1, lastEvaluatedAt: '2026-12-07T09:00:00Z', environments: [] }))], undefinedOmitted: 31_000 };
+    const flood: ProjectEvaluationsView = { ...PROJECT, flags: [...PROJECT.flags, ...Array.from({ length: 300 }, (_, i) => ({ flag: `junk-${i}`, defined: false, total: 1, lastEvaluatedAt: '2026-12-07T09:00:00Z', environments: [], apps: [] }))], undefinedOmitted: 31_000 };
     const { keys, more } = undefinedKeys(flood);
     expect(keys).toHaveLength(200);
     expect(keys.slice(0, 2).map((k) => k.flag)).toEqual(['deleted-flag', 'checkuot-v2']);
@@ -236,5 +244,39 @@ describe('the flags list', () => {
   it('sorts by last evaluation, least recent first, never evaluated before all', () => {
     const last = new Map([['b', '2026-12-07T09:00:00Z'], ['a', '2026-11-01T00:00:00Z'], ['d', 'garbage']]);
     expect(sortByLastEvaluated([{ key: 'b' }, { key: 'a' }, { key: 'd' }, { key: 'c' }], (k) => last.get(k)).map((f) => f.key)).toEqual(['c', 'd', 'a', 'b']);
+  });
+});
+
+describe('applications', () => {
+  const at = '2026-12-07T09:00:00Z';
+  it('orders the applications most evaluated first, ties by name with none named last, with shares', () => {
+    const totals = appTotals({ apps: [{ app: 'b', count: 10, lastEvaluatedAt: at }, { app: null, count: 30, lastEvaluatedAt: at }, { app: 'z', count: 30, lastEvaluatedAt: at }, { app: 'a', count: 30, lastEvaluatedAt: at }, { app: 'zero', count: 0, lastEvaluatedAt: at }] });
+    expect(totals.map((t) => [t.app, t.count, t.share])).toEqual([['a', 30, 0.3], ['z', 30, 0.3], [null, 30, 0.3], ['b', 10, 0.1]]);
+  });
+
+  it('has none for an older server, which answers no apps', () => {
+    expect(appTotals({})).toEqual([]);
+    expect(namedApps({})).toEqual([]);
+  });
+
+  it('offers the named applications seen and the one chosen, by name', () => {
+    expect(namedApps({ apps: [{ app: 'web-shop', count: 2, lastEvaluatedAt: at }, { app: null, count: 1, lastEvaluatedAt: at }] })).toEqual(['web-shop']);
+    expect(appChoices(['web-shop', 'checkout-api', 'web-shop'], undefined)).toEqual(['checkout-api', 'web-shop']);
+    expect(appChoices(['web-shop'], 'gone-app')).toEqual(['gone-app', 'web-shop']);
+  });
+
+  it('words the applications of a key: three with their counts, the rest apart, four when four', () => {
+    const apps = (n: number) => ({ apps: Array.from({ length: n }, (_, i) => ({ app: i === 0 ? null : `app-${i}`, count: 1000 * (n - i), lastEvaluatedAt: at })) });
+    expect(keyApps(apps(5))).toEqual({ shown: ['No application named 5,000', 'app-1 4,000', 'app-2 3,000'], rest: ['app-3 2,000', 'app-4 1,000'] });
+    expect(keyApps(apps(4))).toEqual({ shown: ['No application named 4,000', 'app-1 3,000', 'app-2 2,000', 'app-3 1,000'], rest: [] });
+    expect(keyApps({})).toEqual({ shown: [], rest: [] });
+  });
+
+  it('reads the evaluations dropped by the caps, 0 for an older server or a bad value', () => {
+    expect(droppedCount({ ...PROJECT, dropped: 12 })).toBe(12);
+    expect(droppedCount(PROJECT)).toBe(0);
+    const { dropped: _dropped, ...older } = PROJECT;
+    expect(droppedCount(older as ProjectEvaluationsView)).toBe(0);
+    expect(droppedCount({ ...PROJECT, dropped: Number.NaN })).toBe(0);
   });
 });

@@ -3,7 +3,7 @@ import { cleanup, render, screen, within } from '@testing-library/react';
 import { userEvent } from '@testing-library/user-event';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { StoredEnvironment } from '@xp/shared';
-import { EvaluationsPanel, UndefinedKeysPanel } from '../evaluations.js';
+import { DroppedNotice, EvaluationsPanel, UndefinedKeysPanel } from '../evaluations.js';
 import type { EvaluatedKey, FlagEvaluationsView } from '../evaluations-model.js';
 
 afterEach(cleanup);
@@ -45,6 +45,11 @@ const VIEW: FlagEvaluationsView = {
     { environment: 'production', variation: null, count: 40 },
   ],
   lastEvaluated: [{ environment: 'production', at: '2026-12-07T09:27:00.000Z' }],
+  apps: [
+    { app: 'checkout-api', count: 1200, lastEvaluatedAt: '2026-12-07T09:27:00.000Z' },
+    { app: null, count: 310, lastEvaluatedAt: '2026-12-06T21:00:00.000Z' },
+    { app: 'web-shop', count: 40, lastEvaluatedAt: '2026-12-06T08:00:00.000Z' },
+  ],
   // Counts from production for longer than 90 days, from staging since Nov 1; none from development.
   countingSince: [
     { environment: 'production', since: '2026-09-08T10:00:00.000Z' },
@@ -52,7 +57,7 @@ const VIEW: FlagEvaluationsView = {
   ],
 };
 
-const key = (flag: string, defined: boolean, environment: string, count: number, at: string): EvaluatedKey => ({ flag, defined, total: count, lastEvaluatedAt: at, environments: [{ environment, count, lastEvaluatedAt: at }] });
+const key = (flag: string, defined: boolean, environment: string, count: number, at: string, apps: EvaluatedKey['apps'] = [{ app: null, count, lastEvaluatedAt: at }]): EvaluatedKey => ({ flag, defined, total: count, lastEvaluatedAt: at, environments: [{ environment, count, lastEvaluatedAt: at }], apps });
 function panel(overrides: Partial<Parameters<typeof EvaluationsPanel>[0]> = {}): void {
   render(<EvaluationsPanel flagKey="checkout-v2" variations={['off', 'on']} environments={ENVIRONMENTS} environment="production" range="7d" view={VIEW} now={NOW} {...overrides} />);
 }
@@ -139,6 +144,54 @@ describe('a flag\'s evaluations', () => {
     expect(screen.getAllByText(/^Flags fetched only by bulk remote evaluation .* are not counted: a bulk answer is not a use\.$/).length).toBeGreaterThan(0);
   });
 
+  it('shows which applications evaluated it, with shares and when last, those that named none as "No application named"', () => {
+    panel();
+    expect(rowsOf(screen.getByRole('table', { name: 'Evaluations per application' }))).toEqual([
+      ['Application', 'Evaluations', 'Share', 'Last evaluated'],
+      ['checkout-api', '1,200', '77.4%', '3 minutes ago'],
+      ['No application named', '310', '20.0%', '12 hours ago'],
+      ['web-shop', '40', '2.6%', '1 day ago'],
+    ]);
+    expect(screen.getByText(/^Which applications evaluated the flag, in all environments \(last 7 days\)/)).toBeTruthy();
+  });
+
+  it('shows the applications table even where the environment shown has no counts', () => {
+    panel({ environment: 'staging' });
+    expect(screen.queryByRole('table', { name: 'Evaluations per variation in Staging' })).toBeNull();
+    expect(within(screen.getByRole('table', { name: 'Evaluations per application' })).getAllByRole('row')).toHaveLength(4);
+  });
+
+  it('says so when no application evaluated it, or the server does not say per application', () => {
+    panel({ view: { ...VIEW, apps: [] } });
+    expect(screen.queryByRole('table', { name: 'Evaluations per application' })).toBeNull();
+    expect(screen.getByText('No evaluation counted in any environment.')).toBeTruthy();
+    cleanup();
+    const { apps: _apps, ...older } = VIEW;
+    panel({ view: older as FlagEvaluationsView });
+    expect(screen.getByText('No evaluation counted in any environment.')).toBeTruthy();
+  });
+
+  it('filtered on an application, names it in the chart, the totals and the last evaluations', () => {
+    panel({ app: 'web-shop', view: { ...VIEW, apps: [VIEW.apps[2]!] } });
+    expect(screen.getByRole('figure', { name: 'Evaluations of checkout-v2 by web-shop in Production, last 7 days, per day by served variation' })).toBeTruthy();
+    expect(screen.getByRole('table', { name: 'Evaluations per variation by web-shop in Production' })).toBeTruthy();
+    expect(rowsOf(screen.getByRole('table', { name: 'Evaluations per application' })).slice(1)).toEqual([['web-shop', '40', '100.0%', '1 day ago']]);
+    expect(within(screen.getByRole('list', { name: 'Last evaluated per environment' })).getAllByRole('listitem').map((li) => li.textContent)).toEqual([
+      'Not evaluated by web-shop in Development in the counts received',
+      'Not evaluated by web-shop in Staging in the counts received',
+      'Last evaluated 3 minutes ago in Production by web-shop',
+    ]);
+  });
+
+  it('filtered on an application with no counts, claims nothing of the flag: other applications may evaluate it', () => {
+    panel({ app: 'web-shop', environment: 'staging', view: { ...VIEW, apps: [] } });
+    const empty = screen.getByText(/^No evaluation counted for web-shop in Staging \(last 7 days\)\. Only SDKs configured with the application name/);
+    expect(empty.textContent).toContain('name web-shop count under it; other applications may still evaluate the flag');
+    expect(screen.queryByText(/can be removed from the code/)).toBeNull();
+    expect(screen.queryByText(/^Not evaluated in Staging/)).toBeNull();
+    expect(screen.getByText('No evaluation counted for web-shop in any environment.')).toBeTruthy();
+  });
+
   it('says only "since counting began" when counting began within the range, with no advice to remove the flag', () => {
     panel({ environment: 'staging', view: { ...VIEW, countingSince: [{ environment: 'staging', since: '2026-12-07T09:00:00.000Z' }] } });
     const text = screen.getByText(/^Not evaluated in Staging since counting began \(Dec 7, 2026, 09:00 UTC\), which is less than the range \(last 7 days\)/).textContent;
@@ -156,9 +209,9 @@ describe('evaluated but not defined', () => {
     render(<UndefinedKeysPanel keys={keys} environments={ENVIRONMENTS} now={NOW} canCreate onCreate={(k) => { created.push(k); }} />);
     expect(screen.queryByText(/more keys? evaluated less often/)).toBeNull();
     expect(rowsOf(screen.getByRole('table', { name: 'Evaluated but not defined' }))).toEqual([
-      ['Key', 'Evaluations', 'Per environment', 'Last seen', 'Actions'],
-      ['deleted-flag', '12,345', 'Production 12,345', '1 hour ago', 'Create flag'],
-      ['checkuot', '4', 'Staging 4', '2 days ago', 'Create flag'],
+      ['Key', 'Evaluations', 'Per environment', 'Applications', 'Last seen', 'Actions'],
+      ['deleted-flag', '12,345', 'Production 12,345', 'No application named 12,345', '1 hour ago', 'Create flag'],
+      ['checkuot', '4', 'Staging 4', 'No application named 4', '2 days ago', 'Create flag'],
     ]);
     await userEvent.click(screen.getByRole('button', { name: 'Create flag checkuot' }));
     expect(created).toEqual(['checkuot']);
@@ -169,8 +222,52 @@ describe('evaluated but not defined', () => {
     expect(screen.getByText('and 31,421 more keys evaluated less often (only the 2 most evaluated are listed)')).toBeTruthy();
   });
 
+  it('shows which applications ask for each key: the three most evaluated, the others behind a disclosure', async () => {
+    const at = '2026-12-07T08:00:00.000Z';
+    const many = key('deleted-flag', false, 'production', 1111, at, [
+      { app: 'web-shop', count: 1, lastEvaluatedAt: at },
+      { app: 'checkout-api', count: 1000, lastEvaluatedAt: at },
+      { app: null, count: 100, lastEvaluatedAt: at },
+      { app: 'batch', count: 5, lastEvaluatedAt: at },
+      { app: 'admin', count: 5, lastEvaluatedAt: at },
+    ]);
+    const four = key('checkuot', false, 'staging', 4, at, [
+      { app: 'a', count: 1, lastEvaluatedAt: at },
+      { app: 'b', count: 1, lastEvaluatedAt: at },
+      { app: 'c', count: 1, lastEvaluatedAt: at },
+      { app: 'd', count: 1, lastEvaluatedAt: at },
+    ]);
+    const { apps: _apps, ...older } = key('older-server', false, 'staging', 2, at);
+    render(<UndefinedKeysPanel keys={[many, four, older as EvaluatedKey]} environments={ENVIRONMENTS} now={NOW} canCreate={false} onCreate={() => undefined} />);
+    const cells = screen.getAllByRole('row').slice(1).map((r) => r.querySelectorAll('td')[2]!);
+    expect(cells[0]!.firstChild?.textContent).toBe('checkout-api 1,000, No application named 100, admin 5');
+    const more = within(cells[0]!).getByText('2 more');
+    expect(more.closest('details')?.open).toBe(false);
+    await userEvent.click(more);
+    expect(more.closest('details')?.open).toBe(true);
+    expect(more.closest('details')?.textContent).toBe('2 morebatch 5, web-shop 1');
+    // Four fit: no "1 more" hiding one.
+    expect(cells[1]!.textContent).toBe('a 1, b 1, c 1, d 1');
+    expect(cells[2]!.textContent).toBe('—');
+  });
+
   it('offers no creation to who may not create flags', () => {
     render(<UndefinedKeysPanel keys={keys} environments={ENVIRONMENTS} now={NOW} canCreate={false} onCreate={() => undefined} />);
     expect(screen.queryByRole('button', { name: /^Create flag/ })).toBeNull();
+  });
+});
+
+describe('evaluations not counted', () => {
+  it('says how many evaluations the caps left out, and why', () => {
+    render(<DroppedNotice dropped={31_421} />);
+    expect(screen.getByText(/^31,421 evaluations in the last 90 days were not counted: in some hours an environment passed the limit of 2,000 distinct flag keys or 50 distinct applications \(a client sending generated keys or application names\?\)/)).toBeTruthy();
+    cleanup();
+    render(<DroppedNotice dropped={1} />);
+    expect(screen.getByText(/^1 evaluation in the last 90 days was not counted:/)).toBeTruthy();
+  });
+
+  it('shows nothing when none were left out', () => {
+    const { container } = render(<DroppedNotice dropped={0} />);
+    expect(container.textContent).toBe('');
   });
 });

@@ -48,6 +48,7 @@ function answer(req: SentRequest, countingSince: FlagEvaluationsView['countingSi
       { environment: 'production', variation: null, count: 300 },
     ],
     lastEvaluated: [{ environment: 'production', at }],
+    apps: [{ app: null, count: 1500, lastEvaluatedAt: at }],
     countingSince,
   };
 }
@@ -106,6 +107,53 @@ describe('the flag page\'s evaluations', () => {
     expect(await screen.findByText(/^No evaluation counts received in Staging\. SDKs send them from their 2026-12 releases on/)).toBeTruthy();
   });
 
+  it('filters on an application chosen among those seen, asking with ?app=, and keeps the others to choose', async () => {
+    const u = userEvent.setup();
+    const at = ago(3 * MINUTE);
+    const apps = [
+      { app: 'web-shop', count: 1000, lastEvaluatedAt: at },
+      { app: null, count: 300, lastEvaluatedAt: at },
+      { app: 'checkout-api', count: 200, lastEvaluatedAt: ago(2 * DAY) },
+    ];
+    const { client, sent } = fakeApi((req) => {
+      if (req.method === 'GET' && req.path === '/api/v1/projects/web/flags/checkout') {
+        return { status: 200, body: storedOf(booleanFlag('checkout'), { version: 3 }) };
+      }
+      if (req.method === 'GET' && req.path.startsWith('/api/v1/projects/web/flags/checkout/evaluations')) {
+        // The API's filter: the counts and the applications of the one asked for.
+        const app = new URL(req.path, 'http://localhost').searchParams.get('app');
+        const all = answer(req, [{ environment: 'production', since: ago(100 * DAY) }]);
+        return { status: 200, body: app === null ? { ...all, apps } : { ...all, series: [], totals: [], lastEvaluated: [], apps: apps.filter((a) => a.app === app) } };
+      }
+      return req.method === 'GET' ? { status: 200, body: { items: [] } } : undefined;
+    });
+    render(
+      <WithSession client={client} me={user({ role: 'viewer' })} environments={DEFAULT_ENVIRONMENTS}>
+        <FlagEditor flagKey="checkout" />
+      </WithSession>,
+    );
+    await u.click(await screen.findByRole('tab', { name: 'Evaluations' }));
+    const perApp = await screen.findByRole('table', { name: 'Evaluations per application' });
+    expect(within(perApp).getAllByRole('row').slice(1).map((r) => r.querySelector('th')?.textContent)).toEqual(['web-shop', 'No application named', 'checkout-api']);
+    const select = screen.getByRole<HTMLSelectElement>('combobox', { name: 'Evaluations application' });
+    const options = (): string[] => Array.from(select.options, (o) => o.textContent);
+    await waitFor(() => { expect(options()).toEqual(['All applications', 'checkout-api', 'web-shop']); });
+    expect(select.value).toBe('');
+    const asked = (): (string | null)[] => sent.filter((r) => r.path.includes('/evaluations')).map((r) => new URL(r.path, 'http://localhost').searchParams.get('app'));
+    expect(asked()).toEqual([null]);
+
+    await u.selectOptions(select, 'checkout-api');
+    expect(await screen.findByText(/^No evaluation counted for checkout-api in Production \(last 7 days\)/)).toBeTruthy();
+    expect(asked()).toEqual([null, 'checkout-api']);
+    expect(within(screen.getByRole('table', { name: 'Evaluations per application' })).getAllByRole('row').slice(1).map((r) => r.querySelector('th')?.textContent)).toEqual(['checkout-api']);
+    // The filtered answer names only checkout-api: the others stay to choose.
+    expect(options()).toEqual(['All applications', 'checkout-api', 'web-shop']);
+
+    await u.selectOptions(select, '');
+    await screen.findByRole('table', { name: 'Evaluations per variation in Production' });
+    expect(asked()).toEqual([null, 'checkout-api', null]);
+  });
+
   it('on upgrade day, says only "not evaluated since counting began" where counts arrive for minutes', async () => {
     const u = userEvent.setup();
     const since = new Date(Math.floor((Date.now() - 8 * MINUTE) / (60 * MINUTE)) * 60 * MINUTE);
@@ -135,7 +183,7 @@ describe('the flag page\'s evaluations', () => {
         return { status: 404, body: { error: { code: 'NOT_FOUND', message: 'flag "checkout" was never evaluated' } } };
       }
       if (req.method === 'GET' && req.path.startsWith('/api/v1/projects/web/flag-evaluations')) {
-        return { status: 200, body: { since: ago(90 * 24 * 60 * MINUTE), flags: [], undefinedOmitted: 0, countingSince: [] } };
+        return { status: 200, body: { since: ago(90 * 24 * 60 * MINUTE), flags: [], apps: [], dropped: 0, undefinedOmitted: 0, countingSince: [] } };
       }
       return req.method === 'GET' ? { status: 200, body: { items: [] } } : undefined;
     });

@@ -19,10 +19,15 @@ const ago = (ms: number): string => new Date(Date.now() - ms).toISOString();
 const old = (key: string, archived = false) => storedOf(booleanFlag(key), { at: ago(100 * DAY), archived });
 const FLAGS = [old('checkout'), old('old-banner'), old('unused'), storedOf(booleanFlag('brand-new'), { at: ago(2 * DAY) })];
 
-const counted = (flag: string, defined: boolean, count: number, at: string) => ({ flag, defined, total: count, lastEvaluatedAt: at, environments: [{ environment: 'development', count, lastEvaluatedAt: at }] });
+const counted = (flag: string, defined: boolean, count: number, at: string, apps: ProjectEvaluationsView['apps'] = [{ app: null, count, lastEvaluatedAt: at }]) => ({ flag, defined, total: count, lastEvaluatedAt: at, environments: [{ environment: 'development', count, lastEvaluatedAt: at }], apps });
 const EVALUATIONS: ProjectEvaluationsView = {
   since: ago(90 * DAY),
-  flags: [counted('checkout', true, 1500, ago(3 * MINUTE)), counted('deleted-flag', false, 12_345, ago(2 * 60 * MINUTE)), counted('old-banner', true, 7, ago(45 * DAY))],
+  flags: [counted('checkout', true, 1500, ago(3 * MINUTE)), counted('deleted-flag', false, 12_345, ago(2 * 60 * MINUTE), [
+      { app: 'checkout-api', count: 12_000, lastEvaluatedAt: ago(2 * 60 * MINUTE) },
+      { app: null, count: 345, lastEvaluatedAt: ago(3 * 60 * MINUTE) },
+    ]), counted('old-banner', true, 7, ago(45 * DAY))],
+  apps: [{ app: null, count: 13_852, lastEvaluatedAt: ago(3 * MINUTE) }],
+  dropped: 0,
   undefinedOmitted: 0,
   // Counts have arrived from development for longer than the 90 days kept.
   countingSince: [{ environment: 'development', since: ago(90 * DAY - 30 * MINUTE) }],
@@ -79,7 +84,7 @@ describe('flags list evaluation counts', () => {
       </WithSession>,
     );
     const table = await screen.findByRole('table', { name: 'Evaluated but not defined' });
-    expect(within(table).getAllByRole('row').slice(1).map((r) => Array.from(r.querySelectorAll('th, td'), (c) => c.textContent))).toEqual([['deleted-flag', '12,345', 'Development 12,345', '2 hours ago', 'Create flag']]);
+    expect(within(table).getAllByRole('row').slice(1).map((r) => Array.from(r.querySelectorAll('th, td'), (c) => c.textContent))).toEqual([['deleted-flag', '12,345', 'Development 12,345', 'checkout-api 12,000, No application named 345', '2 hours ago', 'Create flag']]);
 
     await u.click(within(table).getByRole('button', { name: 'Create flag deleted-flag' }));
     const dialog = screen.getByRole('dialog', { name: 'New flag' });
@@ -87,7 +92,7 @@ describe('flags list evaluation counts', () => {
   });
 
   it('judges no flag where no counts arrive at all: no SDK sends them yet', async () => {
-    const { client } = listApi({ since: ago(90 * DAY), flags: [], undefinedOmitted: 0, countingSince: [] });
+    const { client } = listApi({ since: ago(90 * DAY), flags: [], apps: [], dropped: 0, undefinedOmitted: 0, countingSince: [] });
     render(
       <WithSession client={client} me={user({ role: 'viewer' })} environments={[DEVELOPMENT]}>
         <FlagsList />
@@ -110,6 +115,27 @@ describe('flags list evaluation counts', () => {
     expect(cell('unused', 'Last evaluated').textContent).toMatch(/^not evaluated since counting began \(\w{3} \d{1,2}, \d{4}, \d{2}:00 UTC\)$/);
     expect(cell('old-banner', 'Last evaluated').textContent).toMatch(/^not evaluated since counting began/);
     expect(screen.queryAllByRole('button', { name: /not evaluated/ })).toEqual([]);
+  });
+
+  it('says how many evaluations were not counted when an environment passed the caps', async () => {
+    const { client } = listApi({ ...EVALUATIONS, dropped: 52_000 });
+    render(
+      <WithSession client={client} me={user({ role: 'viewer' })} environments={[DEVELOPMENT]}>
+        <FlagsList />
+      </WithSession>,
+    );
+    expect(await screen.findByText(/^52,000 evaluations in the last 90 days were not counted: in some hours an environment passed the limit of 2,000 distinct flag keys/)).toBeTruthy();
+  });
+
+  it('says nothing of evaluations not counted when none were dropped', async () => {
+    const { client } = listApi(EVALUATIONS);
+    render(
+      <WithSession client={client} me={user({ role: 'viewer' })} environments={[DEVELOPMENT]}>
+        <FlagsList />
+      </WithSession>,
+    );
+    await waitFor(() => { expect(cell('checkout', 'Last evaluated').textContent).toBe('3 minutes ago'); });
+    expect(screen.queryByText(/were not counted/)).toBeNull();
   });
 
   it('shows at most the keys asked for, and how many more a flood of keys holds', async () => {

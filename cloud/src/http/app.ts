@@ -3,6 +3,7 @@ import { readFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import { Hono } from 'hono';
+import { CONSOLE_CSP } from '@xp/shared';
 import type { Services } from '../domain/services.js';
 import { projectFor } from '../domain/definitions.js';
 import { AppError, AppErrorCode } from '../errors.js';
@@ -118,7 +119,8 @@ export function createApp(services: Services, options: AppOptions = {}): Hono {
     { sdk: services.deps.events !== undefined },
   );
   app.get('/openapi.json', (c) => c.json(doc));
-  app.get('/docs', (c) => c.html(DOCS_HTML));
+  // Swagger UI loads only its own files (no inline script), so it takes the console's policy, as on AWS.
+  app.get('/docs', (c) => c.html(DOCS_HTML, 200, { 'Content-Security-Policy': CONSOLE_CSP }));
   const require = createRequire(import.meta.url);
   const assetsDir = path.dirname(require.resolve('swagger-ui-dist/package.json'));
   // One route for every asset: a static /docs/assets/init.js beside it made Hono's fast router

@@ -6,7 +6,7 @@ import * as origins from 'aws-cdk-lib/aws-cloudfront-origins';
 import * as s3 from 'aws-cdk-lib/aws-s3';
 import type { Construct } from 'constructs';
 import { EDGE_TOKEN_HEADER } from '../functions/runtime.js';
-import { CONSOLE_CSP } from '../http/console-csp.js';
+import { CONSOLE_CSP } from '@xp/shared';
 import type { XpConfig } from './config.js';
 
 export interface ConsoleStackProps extends StackProps {

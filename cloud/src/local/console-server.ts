@@ -3,7 +3,7 @@ import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Hono } from 'hono';
-import { CONSOLE_CSP } from '../http/console-csp.js';
+import { CONSOLE_CSP } from '@xp/shared';
 
 /** Anything with a fetch handler: the management API's Hono app. */
 export interface FetchApp {

@@ -1,5 +1,6 @@
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
+import { CONSOLE_CSP } from '@xp/shared';
 
 const TYPES: Record<string, string> = {
   '.html': 'text/html; charset=utf-8',
@@ -12,7 +13,6 @@ const TYPES: Record<string, string> = {
   '.woff2': 'font/woff2',
 };
 
-const CSP = "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; connect-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'";
 
 /** Paths the handler forwards to the API instead of serving from the renderer folder. */
 export function isProxiedPath(pathname: string): boolean {
@@ -112,7 +112,7 @@ export function createAppHandler(options: AppProtocolOptions): (request: Request
       const body = await readFile(target);
       return new Response(body, {
         status: 200,
-        headers: { 'content-type': TYPES[path.extname(target)] ?? 'application/octet-stream', 'content-security-policy': CSP, 'x-content-type-options': 'nosniff' },
+        headers: { 'content-type': TYPES[path.extname(target)] ?? 'application/octet-stream', 'content-security-policy': CONSOLE_CSP, 'x-content-type-options': 'nosniff' },
       });
     } catch {
       return new Response('not found', { status: 404 });

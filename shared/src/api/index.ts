@@ -10,3 +10,4 @@ export type { Webhook, WebhookCreate, WebhookDelivery, WebhookDeliveryAttempt, W
 export { WEBHOOK_ACTIONS, WEBHOOK_EVENTS, webhookEventProblem } from './webhook-events.js';
 export type { WebhookResourceType } from './webhook-events.js';
 export type { EvaluationAppCount, EvaluationCountingSince, FlagEvaluations, FlagEvaluationsQuery, ProjectFlagEvaluations, ProjectFlagEvaluationsQuery } from './client.js';
+export { CONSOLE_CSP } from './console-csp.js';

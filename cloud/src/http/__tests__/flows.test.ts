@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { evaluateFlag } from '@xp/shared';
+import { CONSOLE_CSP, evaluateFlag } from '@xp/shared';
 import { TARGETS, pgliteTarget } from '../../store/__tests__/test-databases.js';
 import type { Platform } from './harness.js';
 import { OWNER, signedInAs, startPlatform } from './harness.js';
@@ -678,6 +678,8 @@ describe.each(TARGETS.map((t) => [t().name, t] as const))('newcomer flow on %s',
     expect(paths['/api/v1/projects/{project}/flags']!.post!.requestBody?.required).toBe(true);
     expect(docs.status).toBe(200);
     expect(String(docs.body)).toContain('swagger-ui-bundle.js');
+    // The console's policy, as the AWS distribution sends for /docs.
+    expect(docs.headers.get('content-security-policy')).toBe(CONSOLE_CSP);
     expect(css.status).toBe(200);
     expect([init.status, String(init.body)]).toEqual([200, expect.stringContaining("url: '/openapi.json'")]);
     expect(unknownAsset.status).toBe(404);

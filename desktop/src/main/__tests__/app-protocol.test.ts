@@ -4,6 +4,7 @@ import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { CONSOLE_CSP } from '@xp/shared';
 import { createAppHandler, proxyTarget } from '../app-protocol.js';
 
 describe('xp-app:// protocol handler', () => {
@@ -43,7 +44,7 @@ describe('xp-app:// protocol handler', () => {
 
     expect(js.status).toBe(200);
     expect(js.headers.get('content-type')).toContain('text/javascript');
-    expect(js.headers.get('content-security-policy')).toContain("default-src 'self'");
+    expect(js.headers.get('content-security-policy')).toBe(CONSOLE_CSP);
     expect(await route.text()).toContain('<title>xp</title>');
   });
 

@@ -9,13 +9,17 @@ import { KeyAllocator, segmentsNamedByRules, variationKeyCandidate } from './imp
  * /api/client/features`: `{ version, features, segments }`, also what unleash-client's backup file
  * and `bootstrap` hold) into xp flags and segments, as docs/evaluation.md "Moving from Unleash" maps
  * them. A toggle xp cannot reproduce is left out with a warning naming it; one that hashes keeps its
- * shares, not its users (with a warning).
+ * shares, not its users (with a warning). Unleash keeps variants per environment: a flag an earlier
+ * import created keeps its variations and gets this environment's new ones after them.
  */
 
 /** A flag or segment the project has already (its description says what it was imported from). */
 export interface ExistingDefinition {
   readonly key: string;
   readonly description?: string | undefined;
+  /** A flag's type and variations: importing another environment adds to them, as Unleash keeps variants per environment. */
+  readonly type?: string | undefined;
+  readonly variations?: readonly { readonly key: string; readonly name?: string | undefined; readonly value: JsonValue }[] | undefined;
 }
 
 export interface UnleashImportOptions {
@@ -63,6 +67,7 @@ const strategyInput = z.looseObject({
   constraints: z.array(constraintInput).nullable().optional(),
   segments: z.array(z.number()).nullable().optional(),
   variants: z.array(variantInput).nullable().optional(),
+  disabled: z.boolean().nullable().optional(),
 });
 
 const featureInput = z.looseObject({
@@ -97,11 +102,16 @@ const STATIC_FIELDS = new Set(['appName', 'environment']);
 const DISABLED = 'disabled';
 /** The variation a toggle with variants serves when on without a variant (Unleash: `disabled`, but `feature_enabled`). */
 const ON_WITHOUT_VARIANT = 'on';
+const ON_WITHOUT_VARIANT_NAME = '(enabled, no variant)';
 const KEY_RULES = 'xp keys allow only letters, digits, "_", "." and "-", at most 128';
 
 /** A toggle that cannot be converted exactly; caught per toggle and turned into a warning. */
 class Unconvertible extends Error {
-  constructor(readonly reason: string) {
+  /** `leftAsIs`: the project's flag stays as it is (rather than code getting its default value). */
+  constructor(
+    readonly reason: string,
+    readonly leftAsIs = false,
+  ) {
     super(reason);
     this.name = 'Unconvertible';
   }
@@ -239,6 +249,8 @@ const SEMVER = new RegExp(SEMVER_PATTERN);
 const SEMVER_OPS: Readonly<Record<string, string>> = { SEMVER_EQ: '$veq', SEMVER_GT: '$vgt', SEMVER_LT: '$vlt', SEMVER_GTE: '$vgte', SEMVER_LTE: '$vlte' };
 const NUMERIC_OPS: Readonly<Record<string, string>> = { NUM_GT: '$gt', NUM_GTE: '$gte', NUM_LT: '$lt', NUM_LTE: '$lte' };
 const STRING_OPS = new Set(['STR_CONTAINS', 'STR_STARTS_WITH', 'STR_ENDS_WITH']);
+/** The constraint operators unleash-client knows; any other is false (inverted or not), and so is its strategy. */
+const KNOWN_OPERATORS = new Set(['IN', 'NOT_IN', ...STRING_OPS, 'NUM_EQ', ...Object.keys(NUMERIC_OPS), ...Object.keys(SEMVER_OPS), 'REGEX', 'IN_CIDR', 'DATE_AFTER', 'DATE_BEFORE']);
 /** Syntax RE2 reads otherwise than JavaScript, or JavaScript otherwise than RE2. */
 const FOREIGN_REGEX = /\\[AzZQECpPGKX]|\\[xu]\{|\\u[0-9A-Fa-f]{4}|\[\[:|\(\?[imsU-]|\(\?P</;
 /** Lookaround and backreferences: RE2 refuses them, so the constraint matches nobody in Unleash. */
@@ -401,6 +413,21 @@ class StableKeys {
     this.allocator.release(key);
   }
 
+  /** Whether `key` is the one an earlier import gave Unleash id `source` under another name. */
+  keptFromEarlier(source: string, key: string): boolean {
+    return this.earlier.get(source) === key;
+  }
+
+  /** The Unleash id an existing xp key was imported from. */
+  originOf(key: string): string | undefined {
+    return this.origins.get(key);
+  }
+
+  /** The project's keys imported from Unleash whose id is not in `sources`. */
+  importedFromOthers(sources: ReadonlySet<string>): [key: string, source: string][] {
+    return [...this.origins].filter((e): e is [string, string] => e[1] !== undefined && !sources.has(e[1]));
+  }
+
   replacesOther(key: string, source: string): boolean {
     return this.origins.has(key) && this.origins.get(key) !== source;
   }
@@ -458,11 +485,12 @@ class Importer {
   readonly skipped: string[] = [];
   readonly imported = new Map<string, Imported>();
   readonly segmentKeys: StableKeys;
-  private readonly flagKeys: StableKeys;
+  readonly flagKeys: StableKeys;
   /** xp segments by Unleash segment id, built when a toggle first uses them. */
   private readonly xpSegments = new Map<number, Segment>();
   readonly semverFlags: string[] = [];
   readonly dateFlags: string[] = [];
+  private readonly existingFlags: ReadonlyMap<string, ExistingDefinition>;
 
   constructor(
     private readonly environment: string,
@@ -471,6 +499,7 @@ class Importer {
     options: UnleashImportOptions,
   ) {
     this.flagKeys = new StableKeys('flag', names, options.existingFlags ?? [], FLAG_ORIGIN);
+    this.existingFlags = new Map((options.existingFlags ?? []).map((e) => [e.key, e]));
     this.segmentKeys = new StableKeys('segment', [...segments.values()].map((s) => s.name ?? `segment-${s.id}`), options.existingSegments ?? [], SEGMENT_ORIGIN);
   }
 
@@ -522,17 +551,67 @@ class Importer {
         this.segmentKeys.release(this.xpSegments.get(id)!.key);
         this.xpSegments.delete(id);
       }
-      this.warnings.push(`${where}: skipped: ${e.reason}; code evaluating it in xp gets its default value`);
+      this.warnings.push(`${where}: skipped: ${e.reason}${e.leftAsIs ? '' : '; code evaluating it in xp gets its default value'}`);
       this.skipped.push(parsed.data.name);
     }
   }
 
   private buildFlag(where: string, f: UnleashFeature): void {
+    const key = this.flagKeys.allocate(f.name, f.name);
+    try {
+      this.buildFlagAs(key, where, f);
+    } catch (e) {
+      this.flagKeys.release(key);
+      throw e;
+    }
+  }
+
+  /** Why a strategy is false for everyone in Unleash whatever its parameters, if it is. */
+  private deadStrategy(s: UnleashFeature['strategies'][number]): string | undefined {
+    if (s.disabled === true) {
+      return 'it is disabled (the Unleash server leaves it out of what SDKs get)';
+    }
+    const constraints = [...(s.constraints ?? []), ...(s.segments ?? []).flatMap((id) => this.segments.get(id)?.constraints ?? [])];
+    const unknown = constraints.find((c) => !KNOWN_OPERATORS.has(c.operator));
+    return unknown === undefined ? undefined : `its constraint on "${unknown.contextName}" has the operator "${unknown.operator}", which unleash-client does not know, so it is false for everyone there`;
+  }
+
+  private buildFlagAs(key: string, where: string, f: UnleashFeature): void {
     const notes: Notes = { semver: false, staticFields: new Set(), regexSpaces: false };
+    const dead = f.strategies.map((s) => this.deadStrategy(s));
+    const live = f.strategies.filter((_, i) => dead[i] === undefined);
     const toggleVariants = weighted(f.variants);
-    const withVariants = toggleVariants.length > 0 || f.strategies.some((s) => weighted(s.variants).length > 0);
+    const needsVariants = toggleVariants.length > 0 || live.some((s) => weighted(s.variants).length > 0);
+    // Unleash keeps variants per environment: another environment's import adds to the flag's variations.
+    const prior = this.existingFlags.get(key);
+    const fromThisToggle = prior !== undefined && FLAG_ORIGIN.exec(prior.description ?? '')?.[1] === f.name;
+    const priorType = fromThisToggle && (prior.type === FlagType.Json || prior.type === FlagType.Boolean) ? prior.type : undefined;
+    if (priorType === FlagType.Boolean && needsVariants) {
+      throw new Unconvertible(
+        `xp flag "${key}" is boolean (imported from an environment where this toggle has no variants) and here it has variants, so it is left as it is: import an environment where it has variants first, or delete the xp flag and import its environments again, the one with variants first`,
+        true,
+      );
+    }
+    const withVariants = needsVariants || priorType === FlagType.Json;
+    const priorVariations = priorType === undefined ? [] : (prior?.variations ?? []).map((v) => ({ key: v.key, name: v.name ?? v.key, value: v.value }));
     const variationKeys = new KeyAllocator(/[^A-Za-z0-9_.-]+/g, 128);
-    const variations: { key: string; name: string; value: JsonValue }[] = [];
+    const variations: { key: string; name: string; value: JsonValue }[] = [...priorVariations];
+    for (const v of priorVariations) {
+      variationKeys.reserve(v.key);
+      variationKeys.allocate(v.key, v.key);
+    }
+    /** Variations of this environment: the existing one of the same name and value, else a new one. */
+    const claimed = new Set<string>();
+    const claim = (name: string, value: JsonValue, candidate: string): string => {
+      const text = JSON.stringify(value);
+      const existing = priorVariations.find((v) => !claimed.has(v.key) && v.name === name && JSON.stringify(v.value) === text);
+      const variationKey = existing?.key ?? variationKeys.allocate(candidate, candidate);
+      if (existing === undefined) {
+        variations.push({ key: variationKey, name, value });
+      }
+      claimed.add(variationKey);
+      return variationKey;
+    };
     const byName = new Map<string, string>();
     const payloads = new Map<string, string>();
     const variantKey = (v: UnleashVariant): string => {
@@ -547,30 +626,24 @@ class Importer {
       if (v.name.length > 200) {
         throw new Unconvertible(`variant name "${v.name.slice(0, 40)}…" is longer than xp's 200 characters`);
       }
-      const key = variationKeys.allocate(variationKeyCandidate(v.name) ?? 'variant', 'variant');
-      variations.push({ key, name: v.name, value });
-      byName.set(v.name, key);
+      const variationKey = claim(v.name, value, variationKeyCandidate(v.name) ?? 'variant');
+      byName.set(v.name, variationKey);
       payloads.set(v.name, JSON.stringify(value));
-      return key;
+      return variationKey;
     };
     let offKey: string;
     let onKey: string | undefined;
     if (withVariants) {
-      offKey = variationKeys.allocate(DISABLED, DISABLED);
-      variations.push({ key: offKey, name: DISABLED, value: null });
+      offKey = claim(DISABLED, null, DISABLED);
     } else {
-      offKey = variationKeys.allocate('off', 'off');
-      onKey = variationKeys.allocate(ON_WITHOUT_VARIANT, ON_WITHOUT_VARIANT);
-      variations.push({ key: offKey, name: 'off', value: false }, { key: onKey, name: 'on', value: true });
+      offKey = claim('off', false, 'off');
+      onKey = claim('on', true, ON_WITHOUT_VARIANT);
     }
     const onWithoutVariant = (): string => {
-      if (onKey === undefined) {
-        onKey = variationKeys.allocate(ON_WITHOUT_VARIANT, ON_WITHOUT_VARIANT);
-        variations.push({ key: onKey, name: '(enabled, no variant)', value: true });
-      }
+      onKey ??= claim(ON_WITHOUT_VARIANT_NAME, true, ON_WITHOUT_VARIANT);
       return onKey;
     };
-    for (const v of [...toggleVariants, ...f.strategies.flatMap((s) => weighted(s.variants))]) {
+    for (const v of [...toggleVariants, ...live.flatMap((s) => weighted(s.variants))]) {
       variantKey(v);
     }
 
@@ -599,6 +672,10 @@ class Importer {
       const distribution = positive.map((v) => ({ variation: byName.get(v.name)!, weight: v.weight / total }));
       distribution[distribution.length - 1]!.weight = Math.max(0, 1 - distribution.slice(0, -1).reduce((s, d) => s + d.weight, 0));
       push(id, { type: 'split', ...targeting, ...hashingFor(stickiness), seed, distribution });
+      if (stickiness === 'default') {
+        // Unleash's variants hash userId, then sessionId, then remoteAddress: reached only without the first two.
+        push(`${id}-by-address`, { type: 'split', ...targeting, hashAttribute: 'remoteAddress', seed, distribution });
+      }
       // A unit without a value to hash by gets a variant drawn at random on every call in Unleash; xp gives it the first.
       push(`${id}-unhashed`, { type: 'force', ...targeting, variation: distribution[0]!.variation });
     };
@@ -614,6 +691,10 @@ class Importer {
     f.strategies.forEach((s, index) => {
       const id = `strategy-${index + 1}`;
       const at = `strategy ${index + 1} (${s.name})`;
+      if (dead[index] !== undefined) {
+        this.warnings.push(`${where} ${at}: left out: ${dead[index]}`);
+        return;
+      }
       const params = s.parameters ?? {};
       const text = (name: string): string => {
         const v = params[name];
@@ -731,7 +812,6 @@ class Importer {
       }
     }
 
-    const key = this.flagKeys.allocate(f.name, f.name);
     const input: FlagInput = {
       key,
       name: f.name.slice(0, 200),
@@ -744,13 +824,11 @@ class Importer {
     };
     const parsed = flagSchema.safeParse(input);
     if (!parsed.success) {
-      this.flagKeys.release(key);
       throw new Unconvertible(`not a valid xp flag: ${formatIssues(parsed.error).join('; ')}`);
     }
     for (const [i, r] of parsed.data.environments[this.environment]!.rules.entries()) {
       const { problems } = compileCondition(r.condition ?? {}, `rules[${i}].condition`, { authoring: true });
       if (problems.length > 0) {
-        this.flagKeys.release(key);
         throw new Unconvertible(`a condition is not valid in xp: ${problems.join('; ')}`);
       }
     }
@@ -767,7 +845,7 @@ class Importer {
       this.semverFlags.push(f.name);
     }
     this.flags.push(parsed.data);
-    this.imported.set(f.name, { key, variations: parsed.data.variations.map((v) => ({ key: v.key, name: v.name ?? v.key })), dependencies: f.dependencies ?? [], hashed, offKey, onWithoutVariant: withVariants ? onKey : undefined });
+    this.imported.set(f.name, { key, variations: parsed.data.variations.filter((v) => claimed.has(v.key)).map((v) => ({ key: v.key, name: v.name ?? v.key })), dependencies: f.dependencies ?? [], hashed, offKey, onWithoutVariant: withVariants ? onKey : undefined });
   }
 
   private drop(name: string, reason: string): void {
@@ -845,7 +923,9 @@ class Importer {
       }
       out.push(segment);
       const name = this.segments.get(id)!.name ?? `segment-${id}`;
-      if (segment.key !== name) {
+      if (this.segmentKeys.keptFromEarlier(String(id), segment.key)) {
+        this.warnings.push(`segment ${id} ("${name}"): kept its key "${segment.key}" from an earlier import`);
+      } else if (segment.key !== name) {
         this.warnings.push(`segment ${id} ("${name}"): imported as segment "${segment.key}" (${KEY_RULES})`);
       }
       if (this.segmentKeys.replacesOther(segment.key, String(id))) {
@@ -869,6 +949,9 @@ export function convertUnleashData(data: unknown, options: UnleashImportOptions)
   const env = keySchema.safeParse(options.environment);
   if (!env.success) {
     throw invalid(`invalid environment: ${formatIssues(env.error, 'environment').join('; ')}`);
+  }
+  if (isPlainObject(data) && ('featureStrategies' in data || 'featureEnvironments' in data)) {
+    throw invalid('invalid Unleash data: this is an Unleash admin export, not the client API payload: fetch GET /api/client/features with a client token (one per environment)');
   }
   if (!isPlainObject(data) || !('features' in data)) {
     throw invalid('invalid Unleash data: (root): must be a JSON object with "features" (the client API payload of one environment, as GET /api/client/features serves it)');
@@ -914,8 +997,16 @@ export function convertUnleashData(data: unknown, options: UnleashImportOptions)
   const hashed = imported.filter((n) => importer.imported.get(n)!.hashed);
   if (hashed.length > 0) {
     warnings.push(
-      `percentage rollouts and variants (toggles ${hashed.map((n) => `"${n}"`).join(', ')}): Unleash hashes with MurmurHash3, xp with its own hash, so the same shares of users get each side but not the same users (docs/evaluation.md, "Keeping the same users"); a user without a value to hash by, whom Unleash draws at random, skips an xp rollout and gets a split's first variant`,
+      `percentage rollouts and variants (toggles ${hashed.map((n) => `"${n}"`).join(', ')}): Unleash hashes with MurmurHash3, xp with its own hash, so the same shares of users get each side but not the same users (docs/evaluation.md, "Keeping the same users"); a user without a value to hash by (rollouts with "default" stickiness: userId, then sessionId; variants: userId, then sessionId, then remoteAddress), for whom Unleash draws at random on every call, skips an xp rollout and gets a split's first variant`,
     );
+  }
+  const gone = importer.flagKeys.importedFromOthers(names);
+  if (gone.length > 0) {
+    warnings.push(`flags imported from Unleash toggles that are not in the data (deleted or archived in Unleash?), left as they are: ${gone.map(([key, from]) => (key === from ? `"${key}"` : `"${key}" (toggle "${from}")`)).join(', ')}`);
+  }
+  const goneSegments = importer.segmentKeys.importedFromOthers(new Set([...segments.keys()].map(String)));
+  if (goneSegments.length > 0) {
+    warnings.push(`segments imported from Unleash segments that are not in the data, left as they are: ${goneSegments.map(([key, from]) => `"${key}" (segment ${from})`).join(', ')}`);
   }
   const semver = importer.semverFlags.filter((n) => importer.imported.has(n));
   if (semver.length > 0) {

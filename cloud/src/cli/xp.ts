@@ -69,6 +69,7 @@ Usage:
       Convert the Unleash client API payload of one environment ({ version, features, segments },
       as GET /api/client/features serves it) into xp flags and segments, and apply them like
       \`xp apply\`. Toggles that hash (rollouts, variants) keep their shares, not their users.
+      One file per environment: another environment's variants are added to the flag's.
   xp code-refs --repo NAME --branch BRANCH [--dir .] [--project KEY] [--commit SHA] [--wrapper FN]... [--stale-days 30] [--fail-on-unknown] [--dry-run]
       Find flag references in the code under --dir (the language server's indexer: TypeScript,
       JavaScript, Python, Go, Java; .gitignore and .git/info/exclude respected) and upload them for
@@ -152,6 +153,7 @@ async function mergeWithExisting(
   converted: { flags: Flag[]; experiments: Experiment[] },
   warn: Print,
   source = 'a GrowthBook payload',
+  variationsPerEnvironment = false,
 ): Promise<{ flags: Flag[]; experiments: Experiment[] }> {
   const existingFlags = new Map((await api.listAll(project, 'flags', { archived: true })).map((f) => [f.key, f.definition]));
   const existingExperiments = new Map((await api.listAll(project, 'experiments', { archived: true })).map((e) => [e.key, e.definition]));
@@ -165,7 +167,9 @@ async function mergeWithExisting(
     }
     // Names and descriptions do not change what is served (imports before 2026-12 quoted string values' names).
     const served = (variations: Flag['variations']): unknown => variations.map((v) => ({ key: v.key, value: v.value }));
-    if (jsonDiff(served(existing.variations), served(flag.variations)).length > 0 || existing.type !== flag.type) {
+    // Variations per environment (Unleash): the converter kept the existing ones first and appended this environment's.
+    const compared = variationsPerEnvironment ? flag.variations.slice(0, existing.variations.length) : flag.variations;
+    if (jsonDiff(served(existing.variations), served(compared)).length > 0 || existing.type !== flag.type) {
       warn(`warning: flag "${flag.key}" exists with other variations; the import replaces it, including its other environments`);
       return flag;
     }
@@ -184,17 +188,22 @@ async function mergeWithExisting(
   return { flags, experiments };
 }
 
+/** An existing flag as a converter sees it: its key and origin, and for sources with variations per environment, its type and variations. */
+type ExistingFlag = ExistingDefinition & Partial<Pick<Flag, 'type' | 'variations'>>;
+
 /** A source `xp import` converts with the project's flags and segments at hand (so that keys stay with what they were imported from). */
 interface ImportSource {
   /** The command's source word. */
   readonly command: 'launchdarkly' | 'unleash';
   /** The data's name in messages. */
   readonly data: string;
-  readonly convert: (data: unknown, options: { environment: string; existingFlags: ExistingDefinition[]; existingSegments: ExistingDefinition[] }) => { flags: Flag[]; segments: FlagsDocument['segments']; warnings: string[]; skippedFlags: string[] };
+  /** Whether the source keeps variations per environment: the converter then adds to an existing flag's variations, and the merge keeps its other environments. */
+  readonly variationsPerEnvironment: boolean;
+  readonly convert: (data: unknown, options: { environment: string; existingFlags: ExistingFlag[]; existingSegments: ExistingDefinition[] }) => { flags: Flag[]; segments: FlagsDocument['segments']; warnings: string[]; skippedFlags: string[] };
 }
 
-const LAUNCHDARKLY: ImportSource = { command: 'launchdarkly', data: 'the LaunchDarkly data', convert: convertLaunchDarklyData };
-const UNLEASH: ImportSource = { command: 'unleash', data: 'the Unleash data', convert: convertUnleashData };
+const LAUNCHDARKLY: ImportSource = { command: 'launchdarkly', data: 'the LaunchDarkly data', variationsPerEnvironment: false, convert: convertLaunchDarklyData };
+const UNLEASH: ImportSource = { command: 'unleash', data: 'the Unleash data', variationsPerEnvironment: true, convert: convertUnleashData };
 
 /** `xp import launchdarkly|unleash`: convert, then plan and apply like `xp apply` without --prune (in parts when it is larger than one apply). */
 async function importSdkData(source: ImportSource, args: string[], env: NodeJS.ProcessEnv, print: Print, printError: Print): Promise<number> {
@@ -220,7 +229,7 @@ async function importSdkData(source: ImportSource, args: string[], env: NodeJS.P
   const existing = (items: readonly { key: string; definition: { description?: string | undefined } }[]): ExistingDefinition[] => items.map((i) => ({ key: i.key, description: i.definition.description }));
   const converted = source.convert(data, {
     environment: values.environment,
-    existingFlags: existing(await api.listAll(values.project, 'flags', { archived: true })),
+    existingFlags: (await api.listAll(values.project, 'flags', { archived: true })).map((f) => ({ key: f.key, description: f.definition.description, type: f.definition.type, variations: f.definition.variations })),
     existingSegments: existing(await api.listAll(values.project, 'segments', { archived: true })),
   });
   for (const w of converted.warnings) {
@@ -229,7 +238,7 @@ async function importSdkData(source: ImportSource, args: string[], env: NodeJS.P
   if (converted.flags.length === 0 && converted.skippedFlags.length > 0) {
     throw new AppError('VALIDATION_FAILED', `nothing to import: every flag of the data (${converted.skippedFlags.length}) was skipped; the warnings above say why`);
   }
-  const merged = await mergeWithExisting(api, values.project, { flags: converted.flags, experiments: [] }, printError, source.data);
+  const merged = await mergeWithExisting(api, values.project, { flags: converted.flags, experiments: [] }, printError, source.data, source.variationsPerEnvironment);
   const doc: FlagsDocument = { xp: 1, project: values.project, segments: converted.segments, holdouts: [], metrics: [], experiments: [], flags: merged.flags };
   if (doc.segments.length + doc.flags.length <= MAX_APPLY_CHANGES) {
     await runApply(api, doc, { dryRun: values['dry-run'], prune: false }, print, printError);

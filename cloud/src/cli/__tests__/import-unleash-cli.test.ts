@@ -98,6 +98,59 @@ describe('xp import unleash against a local platform', () => {
     expect((await api.listAll('demo', 'segments', { archived: true })).map((s) => s.key)).not.toContain('beta-testers');
   }, 60_000);
 
+  it('imports environments whose toggles have other variants (or none) in either order, keeping each environment, and re-imports each as no change', async () => {
+    const { api, env } = await owner();
+    const variant = (name: string, value: string): Record<string, unknown> => ({ name, weight: 1000, weightType: 'variable', stickiness: 'default', payload: { type: 'string', value } });
+    const data = (prefix: string, colour: string, withBannerVariants: boolean): unknown => ({
+      version: 2,
+      features: [
+        { name: `${prefix}-theme`, enabled: true, strategies: [{ name: 'default', parameters: {} }], variants: [variant(colour, colour)] },
+        { name: `${prefix}-banner`, enabled: true, strategies: [{ name: 'userWithId', parameters: { userIds: 'u1' } }], variants: withBannerVariants ? [variant('big', 'big')] : [] },
+      ],
+    });
+    for (const [prefix, order] of [
+      ['un-a', ['staging', 'production']],
+      ['un-b', ['production', 'staging']],
+    ] as const) {
+      const files: Record<string, string> = {};
+      for (const [environment, colour, banner] of [
+        ['staging', 'blue', true],
+        ['production', 'red', false],
+      ] as const) {
+        files[environment] = path.join(dir, `${prefix}-${environment}.json`);
+        await writeFile(files[environment], JSON.stringify(data(prefix, colour, banner)));
+      }
+      const imported = [];
+      for (const environment of order) {
+        imported.push(await run(['import', 'unleash', files[environment]!, '--project', 'demo', '--environment', environment], env));
+      }
+      expect(imported.map((r) => r.code)).toEqual([0, 0]);
+      expect(imported.map((r) => r.err).join('\n')).not.toContain('the import replaces it');
+      const theme = (await api.get('demo', 'flags', `${prefix}-theme`)).definition;
+      expect(theme.variations.map((v) => v.value)).toEqual(order[0] === 'staging' ? [null, 'blue', 'red'] : [null, 'red', 'blue']);
+      expect(Object.keys(theme.environments).sort()).toEqual(['production', 'staging']);
+      const banner = (await api.get('demo', 'flags', `${prefix}-banner`)).definition;
+      // With variants first, production serves the json flag's "enabled without a variant"; else staging's toggle is skipped.
+      const variantsFirst = order[0] === 'staging';
+      expect(banner.type).toBe(variantsFirst ? 'json' : 'boolean');
+      expect(Object.keys(banner.environments).sort()).toEqual(variantsFirst ? ['production', 'staging'] : ['production']);
+      expect(banner.environments.production?.rules[0]).toMatchObject({ variation: 'on' });
+      expect(imported[1]!.err.includes(`warning: toggle "${prefix}-banner": skipped: xp flag "${prefix}-banner" is boolean`)).toBe(!variantsFirst);
+      for (const environment of order) {
+        const again = await run(['import', 'unleash', files[environment]!, '--project', 'demo', '--environment', environment], env);
+        expect(again.code).toBe(0);
+        expect(again.out).toMatch(/no changes/i);
+      }
+    }
+    // Toggles an earlier import created that this file lacks are named on a dry run, and left alone.
+    const dry = await run(['import', 'unleash', path.join(dir, 'un-a-staging.json'), '--project', 'demo', '--environment', 'staging', '--dry-run'], env);
+    const gone = dry.err.split('\n').find((l) => l.startsWith('warning: flags imported from Unleash toggles that are not in the data'));
+    expect(gone).toContain('"un-checkout"');
+    expect(gone).toContain('"un-b-theme"');
+    expect(gone).not.toContain('"un-a-theme"');
+    expect(dry.out).toMatch(/no changes/i);
+  }, 120_000);
+
   it('names a mistyped environment, refuses malformed JSON and data that is not Unleash\'s, and exits 2 without FILE', async () => {
     const { env } = await owner();
     const file = path.join(dir, 'unleash2.json');

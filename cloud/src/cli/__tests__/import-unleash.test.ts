@@ -57,6 +57,8 @@ const EXACT = [
     variants: [variant('blue', 1000, { overrides: [{ contextName: 'plan', values: ['team'] }] }), variant('green', 0, { overrides: [{ contextName: 'plan', values: ['team'] }] })],
   }),
   toggle('blue-child', [], { dependencies: [{ feature: 'colour-parent', variants: ['blue'] }] }),
+  toggle('disabled-strategy', [strategy('default', {}, { disabled: true }), strategy('userWithId', { userIds: 'u1' })]),
+  toggle('unknown-operator', [strategy('default', {}, { constraints: [c('plan', 'FUTURE_OPERATOR', ['pro'], { inverted: true })] }), strategy('userWithId', { userIds: 'u2' })]),
 ];
 
 /** Toggles that hash: imported with a warning, compared on their shares only. */
@@ -89,6 +91,28 @@ const UNCONVERTIBLE = [
 ];
 
 const PAYLOAD = { version: 2, features: [...EXACT, ...HASHED, ...UNCONVERTIBLE], segments: SEGMENTS, query: { environment: 'production' } };
+
+/** An unleash-client given what an Unleash server serves for `payload` (which leaves disabled strategies out). */
+async function unleashClient(payload: { features: Json[]; segments?: Json[] }): Promise<Unleash> {
+  const served = payload.features.map((f) => ({ ...f, strategies: (f.strategies as Json[]).filter((s) => s.disabled !== true) }));
+  const client = new Unleash({
+    appName: 'xp-import-test',
+    url: 'http://127.0.0.1:9/unused',
+    refreshInterval: 0,
+    disableMetrics: true,
+    skipInstanceCountWarning: true,
+    storageProvider: new InMemStorageProvider(),
+    bootstrap: { data: served as never, segments: (payload.segments ?? []) as never },
+  });
+  client.on('error', () => undefined);
+  client.on('warn', () => undefined);
+  await new Promise<void>((resolve) => {
+    client.once('ready', () => {
+      resolve();
+    });
+  });
+  return client;
+}
 
 function pick<T>(random: () => number, list: readonly T[]): T {
   return list[Math.floor(random() * list.length)]!;
@@ -151,22 +175,7 @@ describe('xp import unleash: conversion checked against unleash-client', () => {
   const flagOf = (name: string): Flag => converted.flags.find((f) => f.name === name)!;
 
   beforeAll(async () => {
-    unleash = new Unleash({
-      appName: 'xp-import-test',
-      url: 'http://127.0.0.1:9/unused',
-      refreshInterval: 0,
-      disableMetrics: true,
-      skipInstanceCountWarning: true,
-      storageProvider: new InMemStorageProvider(),
-      bootstrap: { data: PAYLOAD.features as never, segments: PAYLOAD.segments as never },
-    });
-    unleash.on('error', () => undefined);
-    unleash.on('warn', () => undefined);
-    await new Promise<void>((resolve) => {
-      unleash.once('ready', () => {
-        resolve();
-      });
-    });
+    unleash = await unleashClient(PAYLOAD);
   });
   afterAll(() => {
     unleash.destroy();
@@ -207,6 +216,12 @@ describe('xp import unleash: conversion checked against unleash-client', () => {
     const blue = share(identified.map((ctx) => evaluateFlag(ruleset, colours.key, { attributes: attributesForContext(ctx) }).variationKey === 'blue'));
     expect(Math.abs(blue - 0.5)).toBeLessThan(0.04);
     expect(evaluateFlag(ruleset, colours.key, { attributes: { id: 'u7' } }).variationKey).toBe('red');
+    // Unleash's variants hash userId, then sessionId, then remoteAddress: contexts with only an address are split too.
+    const addressOnly = Array.from({ length: 1000 }, (_, i): UnleashContext => ({ remoteAddress: `10.0.${i >> 8}.${i & 255}`, properties: {} }));
+    const blueInUnleash = share(addressOnly.map((ctx) => unleash.getVariant('colours', ctx).name === 'blue'));
+    const blueByAddress = share(addressOnly.map((ctx) => evaluateFlag(ruleset, colours.key, { attributes: attributesForContext(ctx) }).variationKey === 'blue'));
+    expect(Math.abs(blueInUnleash - 0.5)).toBeLessThan(0.05);
+    expect(Math.abs(blueByAddress - 0.5)).toBeLessThan(0.05);
     const steps = flagOf('steps');
     const one = share(identified.map((ctx) => evaluateFlag(ruleset, steps.key, { attributes: attributesForContext(ctx) }).variationKey === 'one'));
     expect(Math.abs(one - 0.25)).toBeLessThan(0.04);
@@ -219,6 +234,8 @@ describe('xp import unleash: conversion checked against unleash-client', () => {
       expect(converted.warnings.find((w) => w.startsWith(`toggle "${name}": skipped:`))).toContain(reason);
     }
     expect(converted.warnings).toContainEqual(expect.stringContaining('toggle "custom-dropped" strategy 1 (myCustomStrategy): left out: "myCustomStrategy" is a custom strategy'));
+    expect(converted.warnings).toContainEqual('toggle "disabled-strategy" strategy 1 (default): left out: it is disabled (the Unleash server leaves it out of what SDKs get)');
+    expect(converted.warnings).toContainEqual(expect.stringContaining('toggle "unknown-operator" strategy 1 (default): left out: its constraint on "plan" has the operator "FUTURE_OPERATOR"'));
     expect(converted.segments.map((s) => s.key).sort()).toEqual(['acme-staff', 'mobile-2']);
   });
 
@@ -250,6 +267,9 @@ describe('xp import unleash: bad input', () => {
   it('refuses what is not an Unleash client API payload, naming the path', () => {
     expect(refused([])).toContain('invalid Unleash data: (root): must be a JSON object with "features"');
     expect(refused({ flags: {} })).toContain('invalid Unleash data: (root)');
+    expect(refused({ features: [{ name: 'exp', type: 'release' }], featureStrategies: [], featureEnvironments: [], segments: [] })).toContain(
+      'this is an Unleash admin export, not the client API payload: fetch GET /api/client/features with a client token',
+    );
     expect(refused({ features: {} })).toMatch(/invalid Unleash data: features: /);
     expect(refused({ version: 3, features: [] })).toContain('version: 3 is not a client API version this importer reads (1, 2)');
     expect(refused({ features: [], segments: [{ id: 'one', constraints: [] }] })).toMatch(/segments\[0\]\.id/);
@@ -281,5 +301,125 @@ describe('xp import unleash: keys', () => {
     expect(again.flags.map((f) => f.key)).toEqual(['My-Toggle']);
     expect(again.warnings).toContainEqual(expect.stringContaining('toggle "My-Toggle": skipped: xp flag "My-Toggle" holds Unleash toggle "My Toggle"'));
     expect(again.segments.map((s) => s.key)).toEqual(['pro-users']);
+    expect(again.warnings).toContainEqual('segment 5 ("paying users"): kept its key "pro-users" from an earlier import');
+    expect(again.warnings.filter((w) => w.includes('imported as segment'))).toEqual([]);
+  });
+
+  it('warns, on a later import, of the flags and segments imported from Unleash that the data no longer has, and leaves them alone', () => {
+    const first = convertUnleashData(
+      { features: [toggle('My Toggle', [strategy('default', {}, { segments: [5] })]), toggle('kept', [])], segments: [{ id: 5, name: 'pro users', constraints: [c('plan', 'IN', ['pro'])] }] },
+      { environment: ENV },
+    );
+    const existingFlags = [...first.flags.map((f) => ({ key: f.key, description: f.description })), { key: 'hand-made', description: 'Not imported.' }];
+    const existingSegments = first.segments.map((s) => ({ key: s.key, description: s.description }));
+    const later = convertUnleashData({ features: [toggle('kept', [])], segments: [] }, { environment: ENV, existingFlags, existingSegments });
+    expect(later.flags.map((f) => f.key)).toEqual(['kept']);
+    expect(later.warnings).toContainEqual('flags imported from Unleash toggles that are not in the data (deleted or archived in Unleash?), left as they are: "My-Toggle" (toggle "My Toggle")');
+    expect(later.warnings).toContainEqual('segments imported from Unleash segments that are not in the data, left as they are: "pro-users" (segment 5)');
+    expect(convertUnleashData({ features: [toggle('kept', []), toggle('My Toggle', [])], segments: [{ id: 5, constraints: [] }] }, { environment: ENV, existingFlags, existingSegments }).warnings.filter((w) => w.includes('not in the data'))).toEqual([]);
+  });
+});
+
+describe('xp import unleash: environments with different variants', () => {
+  const DEV = 'development';
+  const DEV_DATA = {
+    version: 2,
+    features: [
+      toggle('theme', [strategy('default')], { variants: [variant('blue', 1000, { payload: { type: 'string', value: '#00f' } }), variant('red', 0, { overrides: [{ contextName: 'userId', values: ['u1'] }] })] }),
+      toggle('banner', [strategy('userWithId', { userIds: 'u1,u2' })], { variants: [variant('big', 1000, { payload: { type: 'json', value: '{"size":2}' } })] }),
+      toggle('plain', [strategy('default', {}, { constraints: [c('country', 'IN', ['DE'])] })]),
+    ],
+  };
+  const PROD_DATA = {
+    version: 2,
+    features: [
+      toggle('theme', [strategy('default')], { variants: [variant('blue', 1000, { payload: { type: 'string', value: '#00a' } }), variant('green', 0, { overrides: [{ contextName: 'userId', values: ['u2'] }] })] }),
+      toggle('banner', [strategy('userWithId', { userIds: 'u3' })]),
+      toggle('plain', [strategy('default', {}, { constraints: [c('country', 'IN', ['AT'])] })]),
+    ],
+  };
+  const existingOf = (flags: readonly Flag[]): { key: string; description?: string | undefined; type: string; variations: Flag['variations'] }[] =>
+    flags.map((f) => ({ key: f.key, description: f.description, type: f.type, variations: f.variations }));
+  /** What `xp import` applies: a flag with the existing variations first keeps the other environments' states. */
+  const merge = (before: readonly Flag[], after: readonly Flag[]): Flag[] => {
+    const out = new Map(before.map((f) => [f.key, f]));
+    for (const flag of after) {
+      const existing = out.get(flag.key);
+      if (existing !== undefined) {
+        expect(flag.type).toBe(existing.type);
+        expect(flag.variations.slice(0, existing.variations.length)).toEqual(existing.variations);
+      }
+      out.set(flag.key, existing === undefined ? flag : { ...flag, environments: { ...existing.environments, ...flag.environments } });
+    }
+    return [...out.values()];
+  };
+  const clients = new Map<string, Unleash>();
+  beforeAll(async () => {
+    clients.set(DEV, await unleashClient(DEV_DATA));
+    clients.set(ENV, await unleashClient(PROD_DATA));
+  });
+  afterAll(() => {
+    for (const client of clients.values()) {
+      client.destroy();
+    }
+  });
+
+  /** Every environment's state of the merged flags serves what unleash-client serves with that environment's payload. */
+  function expectServedAsUnleash(flags: readonly Flag[], exact: Record<string, readonly string[]>): void {
+    const mismatches: string[] = [];
+    for (const [environment, names] of Object.entries(exact)) {
+      const ruleset = compileRuleset({ environment, version: 1, flags: flags.filter((f) => f.environments[environment] !== undefined), segments: [] });
+      for (const context of makeContexts(500, 7)) {
+        for (const name of names) {
+          const flag = flags.find((f) => f.name === name)!;
+          const expected = { enabled: clients.get(environment)!.isEnabled(name, context), variant: clients.get(environment)!.getVariant(name, context).name };
+          const actual = xpAnswer(flag, evaluateFlag(ruleset, flag.key, { attributes: attributesForContext(context) }).variationKey);
+          if (actual.enabled !== expected.enabled || actual.variant !== expected.variant) {
+            mismatches.push(`${environment} ${name} ${JSON.stringify(context)}: Unleash ${JSON.stringify(expected)}, xp ${JSON.stringify(actual)}`);
+          }
+        }
+      }
+    }
+    expect(mismatches.slice(0, 10)).toEqual([]);
+  }
+
+  it('adds a second environment\'s variants to the flag and keeps the first environment\'s state, then changes nothing when either is imported again', () => {
+    const dev = convertUnleashData(DEV_DATA, { environment: DEV });
+    const prod = convertUnleashData(PROD_DATA, { environment: ENV, existingFlags: existingOf(dev.flags) });
+    expect(prod.skippedFlags).toEqual([]);
+    const merged = merge(dev.flags, prod.flags);
+    const theme = merged.find((f) => f.key === 'theme')!;
+    expect(theme.variations.map((v) => [v.key, v.name, v.value])).toEqual([
+      ['disabled', 'disabled', null],
+      ['blue', 'blue', '#00f'],
+      ['red', 'red', 'red'],
+      ['blue-2', 'blue', '#00a'],
+      ['green', 'green', 'green'],
+    ]);
+    // banner has no variants in production: served as the json flag's "enabled without a variant".
+    expect(merged.find((f) => f.key === 'banner')!.environments[ENV]?.rules[0]).toMatchObject({ type: 'force', variation: 'on' });
+    expect(Object.keys(theme.environments).sort()).toEqual([DEV, ENV]);
+    expectServedAsUnleash(merged, { [DEV]: dev.exactFlags, [ENV]: prod.exactFlags });
+    expect(dev.exactFlags.length + prod.exactFlags.length).toBe(6);
+
+    const devAgain = convertUnleashData(DEV_DATA, { environment: DEV, existingFlags: existingOf(merged) });
+    expect(merge(merged, devAgain.flags)).toEqual(merged);
+    const prodAgain = convertUnleashData(PROD_DATA, { environment: ENV, existingFlags: existingOf(merged) });
+    expect(merge(merged, prodAgain.flags)).toEqual(merged);
+  });
+
+  it('in the other order, skips only a toggle whose boolean flag would need variants, saying what to do', () => {
+    const prod = convertUnleashData(PROD_DATA, { environment: ENV });
+    const dev = convertUnleashData(DEV_DATA, { environment: DEV, existingFlags: existingOf(prod.flags) });
+    expect(dev.skippedFlags).toEqual(['banner']);
+    expect(dev.warnings).toContainEqual(
+      'toggle "banner": skipped: xp flag "banner" is boolean (imported from an environment where this toggle has no variants) and here it has variants, so it is left as it is: import an environment where it has variants first, or delete the xp flag and import its environments again, the one with variants first',
+    );
+    const merged = merge(prod.flags, dev.flags);
+    expect(Object.keys(merged.find((f) => f.key === 'banner')!.environments)).toEqual([ENV]);
+    expectServedAsUnleash(merged, { [DEV]: dev.exactFlags, [ENV]: prod.exactFlags });
+    expect(dev.exactFlags.length + prod.exactFlags.length).toBe(5);
+    expect(merge(merged, convertUnleashData(PROD_DATA, { environment: ENV, existingFlags: existingOf(merged) }).flags)).toEqual(merged);
+    expect(merge(merged, convertUnleashData(DEV_DATA, { environment: DEV, existingFlags: existingOf(merged) }).flags)).toEqual(merged);
   });
 });

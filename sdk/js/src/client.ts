@@ -57,13 +57,22 @@ const consoleLogger: Logger = {
   },
 };
 
-/** The configuration error of an `appName` the API would refuse in every `evaluations` record; undefined when it is absent or valid. */
-function appNameError(appName: unknown): XpError | undefined {
-  if (appName === undefined || (typeof appName === 'string' && APP_NAME_PATTERN.test(appName))) {
+/**
+ * Why an `appName` cannot be sent (the API would refuse every `evaluations` record naming it), as a
+ * warning; undefined when it is absent (undefined, null) or valid. The value is shown escaped and cut
+ * (JSON.stringify: a name read from config with a newline stays on one log line).
+ */
+function appNameProblem(appName: unknown): string | undefined {
+  if (appName === undefined || appName === null || (typeof appName === 'string' && APP_NAME_PATTERN.test(appName))) {
     return undefined;
   }
-  const got = typeof appName === 'string' ? `"${appName.length > 100 ? `${appName.slice(0, 100)}…` : appName}"` : appName === null ? 'null' : `a ${typeof appName}`;
-  return new XpError(XpErrorCode.Configuration, `appName ${APP_NAME_MESSAGE}, got ${got}`);
+  const got =
+    typeof appName === 'string'
+      ? JSON.stringify(appName.length > 100 ? `${appName.slice(0, 100)}…` : appName)
+      : typeof appName === 'number' || typeof appName === 'boolean'
+        ? String(appName)
+        : describeType(appName);
+  return `xp: appName ${APP_NAME_MESSAGE}, got ${got}: ignored, the client's evaluation counts name no application`;
 }
 
 function positive(value: number | undefined, fallback: number): number {
@@ -379,10 +388,16 @@ export class ExperimentationClient {
     }
     this.statusValue = this.current === undefined ? ClientStatus.Starting : ClientStatus.Bootstrapped;
 
-    // Checked with or without apiUrl: a bad name shows in an offline run (tests, bootstrap only) before production.
-    let configError: XpError | undefined = appNameError(options.appName);
+    // A counting label: a bad one (often from config: an empty or path-like service name) is dropped with a
+    // warning, never a reason to serve defaults. Checked with or without apiUrl: an offline run shows it too.
+    const appProblem = appNameProblem(options.appName);
+    if (appProblem !== undefined) {
+      this.logger.warn(appProblem);
+    }
+    const appName = appProblem === undefined && typeof options.appName === 'string' ? options.appName : undefined;
+    let configError: XpError | undefined;
     const base = (options.apiUrl ?? '').replace(/\/+$/, '');
-    if (configError === undefined && options.apiUrl !== undefined) {
+    if (options.apiUrl !== undefined) {
       const fetchFn = options.fetch ?? (globalThis.fetch as typeof globalThis.fetch | undefined)?.bind(globalThis);
       const keyProblem = typeof sdkKey === 'string' && sdkKey !== '' ? sdkKeyProblem(sdkKey) : undefined;
       if (typeof sdkKey !== 'string' || sdkKey === '') {
@@ -419,7 +434,7 @@ export class ExperimentationClient {
             now: () => this.clock(),
             newId: newEventId,
             logger: this.logger,
-            app: options.appName,
+            app: appName,
             opened: () => {
               this.events.wake();
             },

@@ -105,11 +105,12 @@ export interface ClientOptions {
   /**
    * The application (service) this client runs in, e.g. `checkout-api`: every `evaluations` record
    * carries it as `app`, so the console tells which applications still evaluate a flag. 1 to 64
-   * ASCII letters, digits, `.`, `_` and `-`, starting with a letter or digit; anything else is a
-   * configuration error (logged, `ready()` gives `CONFIGURATION`, the client stays offline).
-   * Default: none (counts under "no application named"). Exposures and tracked events do not carry it.
+   * ASCII letters, digits, `.`, `_` and `-`, starting with a letter or digit, case-sensitive
+   * (`Checkout-API` and `checkout-api` are two applications). Anything else (empty, too long, other
+   * characters, not a string) is dropped with one `logger.warn`, and the client works as without it.
+   * Default (also `null`): none (counts under "no application named"). Exposures and tracked events do not carry it.
    */
-  readonly appName?: string;
+  readonly appName?: string | null;
 }
 
 /** What the client is serving. */

@@ -163,6 +163,20 @@ def _short(value: Any) -> Any:
     return value[:100] + "…" if isinstance(value, str) and len(value) > 100 else value
 
 
+def _described_app_name(value: Any) -> str:
+    """A bad app_name as its warning shows it: a string escaped (repr: a newline cannot split the log line) and
+    cut after 100 characters, a number or bool as its literal, anything else by its type."""
+    if isinstance(value, str):
+        return repr(_short(value))
+    if isinstance(value, (bool, int, float)):
+        try:
+            return _short(repr(value))
+        except ValueError:  # an int of more digits than int-to-str allows
+            pass
+    name = type(value).__name__
+    return f"{'an' if name[:1].lower() in 'aeiou' else 'a'} {name}"
+
+
 def _short_problems(message: str) -> str:
     """A validation message for a log line: its first three problems, at most 300 characters."""
     problems = message.split("; ")
@@ -274,9 +288,10 @@ class Client:
             attributes. Nothing is counted by an offline client (api_url None).
         app_name: the application (service) this client runs in, e.g. "checkout-api": every `evaluations`
             record carries it as `app`, so the console tells which applications still evaluate a flag. 1 to 64
-            ASCII letters, digits, ".", "_" and "-", starting with a letter or digit (else ValueError; TypeError
-            for a value that is not a string). None (the default): no application named. Exposures and tracked
-            events do not carry it.
+            ASCII letters, digits, ".", "_" and "-", starting with a letter or digit, case-sensitive ("Checkout-API"
+            and "checkout-api" are two applications). Anything else (empty, too long, other characters, not a
+            string) is dropped with one warning and the client works as without it. None (the default): no
+            application named. Exposures and tracked events do not carry it.
     """
 
     def __init__(
@@ -344,10 +359,13 @@ class Client:
                 raise TypeError(f"{name} must be callable or None, got {type(callback).__name__}")
         if not (private_attributes is None or isinstance(private_attributes, (bool, str, Iterable))):
             raise TypeError(f"private_attributes must be attribute names, a name, True or None, got {type(private_attributes).__name__}")
-        if app_name is not None and not isinstance(app_name, str):
-            raise TypeError(f"app_name must be a string or None, got {type(app_name).__name__}")
-        if app_name is not None and not APP_NAME_PATTERN.fullmatch(app_name):
-            raise ValueError(f"app_name {APP_NAME_MESSAGE}, got {_short(app_name)!r}")
+        # A counting label: a bad one (often from config: an empty or path-like service name) is dropped with a
+        # warning, never a reason to stop a service from starting, as the JavaScript SDK drops its appName.
+        # Checked offline too: the mistake shows in tests before production.
+        if app_name is not None and not (isinstance(app_name, str) and APP_NAME_PATTERN.fullmatch(app_name)):
+            log.warning("app_name %s, got %s: ignored, the client's evaluation counts name no application",
+                        APP_NAME_MESSAGE, _described_app_name(app_name))
+            app_name = None
         self._app_name = app_name
         self._store = sticky_bucket_store
         self._log_exposures = log_exposures

@@ -150,19 +150,36 @@ class EvaluationCountsTest(ClientTestCase):
                 self.addCleanup(client.close)
                 self.assertTrue(client.is_feature_enabled("feature", "u1"))
 
-    def test_refuses_an_invalid_app_name_as_other_bad_options_are_refused_naming_the_option_and_the_rule(self) -> None:
-        for app_name in SCENARIO["app"]["invalidAppNames"]:
-            with self.subTest(app_name=app_name):
-                with self.assertRaises(ValueError) as raised:
-                    self.client(app_name=app_name)
-                self.assertIn(f"app_name {APP_NAME_MESSAGE}, got ", str(raised.exception))
-                # Offline too: the mistake shows in tests before production.
-                with self.assertRaises(ValueError):
-                    Client(API_KEY, None, app_name=app_name)
-        with self.assertRaises(TypeError) as raised:
-            self.client(app_name=42)  # type: ignore[arg-type]
-        self.assertEqual(str(raised.exception), "app_name must be a string or None, got int")
-        self.assertEqual(self.server.requests_to("/sdk/v1/ruleset"), [])
+    def test_drops_an_invalid_app_name_with_one_warning_and_the_client_serves_and_counts_under_no_application(self) -> None:
+        # A counting label from config (an empty SERVICE_NAME, "payments/refunds", a trailing newline) must not
+        # stop a service from starting nor switch off its flags: as the JavaScript SDK, one warning naming the
+        # option, the value (escaped, cut after 100 characters) and the rule; the client works without it.
+        invalid: list[tuple[Any, str]] = [
+            *((name, repr(name)) for name in SCENARIO["app"]["invalidAppNames"]),
+            ("x" * 150, repr("x" * 100 + "…")), (42, "42"), (False, "False"), (["web"], "a list"), (10**5000, "an int"),
+        ]
+        for app_name, got in invalid:
+            with self.subTest(got=got):
+                with self.assertLogs("experimentation", "WARNING") as logs:
+                    client = self.client(app_name=app_name)
+                    value = client.get_value("feature", "u1", False)
+                    self.assertTrue(client.flush(2))
+                self.assertEqual([r.getMessage() for r in logs.records],
+                                 [f"app_name {APP_NAME_MESSAGE}, got {got}: ignored, the client's evaluation counts name no application"])
+                self.assertNotIn("\n", logs.records[0].getMessage())
+                self.assertTrue(client.ready)
+                self.assertIs(value, True)
+        # Every client counted its evaluation, in a record that names no application.
+        self.assertEqual([(r["counts"], "app" in r) for r in self.records()],
+                         [([{"flag": "feature", "variation": "on", "count": 1}], False)] * len(invalid))
+
+    def test_drops_an_invalid_app_name_offline_too_with_the_same_warning(self) -> None:
+        with self.assertLogs("experimentation", "WARNING") as logs:
+            client = Client(API_KEY, None, bootstrap=make_ruleset(1), app_name="web shop")
+        self.addCleanup(client.close)
+        self.assertEqual([r.getMessage() for r in logs.records],
+                         [f"app_name {APP_NAME_MESSAGE}, got 'web shop': ignored, the client's evaluation counts name no application"])
+        self.assertTrue(client.is_feature_enabled("feature", "u1"))
 
     def test_the_app_name_rule_is_the_apis(self) -> None:
         source = EVENT_CHECK.read_text(encoding="utf-8")

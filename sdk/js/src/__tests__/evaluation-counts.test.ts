@@ -175,34 +175,57 @@ describe('evaluation counts', () => {
     expect(seen).toEqual(scenario.app.validAppNames.map((appName) => [appName, { status: 'READY' }, []]));
   });
 
-  it('refuses an invalid appName as other bad options are refused: a configuration error naming the option and the rule, logged and given by ready(); the client stays offline', async () => {
+  it('drops an invalid appName with one warning naming the option, the escaped value and the rule: the client is ready, serves the flag\'s real value and counts under no application', async () => {
     const s = await new FakeServer(makeRuleset(1)).start();
     open.push(s);
 
-    const invalid = [...scenario.app.invalidAppNames, 42, null];
+    const invalid: unknown[] = [...scenario.app.invalidAppNames, 'x'.repeat(150), 42, false, { name: 'web' }];
     const seen: unknown[] = [];
     for (const appName of invalid) {
       const log = recordingLogger();
       const c = new ExperimentationClient(KEY, { apiUrl: s.url, streaming: false, logger: log, appName: appName as string });
       open.push(c);
       const result = await c.ready();
-      c.getValue('checkout', 'u1', false);
+      const value = c.getValue('checkout', 'u1', true);
       await c.flush();
-      seen.push([appName, result.status, result.error?.code, log.lines.filter((l) => l.level === 'error').map((l) => l.message)]);
+      seen.push([appName, result, c.status, value, log.lines.filter((l) => l.level !== 'debug' && l.level !== 'info').map((l) => `${l.level}: ${l.message}`)]);
     }
 
-    const got = (appName: unknown): string => (typeof appName === 'string' ? `"${appName}"` : appName === null ? 'null' : 'a number');
-    expect(seen).toEqual(invalid.map((appName) => [appName, 'DEFAULTS', 'CONFIGURATION', [`xp: appName ${APP_NAME_MESSAGE}, got ${got(appName)}; the client stays offline, serving defaults`]]));
-    expect(s.requests).toEqual([]);
+    const got = (appName: unknown): string =>
+      typeof appName === 'string'
+        ? JSON.stringify(appName.length > 100 ? `${appName.slice(0, 100)}…` : appName)
+        : typeof appName === 'number' || typeof appName === 'boolean'
+          ? String(appName)
+          : 'an object';
+    expect(seen).toEqual(
+      invalid.map((appName) => [appName, { status: 'READY' }, 'READY', false, [`warn: xp: appName ${APP_NAME_MESSAGE}, got ${got(appName)}: ignored, the client's evaluation counts name no application`]]),
+    );
+    // Escaped: a name with a newline stays on one log line.
+    expect(seen.flatMap((x) => (x as [unknown, unknown, unknown, unknown, string[]])[4]).filter((line) => line.includes('\n'))).toEqual([]);
+    // Each client counted its evaluation, in a record that names no application.
+    expect(records(s).map((r) => [r.counts, 'app' in r])).toEqual(invalid.map(() => [[{ flag: 'checkout', variation: 'off', count: 1 }], false]));
   });
 
-  it('refuses an invalid appName without apiUrl too (an offline run shows the mistake before production)', async () => {
+  it('takes appName null as none, as undefined: no warning, records without app', async () => {
+    const { s, c, log } = await setup({ appName: null });
+
+    expect(c.status).toBe('READY');
+    c.getValue('checkout', 'u1', true);
+    await c.flush();
+
+    expect(records(s).map((r) => 'app' in r)).toEqual([false]);
+    expect(log.lines.filter((l) => l.level === 'warn' || l.level === 'error')).toEqual([]);
+  });
+
+  it('drops an invalid appName without apiUrl too, with the same one warning (an offline run shows the mistake before production)', async () => {
     const log = recordingLogger();
     const c = new ExperimentationClient('', { bootstrap: makeRuleset(1), logger: log, appName: 'web shop' });
     open.push(c);
 
-    expect(await c.ready()).toMatchObject({ status: 'BOOTSTRAPPED', error: { code: 'CONFIGURATION', message: `appName ${APP_NAME_MESSAGE}, got "web shop"` } });
-    expect(log.lines.filter((l) => l.level === 'error').map((l) => l.message)).toEqual([`xp: appName ${APP_NAME_MESSAGE}, got "web shop"; the client stays offline, serving the bootstrap ruleset`]);
+    expect(await c.ready()).toEqual({ status: 'BOOTSTRAPPED' });
+    expect(log.lines.filter((l) => l.level === 'warn' || l.level === 'error').map((l) => `${l.level}: ${l.message}`)).toEqual([
+      `warn: xp: appName ${APP_NAME_MESSAGE}, got "web shop": ignored, the client's evaluation counts name no application`,
+    ]);
     expect(c.getValue('checkout', 'u1', true)).toBe(false);
   });
 

@@ -69,6 +69,13 @@ const CACHE_VERSION = 1;
 export const EVALUATION_DAYS = 30;
 
 /**
+ * How many keys no flag has the snapshot asks the API to list: the most it lists (the API's
+ * MAX_UNDEFINED_KEYS_LIMIT), so that a key evaluated by mistake hovers with its counts even after a
+ * client flooded the project with generated keys (the default, 1,000, would leave it out).
+ */
+export const UNDEFINED_KEYS_LIMIT = 5000;
+
+/**
  * What may be said of a flag no SDK evaluated in the counts' window: `window`, not evaluated in the
  * whole window (every environment that counts has counted since before it began, and the flag is
  * older than it); `since-counting`, not evaluated since counting began on `since` (in `environment`
@@ -121,7 +128,7 @@ export async function fetchSnapshot(client: XpApiClient, project: string, enviro
     ),
     // Servers before evaluation counts answer 404: hovers then say nothing of usage. Servers before
     // countingSince give none: nothing is then said of absence.
-    client.projectFlagEvaluations(project, { days: EVALUATION_DAYS }).then(
+    client.projectFlagEvaluations(project, { days: EVALUATION_DAYS, limit: UNDEFINED_KEYS_LIMIT }).then(
       (usage) => cachedEvaluations(usage),
       () => undefined,
     ),

@@ -5,6 +5,7 @@
  */
 import type { EvaluationAppCount, ProjectFlagEvaluations, XpApiClient } from '@xp/shared';
 import { ApiError } from '@xp/shared';
+import { DEFAULT_UNDEFINED_KEYS_LIMIT, MAX_UNDEFINED_KEYS_LIMIT } from '../domain/flag-evaluations.js';
 import { AppError, AppErrorCode } from '../errors.js';
 import { EVALUATION_DAYS_KEPT, countingBegan, utcMinute } from './code-refs.js';
 import { printable } from './flags-as-code.js';
@@ -59,6 +60,12 @@ export interface UsageReport {
   readonly apps: readonly EvaluationAppCount[];
   /** Evaluations in the window the server did not keep (an hour passed its caps on distinct keys or applications): 0 normally. */
   readonly dropped: number;
+  /** How many keys no flag has the server was asked to list at most (--limit; the most evaluated first). */
+  readonly limit: number;
+  /** How many more keys no flag has were evaluated in the window than `limit` let list (not among `flags`): 0 normally, and from an older server. */
+  readonly undefinedOmitted: number;
+  /** The unarchived flags created before the window: only these can be called not evaluated (0: too soon to call any unused). */
+  readonly flagsOlderThanWindow: number;
   /** Whether any SDK reported counts in the window (from that environment): false, and no row says anything of use. */
   readonly reportsCounts: boolean;
   /** Without counts in the window, when the latest counts before it arrived (over the 90 days kept), else null. */
@@ -84,8 +91,15 @@ const STATUS_TEXT: Record<UsageStatus, string> = {
   [UsageStatus.Archived]: 'archived, still evaluated',
 };
 
-/** The report of `project`'s flags over the last `days` days (in `environment` only, and of application `app` only, if given). */
-export async function flagUsage(client: XpApiClient, project: string, days: number, environment: string | undefined, app?: string): Promise<UsageReport> {
+/** The most keys no flag has `--limit` may ask the server to list (the API's cap), and how many it lists unless asked. */
+export const USAGE_MAX_LIMIT = MAX_UNDEFINED_KEYS_LIMIT;
+export const USAGE_DEFAULT_LIMIT = DEFAULT_UNDEFINED_KEYS_LIMIT;
+
+/**
+ * The report of `project`'s flags over the last `days` days (in `environment` only, and of application
+ * `app` only, if given), with at most `limit` keys no flag has (the server's default when not given).
+ */
+export async function flagUsage(client: XpApiClient, project: string, days: number, environment: string | undefined, app?: string, limit?: number): Promise<UsageReport> {
   const filters = { ...(environment === undefined ? {} : { environment }), ...(app === undefined ? {} : { app }) };
   let usage: ProjectFlagEvaluations;
   const [flags, environments] = await Promise.all([client.listAll(project, 'flags', { archived: true }), client.environments(project)]);
@@ -93,7 +107,7 @@ export async function flagUsage(client: XpApiClient, project: string, days: numb
     throw new AppError(AppErrorCode.Validation, `--environment ${JSON.stringify(environment.slice(0, 100))} is not an environment of ${project} (${environments.map((e) => e.key).join(', ')})`);
   }
   try {
-    usage = await client.projectFlagEvaluations(project, { days, ...filters });
+    usage = await client.projectFlagEvaluations(project, { days, ...filters, ...(limit === undefined ? {} : { limit }) });
   } catch (error) {
     if (error instanceof ApiError && error.status === 404) {
       throw new AppError(AppErrorCode.Unavailable, `the platform at this XP_API_URL does not serve evaluation counts (an older server: GET …/flag-evaluations answered 404)`, undefined, { cause: error });
@@ -107,6 +121,7 @@ export async function flagUsage(client: XpApiClient, project: string, days: numb
   const began = countingBegan(usage) ?? null;
   // Servers from before applications were counted answer neither.
   const older = usage as Partial<ProjectFlagEvaluations>;
+  const windowStart = Date.parse(usage.since);
   const base = {
     project,
     days,
@@ -115,6 +130,10 @@ export async function flagUsage(client: XpApiClient, project: string, days: numb
     app: app ?? null,
     apps: older.apps ?? [],
     dropped: older.dropped ?? 0,
+    limit: limit ?? USAGE_DEFAULT_LIMIT,
+    undefinedOmitted: older.undefinedOmitted ?? 0,
+    // Those not created within the window, as the rows tell "new" (archived ones are done with).
+    flagsOlderThanWindow: flags.filter((f) => !f.archived && !(Date.parse(f.createdAt) > windowStart)).length,
     reportsCounts,
     lastCountsAt: null,
     environmentsWithoutCounts: shown.filter((e) => !counted.has(e)),
@@ -128,7 +147,6 @@ export async function flagUsage(client: XpApiClient, project: string, days: numb
     return { ...base, lastCountsAt: latest ?? null, flags: [] };
   }
   const byKey = new Map(usage.flags.map((f) => [f.flag, f]));
-  const windowStart = Date.parse(usage.since);
   // Counting that began within the window (or at a time not said) proves absence only since then.
   const countedAllWindow = began !== null && Date.parse(began) <= windowStart;
   const row = (key: string, status: (evaluated: boolean) => UsageStatus): UsageRow => {
@@ -180,27 +198,40 @@ export function usageLines(report: UsageReport, unused: boolean): string[] {
   const as = report.app === null ? '' : ` as application ${report.app}`;
   if (!report.reportsCounts) {
     const from = report.environment === null ? '' : ` from ${report.environment}`;
+    // The caps are not per application: an application with no counts kept may be among those not counted.
+    const maybeDropped =
+      report.app !== null && report.dropped > 0
+        ? ` (${count(report.dropped, 'evaluation')} ${report.dropped === 1 ? 'was' : 'were'} not counted in the window because of the caps; ${report.app} may be among them)`
+        : '';
     return [
       report.lastCountsAt === null
         ? report.app === null
           ? NO_COUNTS.replace('counts yet', `counts${from} yet`)
-          : `no SDK of this project reports evaluation counts${as}${from} yet (SDKs name their application with the appName option, app_name in Python): no flag is called unused`
-        : `no SDK of this project reported evaluation counts${as}${from} in ${window}; the last arrived ${utcMinute(report.lastCountsAt)}, so its SDKs may have stopped sending them: no flag is called unused`,
+          : `no SDK of this project reports evaluation counts${as}${from} yet (SDKs name their application with the appName option, app_name in Python): no flag is called unused${maybeDropped}`
+        : `no SDK of this project reported evaluation counts${as}${from} in ${window}; the last arrived ${utcMinute(report.lastCountsAt)}, so its SDKs may have stopped sending them: no flag is called unused${maybeDropped}`,
     ];
   }
   const by = report.app === null ? '' : ` by application ${report.app}`;
   const rows = unused ? report.flags.filter((r) => r.status === UsageStatus.NotEvaluated) : report.flags;
   const began = report.countingBegan === null ? 'at a time this server does not say (an older server)' : `on ${utcMinute(report.countingBegan)}`;
   const tooSoon = report.flags.filter((r) => r.status === UsageStatus.NotEvaluatedSinceCounting).length;
+  const days = report.days === 1 ? 'a day' : `${report.days} days`;
   if (unused) {
+    if (report.flagsOlderThanWindow === 0) {
+      // Every flag is newer than the window: none can be called unused, and none "every … was evaluated" either.
+      return [`No flag of ${report.project} is older than ${days}: too soon to call any unused.`];
+    }
     if (tooSoon > 0) {
       // Not one flag is called unused while counting has not covered the window.
       return [
-        `Evaluation counting began ${began}, less than ${report.days === 1 ? 'a day' : `${report.days} days`} before now${where}: too soon to call any flag unused (${count(tooSoon, 'flag')} not evaluated since).`,
+        `Evaluation counting began ${began}, less than ${days} before now${where}: too soon to call any flag unused (${count(tooSoon, 'flag')} not evaluated since).`,
       ];
     }
+    // Newer flags none evaluated are neither unused nor evaluated: said, on the same line (the lines after a heading are flags).
+    const newer = report.flags.filter((r) => r.status === UsageStatus.New).length;
+    const newerText = newer === 0 ? '' : `; ${count(newer, 'newer flag')}, created within the window, ${newer === 1 ? 'was' : 'were'} not evaluated${by} yet: too soon to call ${newer === 1 ? 'it' : 'them'} unused`;
     return rows.length === 0
-      ? [`Every flag of ${report.project} older than ${report.days} days was evaluated${by} in ${window}.`]
+      ? [`Every flag of ${report.project} older than ${report.days} days (${count(report.flagsOlderThanWindow, 'flag')}) was evaluated${by} in ${window}${newerText}.`]
       : [`Flags of ${report.project} no SDK${report.app === null ? '' : ` of application ${report.app}`} evaluated in ${window}:`, ...rows.map((r) => printable(r.key))];
   }
   const silent = new Set(report.environmentsWithoutCounts);
@@ -221,6 +252,10 @@ export function usageLines(report: UsageReport, unused: boolean): string[] {
   const out = [`Evaluations of ${report.project}'s flags${by} in ${window}:`, line(header), ...table.map(line)];
   if (silent.size > 0) {
     out.push(`-: no SDK reported counts${as} from ${[...silent].join(', ')} in the window, so nothing is known of the flags there.`);
+  }
+  if (report.undefinedOmitted > 0) {
+    const raise = report.limit < USAGE_MAX_LIMIT ? `raise --limit, at most ${USAGE_MAX_LIMIT}` : `--limit ${USAGE_MAX_LIMIT} is the most the server lists`;
+    out.push(`… and ${count(report.undefinedOmitted, 'more key')} no flag has, evaluated less often (${raise}).`);
   }
   if (tooSoon > 0) {
     out.push(`Evaluation counting began ${began}, within the window: "not evaluated since counting began" is all that can be said of a flag none evaluated.`);

@@ -10,7 +10,7 @@ import type { XpApiClient } from '@xp/shared';
 import { AppError, AppErrorCode } from '../errors.js';
 import { EVALUATION_DAYS_KEPT, projectOfFlagsFile } from './code-refs.js';
 import { printable } from './flags-as-code.js';
-import { USAGE_DEFAULT_DAYS, UsageStatus, droppedWarning, flagUsage, usageLines } from './flags-usage.js';
+import { USAGE_DEFAULT_DAYS, USAGE_DEFAULT_LIMIT, USAGE_MAX_LIMIT, UsageStatus, droppedWarning, flagUsage, usageLines } from './flags-usage.js';
 
 export const FLAGS_HELP = `  xp flags off|on KEY --project KEY --env ENV [--at INSTANT]
       Turn a flag off (or on) in one environment now, at its current version. In a protected
@@ -18,7 +18,7 @@ export const FLAGS_HELP = `  xp flags off|on KEY --project KEY --env ENV [--at I
       ("editors may turn flags off"); anything else there goes through a change request.
       With --at (an instant with a time zone, 2026-12-24T09:00:00+01:00), schedule it instead:
       the platform turns it off (on) then, within about a minute.
-  xp flags usage [--project KEY] [--environment ENV] [--app NAME] [--days 30] [--unused] [--json]
+  xp flags usage [--project KEY] [--environment ENV] [--app NAME] [--days 30] [--limit 1000] [--unused] [--json]
       How often SDKs evaluated each flag in the last --days days (1 to 90), per environment, and
       when last; flags not evaluated, and keys evaluated that no flag has ("not defined"). The
       project is --project, else the one a flags file in this folder names. --unused lists only
@@ -26,9 +26,10 @@ export const FLAGS_HELP = `  xp flags off|on KEY --project KEY --env ENV [--at I
       while counting began less than --days ago. A project whose SDKs report no evaluation
       counts gets that said, and no flag called unused. Where SDKs name their application
       (appName), an APPS column lists the top 3 that evaluated each flag; --app NAME counts only
-      that application's evaluations.`;
+      that application's evaluations. Keys no flag has are listed up to --limit (1 to 5000, default
+      1000), the most evaluated first; a line under the table says how many more there are.`;
 
-const USAGE = 'usage: xp flags off|on KEY --project KEY --env ENV [--at INSTANT], or xp flags usage [--project KEY] [--environment ENV] [--app NAME] [--days 30] [--unused] [--json]';
+const USAGE = 'usage: xp flags off|on KEY --project KEY --env ENV [--at INSTANT], or xp flags usage [--project KEY] [--environment ENV] [--app NAME] [--days 30] [--limit 1000] [--unused] [--json]';
 
 /** Tries made when someone else changes the flag between the read and the toggle. */
 const ATTEMPTS = 3;
@@ -54,6 +55,7 @@ export async function runFlags(
       environment: { type: 'string' },
       at: { type: 'string' },
       days: { type: 'string' },
+      limit: { type: 'string' },
       app: { type: 'string' },
       unused: { type: 'boolean', default: false },
       json: { type: 'boolean', default: false },
@@ -75,7 +77,7 @@ export async function runFlags(
   if (sub !== 'off' && sub !== 'on') {
     throw usage(`${sub === undefined ? 'flags needs a subcommand (off, on or usage)' : `unknown flags subcommand "${sub.slice(0, 100)}"`}; ${USAGE}`);
   }
-  const notHere = [values.days !== undefined && '--days', values.app !== undefined && '--app', values.unused && '--unused', values.json && '--json'].filter((o): o is string => o !== false);
+  const notHere = [values.days !== undefined && '--days', values.limit !== undefined && '--limit', values.app !== undefined && '--app', values.unused && '--unused', values.json && '--json'].filter((o): o is string => o !== false);
   if (notHere.length > 0) {
     throw usage(`flags ${sub} takes no ${notHere.join(', ')} (those are flags usage's); ${USAGE}`);
   }
@@ -139,7 +141,7 @@ export async function runFlags(
 
 /** `xp flags usage`: the table (or --unused's list, or --json) of the project's evaluation counts; exit code 0. */
 async function runFlagsUsage(
-  values: { project?: string | undefined; env?: string | undefined; environment?: string | undefined; days?: string | undefined; app?: string | undefined; unused: boolean; json: boolean },
+  values: { project?: string | undefined; env?: string | undefined; environment?: string | undefined; days?: string | undefined; limit?: string | undefined; app?: string | undefined; unused: boolean; json: boolean },
   api: () => XpApiClient,
   print: (line: string) => void,
   printError: (line: string) => void,
@@ -149,6 +151,11 @@ async function runFlagsUsage(
   if (!/^\d+$/.test(daysText) || days < 1 || days > EVALUATION_DAYS_KEPT) {
     throw new AppError(AppErrorCode.Validation, `--days must be a whole number of days from 1 to ${EVALUATION_DAYS_KEPT} (the counts kept), not ${JSON.stringify(daysText.slice(0, 100))}`);
   }
+  const limitText = values.limit ?? String(USAGE_DEFAULT_LIMIT);
+  const limit = Number(limitText);
+  if (!/^\d+$/.test(limitText) || limit < 1 || limit > USAGE_MAX_LIMIT) {
+    throw new AppError(AppErrorCode.Validation, `--limit must be a whole number of keys from 1 to ${USAGE_MAX_LIMIT} (the most the server lists), not ${JSON.stringify(limitText.slice(0, 100))}`);
+  }
   if (values.app !== undefined && !APP_NAME_PATTERN.test(values.app)) {
     throw new AppError(AppErrorCode.Validation, `--app ${JSON.stringify(values.app.slice(0, 100))}: an application name ${APP_NAME_MESSAGE}`);
   }
@@ -156,7 +163,7 @@ async function runFlagsUsage(
   if (project === undefined) {
     throw new AppError(AppErrorCode.Validation, 'flags usage needs --project KEY (or a flags file naming the project in this folder)');
   }
-  const report = await flagUsage(api(), project, days, values.env ?? values.environment, values.app);
+  const report = await flagUsage(api(), project, days, values.env ?? values.environment, values.app, values.limit === undefined ? undefined : limit);
   const dropped = droppedWarning(report);
   if (dropped !== undefined) {
     // On stderr: --json and --unused keep their output as it is read.

@@ -6,7 +6,7 @@ import type { EvaluationAppCount, EvaluationCountingSince, FlagEvaluations, Proj
 import { Permission, assertCan } from '../auth/permissions.js';
 import { AppError, AppErrorCode, invalid } from '../errors.js';
 import type { Queryable } from '../store/db.js';
-import { EvaluationInterval, FLAG_EVALUATION_RETENTION_DAYS, countingSince, evaluatedFlags, flagEvaluationData, hasEvaluations } from '../store/flag-evaluations.js';
+import { EvaluationInterval, FLAG_EVALUATION_RETENTION_DAYS, countingSince, droppedEvaluations, evaluatedFlags, flagEvaluationData, hasEvaluations } from '../store/flag-evaluations.js';
 import type { AppCount, EvaluationBucket } from '../store/flag-evaluations.js';
 import { environments } from '../store/projects.js';
 import type { Actor, Deps } from './context.js';
@@ -73,6 +73,8 @@ function bucketStart(at: number, interval: EvaluationInterval): number {
  * environment. A key never evaluated that is not a flag of the project is 404; a key that is not (or
  * no longer) a flag but still evaluated gets its counts. With `app`, only that application's counts
  * (an application never seen: empty, not an error); `apps` is the window's counts per application.
+ * `dropped`: the evaluations the caps left out in the window and environments answered (not per key
+ * or application, so the same with or without `app`).
  */
 export async function flagEvaluations(deps: Pick<Deps, 'db' | 'now'>, actor: Actor, projectKey: string, flag: string, q: FlagEvaluationsQuery): Promise<FlagEvaluations> {
   assertCan(actor, Permission.Read);
@@ -103,6 +105,7 @@ export async function flagEvaluations(deps: Pick<Deps, 'db' | 'now'>, actor: Act
     totals: data.totals,
     lastEvaluated: data.lastEvaluated.map((l) => ({ environment: l.environment, at: l.at.toISOString() })),
     apps: appCounts(data.apps),
+    dropped: await droppedEvaluations(deps.db, { projectId: project.id, environment: q.environment, from: new Date(from), to: new Date(to) }),
     countingSince: await countingSinceOf(deps, project.id, envs),
   };
 }

@@ -10,9 +10,9 @@ import { pruneOlderThan } from './prune.js';
 
 /** How long the buckets are kept. */
 export const FLAG_EVALUATION_RETENTION_DAYS = 90;
-/** At most this many distinct flag keys are stored per (project, environment, hour); counts of further keys are dropped. */
+/** At most this many distinct keys no flag of the project has are stored per (project, environment, hour); counts of further ones are dropped (the project's flags are never). */
 export const FLAG_EVALUATION_KEY_CAP = 2_000;
-/** At most this many distinct applications (app '' included) are stored per (project, environment, hour); counts of further ones are dropped. */
+/** At most this many distinct named applications are stored per (project, environment, hour); counts of further ones are dropped (those naming none, app '', never are). */
 export const FLAG_EVALUATION_APP_CAP = 50;
 
 const HOUR_MS = 3_600_000;
@@ -50,10 +50,13 @@ function byCountThenName(counts: Map<string, number>): string[] {
  * window's end, or when it was received if that is earlier), under the record's `app` ('' when it
  * names none). Call it only with records the dedupe let through, in the same transaction.
  *
- * Caps: per (project, environment, hour) at most FLAG_EVALUATION_KEY_CAP distinct flag keys and
- * FLAG_EVALUATION_APP_CAP distinct apps are stored. A count that would add a key or an app beyond
- * them (the batch's most counted ones are admitted first) is not stored: it is added to that hour's
- * `flag_evaluation_drops`. The caps are read in this transaction without a lock, so two concurrent
+ * Caps: per (project, environment, hour) at most FLAG_EVALUATION_KEY_CAP distinct keys no flag of
+ * the project has and FLAG_EVALUATION_APP_CAP distinct named apps are stored. A count that would add
+ * such a key or a named app beyond them (the batch's most counted ones are admitted first) is not
+ * stored: it is added to that hour's `flag_evaluation_drops`. The project's flags (archived ones
+ * too, read from `flags` in this transaction) are never dropped by the key cap nor use its room, and
+ * app '' (services not naming themselves) is never dropped by the app cap nor uses its room: a client
+ * flooding generated keys or app names cannot hide them. The caps are read in this transaction without a lock, so two concurrent
  * batches may each admit up to the cap (a soft cap: overshoot by one batch at most). `caps` is
  * for tests only (smaller caps, same rule).
  */
@@ -118,6 +121,7 @@ export async function addEvaluationCounts(
 /**
  * Splits the batch's rows into those the caps admit and, per (project, environment, hour), the
  * evaluations of those they do not. Apps first (a row of an app beyond the cap adds no key), then keys.
+ * App '' and the keys that are flags of the project are outside the caps: always admitted, never counted.
  */
 async function withinCaps(
   tx: Queryable,
@@ -130,16 +134,28 @@ async function withinCaps(
   }
   const groups = [...hours.values()];
   const toHour = `'epoch'::timestamptz + interval '1 millisecond' * g.hour_ms`;
-  // What each hour already holds: its apps (few) and how many keys.
+  // What each hour already holds: its named apps (few) and how many keys no flag has (the caps' room used).
   const held = await tx.query<{ project_id: string; environment: string; hour_ms: string; apps: string[] | null; keys: string }>(
     `SELECT g.project_id, g.environment, g.hour_ms::text AS hour_ms,
-            (SELECT array_agg(DISTINCT f.app) FROM flag_evaluations f WHERE f.project_id = g.project_id AND f.environment = g.environment AND f.hour = ${toHour}) AS apps,
-            (SELECT count(DISTINCT f.flag_key) FROM flag_evaluations f WHERE f.project_id = g.project_id AND f.environment = g.environment AND f.hour = ${toHour})::text AS keys
+            (SELECT array_agg(DISTINCT f.app) FROM flag_evaluations f WHERE f.project_id = g.project_id AND f.environment = g.environment AND f.hour = ${toHour} AND f.app <> '') AS apps,
+            (SELECT count(DISTINCT f.flag_key) FROM flag_evaluations f
+             WHERE f.project_id = g.project_id AND f.environment = g.environment AND f.hour = ${toHour}
+               AND NOT EXISTS (SELECT 1 FROM flags d WHERE d.project_id = f.project_id AND d.key = f.flag_key))::text AS keys
      FROM unnest($1::text[], $2::text[], $3::bigint[]) AS g(project_id, environment, hour_ms)`,
     [groups.map((g) => g.projectId), groups.map((g) => g.environment), groups.map((g) => g.hourMs)],
   );
-  // Which of the batch's keys each hour already holds.
-  const keyed = [...new Map(rows.map((r) => [JSON.stringify([r.projectId, r.environment, r.hourMs, r.flag]), r])).values()];
+  // Which of the batch's keys are flags of the project (archived too; a deleted flag's row is gone).
+  const flagKeys = [...new Map(rows.map((r) => [JSON.stringify([r.projectId, r.flag]), r])).values()];
+  const defined = await tx.query<{ project_id: string; key: string }>(
+    `SELECT DISTINCT d.project_id, d.key
+     FROM unnest($1::text[], $2::text[]) AS g(project_id, flag_key)
+     JOIN flags d ON d.project_id = g.project_id AND d.key = g.flag_key`,
+    [flagKeys.map((r) => r.projectId), flagKeys.map((r) => r.flag)],
+  );
+  const isDefined = new Set(defined.rows.map((d) => JSON.stringify([d.project_id, d.key])));
+  const definedRow = (r: CountRow): boolean => isDefined.has(JSON.stringify([r.projectId, r.flag]));
+  // Which of the batch's other keys each hour already holds.
+  const keyed = [...new Map(rows.filter((r) => !definedRow(r)).map((r) => [JSON.stringify([r.projectId, r.environment, r.hourMs, r.flag]), r])).values()];
   const known = await tx.query<{ project_id: string; environment: string; hour_ms: string; flag_key: string }>(
     `SELECT DISTINCT g.project_id, g.environment, g.hour_ms::text AS hour_ms, g.flag_key
      FROM unnest($1::text[], $2::text[], $3::bigint[], $4::text[]) AS g(project_id, environment, hour_ms, flag_key)
@@ -167,18 +183,21 @@ async function withinCaps(
         have.add(name);
       }
     };
+    // Held apps are named ones only (the query leaves '' out): the room is the cap less them.
+    const room = caps.apps - s.apps.size;
     const newApps = new Map<string, number>();
-    for (const r of inHour.filter((r) => !s.apps.has(r.app))) {
+    for (const r of inHour.filter((r) => r.app !== '' && !s.apps.has(r.app))) {
       newApps.set(r.app, (newApps.get(r.app) ?? 0) + r.count);
     }
-    admit(newApps, s.apps, caps.apps - s.apps.size);
+    admit(newApps, s.apps, room);
+    s.apps.add('');
     const newKeys = new Map<string, number>();
-    for (const r of inHour.filter((r) => s.apps.has(r.app) && !s.keys.has(r.flag))) {
+    for (const r of inHour.filter((r) => s.apps.has(r.app) && !definedRow(r) && !s.keys.has(r.flag))) {
       newKeys.set(r.flag, (newKeys.get(r.flag) ?? 0) + r.count);
     }
     admit(newKeys, s.keys, caps.keys - s.keyCount);
     for (const r of inHour) {
-      if (s.apps.has(r.app) && s.keys.has(r.flag)) {
+      if (s.apps.has(r.app) && (definedRow(r) || s.keys.has(r.flag))) {
         kept.push(r);
       } else {
         drop(r);
@@ -360,11 +379,6 @@ export async function evaluatedFlags(
      GROUP BY app`,
     [q.projectId, env, q.since.toISOString(), app],
   );
-  const dropped = await db.query<{ n: string }>(
-    `SELECT coalesce(sum(count), 0)::text AS n FROM flag_evaluation_drops
-     WHERE project_id = $1 AND ($2::text IS NULL OR environment = $2) AND hour >= date_trunc('hour', $3::timestamptz)`,
-    [q.projectId, env, q.since.toISOString()],
-  );
   const undefinedKeys = out.rows.length === 0 ? 0 : Number(out.rows[0]!.undefined_keys);
   type Sum = { count: number; lastEvaluatedAt: Date };
   const add = <K>(into: Map<K, Sum>, key: K, count: number, at: Date): void => {
@@ -404,8 +418,21 @@ export async function evaluatedFlags(
     flags: listed,
     undefinedOmitted: undefinedKeys - listed.filter((f) => !f.defined).length,
     apps: sortApps(apps.rows.map((r) => ({ app: appOf(r.app), count: Number(r.count), lastEvaluatedAt: new Date(r.last_at) }))),
-    dropped: Number(dropped.rows[0]!.n),
+    dropped: await droppedEvaluations(db, { projectId: q.projectId, environment: q.environment, from: q.since }),
   };
+}
+
+/**
+ * How many evaluations the caps left out in the hours from `from`'s (included) to `to` (excluded;
+ * default none), in one environment or all: per environment and hour, not per key or application.
+ */
+export async function droppedEvaluations(db: Queryable, q: { readonly projectId: string; readonly environment: string | undefined; readonly from: Date; readonly to?: Date }): Promise<number> {
+  const out = await db.query<{ n: string }>(
+    `SELECT coalesce(sum(count), 0)::text AS n FROM flag_evaluation_drops
+     WHERE project_id = $1 AND ($2::text IS NULL OR environment = $2) AND hour >= date_trunc('hour', $3::timestamptz) AND ($4::timestamptz IS NULL OR hour < $4)`,
+    [q.projectId, q.environment ?? null, q.from.toISOString(), q.to?.toISOString() ?? null],
+  );
+  return Number(out.rows[0]!.n);
 }
 
 /**

@@ -411,6 +411,12 @@ export interface FlagEvaluations {
   readonly lastEvaluated: readonly { readonly environment: string; readonly at: string }[];
   /** Counts in the window per application, most evaluated first (with `app`: that one alone). */
   readonly apps: readonly EvaluationAppCount[];
+  /**
+   * Evaluations in the window, in the environments answered, that were not kept because an hour of an
+   * environment passed the cap on distinct applications (or, for a key no flag has, on distinct keys):
+   * the counts above may then fall short. 0 normally; absent from servers before it.
+   */
+  readonly dropped?: number;
   /** Project-wide, per environment: the start of the earliest hour for which any key has counts kept (at most 90 days back); an environment with no counts is absent. */
   readonly countingSince: readonly EvaluationCountingSince[];
 }

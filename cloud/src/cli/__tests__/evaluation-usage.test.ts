@@ -276,13 +276,39 @@ describe('evaluation counts in xp code-refs and xp flags usage', () => {
 
     const json = await usage(['--json']);
     const unused = await usage(['--unused']);
+    const nobody = await usage(['--app', 'nobody-here']);
 
     const warning = 'warning: 5,000 evaluations in the window were not counted: in some hours SDKs sent more distinct flag keys or application names than the server keeps (a client sending generated keys?); counts are low by that much, and a flag shown as not evaluated may have been evaluated';
     expect(json.code).toBe(0);
     expect(json.err).toEqual([warning]);
     expect((JSON.parse(json.out.join('\n')) as { dropped: number }).dropped).toBe(5000);
     expect(unused.err).toEqual([warning]);
-    // The list CI reads is as before (every old flag was evaluated: old-unused is archived by now).
-    expect(unused.out).toEqual(['Every flag of demo older than 30 days was evaluated in the last 30 days (since 2026-10-26 12:00 UTC).']);
+    expect(nobody.err).toEqual([warning]);
+    // The list CI reads is as before (every old flag was evaluated: old-unused is archived by now), on one line
+    // with the newer flags none evaluated yet (new-unused, and the demo's button-color and new-checkout).
+    expect(unused.out).toEqual([
+      'Every flag of demo older than 30 days (1 flag) was evaluated in the last 30 days (since 2026-10-26 12:00 UTC); 3 newer flags, created within the window, were not evaluated yet: too soon to call them unused.',
+    ]);
+    expect((JSON.parse(json.out.join('\n')) as { flagsOlderThanWindow: number }).flagsOlderThanWindow).toBe(1);
+    // An application with no counts kept may be among those the caps left out.
+    expect(nobody.out).toEqual([
+      'no SDK of this project reports evaluation counts as application nobody-here yet (SDKs name their application with the appName option, app_name in Python): no flag is called unused (5,000 evaluations were not counted in the window because of the caps; nobody-here may be among them)',
+    ]);
+  });
+
+  it('xp flags usage: lists the keys no flag has up to --limit, most evaluated first, and says how many more (--json: undefinedOmitted)', async () => {
+    await evaluate({ development: [{ flag: 'typo-flag', variation: null, count: 2 }] });
+
+    const table = await usage(['--limit', '1']);
+    const json = JSON.parse((await usage(['--limit', '1', '--json'])).out.join('\n')) as { limit: number; undefinedOmitted: number; flags: { key: string; status: string }[] };
+    const all = JSON.parse((await usage(['--json'])).out.join('\n')) as { limit: number; undefinedOmitted: number; flags: { key: string; status: string }[] };
+
+    // ghost-flag (evaluated 12 times) is listed, typo-flag (twice) is not.
+    expect(table.code).toBe(0);
+    expect(table.out.some((l) => l.startsWith('ghost-flag'))).toBe(true);
+    expect(table.out.some((l) => l.startsWith('typo-flag'))).toBe(false);
+    expect(table.out.at(-1)).toBe('… and 1 more key no flag has, evaluated less often (raise --limit, at most 5000).');
+    expect([json.limit, json.undefinedOmitted, json.flags.filter((f) => f.status === 'not-defined').map((f) => f.key)]).toEqual([1, 1, ['ghost-flag']]);
+    expect([all.limit, all.undefinedOmitted, all.flags.filter((f) => f.status === 'not-defined').map((f) => f.key)]).toEqual([1000, 0, ['ghost-flag', 'typo-flag']]);
   });
 });

@@ -1,7 +1,8 @@
 /**
  * `xp flags usage` and applications: the APPS column (top 3, then "+N"), the heading of --app, the
- * warning when the server did not keep some counts, and --app's check — over reports as
- * `flagUsage` builds them from the API's answer (fixtures: the pure formatting, no server).
+ * warning when the server did not keep some counts, and --app's check; the keys no flag has beyond
+ * --limit, and --unused where no flag is old enough — over reports as `flagUsage` builds them from
+ * the API's answer (fixtures: the pure formatting, no server).
  */
 import { describe, expect, it } from 'vitest';
 import type { EvaluationAppCount } from '@xp/shared';
@@ -27,6 +28,9 @@ const report = (flags: UsageRow[], over: Partial<UsageReport> = {}): UsageReport
   app: null,
   apps: flags.flatMap((f) => f.apps),
   dropped: 0,
+  limit: 1000,
+  undefinedOmitted: 0,
+  flagsOlderThanWindow: flags.filter((f) => f.status !== 'new' && f.status !== 'not-defined').length,
   reportsCounts: true,
   lastCountsAt: null,
   environmentsWithoutCounts: [],
@@ -83,6 +87,47 @@ describe('xp flags usage: applications', () => {
     ]);
   });
 
+  it('with --app, an application with no counts may be among the evaluations the caps left out: said when some were', () => {
+    const none = (dropped: number, lastCountsAt: string | null = null): string[] => usageLines(report([], { app: 'ofrep-java', reportsCounts: false, dropped, lastCountsAt }), false);
+
+    expect(none(0)[0]).not.toContain('caps');
+    expect(none(31_421)).toEqual([
+      'no SDK of this project reports evaluation counts as application ofrep-java yet (SDKs name their application with the appName option, app_name in Python): no flag is called unused (31,421 evaluations were not counted in the window because of the caps; ofrep-java may be among them)',
+    ]);
+    expect(none(1, AT)).toEqual([
+      'no SDK of this project reported evaluation counts as application ofrep-java in the last 30 days (since 2026-10-26 12:00 UTC); the last arrived 2026-11-25 11:57 UTC, so its SDKs may have stopped sending them: no flag is called unused (1 evaluation was not counted in the window because of the caps; ofrep-java may be among them)',
+    ]);
+  });
+
+  it('--unused calls no flag unused, nor every flag evaluated, while no flag is older than the window (with --app too)', () => {
+    // Every flag created today: two evaluated (by ofrep-java), two not yet.
+    const today = [row('a-flag', 5, [app('ofrep-java', 5)]), row('b-flag', 3, [app('ofrep-java', 3)]), { ...row('c-flag', 0, []), status: 'new' as const }, { ...row('d-flag', 0, []), status: 'new' as const }];
+
+    expect(usageLines(report(today, { project: 'fleet', flagsOlderThanWindow: 0 }), true)).toEqual(['No flag of fleet is older than 30 days: too soon to call any unused.']);
+    expect(usageLines(report(today, { project: 'fleet', flagsOlderThanWindow: 0, app: 'ofrep-java' }), true)).toEqual(['No flag of fleet is older than 30 days: too soon to call any unused.']);
+    expect(usageLines(report(today, { project: 'fleet', flagsOlderThanWindow: 0, days: 1 }), true)).toEqual(['No flag of fleet is older than a day: too soon to call any unused.']);
+    // Some older, all of them evaluated: said with how many, and the newer ones none evaluated yet on the same line.
+    expect(usageLines(report(today, { project: 'fleet', flagsOlderThanWindow: 2, app: 'ofrep-java' }), true)).toEqual([
+      'Every flag of fleet older than 30 days (2 flags) was evaluated by application ofrep-java in the last 30 days (since 2026-10-26 12:00 UTC); 2 newer flags, created within the window, were not evaluated by application ofrep-java yet: too soon to call them unused.',
+    ]);
+    expect(usageLines(report(today.slice(0, 3), { project: 'fleet', flagsOlderThanWindow: 1 }), true)).toEqual([
+      'Every flag of fleet older than 30 days (1 flag) was evaluated in the last 30 days (since 2026-10-26 12:00 UTC); 1 newer flag, created within the window, was not evaluated yet: too soon to call it unused.',
+    ]);
+  });
+
+  it('says how many keys no flag has the listing left out, and how to see more', () => {
+    const flags = [row('new-checkout', 12, []), { ...row('ghost-flag', 9, []), status: 'not-defined' as const }];
+    const lines = (over: Partial<UsageReport>): string[] => usageLines(report(flags, over), false);
+
+    expect(lines({})).toEqual(lines({ undefinedOmitted: 0 }));
+    expect(lines({}).some((l) => l.includes('more key'))).toBe(false);
+    expect(lines({ undefinedOmitted: 2 }).at(-1)).toBe('… and 2 more keys no flag has, evaluated less often (raise --limit, at most 5000).');
+    expect(lines({ undefinedOmitted: 1_234, limit: 4_999 }).at(-1)).toBe('… and 1,234 more keys no flag has, evaluated less often (raise --limit, at most 5000).');
+    expect(lines({ undefinedOmitted: 1, limit: 5_000 }).at(-1)).toBe('… and 1 more key no flag has, evaluated less often (--limit 5000 is the most the server lists).');
+    // --unused lists flags only: the keys left out change nothing there.
+    expect(usageLines(report(flags, { undefinedOmitted: 2 }), true)).toEqual(usageLines(report(flags), true));
+  });
+
   it('names applications as printable text and says "-" for a key none evaluated', () => {
     expect(appsCell([])).toBe('-');
     expect(appsCell([app('a', 3), app('b', 2), app('c', 1)])).toBe('a, b, c');
@@ -111,5 +156,23 @@ describe('xp flags usage: applications', () => {
     const toggle = await run(['flags', 'off', 'new-checkout', '--project', 'demo', '--env', 'production', '--app', 'web-shop']);
     expect(toggle.code).toBe(2);
     expect(toggle.err[0]).toContain("flags off takes no --app (those are flags usage's)");
+  });
+
+  it('refuses a --limit outside 1..5000 before asking the API; flags off|on take no --limit', async () => {
+    const run = async (argv: string[]): Promise<{ code: number; err: string[] }> => {
+      const err: string[] = [];
+      const code = await main(argv, { XP_API_URL: 'http://127.0.0.1:9', XP_TOKEN: 'xpp_test' }, () => undefined, (l) => err.push(l));
+      return { code, err };
+    };
+
+    for (const bad of ['0', '5001', '10.5', '-3', 'many', '']) {
+      expect(await run(['flags', 'usage', '--project', 'demo', `--limit=${bad}`])).toEqual({
+        code: 1,
+        err: [`error: --limit must be a whole number of keys from 1 to 5000 (the most the server lists), not ${JSON.stringify(bad)}`],
+      });
+    }
+    const toggle = await run(['flags', 'on', 'new-checkout', '--project', 'demo', '--env', 'production', '--limit', '10']);
+    expect(toggle.code).toBe(2);
+    expect(toggle.err[0]).toContain("flags on takes no --limit (those are flags usage's)");
   });
 });

@@ -65,6 +65,11 @@ const appCounts = z
   )
   .describe('Per application over the window (and environment filter), most evaluated first, ties by name');
 
+const droppedSchema = z.number().int();
+
+/** The caps' rule, as the OpenAPI descriptions state it. */
+const capsText = `${FLAG_EVALUATION_KEY_CAP.toLocaleString('en-US')} distinct keys that are not flags of the project, ${FLAG_EVALUATION_APP_CAP} distinct named applications: the project's flags are never dropped by the key cap, evaluations naming no application never by the application cap`;
+
 const variation = z.string().nullable().describe("The served variation's key; null: the caller's default value was served (flag missing from the ruleset, wrong type, evaluation error, client not ready)");
 
 const flagEvaluationsSchema = z
@@ -79,6 +84,10 @@ const flagEvaluationsSchema = z
     totals: z.array(z.object({ environment: z.string(), variation, count: z.number().int() })).describe('Per environment and variation over the window, most evaluated first'),
     lastEvaluated: z.array(z.object({ environment: z.string(), at: z.string() })).describe(`The latest evaluation counted per environment, over the ${MAX_EVALUATION_SPAN_DAYS} days kept (not only the window)`),
     apps: appCounts,
+    dropped: droppedSchema.describe(
+      `Evaluations in the window, in the environments answered, not stored because an hour of an environment passed the caps (${capsText}): the counts above may then fall short. ` +
+        '0 normally; not per key nor application (the same with or without `app`)',
+    ),
     countingSince: countingSinceSchema,
   })
   .meta({ id: 'FlagEvaluations' });
@@ -97,12 +106,7 @@ const projectFlagEvaluationsSchema = z
       }),
     ),
     apps: appCounts.describe('Every application that counted evaluations in the window, over all keys (those left out by `limit` too), most evaluated first'),
-    dropped: z
-      .number()
-      .int()
-      .describe(
-        `Evaluations in the window not stored because an hour of an environment passed the caps (${FLAG_EVALUATION_KEY_CAP.toLocaleString('en-US')} distinct keys, ${FLAG_EVALUATION_APP_CAP} distinct applications): 0 normally; not per application (the same with or without \`app\`)`,
-      ),
+    dropped: droppedSchema.describe(`Evaluations in the window not stored because an hour of an environment passed the caps (${capsText}): 0 normally; not per application (the same with or without \`app\`)`),
     undefinedOmitted: z.number().int().describe('How many more keys that are not flags of the project were evaluated in the window than `limit` let list'),
     countingSince: countingSinceSchema,
   })
@@ -119,7 +123,7 @@ export function flagEvaluationRoutes(s: Services): AnyRoute[] {
       description:
         'Counts the SDKs (and the server\'s remote evaluation and OFREP of named flags; a bulk evaluation of every flag is not counted) report in `evaluations` records, in hourly buckets of the window\'s end (or of when the record was received, if earlier), kept 90 days. ' +
         'Buckets with no counts are absent. A key that is not a flag of the project but was evaluated (deleted, or never defined) still has its counts; ' +
-        'one never evaluated that is not a flag is 404. `app` narrows everything to one application\'s counts; `apps` gives the window\'s counts per application. ' +
+        'one never evaluated that is not a flag is 404. `app` narrows everything to one application\'s counts; `apps` gives the window\'s counts per application. `dropped` counts the evaluations the per-hour caps left out. ' +
         'Bad dates, an interval other than hour or day, an unknown environment, a malformed `app`, `from` not before `to` or a window over 90 days are 400 naming the parameter.',
       params: flagKeyParams,
       query: evaluationsQuery,

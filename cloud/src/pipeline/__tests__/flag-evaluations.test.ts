@@ -343,25 +343,85 @@ describe.each(TARGETS.map((t) => [t().name, t] as const))('flag evaluation count
     expect(await distinct('flag_key', T + HOUR)).toBe(1);
     expect([await dropped('staging'), await dropped(ENV)]).toEqual([0, 12]);
 
-    // Apps: the hour already has '' (no app named); 8 apps more, the most counted admitted first.
+    // Apps: the hour already has '' (no app named), which takes no app slot; 8 named apps more, the most counted admitted first.
     const appHour = T + HOUR;
     await add(...Array.from({ length: 8 }, (_, i) => evaluations(appHour, [{ flag: 'brand-new', variation: 'on', count: 100 - i }], nextId('ev'), { app: `app-${i}` })));
     const apps = async (): Promise<string[]> => (await db.query<{ app: string }>('SELECT DISTINCT app FROM flag_evaluations WHERE project_id = $1 AND hour = $2 ORDER BY app', [PROJECT, new Date(appHour)])).rows.map((r) => r.app);
-    expect(await apps()).toEqual(['', 'app-0', 'app-1', 'app-2', 'app-3']);
-    // An app already stored keeps counting; one more is dropped. Apps left out (96 down to 92) + 5.
+    expect(await apps()).toEqual(['', 'app-0', 'app-1', 'app-2', 'app-3', 'app-4']);
+    // An app already stored keeps counting; one more is dropped. Apps left out (95 down to 93) + 5.
     await add(evaluations(appHour, [{ flag: 'brand-new', variation: 'off', count: 2 }], nextId('ev'), { app: 'app-0' }), evaluations(appHour, [{ flag: 'k-001', variation: 'on', count: 5 }], nextId('ev'), { app: 'late' }));
-    expect(await apps()).toEqual(['', 'app-0', 'app-1', 'app-2', 'app-3']);
-    expect(await dropped(ENV)).toBe(12 + 96 + 95 + 94 + 93 + 5);
+    expect(await apps()).toEqual(['', 'app-0', 'app-1', 'app-2', 'app-3', 'app-4']);
+    expect(await dropped(ENV)).toBe(12 + 95 + 94 + 93 + 5);
 
     // Through the aggregator, with the real caps: stored, nothing dropped.
     await processBatch(db, [record(evaluations(T + 2 * HOUR, keys(0, 100, 1), nextId('ev'), { app: 'web-shop' }))]);
-    expect([await distinct('flag_key', T + 2 * HOUR), await dropped(ENV)]).toEqual([100, 395]);
+    expect([await distinct('flag_key', T + 2 * HOUR), await dropped(ENV)]).toEqual([100, 299]);
 
     // Drops are pruned with the buckets, and deleted with the project.
     await db.query('UPDATE flag_evaluation_drops SET hour = $1 WHERE hour = $2', [new Date(Date.now() - 91 * DAY), new Date(T)]);
     await pruneProcessedEvents(db, 10_000);
-    expect((await db.query<{ n: number }>('SELECT sum(count)::int AS n FROM flag_evaluation_drops')).rows).toEqual([{ n: 383 }]);
+    expect((await db.query<{ n: number }>('SELECT sum(count)::int AS n FROM flag_evaluation_drops')).rows).toEqual([{ n: 287 }]);
     await deleteProjectEvaluations(db, PROJECT);
     expect((await db.query('SELECT 1 FROM flag_evaluation_drops')).rows).toEqual([]);
+  });
+
+  it(`${target.name}: never drops nor counts against the application cap the evaluations naming no application, whichever came first in the hour`, async () => {
+    const caps = { keys: 100, apps: 2 };
+    const add = (...records: EvaluationsPipelineEvent[]): Promise<void> => addEvaluationCounts(db, records, caps);
+    const counted = (at: number, app?: string, count = 1): EvaluationsPipelineEvent => evaluations(at, [{ flag: 'checkout', variation: 'on', count }], nextId('ev'), app === undefined ? {} : { app });
+    const apps = async (hour: number): Promise<string[]> =>
+      (await db.query<{ app: string }>('SELECT DISTINCT app FROM flag_evaluations WHERE project_id = $1 AND hour = $2 ORDER BY app', [PROJECT, new Date(hour)])).rows.map((r) => r.app);
+    const dropped = async (): Promise<number> => (await evaluatedFlags(db, { projectId: PROJECT, environment: undefined, since: new Date(T - DAY) })).dropped;
+    // Named apps fill the cap first; the services not naming themselves still count, in another batch or in the same one as a named app beyond the cap.
+    await add(counted(T, 'app-a', 5), counted(T, 'app-b', 4));
+    await add(counted(T, undefined, 3));
+    await add(counted(T, 'app-c', 2), counted(T, undefined, 4));
+    expect(await apps(T)).toEqual(['', 'app-a', 'app-b']);
+    expect((await flagEvaluationData(db, { projectId: PROJECT, flag: 'checkout', environment: undefined, from: new Date(T), to: new Date(T + HOUR), interval: 'hour' })).apps).toEqual([
+      { app: null, count: 7, lastEvaluatedAt: new Date(T) },
+      { app: 'app-a', count: 5, lastEvaluatedAt: new Date(T) },
+      { app: 'app-b', count: 4, lastEvaluatedAt: new Date(T) },
+    ]);
+    expect(await dropped()).toBe(2);
+    // Unnamed first: it takes none of the slots, the cap's 2 named apps are all admitted.
+    await add(counted(T + HOUR, undefined, 9));
+    await add(counted(T + HOUR, 'app-a'), counted(T + HOUR, 'app-b'), counted(T + HOUR, 'app-c'));
+    expect(await apps(T + HOUR)).toEqual(['', 'app-a', 'app-b']);
+    expect(await dropped()).toBe(3);
+  });
+
+  it(`${target.name}: never drops the project's flags (archived too, not deleted ones) by the key cap, nor counts them against it: a flood of generated keys cannot hide them`, async () => {
+    await db.query(`INSERT INTO flags (project_id, key, name, definition, archived) VALUES ($1, 'checkout-v2', 'Checkout', '{}', false), ($1, 'old-banner', 'Old', '{}', true), ($1, 'gone', 'Gone', '{}', false)`, [PROJECT]);
+    await db.query(`DELETE FROM flags WHERE project_id = $1 AND key = 'gone'`, [PROJECT]);
+    try {
+      const caps = { keys: 3, apps: 5 };
+      const add = (...records: EvaluationsPipelineEvent[]): Promise<void> => addEvaluationCounts(db, records, caps);
+      const junk = (from: number, n: number, count = 50): { flag: string; variation: null; count: number }[] => Array.from({ length: n }, (_, i) => ({ flag: `gen-${from + i}`, variation: null, count }));
+      const stored = async (hour: number): Promise<[string, number][]> =>
+        (await db.query<{ flag_key: string; n: number }>('SELECT flag_key, sum(count)::int AS n FROM flag_evaluations WHERE project_id = $1 AND hour = $2 GROUP BY 1 ORDER BY 1', [PROJECT, new Date(hour)])).rows.map((r) => [r.flag_key, r.n]);
+      const dropped = async (): Promise<number> => (await evaluatedFlags(db, { projectId: PROJECT, environment: undefined, since: new Date(T - DAY) })).dropped;
+      // The flood fills the cap; the defined flags come after, in the same batch (less counted than every generated key) and in later ones.
+      await add(evaluations(T, [...junk(0, 5), { flag: 'checkout-v2', variation: 'on', count: 1 }]));
+      await add(evaluations(T, [{ flag: 'checkout-v2', variation: 'on', count: 11 }, { flag: 'old-banner', variation: 'off', count: 2 }, { flag: 'gone', variation: null, count: 4 }, ...junk(5, 1)]));
+      expect(await stored(T)).toEqual([
+        ['checkout-v2', 12],
+        ['gen-0', 50],
+        ['gen-1', 50],
+        ['gen-2', 50],
+        ['old-banner', 2],
+      ]);
+      expect(await dropped()).toBe(2 * 50 + 4 + 50);
+      expect((await flagEvaluationData(db, { projectId: PROJECT, flag: 'checkout-v2', environment: undefined, from: new Date(T), to: new Date(T + HOUR), interval: 'hour' })).totals).toEqual([{ environment: ENV, variation: 'on', count: 12 }]);
+      // Flags counted first use none of the room: the cap's 3 generated keys are all admitted after them.
+      await add(evaluations(T + HOUR, [{ flag: 'checkout-v2', variation: 'on', count: 1 }, { flag: 'old-banner', variation: 'on', count: 1 }]));
+      await add(evaluations(T + HOUR, junk(0, 4, 1)));
+      expect((await stored(T + HOUR)).map(([k]) => k)).toEqual(['checkout-v2', 'gen-0', 'gen-1', 'gen-2', 'old-banner']);
+      expect(await dropped()).toBe(154 + 1);
+      // The application cap still applies to a flag's counts of a named app beyond it.
+      await add(...['a1', 'a2', 'a3', 'a4', 'a5', 'a6'].map((app) => evaluations(T + 2 * HOUR, [{ flag: 'checkout-v2', variation: 'on', count: 1 }], nextId('ev'), { app })));
+      expect([await stored(T + 2 * HOUR), await dropped()]).toEqual([[['checkout-v2', 5]], 156]);
+    } finally {
+      await db.query('DELETE FROM flags WHERE project_id = $1', [PROJECT]);
+    }
   });
 });

@@ -1,6 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { XpApiClient } from '@xp/shared';
+import type { EvaluationsPipelineEvent } from '@xp/shared';
+import { addEvaluationCounts } from '../../../store/flag-evaluations.js';
 import { createPoller, kinesisShardReader } from '../../../pipeline/poller.js';
 import type { Poller } from '../../../pipeline/poller.js';
 import { quickSleep, until } from '../../../pipeline/__tests__/kinesis-helpers.js';
@@ -84,6 +86,7 @@ describe('evaluation counts: POST /sdk/v1/events → Kinesis → aggregator → 
       ],
       lastEvaluated: [{ environment: 'development', at: new Date(now - 10_000).toISOString() }],
       apps: [{ app: null, count: 156, lastEvaluatedAt: new Date(now - 10_000).toISOString() }],
+      dropped: 0,
       // Project-wide: the earliest hour any key was counted in; production and staging have none.
       countingSince: [{ environment: 'development', since: hourOf(now - 2 * HOUR) }],
     });
@@ -308,5 +311,37 @@ describe('evaluation counts: POST /sdk/v1/events → Kinesis → aggregator → 
       const res = await s.p.request('GET', path, { token: s.owner });
       expect([res.status, res.body.error.details.issues[0].path]).toEqual([400, 'query.app']);
     }
+  });
+
+  it('says in a key\'s counts how many evaluations the caps dropped in the window and environments asked for, the same with or without `app`', async () => {
+    // Drops made by the aggregator's rule with a cap of 1 named application (the real 50 take 51 services): in production, now and 10 days ago.
+    const counted = (at: number, app: string, count: number): EvaluationsPipelineEvent => ({
+      v: 1,
+      projectId: s.projectId,
+      environment: 'production',
+      receivedAt: at,
+      occurredAt: at,
+      event: { id: `ev_${randomUUID().replaceAll('-', '')}`, type: 'evaluations', start: at - 60_000, timestamp: at, app, counts: [{ flag: 'capped-key', variation: 'on', count }] },
+    });
+    const at = s.p.now.value.getTime() - 1_000;
+    for (const when of [at, at - 10 * 24 * HOUR]) {
+      for (const [app, count] of [['first-app', 3], ['later-app', when === at ? 7 : 5]] as const) {
+        await addEvaluationCounts(s.p.db, [counted(when, app, count)], { keys: 100, apps: 1 });
+      }
+    }
+    const dropped = async (query: Parameters<XpApiClient['flagEvaluations']>[2], key = 'capped-key'): Promise<number | undefined> => (await api.flagEvaluations('demo', key, query)).dropped;
+    // The default window (7 days), every environment; then one environment, another, one application (not per application), a window reaching the older drop, and one ending before the recent one.
+    expect(await dropped({})).toBe(7);
+    expect(await dropped({ environment: 'production' })).toBe(7);
+    expect(await dropped({ environment: 'development' })).toBe(0);
+    expect(await dropped({ app: 'first-app' })).toBe(7);
+    expect(await dropped({ app: 'later-app' })).toBe(7);
+    expect(await dropped({ from: new Date(at - 11 * 24 * HOUR).toISOString() })).toBe(12);
+    expect(await dropped({ from: new Date(at - 11 * 24 * HOUR).toISOString(), to: new Date(at - 2 * HOUR).toISOString() })).toBe(5);
+    // Not per key: another key's counts say the same.
+    expect(await dropped({ environment: 'production' }, 'by-app')).toBe(7);
+    expect((await api.flagEvaluations('demo', 'capped-key', { environment: 'production' })).totals).toEqual([{ environment: 'production', variation: 'on', count: 3 }]);
+    // The listing's agrees.
+    expect((await api.projectFlagEvaluations('demo', { environment: 'production', days: 30 })).dropped).toBe(12);
   });
 });

@@ -315,15 +315,16 @@ export function appTotals(view: { readonly apps?: readonly EvaluationAppCount[] 
 }
 
 /**
- * The named applications the Application filter offers, by name: those seen in answers so far
- * (`seen`: a filtered answer names only its own) and the one chosen, even if no longer seen.
+ * The named applications the Application filter offers, by name as people read it (case and accents
+ * aside: `billing`, `Checkout-API`, `web-shop`; names equal so, by code point): those seen in answers
+ * so far (`seen`: a filtered answer names only its own) and the one chosen, even if no longer seen.
  */
 export function appChoices(seen: Iterable<string>, chosen: string | undefined): string[] {
   const names = new Set(seen);
   if (chosen !== undefined) {
     names.add(chosen);
   }
-  return [...names].sort();
+  return [...names].sort((a, b) => a.localeCompare(b, 'en', { sensitivity: 'base' }) || (a < b ? -1 : a > b ? 1 : 0));
 }
 
 /** The named applications of an answer. */
@@ -340,8 +341,11 @@ export function keyApps(key: { readonly apps?: readonly EvaluationAppCount[] }, 
   return { shown: all.slice(0, cut), rest: all.slice(cut) };
 }
 
-/** Evaluations in the window not kept because an hour of an environment passed the caps (`dropped`; 0 for an older server). */
-export function droppedCount(view: ProjectEvaluationsView): number {
+/**
+ * Evaluations in the window not kept because an hour of an environment passed the caps (`dropped` of
+ * the project's answer or of a flag's; 0 for an older server, which has none).
+ */
+export function droppedCount(view: ProjectEvaluationsView | FlagEvaluationsView): number {
   const n = (view as { dropped?: unknown }).dropped;
   return typeof n === 'number' && Number.isFinite(n) && n > 0 ? n : 0;
 }

@@ -23,6 +23,7 @@ import {
   chartRows,
   countingStart,
   defaultEnvironment,
+  droppedCount,
   formatAgo,
   isNoData,
   isProjectEvaluations,
@@ -149,12 +150,31 @@ export function EvaluationsChart({ rows, variations, title }: { rows: readonly E
 }
 
 /**
+ * What "not evaluated" must add when the server did not keep some evaluations of the range (`dropped`,
+ * its caps): the flag may have been evaluated among them. Nothing when none were dropped.
+ */
+export function DroppedCaveat({ dropped, period }: { dropped: number; period: string }): ReactNode {
+  if (!(dropped > 0)) {
+    return null;
+  }
+  return (
+    <p className="small">
+      But {formatCount(dropped)} {dropped === 1 ? 'evaluation' : 'evaluations'} in {period} {dropped === 1 ? 'was' : 'were'} not counted (the caps on distinct keys and applications):
+      this flag may have been evaluated among them.
+    </p>
+  );
+}
+
+/**
  * Why a flag has no counts in an environment, truthfully: when no SDK has sent counts from it at all
  * (`state` no counts), nothing is known about the flag; when others' counts arrive, its code does not
  * ask for it there — over the whole range only when counting there began before it, else only since
  * counting began (no advice to remove it then). Unknown (undefined): only what is sure is said.
+ * `dropped`: evaluations of the range the server did not keep; when some were, every "not evaluated"
+ * says the flag may be among them, and no removal is advised.
  */
-export function NoEvaluations({ environmentName, rangeLabel, state, app }: { environmentName: string; rangeLabel: string; state: Unevaluated | undefined; app?: string | undefined }): ReactNode {
+export function NoEvaluations({ environmentName, rangeLabel, state, app, dropped = 0 }: { environmentName: string; rangeLabel: string; state: Unevaluated | undefined; app?: string | undefined; dropped?: number }): ReactNode {
+  const period = `the ${rangeLabel.toLowerCase()}`;
   if (app !== undefined) {
     // Counting since when is known per environment, not per application: nothing is claimed of the flag.
     return (
@@ -163,6 +183,7 @@ export function NoEvaluations({ environmentName, rangeLabel, state, app }: { env
           No evaluation counted for {app} in {environmentName} ({rangeLabel.toLowerCase()}). Only SDKs configured with the application name <code>{app}</code> count under it; other
           applications may still evaluate the flag: choose <em>All applications</em> to see them.
         </p>
+        <DroppedCaveat dropped={dropped} period={period} />
       </Empty>
     );
   }
@@ -170,9 +191,13 @@ export function NoEvaluations({ environmentName, rangeLabel, state, app }: { env
     return (
       <Empty>
         <p>
-          Not evaluated in {environmentName} ({rangeLabel.toLowerCase()}), while other flags&apos; counts arrive from there: no SDK that sends counts asked for it. If that holds
-          everywhere (and no service there runs an SDK too old to send counts, or fetches it only in bulk), it can be removed from the code and archived.
+          Not evaluated in {environmentName} ({rangeLabel.toLowerCase()}), while other flags&apos; counts arrive from there: no SDK that sends counts asked for it
+          {dropped > 0 ? ' in the counts kept.' : '.'}
+          {dropped > 0
+            ? null
+            : ' If that holds everywhere (and no service there runs an SDK too old to send counts, or fetches it only in bulk), it can be removed from the code and archived.'}
         </p>
+        <DroppedCaveat dropped={dropped} period={period} />
         <p className="small muted">{BULK_CAVEAT}</p>
       </Empty>
     );
@@ -184,6 +209,7 @@ export function NoEvaluations({ environmentName, rangeLabel, state, app }: { env
           Not evaluated in {environmentName} {sinceCountingText(state.since)}, which is less than the range ({rangeLabel.toLowerCase()}): counts arrive from there, but not
           for long enough to say the flag is unused. Services that have not yet upgraded to an SDK that sends counts may still evaluate it.
         </p>
+        <DroppedCaveat dropped={dropped} period={period} />
         <p className="small muted">{BULK_CAVEAT}</p>
       </Empty>
     );
@@ -272,11 +298,15 @@ export function EvaluationsPanel({ flagKey, variations, environments, environmen
   const sum = totals.reduce((a, t) => a + t.count, 0);
   const rangeLabel = RANGES[range].label;
   const by = app === undefined ? '' : ` by ${app}`;
+  // Evaluations of the range the server did not keep (its caps; absent from older servers): "not evaluated" may be wrong then.
+  const dropped = droppedCount(view);
+  const period = `the ${rangeLabel.toLowerCase()}`;
   const title = `Evaluations of ${flagKey}${by} in ${envName(environment)}, ${rangeLabel.toLowerCase()}, per ${view.interval} by served variation`;
   return (
     <>
+      <DroppedNotice dropped={dropped} period={period} />
       {totals.length === 0 ? (
-        <NoEvaluations environmentName={envName(environment)} rangeLabel={rangeLabel} state={state(environment, RANGES[range].span / 86_400_000)} app={app} />
+        <NoEvaluations environmentName={envName(environment)} rangeLabel={rangeLabel} state={state(environment, RANGES[range].span / 86_400_000)} app={app} dropped={dropped} />
       ) : (
         <>
           <EvaluationsChart rows={chartRows(view, environment, order)} variations={order} title={title} />
@@ -344,7 +374,17 @@ export function EvaluationsPanel({ flagKey, variations, environments, environmen
           );
         })}
       </ul>
-      {environments.some((e) => lastEvaluatedIn(view, e.key) === undefined) ? <p className="small muted">{BULK_CAVEAT}</p> : null}
+      {environments.some((e) => lastEvaluatedIn(view, e.key) === undefined) ? (
+        <>
+          {dropped > 0 ? (
+            <p className="small">
+              {formatCount(dropped)} {dropped === 1 ? 'evaluation' : 'evaluations'} in {period} {dropped === 1 ? 'was' : 'were'} not counted (the caps on distinct keys and applications): where
+              the flag shows as not evaluated, it may have been evaluated among them.
+            </p>
+          ) : null}
+          <p className="small muted">{BULK_CAVEAT}</p>
+        </>
+      ) : null}
     </>
   );
 }
@@ -541,16 +581,17 @@ function KeyApps({ evaluated }: { evaluated: EvaluatedKey }): ReactNode {
 /**
  * Evaluations of the window the server did not keep (`dropped`): an hour of an environment passed the
  * caps on distinct keys or applications, so counts of those hours miss keys, and "not evaluated" may
- * be wrong for them. Shown only when some were dropped.
+ * be wrong for them. Shown only when some were dropped. `period`: the window, "the last 90 days" (the
+ * flags list's) unless said.
  */
-export function DroppedNotice({ dropped }: { dropped: number }): ReactNode {
+export function DroppedNotice({ dropped, period = `the last ${LIST_DAYS} days` }: { dropped: number; period?: string }): ReactNode {
   if (!(dropped > 0)) {
     return null;
   }
   return (
     <p className="banner banner-warn">
-      {formatCount(dropped)} {dropped === 1 ? 'evaluation' : 'evaluations'} in the last {LIST_DAYS} days {dropped === 1 ? 'was' : 'were'} not counted: in some hours an environment passed the
-      limit of {formatCount(DROP_CAPS.keys)} distinct flag keys or {formatCount(DROP_CAPS.apps)} distinct applications (a client sending generated keys or application names?). The counts
+      {formatCount(dropped)} {dropped === 1 ? 'evaluation' : 'evaluations'} in {period} {dropped === 1 ? 'was' : 'were'} not counted: in some hours an environment passed the
+      limit of {formatCount(DROP_CAPS.keys)} distinct keys no flag has or {formatCount(DROP_CAPS.apps)} named applications (a client sending generated keys or application names?). The counts
       of those hours miss keys and applications, so a flag may show as less evaluated than it was.
     </p>
   );

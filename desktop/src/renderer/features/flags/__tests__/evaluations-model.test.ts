@@ -265,6 +265,19 @@ describe('applications', () => {
     expect(appChoices(['web-shop'], 'gone-app')).toEqual(['gone-app', 'web-shop']);
   });
 
+  it('sorts the applications as people read names, case aside, not by code point (capitals first)', () => {
+    expect(appChoices(['web-shop', 'Zeta-svc', 'checkout-api', 'Billing'], 'ofrep-java')).toEqual(['Billing', 'checkout-api', 'ofrep-java', 'web-shop', 'Zeta-svc']);
+    // Names equal but for case: both offered, in a stable order.
+    expect(appChoices(['web-shop', 'Web-shop'], undefined)).toEqual(['Web-shop', 'web-shop']);
+    expect(appChoices(['Web-shop', 'web-shop'], undefined)).toEqual(['Web-shop', 'web-shop']);
+  });
+
+  it('reads the dropped evaluations of a flag\'s answer too, absent from older servers', () => {
+    const flagView = { flag: 'f', from: at, to: at, interval: 'day' as const, series: [], totals: [], lastEvaluated: [], apps: [], countingSince: [] };
+    expect(droppedCount({ ...flagView, dropped: 7 })).toBe(7);
+    expect(droppedCount(flagView)).toBe(0);
+  });
+
   it('words the applications of a key: three with their counts, the rest apart, four when four', () => {
     const apps = (n: number) => ({ apps: Array.from({ length: n }, (_, i) => ({ app: i === 0 ? null : `app-${i}`, count: 1000 * (n - i), lastEvaluatedAt: at })) });
     expect(keyApps(apps(5))).toEqual({ shown: ['No application named 5,000', 'app-1 4,000', 'app-2 3,000'], rest: ['app-3 2,000', 'app-4 1,000'] });

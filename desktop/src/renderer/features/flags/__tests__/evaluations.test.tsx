@@ -201,6 +201,40 @@ describe('a flag\'s evaluations', () => {
   });
 });
 
+describe('a flag\'s evaluations when the server did not keep some (its caps)', () => {
+  const notCounted = /were not counted/;
+
+  it('shows the dropped notice for the range, and nothing of it when none were dropped', () => {
+    panel();
+    expect(screen.queryByText(notCounted)).toBeNull();
+    cleanup();
+    panel({ view: { ...VIEW, dropped: 31_421 } });
+    expect(screen.getByText(/^31,421 evaluations in the last 7 days were not counted: in some hours an environment passed the limit of 2,000 distinct keys no flag has or 50 named applications/)).toBeTruthy();
+  });
+
+  it('adds to "not evaluated since counting began" that evaluations were not counted, the flag maybe among them', () => {
+    panel({ environment: 'staging', view: { ...VIEW, dropped: 12, countingSince: [{ environment: 'staging', since: '2026-12-07T09:00:00.000Z' }] } });
+    const empty = screen.getByText(/^Not evaluated in Staging since counting began \(Dec 7, 2026, 09:00 UTC\), which is less than the range/).closest<HTMLElement>('.state-empty');
+    expect(empty).not.toBeNull();
+    expect(within(empty!).getByText(/^But 12 evaluations in the last 7 days were not counted \(the caps on distinct keys and applications\): this flag may have been evaluated among them\.$/)).toBeTruthy();
+    // The list of last evaluations says it too, under the environments not evaluated.
+    expect(screen.getByText(/^12 evaluations in the last 7 days were not counted \(the caps on distinct keys and applications\): where the flag shows as not evaluated, it may have been evaluated among them\.$/)).toBeTruthy();
+  });
+
+  it('over the whole range, says "in the counts kept", that the flag may be among those not counted, and gives no advice to remove it', () => {
+    panel({ environment: 'staging', view: { ...VIEW, dropped: 1 } });
+    expect(screen.getByText(/^Not evaluated in Staging \(last 7 days\), while other flags' counts arrive from there: no SDK that sends counts asked for it in the counts kept\.$/)).toBeTruthy();
+    expect(screen.getByText(/^But 1 evaluation in the last 7 days was not counted/)).toBeTruthy();
+    expect(screen.queryByText(/can be removed from the code/)).toBeNull();
+  });
+
+  it('filtered on an application with no counts, says the application may be among those not counted', () => {
+    panel({ app: 'web-shop', environment: 'staging', view: { ...VIEW, apps: [], dropped: 5_000 } });
+    expect(screen.getByText(/^No evaluation counted for web-shop in Staging/)).toBeTruthy();
+    expect(screen.getByText(/^But 5,000 evaluations in the last 7 days were not counted/)).toBeTruthy();
+  });
+});
+
 describe('evaluated but not defined', () => {
   const keys = [key('deleted-flag', false, 'production', 12_345, '2026-12-07T08:00:00.000Z'), key('checkuot', false, 'staging', 4, '2026-12-05T09:30:00.000Z')];
 
@@ -260,7 +294,7 @@ describe('evaluated but not defined', () => {
 describe('evaluations not counted', () => {
   it('says how many evaluations the caps left out, and why', () => {
     render(<DroppedNotice dropped={31_421} />);
-    expect(screen.getByText(/^31,421 evaluations in the last 90 days were not counted: in some hours an environment passed the limit of 2,000 distinct flag keys or 50 distinct applications \(a client sending generated keys or application names\?\)/)).toBeTruthy();
+    expect(screen.getByText(/^31,421 evaluations in the last 90 days were not counted: in some hours an environment passed the limit of 2,000 distinct keys no flag has or 50 named applications \(a client sending generated keys or application names\?\)/)).toBeTruthy();
     cleanup();
     render(<DroppedNotice dropped={1} />);
     expect(screen.getByText(/^1 evaluation in the last 90 days was not counted:/)).toBeTruthy();

@@ -197,4 +197,33 @@ describe('the flag page\'s evaluations', () => {
     expect(screen.queryByText(/^Not evaluated/)).toBeNull();
     expect(screen.queryByRole('figure')).toBeNull();
   });
+
+  it('offers the applications sorted as names read, case aside, and shows the dropped notice of the answer on upgrade day', async () => {
+    const u = userEvent.setup();
+    const at = ago(3 * MINUTE);
+    const since = new Date(Math.floor((Date.now() - 8 * MINUTE) / (60 * MINUTE)) * 60 * MINUTE).toISOString();
+    const apps = ['web-shop', 'Zeta-svc', 'checkout-api', 'Billing'].map((app, i) => ({ app, count: 100 - i, lastEvaluatedAt: at }));
+    const { client } = fakeApi((req) => {
+      if (req.method === 'GET' && req.path === '/api/v1/projects/web/flags/checkout') {
+        return { status: 200, body: storedOf(booleanFlag('checkout'), { version: 3 }) };
+      }
+      if (req.method === 'GET' && req.path.startsWith('/api/v1/projects/web/flags/checkout/evaluations')) {
+        return { status: 200, body: { ...answer(req, [{ environment: 'production', since }, { environment: 'staging', since }]), apps, dropped: 2_500 } };
+      }
+      return req.method === 'GET' ? { status: 200, body: { items: [] } } : undefined;
+    });
+    render(
+      <WithSession client={client} me={user({ role: 'viewer' })} environments={DEFAULT_ENVIRONMENTS}>
+        <FlagEditor flagKey="checkout" />
+      </WithSession>,
+    );
+    await u.click(await screen.findByRole('tab', { name: 'Evaluations' }));
+    expect(await screen.findByText(/^2,500 evaluations in the last 7 days were not counted: in some hours an environment passed the limit/)).toBeTruthy();
+    const select = screen.getByRole<HTMLSelectElement>('combobox', { name: 'Evaluations application' });
+    await waitFor(() => { expect(Array.from(select.options, (o) => o.textContent)).toEqual(['All applications', 'Billing', 'checkout-api', 'web-shop', 'Zeta-svc']); });
+    // Not evaluated in staging since counting began minutes ago: said with the evaluations not counted.
+    await u.selectOptions(screen.getByRole('combobox', { name: 'Evaluations environment' }), 'staging');
+    expect(await screen.findByText(/^Not evaluated in Staging since counting began .*, which is less than the range \(last 7 days\)/)).toBeTruthy();
+    expect(screen.getByText(/^But 2,500 evaluations in the last 7 days were not counted .*: this flag may have been evaluated among them\.$/)).toBeTruthy();
+  });
 });

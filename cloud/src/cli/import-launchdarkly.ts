@@ -3,6 +3,8 @@ import type { Condition, Flag, FlagInput, JsonValue, RuleInput, Segment, Segment
 import { FlagType, compileCondition, flagSchema, formatIssues, keySchema, segmentSchema } from '@xp/shared';
 import { AppError, AppErrorCode } from '../errors.js';
 import { KeyAllocator, inferType, segmentsNamedByRules, variationKeyCandidate, variationName } from './import-growthbook.js';
+import { ImportedKeys } from './import-keys.js';
+import type { ExistingDefinition } from './import-keys.js';
 
 /**
  * `xp import launchdarkly`: converts LaunchDarkly's server-side SDK data for one environment
@@ -11,11 +13,7 @@ import { KeyAllocator, inferType, segmentsNamedByRules, variationKeyCandidate, v
  * of `attributesForContext`. A flag xp cannot reproduce is left out with a warning naming it.
  */
 
-/** A flag or segment the project has already (its description says what it was imported from). */
-export interface ExistingDefinition {
-  readonly key: string;
-  readonly description?: string | undefined;
-}
+export type { ExistingDefinition } from './import-keys.js';
 
 export interface LaunchDarklyImportOptions {
   /** The xp environment the flags' state is imported into. */
@@ -337,32 +335,9 @@ const KEY_RULES = 'xp keys allow only letters, digits, "_", "." and "-", at most
  * import to the next: a valid key is kept, a renamed one keeps the key an earlier import gave it, and
  * a new rename takes neither a valid key of the data nor a key the project has.
  */
-class StableKeys {
-  private readonly allocator = new KeyAllocator(/[^A-Za-z0-9_.-]+/g, 128);
-  /** xp key → the LaunchDarkly key it was imported from (undefined: not imported). */
-  private readonly origins = new Map<string, string | undefined>();
-  /** LaunchDarkly key → the xp key an earlier import renamed it to. */
-  private readonly earlier = new Map<string, string>();
-
-  constructor(
-    private readonly what: 'flag' | 'segment',
-    sourceKeys: Iterable<string>,
-    existing: readonly ExistingDefinition[],
-    origin: RegExp,
-  ) {
-    for (const key of sourceKeys) {
-      if (keySchema.safeParse(key).success) {
-        this.allocator.reserve(key);
-      }
-    }
-    for (const e of existing) {
-      const from = origin.exec(e.description ?? '')?.[1];
-      this.origins.set(e.key, from);
-      this.allocator.reserve(e.key);
-      if (from !== undefined && from !== e.key && !keySchema.safeParse(from).success) {
-        this.earlier.set(from, e.key);
-      }
-    }
+class StableKeys extends ImportedKeys {
+  constructor(what: 'flag' | 'segment', sourceKeys: Iterable<string>, existing: readonly ExistingDefinition[], origin: RegExp) {
+    super(what, sourceKeys, existing, origin, true);
   }
 
   /** The xp key of a LaunchDarkly key; Unconvertible when that key holds another LaunchDarkly flag (or segment). */
@@ -379,14 +354,6 @@ class StableKeys {
     return this.allocator.allocate(this.earlier.get(source) ?? source, this.what);
   }
 
-  release(key: string): void {
-    this.allocator.release(key);
-  }
-
-  /** Whether the project has an xp key that was not imported from this LaunchDarkly key. */
-  replacesOther(key: string, source: string): boolean {
-    return this.origins.has(key) && this.origins.get(key) !== source;
-  }
 }
 
 /** A rule without its id (distributed over the rule types). */

@@ -3,6 +3,8 @@ import type { Condition, Flag, FlagInput, JsonValue, RuleInput, Segment, Segment
 import { FlagType, compileCondition, flagSchema, formatIssues, keySchema, segmentSchema } from '@xp/shared';
 import { AppError, AppErrorCode } from '../errors.js';
 import { KeyAllocator, segmentsNamedByRules, variationKeyCandidate } from './import-growthbook.js';
+import { ImportedKeys } from './import-keys.js';
+import type { ExistingDefinition as ImportedDefinition } from './import-keys.js';
 
 /**
  * `xp import unleash`: converts the Unleash client API payload of one environment (`GET
@@ -14,9 +16,7 @@ import { KeyAllocator, segmentsNamedByRules, variationKeyCandidate } from './imp
  */
 
 /** A flag or segment the project has already (its description says what it was imported from). */
-export interface ExistingDefinition {
-  readonly key: string;
-  readonly description?: string | undefined;
+export interface ExistingDefinition extends ImportedDefinition {
   /** A flag's type and variations: importing another environment adds to them, as Unleash keeps variants per environment. */
   readonly type?: string | undefined;
   readonly variations?: readonly { readonly key: string; readonly name?: string | undefined; readonly value: JsonValue }[] | undefined;
@@ -364,32 +364,9 @@ const SEGMENT_ORIGIN = /^Imported from Unleash segment (\d+)(?: ".*")?\.$/s;
  * valid key is kept, a renamed one keeps the key an earlier import gave it, and a new rename takes
  * neither a valid key of the data nor a key the project has.
  */
-class StableKeys {
-  private readonly allocator = new KeyAllocator(/[^A-Za-z0-9_.-]+/g, 128);
-  /** xp key → the Unleash id it was imported from (undefined: not imported). */
-  private readonly origins = new Map<string, string | undefined>();
-  /** Unleash id → the xp key an earlier import gave it under another name. */
-  private readonly earlier = new Map<string, string>();
-
-  constructor(
-    private readonly what: 'flag' | 'segment',
-    candidates: Iterable<string>,
-    existing: readonly ExistingDefinition[],
-    origin: RegExp,
-  ) {
-    for (const key of candidates) {
-      if (keySchema.safeParse(key).success) {
-        this.allocator.reserve(key);
-      }
-    }
-    for (const e of existing) {
-      const from = origin.exec(e.description ?? '')?.[1];
-      this.origins.set(e.key, from);
-      this.allocator.reserve(e.key);
-      if (from !== undefined && from !== e.key) {
-        this.earlier.set(from, e.key);
-      }
-    }
+class StableKeys extends ImportedKeys {
+  constructor(what: 'flag' | 'segment', candidates: Iterable<string>, existing: readonly ExistingDefinition[], origin: RegExp) {
+    super(what, candidates, existing, origin, false);
   }
 
   /** The xp key for Unleash id `source` (named `candidate`); Unconvertible when that key holds another. */
@@ -409,10 +386,6 @@ class StableKeys {
     return this.allocator.allocate(candidate, this.what);
   }
 
-  release(key: string): void {
-    this.allocator.release(key);
-  }
-
   /** Whether `key` is the one an earlier import gave Unleash id `source` under another name. */
   keptFromEarlier(source: string, key: string): boolean {
     return this.earlier.get(source) === key;
@@ -426,10 +399,6 @@ class StableKeys {
   /** The project's keys imported from Unleash whose id is not in `sources`. */
   importedFromOthers(sources: ReadonlySet<string>): [key: string, source: string][] {
     return [...this.origins].filter((e): e is [string, string] => e[1] !== undefined && !sources.has(e[1]));
-  }
-
-  replacesOther(key: string, source: string): boolean {
-    return this.origins.has(key) && this.origins.get(key) !== source;
   }
 }
 

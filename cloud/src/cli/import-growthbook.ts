@@ -178,7 +178,7 @@ export class KeyAllocator {
 const newKeys = (): KeyAllocator => new KeyAllocator(/[^A-Za-z0-9_.-]+/g, 128);
 const newRuleIds = (): KeyAllocator => new KeyAllocator(/[^A-Za-z0-9_-]+/g, 64);
 
-function isPlainObject(v: unknown): v is Record<string, unknown> {
+export function isPlainObject(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
 
@@ -957,8 +957,18 @@ function sameRanges(a: readonly (readonly [number, number])[], b: readonly (read
   return a.length === b.length && a.every((r, i) => r[0] === b[i]![0] && r[1] === b[i]![1]);
 }
 
-function invalid(message: string, details?: unknown): AppError {
+/** A VALIDATION_FAILED error of an import's input (the importers' one way to refuse it). */
+export function invalid(message: string, details?: unknown): AppError {
   return new AppError(AppErrorCode.Validation, message, details);
+}
+
+/** The xp environment an import writes to, checked as a key (VALIDATION_FAILED naming it otherwise). */
+export function importEnvironment(environment: string): string {
+  const env = keySchema.safeParse(environment);
+  if (!env.success) {
+    throw invalid(`invalid environment: ${formatIssues(env.error, 'environment').join('; ')}`);
+  }
+  return env.data;
 }
 
 /** Splits the input into the features map and the payload-level parts. */
@@ -1002,14 +1012,11 @@ function readPayload(payload: unknown, warnings: string[]): { features: Record<s
  * path when the input is malformed; every rule it cannot convert exactly is skipped with a warning.
  */
 export function convertGrowthBookPayload(payload: unknown, options: GrowthBookImportOptions): GrowthBookImportResult {
-  const env = keySchema.safeParse(options.environment);
-  if (!env.success) {
-    throw invalid(`invalid environment: ${formatIssues(env.error, 'environment').join('; ')}`);
-  }
+  const environment = importEnvironment(options.environment);
   const warnings: string[] = [];
   const { features, savedGroups } = readPayload(payload, warnings);
   const groups = new Map(Object.entries(savedGroups).map(([id, entry]) => [id, groupMembers(entry)] as const));
-  const importer = new Importer(env.data, options.stickyBucketing === true, groups, features);
+  const importer = new Importer(environment, options.stickyBucketing === true, groups, features);
   importer.reserveFlagKeys(Object.keys(features));
   for (const [key, feature] of Object.entries(features)) {
     importer.importFeature(key, feature);

@@ -1,6 +1,9 @@
 import { keySchema } from '@xp/shared';
 import { KeyAllocator } from './import-growthbook.js';
 
+/** What a warning says when a source's key had to change to become an xp key (the allocator's rule). */
+export const KEY_RULES = 'xp keys allow only letters, digits, "_", "." and "-", at most 128';
+
 /** A flag or segment the project has already (its description says what it was imported from). */
 export interface ExistingDefinition {
   readonly key: string;

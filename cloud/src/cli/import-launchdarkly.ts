@@ -1,9 +1,8 @@
 import { z } from 'zod';
 import type { Condition, Flag, FlagInput, JsonValue, RuleInput, Segment, SegmentInput } from '@xp/shared';
 import { FlagType, compileCondition, flagSchema, formatIssues, keySchema, segmentSchema } from '@xp/shared';
-import { AppError, AppErrorCode } from '../errors.js';
-import { KeyAllocator, inferType, segmentsNamedByRules, variationKeyCandidate, variationName } from './import-growthbook.js';
-import { ImportedKeys } from './import-keys.js';
+import { KeyAllocator, importEnvironment, inferType, invalid, isPlainObject, segmentsNamedByRules, variationKeyCandidate, variationName } from './import-growthbook.js';
+import { ImportedKeys, KEY_RULES } from './import-keys.js';
 import type { ExistingDefinition } from './import-keys.js';
 
 /**
@@ -105,10 +104,6 @@ class Unconvertible extends Error {
     super(reason);
     this.name = 'Unconvertible';
   }
-}
-
-function isPlainObject(v: unknown): v is Record<string, unknown> {
-  return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
 
 /** The attributes an old-style user (no `kind`) has besides `custom`; LaunchDarkly ignores its other top-level names. */
@@ -328,7 +323,6 @@ function clauseCondition(clause: LdClause, notes: Notes): Condition {
 /** The LaunchDarkly key an xp flag or segment was imported from, as its description says. */
 const FLAG_ORIGIN = /^Imported from LaunchDarkly flag "(.*)"\.$/s;
 const SEGMENT_ORIGIN = /^LaunchDarkly segment "(.*)"(?: \(included users\)\.|: included, else not excluded and matching a rule\.)$/s;
-const KEY_RULES = 'xp keys allow only letters, digits, "_", "." and "-", at most 128';
 
 /**
  * xp keys for LaunchDarkly keys that stay with the same LaunchDarkly flag (or segment) from one
@@ -844,20 +838,13 @@ class Importer {
   }
 }
 
-function invalid(message: string): AppError {
-  return new AppError(AppErrorCode.Validation, message);
-}
-
 /**
  * Converts LaunchDarkly server-side SDK data (`{ flags, segments, flagValues? }`) into xp flags and
  * segments for one environment. Throws an `AppError` (VALIDATION_FAILED) when the input is not such
  * data; every flag it cannot convert exactly is skipped with a warning.
  */
 export function convertLaunchDarklyData(data: unknown, options: LaunchDarklyImportOptions): LaunchDarklyImportResult {
-  const env = keySchema.safeParse(options.environment);
-  if (!env.success) {
-    throw invalid(`invalid environment: ${formatIssues(env.error, 'environment').join('; ')}`);
-  }
+  const environment = importEnvironment(options.environment);
   if (!isPlainObject(data) || !['flags', 'segments', 'flagValues'].some((k) => k in data)) {
     throw invalid('invalid LaunchDarkly data: (root): must be a JSON object with "flags" and "segments" (the server-side SDK data, as /sdk/latest-all or the file data source serve it)');
   }
@@ -879,7 +866,7 @@ export function convertLaunchDarklyData(data: unknown, options: LaunchDarklyImpo
     // The file data source's simple flags: on, serving their one value to everyone.
     flags[key] = { key, on: true, variations: [value], offVariation: 0, fallthrough: { variation: 0 } };
   }
-  const importer = new Importer(env.data, new Map(Object.entries(parsed.data.segments)), Object.keys(flags), options);
+  const importer = new Importer(environment, new Map(Object.entries(parsed.data.segments)), Object.keys(flags), options);
   for (const [key, flag] of Object.entries(flags)) {
     importer.importFlag(key, flag);
   }

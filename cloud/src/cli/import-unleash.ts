@@ -1,9 +1,8 @@
 import { z } from 'zod';
 import type { Condition, Flag, FlagInput, JsonValue, RuleInput, Segment, SegmentInput } from '@xp/shared';
 import { FlagType, compileCondition, flagSchema, formatIssues, keySchema, segmentSchema } from '@xp/shared';
-import { AppError, AppErrorCode } from '../errors.js';
-import { KeyAllocator, segmentsNamedByRules, variationKeyCandidate } from './import-growthbook.js';
-import { ImportedKeys } from './import-keys.js';
+import { KeyAllocator, importEnvironment, invalid, isPlainObject, segmentsNamedByRules, variationKeyCandidate } from './import-growthbook.js';
+import { ImportedKeys, KEY_RULES } from './import-keys.js';
 import type { ExistingDefinition as ImportedDefinition } from './import-keys.js';
 
 /**
@@ -103,7 +102,6 @@ const DISABLED = 'disabled';
 /** The variation a toggle with variants serves when on without a variant (Unleash: `disabled`, but `feature_enabled`). */
 const ON_WITHOUT_VARIANT = 'on';
 const ON_WITHOUT_VARIANT_NAME = '(enabled, no variant)';
-const KEY_RULES = 'xp keys allow only letters, digits, "_", "." and "-", at most 128';
 
 /** A toggle that cannot be converted exactly; caught per toggle and turned into a warning. */
 class Unconvertible extends Error {
@@ -115,10 +113,6 @@ class Unconvertible extends Error {
     super(reason);
     this.name = 'Unconvertible';
   }
-}
-
-function isPlainObject(v: unknown): v is Record<string, unknown> {
-  return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
 
 /**
@@ -905,20 +899,13 @@ class Importer {
   }
 }
 
-function invalid(message: string): AppError {
-  return new AppError(AppErrorCode.Validation, message);
-}
-
 /**
  * Converts an Unleash client API payload (`{ version, features, segments }`) into xp flags and
  * segments for one environment. Throws an `AppError` (VALIDATION_FAILED) when the input is not such a
  * payload; every toggle it cannot convert exactly is skipped with a warning.
  */
 export function convertUnleashData(data: unknown, options: UnleashImportOptions): UnleashImportResult {
-  const env = keySchema.safeParse(options.environment);
-  if (!env.success) {
-    throw invalid(`invalid environment: ${formatIssues(env.error, 'environment').join('; ')}`);
-  }
+  const environment = importEnvironment(options.environment);
   if (isPlainObject(data) && ('featureStrategies' in data || 'featureEnvironments' in data)) {
     throw invalid('invalid Unleash data: this is an Unleash admin export, not the client API payload: fetch GET /api/client/features with a client token (one per environment)');
   }
@@ -957,7 +944,7 @@ export function convertUnleashData(data: unknown, options: UnleashImportOptions)
     }
     features.push([i, raw]);
   }
-  const importer = new Importer(env.data, segments, [...names], options);
+  const importer = new Importer(environment, segments, [...names], options);
   for (const [i, raw] of features) {
     importer.importFeature(i, raw);
   }

@@ -155,6 +155,27 @@ export function credentialRoleIn(me: Me, project: string | undefined): Role {
 
 /** The login's error code for a password an administrator set: log in again with `newPassword`. */
 export const PASSWORD_CHANGE_REQUIRED = 'PASSWORD_CHANGE_REQUIRED';
+/** The login's error code when the organisation signs in with SSO and the user is not an owner (after a right password). */
+export const SSO_REQUIRED = 'SSO_REQUIRED';
+
+/** Whether the installation offers single sign-on (`GET /api/v1/auth/sso`), and who may still use a password. */
+export interface SsoInfo {
+  readonly enabled: boolean;
+  /** The identity provider's label for the button ("Sign in with Okta"); null when SSO is off. */
+  readonly name: string | null;
+  /** `owners`: SSO is enforced and only owners may sign in with a password (break-glass). */
+  readonly passwordSignIn: 'all' | 'owners';
+}
+
+/**
+ * Why an SSO sign-in came back without a session: the `#sso-error=` reason of the callback's
+ * redirect. `denied`: the identity provider refused or the user cancelled; `expired`: the sign-in
+ * took too long, was already used or started in another browser; `email-unverified`,
+ * `domain-not-allowed`, `account-disabled`: the account may not sign in; `idp-unavailable`: the
+ * identity provider could not be reached; `invalid-response`: its answer failed the checks.
+ */
+export const SSO_ERROR_REASONS = ['denied', 'expired', 'email-unverified', 'domain-not-allowed', 'account-disabled', 'idp-unavailable', 'invalid-response'] as const;
+export type SsoErrorReason = (typeof SSO_ERROR_REASONS)[number];
 
 export interface Project {
   readonly id: string;
@@ -559,6 +580,20 @@ export class XpApiClient {
   async login(email: string, password: string, newPassword?: string): Promise<{ token: string; expiresAt: string; user: User }> {
     const body = newPassword === undefined ? { email, password } : { email, password, newPassword };
     return (await this.call<{ token: string; expiresAt: string; user: User }>('POST', '/api/v1/auth/login', { body })).body;
+  }
+
+  /** Whether single sign-on is offered (no token needed). */
+  async ssoInfo(): Promise<SsoInfo> {
+    return (await this.call<SsoInfo>('GET', '/api/v1/auth/sso')).body;
+  }
+
+  /**
+   * Trades the one-time code of an SSO sign-in (the `#sso-code=` of the callback's redirect) for a
+   * session, as login answers. Needs the browser's `xp_sso` cookie of the sign-in (same origin);
+   * ApiError 401 when the code is unknown, used, expired or from another browser.
+   */
+  async ssoExchange(code: string): Promise<{ token: string; expiresAt: string; user: User }> {
+    return (await this.call<{ token: string; expiresAt: string; user: User }>('POST', '/api/v1/auth/sso/exchange', { body: { code } })).body;
   }
 
   /** Changes the caller's password; their other sessions end (and their access tokens with `revokeAccessTokens`). */

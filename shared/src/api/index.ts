@@ -1,5 +1,5 @@
-export { ApiError, DeliveryStatus, PASSWORD_CHANGE_REQUIRED, ResultsWarningCodes, WebhookFormat, XpApiClient, credentialRoleIn, describeErasure, roleInProject } from './client.js';
-export type { AlertsQuery, AuditQuery, BanditKeepReason, BanditState, BanditUpdate, GuardrailAlert, ResultsFiltersView, ResultsPhase, ResultsPhaseView, ResultsWarningView } from './client.js';
+export { ApiError, DeliveryStatus, PASSWORD_CHANGE_REQUIRED, SSO_ERROR_REASONS, SSO_REQUIRED, ResultsWarningCodes, WebhookFormat, XpApiClient, credentialRoleIn, describeErasure, roleInProject } from './client.js';
+export type { AlertsQuery, AuditQuery, BanditKeepReason, BanditState, BanditUpdate, GuardrailAlert, ResultsFiltersView, ResultsPhase, ResultsPhaseView, ResultsWarningView, SsoErrorReason, SsoInfo } from './client.js';
 export { FeedState, POLLING_DETAIL, followChanges, parseSse } from './change-feed.js';
 export type { ChangeFeed, ChangeFeedOptions, ChangeNotice } from './change-feed.js';
 export type { ApiErrorBody, AppliedChange, ApplyChange, ApplyResult, AuditCredential, AuditEntry, ChangeRequest, ClientOptions, DefinitionKinds, DefinitionPath, ListQuery, Me, Page, Project, ProjectCreate, ProjectPatch, ProjectRole, ScheduledChange, ServiceAccount, ServiceAccountDeletion, ServiceAccountInput, Stored, StoredEnvironment, User } from './client.js';

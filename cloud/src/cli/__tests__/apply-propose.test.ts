@@ -1,44 +1,21 @@
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import YAML from 'yaml';
 import { XpApiClient } from '@xp/shared';
-import { silentLogger } from '../../domain/context.js';
-import { configFromEnv, startLocalStack } from '../../local/stack.js';
-import type { LocalStack } from '../../local/stack.js';
-import { main } from '../xp.js';
+import { runXpText, useLocalPlatform } from './cli-over-http.js';
 
 const PASSWORD = 'apply propose test passphrase';
 
 describe('xp apply --propose and xp import against a local platform', () => {
-  let dir: string;
-  let stack: LocalStack;
-
-  beforeAll(async () => {
-    dir = await mkdtemp(path.join(tmpdir(), 'xp-propose-'));
-    stack = await startLocalStack(configFromEnv({ XP_DATA_DIR: dir, XP_API_PORT: '0', XP_CONSOLE_PORT: '0', XP_ADMIN_EMAIL: 'owner@example.com', XP_ADMIN_PASSWORD: PASSWORD, XP_DEMO: '0' }), {
-      logger: silentLogger,
-      print: () => undefined,
-    });
-  }, 60_000);
-  afterAll(async () => {
-    await stack.close();
-    await rm(dir, { recursive: true, force: true });
-  });
-
-  async function run(argv: string[], env: NodeJS.ProcessEnv): Promise<{ code: number; out: string; err: string }> {
-    const out: string[] = [];
-    const err: string[] = [];
-    const code = await main(argv, env, (l) => out.push(l), (l) => err.push(l));
-    return { code, out: out.join('\n'), err: err.join('\n') };
-  }
+  const local = useLocalPlatform('xp-propose-', PASSWORD);
+  const run = runXpText;
 
   /** The owner's client, and a new editor's token (the user created and its first password changed). */
   async function ownerAndEditor(email: string): Promise<{ api: XpApiClient; owner: XpApiClient; ownerToken: string; editorToken: string }> {
-    const api = new XpApiClient({ apiUrl: stack.apiUrl });
+    const api = new XpApiClient({ apiUrl: local.stack.apiUrl });
     const ownerToken = (await api.login('owner@example.com', PASSWORD)).token;
-    const res = await fetch(`${stack.apiUrl}/api/v1/users`, {
+    const res = await fetch(`${local.stack.apiUrl}/api/v1/users`, {
       method: 'POST',
       headers: { authorization: `Bearer ${ownerToken}`, 'content-type': 'application/json' },
       body: JSON.stringify({ email, name: 'Editor', role: 'editor' }),
@@ -52,11 +29,11 @@ describe('xp apply --propose and xp import against a local platform', () => {
   it('cancels the caller\'s request a revised file no longer proposes (a dry run says it would), and names anyone else\'s', async () => {
     const { api, owner, editorToken } = await ownerAndEditor('editor@example.com');
     const editor = api.withToken(editorToken);
-    const asEditor = { XP_API_URL: stack.apiUrl, XP_TOKEN: editorToken };
+    const asEditor = { XP_API_URL: local.stack.apiUrl, XP_TOKEN: editorToken };
 
     // p2: the project as it is; p1: the branch's first version, which turns new-checkout around in production.
-    const p2 = path.join(dir, 'p2.yaml');
-    const p1 = path.join(dir, 'p1.yaml');
+    const p2 = path.join(local.dir, 'p2.yaml');
+    const p1 = path.join(local.dir, 'p1.yaml');
     expect((await run(['export', '--project', 'demo', '--out', p2], asEditor)).code).toBe(0);
     const doc = YAML.parse(await readFile(p2, 'utf8'));
     const flag = doc.flags.find((f: { key: string }) => f.key === 'new-checkout');
@@ -92,11 +69,11 @@ describe('xp apply --propose and xp import against a local platform', () => {
 
   it('cancels its own request made before a kill switch was flipped when the file leaves enabled out, instead of proposing a second one beside it', async () => {
     const { owner, ownerToken, editorToken } = await ownerAndEditor('kill-switch-editor@example.com');
-    const asEditor = { XP_API_URL: stack.apiUrl, XP_TOKEN: editorToken };
-    const asOwner = { XP_API_URL: stack.apiUrl, XP_TOKEN: ownerToken };
+    const asEditor = { XP_API_URL: local.stack.apiUrl, XP_TOKEN: editorToken };
+    const asOwner = { XP_API_URL: local.stack.apiUrl, XP_TOKEN: ownerToken };
 
     // A branch that changes a flag's default in production, leaving its on/off to the console.
-    const file = path.join(dir, 'kill-switch.yaml');
+    const file = path.join(local.dir, 'kill-switch.yaml');
     expect((await run(['export', '--project', 'demo', '--out', file, '--omit-enabled'], asEditor)).code).toBe(0);
     const doc = YAML.parse(await readFile(file, 'utf8'));
     // A flag no open change request is about (an earlier test leaves one open on new-checkout).
@@ -127,9 +104,9 @@ describe('xp apply --propose and xp import against a local platform', () => {
   }, 60_000);
 
   it('names a file\'s schema issues and the broken references of its valid rest in one run', async () => {
-    const api = new XpApiClient({ apiUrl: stack.apiUrl });
-    const env = { XP_API_URL: stack.apiUrl, XP_TOKEN: (await api.login('owner@example.com', PASSWORD)).token };
-    const file = path.join(dir, 'bad.yaml');
+    const api = new XpApiClient({ apiUrl: local.stack.apiUrl });
+    const env = { XP_API_URL: local.stack.apiUrl, XP_TOKEN: (await api.login('owner@example.com', PASSWORD)).token };
+    const file = path.join(local.dir, 'bad.yaml');
     const variations = [{ key: 'off', value: false }, { key: 'on', value: true }];
     await writeFile(
       file,
@@ -155,16 +132,16 @@ describe('xp apply --propose and xp import against a local platform', () => {
   }, 60_000);
 
   it('keeps the other environments of a flag an earlier import made, though variations are now named without JSON quotes', async () => {
-    const api = new XpApiClient({ apiUrl: stack.apiUrl });
+    const api = new XpApiClient({ apiUrl: local.stack.apiUrl });
     const token = (await api.login('owner@example.com', PASSWORD)).token;
     const owner = api.withToken(token);
-    const env = { XP_API_URL: stack.apiUrl, XP_TOKEN: token };
+    const env = { XP_API_URL: local.stack.apiUrl, XP_TOKEN: token };
     // As an import before names lost their quotes left it, in staging.
-    const earlier = path.join(dir, 'earlier.yaml');
+    const earlier = path.join(local.dir, 'earlier.yaml');
     const variations = [{ key: 'a', name: '"a"', value: 'a' }, { key: 'b', name: '"b"', value: 'b' }];
     await writeFile(earlier, YAML.stringify({ xp: 1, project: 'demo', flags: [{ key: 'mode', name: 'mode', type: 'string', variations, environments: { staging: { enabled: true, defaultVariation: 'b', offVariation: 'b' } } }] }));
     expect((await run(['apply', earlier], env)).code).toBe(0);
-    const payload = path.join(dir, 'features.json');
+    const payload = path.join(local.dir, 'features.json');
     await writeFile(payload, JSON.stringify({ features: { mode: { defaultValue: 'a', rules: [{ force: 'b', condition: { plan: 'pro' } }] } } }));
 
     const imported = await run(['import', 'growthbook', payload, '--project', 'demo', '--environment', 'production'], env);
@@ -177,10 +154,10 @@ describe('xp apply --propose and xp import against a local platform', () => {
   }, 60_000);
 
   it('warns that an import unarchives an archived flag or experiment of the same key (a GrowthBook payload serves it)', async () => {
-    const api = new XpApiClient({ apiUrl: stack.apiUrl });
+    const api = new XpApiClient({ apiUrl: local.stack.apiUrl });
     const token = (await api.login('owner@example.com', PASSWORD)).token;
-    const env = { XP_API_URL: stack.apiUrl, XP_TOKEN: token };
-    const archived = path.join(dir, 'archived.yaml');
+    const env = { XP_API_URL: local.stack.apiUrl, XP_TOKEN: token };
+    const archived = path.join(local.dir, 'archived.yaml');
     const variations = [{ key: 'a', value: 'a' }, { key: 'b', value: 'b' }];
     await writeFile(
       archived,
@@ -192,7 +169,7 @@ describe('xp apply --propose and xp import against a local platform', () => {
       }),
     );
     expect((await run(['apply', archived], env)).code).toBe(0);
-    const payload = path.join(dir, 'retired.json');
+    const payload = path.join(local.dir, 'retired.json');
     const experimentRule = { id: 'e1', key: 'old-test', variations: ['x', 'y'], weights: [0.5, 0.5], coverage: 1, hashAttribute: 'id', hashVersion: 2, meta: [{ key: 'a' }, { key: 'b' }] };
     await writeFile(payload, JSON.stringify({ features: { retired: { defaultValue: 'a', rules: [] }, 'old-test-flag': { defaultValue: 'x', rules: [experimentRule] } } }));
 

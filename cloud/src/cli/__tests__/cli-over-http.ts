@@ -2,13 +2,61 @@
  * What the CLI's tests share: the platform's API served over real HTTP on a free local port, and
  * `xp` run in-process with its output lines captured.
  */
-import { writeFile } from 'node:fs/promises';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { afterAll, beforeAll } from 'vitest';
 import YAML from 'yaml';
 import { serve } from '@hono/node-server';
+import { silentLogger } from '../../domain/context.js';
 import type { Platform } from '../../http/__tests__/harness.js';
+import { configFromEnv, startLocalStack } from '../../local/stack.js';
+import type { LocalStack } from '../../local/stack.js';
 import { main } from '../xp.js';
+
+/** A local platform of a test file: `xp start`'s stack, and its data folder (where tests may write their files too). */
+export interface LocalPlatform {
+  readonly stack: LocalStack;
+  readonly dir: string;
+}
+
+/**
+ * Starts a local platform (`xp start` on free ports, no demo traffic, the owner `owner@example.com`
+ * with `ownerPassword`) before the file's tests and stops it, deleting its data folder, after them.
+ * Read its fields inside tests: they are set once the hook has run.
+ */
+export function useLocalPlatform(prefix: string, ownerPassword: string): LocalPlatform {
+  let stack: LocalStack | undefined;
+  let dir: string | undefined;
+  beforeAll(async () => {
+    dir = await mkdtemp(path.join(tmpdir(), prefix));
+    stack = await startLocalStack(configFromEnv({ XP_DATA_DIR: dir, XP_API_PORT: '0', XP_CONSOLE_PORT: '0', XP_ADMIN_EMAIL: 'owner@example.com', XP_ADMIN_PASSWORD: ownerPassword, XP_DEMO: '0' }), {
+      logger: silentLogger,
+      print: () => undefined,
+    });
+  }, 60_000);
+  afterAll(async () => {
+    await stack?.close();
+    if (dir !== undefined) {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+  const started = <T>(value: T | undefined): T => {
+    if (value === undefined) {
+      throw new Error('the local platform is read before its beforeAll hook ran');
+    }
+    return value;
+  };
+  return {
+    get stack() {
+      return started(stack);
+    },
+    get dir() {
+      return started(dir);
+    },
+  };
+}
 
 /** Serves `p`'s API on 127.0.0.1 (a free port) once it listens: its URL and how to stop it. */
 export async function serveApi(p: Platform): Promise<{ readonly url: string; readonly close: () => Promise<void> }> {

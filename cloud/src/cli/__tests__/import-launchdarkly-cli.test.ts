@@ -1,12 +1,8 @@
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { XpApiClient } from '@xp/shared';
-import { silentLogger } from '../../domain/context.js';
-import { configFromEnv, startLocalStack } from '../../local/stack.js';
-import type { LocalStack } from '../../local/stack.js';
-import { main } from '../xp.js';
+import { runXpText, useLocalPlatform } from './cli-over-http.js';
 
 const PASSWORD = 'launchdarkly import test passphrase';
 
@@ -27,33 +23,14 @@ const DATA = {
 };
 
 describe('xp import launchdarkly against a local platform', () => {
-  let dir: string;
-  let stack: LocalStack;
-
-  beforeAll(async () => {
-    dir = await mkdtemp(path.join(tmpdir(), 'xp-ld-import-'));
-    stack = await startLocalStack(configFromEnv({ XP_DATA_DIR: dir, XP_API_PORT: '0', XP_CONSOLE_PORT: '0', XP_ADMIN_EMAIL: 'owner@example.com', XP_ADMIN_PASSWORD: PASSWORD, XP_DEMO: '0' }), {
-      logger: silentLogger,
-      print: () => undefined,
-    });
-  }, 60_000);
-  afterAll(async () => {
-    await stack.close();
-    await rm(dir, { recursive: true, force: true });
-  });
-
-  async function run(argv: string[], env: NodeJS.ProcessEnv): Promise<{ code: number; out: string; err: string }> {
-    const out: string[] = [];
-    const err: string[] = [];
-    const code = await main(argv, env, (l) => out.push(l), (l) => err.push(l));
-    return { code, out: out.join('\n'), err: err.join('\n') };
-  }
+  const local = useLocalPlatform('xp-ld-import-', PASSWORD);
+  const run = runXpText;
 
   it('shows the plan on a dry run, applies it, keeps other environments and changes nothing when imported again', async () => {
-    const api = new XpApiClient({ apiUrl: stack.apiUrl });
+    const api = new XpApiClient({ apiUrl: local.stack.apiUrl });
     const owner = api.withToken((await api.login('owner@example.com', PASSWORD)).token);
-    const env = { XP_API_URL: stack.apiUrl, XP_TOKEN: (await api.login('owner@example.com', PASSWORD)).token };
-    const file = path.join(dir, 'ld.json');
+    const env = { XP_API_URL: local.stack.apiUrl, XP_TOKEN: (await api.login('owner@example.com', PASSWORD)).token };
+    const file = path.join(local.dir, 'ld.json');
     await writeFile(file, JSON.stringify(DATA));
     const args = ['import', 'launchdarkly', file, '--project', 'demo', '--environment', 'production'];
 
@@ -82,14 +59,14 @@ describe('xp import launchdarkly against a local platform', () => {
   }, 60_000);
 
   it('names a mistyped environment and refuses data that is not LaunchDarkly\'s', async () => {
-    const api = new XpApiClient({ apiUrl: stack.apiUrl });
-    const env = { XP_API_URL: stack.apiUrl, XP_TOKEN: (await api.login('owner@example.com', PASSWORD)).token };
-    const file = path.join(dir, 'ld2.json');
+    const api = new XpApiClient({ apiUrl: local.stack.apiUrl });
+    const env = { XP_API_URL: local.stack.apiUrl, XP_TOKEN: (await api.login('owner@example.com', PASSWORD)).token };
+    const file = path.join(local.dir, 'ld2.json');
     await writeFile(file, JSON.stringify(DATA));
     const wrongEnv = await run(['import', 'launchdarkly', file, '--project', 'demo', '--environment', 'prod'], env);
     expect(wrongEnv.code).toBe(1);
     expect(wrongEnv.err).toContain('project "demo" has no environment "prod"');
-    const bad = path.join(dir, 'bad.json');
+    const bad = path.join(local.dir, 'bad.json');
     await writeFile(bad, JSON.stringify({ features: {} }));
     const refused = await run(['import', 'launchdarkly', bad, '--project', 'demo', '--environment', 'production'], env);
     expect(refused.code).toBe(1);
@@ -97,9 +74,9 @@ describe('xp import launchdarkly against a local platform', () => {
   }, 60_000);
 
   it('exits 2 for a missing FILE, --project or --environment, and 1 when every flag of the data is skipped', async () => {
-    const api = new XpApiClient({ apiUrl: stack.apiUrl });
-    const env = { XP_API_URL: stack.apiUrl, XP_TOKEN: (await api.login('owner@example.com', PASSWORD)).token };
-    const file = path.join(dir, 'ld-skipped.json');
+    const api = new XpApiClient({ apiUrl: local.stack.apiUrl });
+    const env = { XP_API_URL: local.stack.apiUrl, XP_TOKEN: (await api.login('owner@example.com', PASSWORD)).token };
+    const file = path.join(local.dir, 'ld-skipped.json');
     await writeFile(file, JSON.stringify({ flags: { a: { on: 'yes' }, b: DATA.flags['ld-promo'] } }));
     const noFile = await run(['import', 'launchdarkly', '--project', 'demo', '--environment', 'production'], env);
     expect(noFile).toMatchObject({ code: 2, err: expect.stringContaining('xp import launchdarkly needs FILE') });
@@ -111,12 +88,12 @@ describe('xp import launchdarkly against a local platform', () => {
   }, 60_000);
 
   it('keeps an imported key with its LaunchDarkly flag on a later import, and warns before replacing a project segment', async () => {
-    const api = new XpApiClient({ apiUrl: stack.apiUrl });
+    const api = new XpApiClient({ apiUrl: local.stack.apiUrl });
     const token = (await api.login('owner@example.com', PASSWORD)).token;
     const owner = api.withToken(token);
-    const env = { XP_API_URL: stack.apiUrl, XP_TOKEN: token };
+    const env = { XP_API_URL: local.stack.apiUrl, XP_TOKEN: token };
     const bool = (served: number): Record<string, unknown> => ({ on: true, variations: [false, true], offVariation: 0, fallthrough: { variation: served } });
-    const file = path.join(dir, 'ld-keys.json');
+    const file = path.join(local.dir, 'ld-keys.json');
     const args = ['import', 'launchdarkly', file, '--project', 'demo', '--environment', 'production'];
     await writeFile(file, JSON.stringify({ flags: { 'My Flag': bool(1) } }));
     expect((await run(args, env)).code).toBe(0);
@@ -131,10 +108,10 @@ describe('xp import launchdarkly against a local platform', () => {
   }, 60_000);
 
   it('imports more changes than one apply takes in parts, segments first and each flag after its prerequisites', async () => {
-    const api = new XpApiClient({ apiUrl: stack.apiUrl });
+    const api = new XpApiClient({ apiUrl: local.stack.apiUrl });
     const token = (await api.login('owner@example.com', PASSWORD)).token;
     const owner = api.withToken(token);
-    const env = { XP_API_URL: stack.apiUrl, XP_TOKEN: token };
+    const env = { XP_API_URL: local.stack.apiUrl, XP_TOKEN: token };
     const flags: Record<string, unknown> = {};
     for (let i = 0; i < 2100; i++) {
       // The last flags are the prerequisites of the first ones and use the one segment.
@@ -147,7 +124,7 @@ describe('xp import launchdarkly against a local platform', () => {
         ...(i >= 2050 ? { rules: [{ id: 'r', clauses: [{ attribute: '', op: 'segmentMatch', values: ['bulk-seg'] }], variation: 0 }] } : {}),
       };
     }
-    const file = path.join(dir, 'ld-bulk.json');
+    const file = path.join(local.dir, 'ld-bulk.json');
     await writeFile(file, JSON.stringify({ flags, segments: { 'bulk-seg': { key: 'bulk-seg', included: ['u-1'] } } }));
     const args = ['import', 'launchdarkly', file, '--project', 'demo', '--environment', 'production'];
     const dry = await run([...args, '--dry-run'], env);

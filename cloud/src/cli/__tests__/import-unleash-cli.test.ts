@@ -1,12 +1,8 @@
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { XpApiClient } from '@xp/shared';
-import { silentLogger } from '../../domain/context.js';
-import { configFromEnv, startLocalStack } from '../../local/stack.js';
-import type { LocalStack } from '../../local/stack.js';
-import { main } from '../xp.js';
+import { runXpText, useLocalPlatform } from './cli-over-http.js';
 
 const PASSWORD = 'unleash import test passphrase';
 
@@ -29,37 +25,18 @@ const DATA = {
 };
 
 describe('xp import unleash against a local platform', () => {
-  let dir: string;
-  let stack: LocalStack;
-
-  beforeAll(async () => {
-    dir = await mkdtemp(path.join(tmpdir(), 'xp-unleash-import-'));
-    stack = await startLocalStack(configFromEnv({ XP_DATA_DIR: dir, XP_API_PORT: '0', XP_CONSOLE_PORT: '0', XP_ADMIN_EMAIL: 'owner@example.com', XP_ADMIN_PASSWORD: PASSWORD, XP_DEMO: '0' }), {
-      logger: silentLogger,
-      print: () => undefined,
-    });
-  }, 60_000);
-  afterAll(async () => {
-    await stack.close();
-    await rm(dir, { recursive: true, force: true });
-  });
-
-  async function run(argv: string[], env: NodeJS.ProcessEnv): Promise<{ code: number; out: string; err: string }> {
-    const out: string[] = [];
-    const err: string[] = [];
-    const code = await main(argv, env, (l) => out.push(l), (l) => err.push(l));
-    return { code, out: out.join('\n'), err: err.join('\n') };
-  }
+  const local = useLocalPlatform('xp-unleash-import-', PASSWORD);
+  const run = runXpText;
 
   async function owner(): Promise<{ api: XpApiClient; env: NodeJS.ProcessEnv }> {
-    const api = new XpApiClient({ apiUrl: stack.apiUrl });
+    const api = new XpApiClient({ apiUrl: local.stack.apiUrl });
     const token = (await api.login('owner@example.com', PASSWORD)).token;
-    return { api: api.withToken(token), env: { XP_API_URL: stack.apiUrl, XP_TOKEN: token } };
+    return { api: api.withToken(token), env: { XP_API_URL: local.stack.apiUrl, XP_TOKEN: token } };
   }
 
   it('shows the plan on a dry run, applies it, keeps other environments and changes nothing when imported again', async () => {
     const { api, env } = await owner();
-    const file = path.join(dir, 'unleash.json');
+    const file = path.join(local.dir, 'unleash.json');
     await writeFile(file, JSON.stringify(DATA));
     const args = ['import', 'unleash', file, '--project', 'demo', '--environment', 'production'];
 
@@ -90,7 +67,7 @@ describe('xp import unleash against a local platform', () => {
 
   it('keeps the segment key with its Unleash id when the segment is renamed in Unleash', async () => {
     const { api, env } = await owner();
-    const file = path.join(dir, 'unleash-renamed.json');
+    const file = path.join(local.dir, 'unleash-renamed.json');
     await writeFile(file, JSON.stringify({ ...DATA, segments: [{ ...DATA.segments[0], name: 'beta testers' }] }));
     const applied = await run(['import', 'unleash', file, '--project', 'demo', '--environment', 'production'], env);
     expect(applied.code).toBe(0);
@@ -117,7 +94,7 @@ describe('xp import unleash against a local platform', () => {
         ['staging', 'blue', true],
         ['production', 'red', false],
       ] as const) {
-        files[environment] = path.join(dir, `${prefix}-${environment}.json`);
+        files[environment] = path.join(local.dir, `${prefix}-${environment}.json`);
         await writeFile(files[environment], JSON.stringify(data(prefix, colour, banner)));
       }
       const imported = [];
@@ -143,7 +120,7 @@ describe('xp import unleash against a local platform', () => {
       }
     }
     // Toggles an earlier import created that this file lacks are named on a dry run, and left alone.
-    const dry = await run(['import', 'unleash', path.join(dir, 'un-a-staging.json'), '--project', 'demo', '--environment', 'staging', '--dry-run'], env);
+    const dry = await run(['import', 'unleash', path.join(local.dir, 'un-a-staging.json'), '--project', 'demo', '--environment', 'staging', '--dry-run'], env);
     const gone = dry.err.split('\n').find((l) => l.startsWith('warning: flags imported from Unleash toggles that are not in the data'));
     expect(gone).toContain('"un-checkout"');
     expect(gone).toContain('"un-b-theme"');
@@ -153,17 +130,17 @@ describe('xp import unleash against a local platform', () => {
 
   it('names a mistyped environment, refuses malformed JSON and data that is not Unleash\'s, and exits 2 without FILE', async () => {
     const { env } = await owner();
-    const file = path.join(dir, 'unleash2.json');
+    const file = path.join(local.dir, 'unleash2.json');
     await writeFile(file, JSON.stringify(DATA));
     const wrongEnv = await run(['import', 'unleash', file, '--project', 'demo', '--environment', 'prod'], env);
     expect(wrongEnv.code).toBe(1);
     expect(wrongEnv.err).toContain('project "demo" has no environment "prod"');
-    const notJson = path.join(dir, 'not-json.json');
+    const notJson = path.join(local.dir, 'not-json.json');
     await writeFile(notJson, '{ "features": [');
     const broken = await run(['import', 'unleash', notJson, '--project', 'demo', '--environment', 'production'], env);
     expect(broken.code).toBe(1);
     expect(broken.err).toContain('not-json.json');
-    const bad = path.join(dir, 'bad.json');
+    const bad = path.join(local.dir, 'bad.json');
     await writeFile(bad, JSON.stringify({ version: 9, features: [] }));
     const refused = await run(['import', 'unleash', bad, '--project', 'demo', '--environment', 'production'], env);
     expect(refused.code).toBe(1);

@@ -23,6 +23,10 @@ export const AppErrorCode = {
   PasswordChangeRequired: 'PASSWORD_CHANGE_REQUIRED',
   /** Login with the right password to an account an administrator disabled (403); never said for a wrong password. */
   AccountDisabled: 'ACCOUNT_DISABLED',
+  /** Login with the right password while the organisation signs in with SSO (XP_SSO_ENFORCED) and the user is not an owner (403). */
+  SsoRequired: 'SSO_REQUIRED',
+  /** Single sign-on is not configured on this installation (404). */
+  SsoDisabled: 'SSO_DISABLED',
   /** The resource does not exist or is not visible to the caller (404). */
   NotFound: 'NOT_FOUND',
   /** The path exists, but not with this method (405, with Allow). */
@@ -59,6 +63,8 @@ export const STATUS_OF: Readonly<Record<AppErrorCode, number>> = {
   APPROVAL_REQUIRED: 403,
   PASSWORD_CHANGE_REQUIRED: 403,
   ACCOUNT_DISABLED: 403,
+  SSO_REQUIRED: 403,
+  SSO_DISABLED: 404,
   NOT_FOUND: 404,
   METHOD_NOT_ALLOWED: 405,
   STREAM_NOT_AVAILABLE: 404,

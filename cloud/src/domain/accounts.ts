@@ -342,6 +342,12 @@ export class AccountService {
       throw new AppError(AppErrorCode.Unauthenticated, 'invalid email or password');
     }
     await admission.succeeded();
+    // Only after the right password (a wrong one answers as above, so no account is revealed):
+    // with SSO enforced, only owners sign in with a password (break-glass).
+    const sso = this.deps.sso;
+    if (sso?.enforced === true && user.role !== Role.Owner) {
+      throw new AppError(AppErrorCode.SsoRequired, `this organisation signs in with ${sso.name}: use Sign in with ${sso.name}`);
+    }
     // Only after the right password: the answers below say whether an administrator set it.
     if (user.passwordChangeRequired && newPassword === undefined) {
       throw new AppError(AppErrorCode.PasswordChangeRequired, PASSWORD_CHANGE_REQUIRED_MESSAGE);

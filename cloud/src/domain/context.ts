@@ -1,5 +1,6 @@
 import type { Role } from '@xp/shared';
 import type { PlatformKey } from '../auth/platform-key.js';
+import type { SsoConfig } from '../auth/sso-config.js';
 import type { WebhookSender } from './webhook-http.js';
 import type { Database } from '../store/db.js';
 import type { EventSink } from '../store/event-sink.js';
@@ -75,6 +76,8 @@ export interface Deps {
   readonly dimensionBuildTimeoutMs?: number;
   /** Derives webhook signing secrets and encrypts webhook URLs; without it webhooks are unavailable (503). */
   readonly platformKey?: PlatformKey;
+  /** Single sign-on with OpenID Connect (XP_SSO_*, auth/sso-config.ts); off when absent. */
+  readonly sso?: SsoConfig | undefined;
   /** How webhook requests leave (the API's test sends, the dispatcher); default: HTTP from this process. */
   readonly webhookSender?: WebhookSender;
 }

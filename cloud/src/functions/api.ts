@@ -12,7 +12,7 @@ import type { HealthSource } from '../http/routes/health.js';
 import { openSharedStores } from '../store/shared-stores.js';
 import { cloudWatchHealthSource } from './cloudwatch-health.js';
 import { httpHandler } from './lambda-http.js';
-import { platformDeps } from './platform-deps.js';
+import { platformDeps, ssoConfigFromEnv } from './platform-deps.js';
 import type { HttpHandler } from './lambda-http.js';
 import { EnvVar, functionLogger, optional, stageOf } from './runtime.js';
 import type { SecretReader } from './runtime.js';
@@ -24,8 +24,11 @@ export interface ApiOptions {
 }
 
 export async function apiDepsFromEnv(env: NodeJS.ProcessEnv, readSecret?: SecretReader): Promise<Deps> {
+  // Single sign-on (XP_SSO_*) first: a bad setting fails the cold start before a pool is opened.
+  const sso = await ssoConfigFromEnv(env, readSecret);
   return {
     ...(await platformDeps(env, functionLogger(), readSecret)),
+    ...(sso === undefined ? {} : { sso }),
     // API Gateway gives up after 30 s: a results request builds a dimension's rollups for at most
     // this long, then scans (a million-unit scan takes seconds); the aggregator builds them later.
     dimensionBuildTimeoutMs: API_DIMENSION_BUILD_MS,

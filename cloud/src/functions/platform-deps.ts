@@ -5,6 +5,8 @@
  */
 import { randomUUID } from 'node:crypto';
 import { PlatformKey } from '../auth/platform-key.js';
+import { SSO_ENV, SsoConfigError, loadSsoConfig } from '../auth/sso-config.js';
+import type { SsoConfig } from '../auth/sso-config.js';
 import type { Deps, Logger } from '../domain/context.js';
 import { createDynamoClient, createDynamoRulesetStore } from '../store/ruleset-store.js';
 import { EnvVar, connectDatabase, optional, required, secretsManagerReader } from './runtime.js';
@@ -23,6 +25,24 @@ export async function platformKeyFromEnv(env: NodeJS.ProcessEnv, readSecret: Sec
   }
   const arn = optional(env, EnvVar.PlatformKeySecretArn);
   return arn === undefined ? undefined : PlatformKey.fromString(await readSecret(arn));
+}
+
+/**
+ * The SSO settings (XP_SSO_*; auth/sso-config.ts), the client secret from XP_SSO_CLIENT_SECRET or,
+ * in AWS, from the Secrets Manager secret in XP_SSO_CLIENT_SECRET_ARN (read only when SSO is on);
+ * undefined when SSO is off. A bad value throws, naming the variable, so the cold start fails loudly.
+ * Read by the API function only (functions/api.ts): the others sign nobody in.
+ */
+export async function ssoConfigFromEnv(env: NodeJS.ProcessEnv, readSecret: SecretReader = secretsManagerReader): Promise<SsoConfig | undefined> {
+  const set = (name: string): string | undefined => (env[name]?.trim() === '' ? undefined : env[name]);
+  const arn = set(SSO_ENV.clientSecretArn);
+  if (arn === undefined || set(SSO_ENV.issuer) === undefined) {
+    return loadSsoConfig(env);
+  }
+  if (set(SSO_ENV.clientSecret) !== undefined) {
+    throw new SsoConfigError(SSO_ENV.clientSecretArn, `set both it and ${SSO_ENV.clientSecret}: give the client secret one way`);
+  }
+  return loadSsoConfig({ ...env, [SSO_ENV.clientSecret]: await readSecret(arn) });
 }
 
 export async function platformDeps(env: NodeJS.ProcessEnv, logger: Logger, readSecret?: SecretReader): Promise<Deps> {

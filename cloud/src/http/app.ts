@@ -18,6 +18,7 @@ import { requestLogger } from './request-log.js';
 import type { RequestLogOptions } from './request-log.js';
 import { accountRoutes } from './routes/accounts.js';
 import { serviceAccountRoutes } from './routes/service-accounts.js';
+import { ssoRoutes } from './routes/sso.js';
 import { alertRoutes } from './routes/alerts.js';
 import { codeRefRoutes } from './routes/code-refs.js';
 import { webhookRoutes } from './routes/webhooks.js';
@@ -63,7 +64,7 @@ export const DEFAULT_MAX_BODY_BYTES = 8 * 1024 * 1024;
 export function managementRoutes(services: Services): AnyRoute[] {
   // One count of open streams per user for both streaming routes of this app.
   const streams = new StreamSlots();
-  return [...accountRoutes(services), ...serviceAccountRoutes(services), ...projectRoutes(services), ...definitionRoutes(services), ...flagEvaluationRoutes(services), ...governanceRoutes(services), ...scheduledChangeRoutes(services), ...alertRoutes(services), ...healthRoutes(services), ...resultRoutes(services), ...explorerRoutes(services, streams), ...unitRoutes(services), ...changeRoutes(services, streams), ...codeRefRoutes(services), ...webhookRoutes(services)];
+  return [...accountRoutes(services), ...ssoRoutes(services), ...serviceAccountRoutes(services), ...projectRoutes(services), ...definitionRoutes(services), ...flagEvaluationRoutes(services), ...governanceRoutes(services), ...scheduledChangeRoutes(services), ...alertRoutes(services), ...healthRoutes(services), ...resultRoutes(services), ...explorerRoutes(services, streams), ...unitRoutes(services), ...changeRoutes(services, streams), ...codeRefRoutes(services), ...webhookRoutes(services)];
 }
 
 const DOCS_HTML = `<!doctype html>

@@ -57,6 +57,8 @@ import { embeddedDatabaseDir, openEmbeddedDatabase } from './embedded-database.j
 import { jsonLogger } from './logger.js';
 import { startPlannerStatistics } from './planner-statistics.js';
 import { startUpkeep } from './upkeep.js';
+import { SSO_CALLBACK_PATH, loadSsoConfig } from '../auth/sso-config.js';
+import type { SsoConfig } from '../auth/sso-config.js';
 
 /** Configuration of the local platform; every field has an environment variable. */
 export interface LocalConfig {
@@ -109,6 +111,13 @@ export interface LocalConfig {
   readonly maxBodyBytesInFlight?: number;
   /** XP_MAX_BODY_BYTES_PER_ADDRESS (default 32 MB): request body bytes being received at once from one client address. */
   readonly maxBodyBytesPerAddress?: number;
+  /** XP_SSO_*: single sign-on with OpenID Connect (auth/sso-config.ts); off without XP_SSO_ISSUER. */
+  readonly sso?: SsoConfig | undefined;
+}
+
+/** The callback URL of `xp start`'s console on `consolePort` (XP_SSO_REDIRECT_URL's local default). */
+export function localSsoRedirect(consolePort: number): string {
+  return `http://localhost:${String(consolePort)}${SSO_CALLBACK_PATH}`;
 }
 
 function port(value: string | undefined, fallback: number, name: string): number {
@@ -247,6 +256,8 @@ export function configFromEnv(env: NodeJS.ProcessEnv, overrides: Partial<LocalCo
     maxConnectionsPerAddress: atLeastOne(env.XP_MAX_CONNECTIONS_PER_ADDRESS, DEFAULT_MAX_CONNECTIONS_PER_ADDRESS, 'XP_MAX_CONNECTIONS_PER_ADDRESS'),
     maxBodyBytesInFlight: atLeastOne(env.XP_MAX_BODY_BYTES_IN_FLIGHT, DEFAULT_BODY_BYTES_IN_FLIGHT, 'XP_MAX_BODY_BYTES_IN_FLIGHT'),
     maxBodyBytesPerAddress: atLeastOne(env.XP_MAX_BODY_BYTES_PER_ADDRESS, DEFAULT_BODY_BYTES_PER_ADDRESS, 'XP_MAX_BODY_BYTES_PER_ADDRESS'),
+    // The local default callback is the console's (XP_CONSOLE_PORT); a free port (0) is filled in at start.
+    sso: loadSsoConfig(env, { redirectUrl: localSsoRedirect(port(env.XP_CONSOLE_PORT, 3000, 'XP_CONSOLE_PORT')) }),
     ...overrides,
   };
   if ((config.headersTimeoutMs ?? 0) > (config.requestTimeoutMs ?? Number.POSITIVE_INFINITY)) {
@@ -691,6 +702,7 @@ export async function startLocalStack(config: LocalConfig, options: LocalStackOp
       notifier: createRulesetNotifier(logger),
       platformKey: await loadPlatformKey(config),
       webhookSender: httpSend,
+      sso: config.sso?.redirectUrlDefaulted === true ? { ...config.sso, redirectUrl: localSsoRedirect(consoleServer.port) } : config.sso,
     };
     // Without Redis, sticky assignments are kept in the database, so they survive a restart.
     const stores = await openSharedStores({ redisUrl: config.redisUrl, db, logger });
@@ -744,6 +756,9 @@ export async function startLocalStack(config: LocalConfig, options: LocalStackOp
     print(`xp is running (data in ${config.dataDir}${config.databaseUrl === undefined ? '' : ', PostgreSQL from DATABASE_URL'})`);
     print(`  API       ${apiUrl}        docs: ${apiUrl}/docs`);
     print(`  Console   ${consoleUrl}`);
+    if (deps.sso !== undefined) {
+      print(`  SSO       Sign in with ${deps.sso.name} (${deps.sso.issuer}; callback ${deps.sso.redirectUrl}${deps.sso.enforced ? '; passwords for owners only' : ''})`);
+    }
     if (boot.created) {
       print('');
       print('First start: created the owner account and a demo project with three environments.');

@@ -1,12 +1,14 @@
 /**
  * The local stack's hourly upkeep, what the aggregator Lambda does between batches in AWS: the event
  * explorer's retention, the pruning of dedupe records no repeat of their event can reach any more,
- * and of sticky assignments unchanged for their retention (90 days, as Redis's expiry).
+ * of sticky assignments unchanged for their retention (90 days, as Redis's expiry), and of expired
+ * SSO sign-ins and one-time codes.
  */
 import type { Logger } from '../domain/context.js';
 import { dedupeRetentionHours, pruneProcessedEvents } from '../pipeline/aggregate.js';
 import type { Database } from '../store/db.js';
 import { purgeExplorerEvents } from '../store/explorer.js';
+import { ssoStore } from '../store/sso.js';
 import { STICKY_RETENTION_DAYS, pruneStickyAssignments } from '../store/sticky-buckets.js';
 
 export interface UpkeepOptions {
@@ -45,6 +47,8 @@ export function startUpkeep(db: Database, options: UpkeepOptions): { stop(): Pro
       }
       await task('aggregator: pruned dedupe records past retention', () => pruneProcessedEvents(db, retentionHours), { retentionHours });
       await task('sticky bucketing: pruned assignments past retention', () => pruneStickyAssignments(db, stickyDays), { retentionDays: stickyDays });
+      // Also pruned at each SSO start (in AWS too); here for an installation nobody signs in to for a while.
+      await task('sso: pruned expired sign-ins and codes', () => ssoStore.pruneExpired(db, now()), {});
     });
   };
   run();

@@ -115,7 +115,8 @@ export function accountRoutes(s: Services): AnyRoute[] {
       responses: {
         200: { description: 'Session created', schema: z.object({ token: z.string(), expiresAt: z.string(), user: userSchema }) },
         403: {
-          description: 'PASSWORD_CHANGE_REQUIRED: the password was set by an administrator; send newPassword with the login. ACCOUNT_DISABLED: the password is right, but an administrator disabled the account',
+          description:
+            'PASSWORD_CHANGE_REQUIRED: the password was set by an administrator; send newPassword with the login. ACCOUNT_DISABLED: the password is right, but an administrator disabled the account. SSO_REQUIRED: the password is right, but single sign-on is enforced (XP_SSO_ENFORCED) and only owners may use a password: sign in through GET /api/v1/auth/sso/start',
           schema: errorSchema,
         },
       },

@@ -1,0 +1,448 @@
+import { createHash } from 'node:crypto';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { SSO_ERROR_REASONS } from '@xp/shared';
+import { loadSsoConfig } from '../../auth/sso-config.js';
+import type { SsoConfig } from '../../auth/sso-config.js';
+import { TARGETS } from '../../store/__tests__/test-databases.js';
+import type { Platform } from './harness.js';
+import { INVITED_PASSWORD, OWNER, signedInAs, startPlatform } from './harness.js';
+import { startTestIdp } from './sso-idp.js';
+import type { TestIdp } from './sso-idp.js';
+
+// In-process requests come from http://localhost: the redirect URL's origin, so no loopback hop.
+const REDIRECT = 'http://localhost/api/v1/auth/sso/callback';
+const SECRET = 'the-client-secret-of-the-test-rp';
+
+type Response = Awaited<ReturnType<Platform['request']>>;
+
+describe.each(TARGETS.map((t) => [t().name, t] as const))('single sign-on with OpenID Connect on %s', (_name, makeTarget) => {
+  let p: Platform;
+  let idp: TestIdp;
+  let owner = '';
+  let base: SsoConfig;
+  const box: { sso: SsoConfig | undefined } = { sso: undefined };
+
+  const config = (env: Record<string, string> = {}): SsoConfig =>
+    loadSsoConfig({ XP_SSO_ISSUER: idp.issuer, XP_SSO_CLIENT_ID: 'xp', XP_SSO_CLIENT_SECRET: SECRET, XP_SSO_NAME: 'Okta', ...env }, { redirectUrl: REDIRECT })!;
+
+  /** Starts a sign-in: the IdP URL and the `xp_sso` cookie (name=value). */
+  async function start(): Promise<{ res: Response; idpUrl: string; cookie: string }> {
+    const res = await p.request('GET', '/api/v1/auth/sso/start');
+    expect(res.status).toBe(302);
+    return { res, idpUrl: res.headers.get('location')!, cookie: res.headers.get('set-cookie')!.split(';')[0]! };
+  }
+
+  /** The callback as the browser calls it, with `cookie` (none when undefined). */
+  async function callback(back: URL, cookie: string | undefined): Promise<string> {
+    const res = await p.request('GET', `${back.pathname}${back.search}`, cookie === undefined ? {} : { headers: { cookie } });
+    expect(res.status).toBe(302);
+    return res.headers.get('location')!;
+  }
+
+  /** A whole sign-in as the IdP account: the callback's redirect and the browser's cookie. */
+  async function signIn(account: string): Promise<{ location: string; cookie: string; back: URL }> {
+    const { idpUrl, cookie } = await start();
+    const back = await idp.signIn(idpUrl, account);
+    return { location: await callback(back, cookie), cookie, back };
+  }
+
+  const codeOf = (location: string): string => {
+    expect(location).toMatch(/^\/#sso-code=/);
+    return decodeURIComponent(location.slice('/#sso-code='.length));
+  };
+
+  const exchange = (code: unknown, cookie?: string): Promise<Response> => p.request('POST', '/api/v1/auth/sso/exchange', { body: { code }, ...(cookie === undefined ? {} : { headers: { cookie } }) });
+
+  /** Signs in through the IdP and the exchange: the session token. */
+  async function session(account: string): Promise<string> {
+    const { location, cookie } = await signIn(account);
+    const res = await exchange(codeOf(location), cookie);
+    expect(res.status).toBe(200);
+    return res.body.token as string;
+  }
+
+  const counts = async (): Promise<{ sessions: number; codes: number }> => ({
+    sessions: (await p.db.query<{ n: number }>('SELECT count(*)::int AS n FROM sessions')).rows[0]!.n,
+    codes: (await p.db.query<{ n: number }>('SELECT count(*)::int AS n FROM sso_codes')).rows[0]!.n,
+  });
+
+  const auditOf = async (action: string, resourceKey?: string): Promise<string[]> =>
+    (
+      await p.db.query<{ diff: unknown }>(`SELECT diff FROM audit_log WHERE action = $1${resourceKey === undefined ? '' : ' AND resource_key = $2'} ORDER BY id`, resourceKey === undefined ? [action] : [action, resourceKey])
+    ).rows.map((r) => JSON.stringify(r.diff));
+
+  beforeAll(async () => {
+    idp = await startTestIdp([
+      { clientId: 'xp', clientSecret: SECRET, redirectUri: REDIRECT },
+      { clientId: 'xp-public', redirectUri: REDIRECT },
+    ]);
+    base = config();
+    box.sso = base;
+    p = await startPlatform(makeTarget(), {
+      // Request bodies in the log too (COLLECT_REQUEST_BODY=true): the exchange's code must not show there either.
+      app: { requestLog: { collectBody: true } },
+      deps: (d) => ({
+        ...d,
+        get sso() {
+          return box.sso;
+        },
+      }),
+    });
+    owner = await p.login(OWNER.email, OWNER.password);
+  });
+  afterAll(async () => {
+    await p.close();
+    await idp.close();
+  });
+
+  it('says whether SSO is on, and who may use a password', async () => {
+    box.sso = undefined;
+    const off = await p.request('GET', '/api/v1/auth/sso');
+    const startOff = await p.request('GET', '/api/v1/auth/sso/start');
+    const callbackOff = await p.request('GET', '/api/v1/auth/sso/callback?state=x&code=y');
+    box.sso = base;
+    const on = await p.request('GET', '/api/v1/auth/sso');
+    box.sso = { ...base, enforced: true };
+    const enforced = await p.request('GET', '/api/v1/auth/sso');
+    box.sso = base;
+
+    expect(off.body).toEqual({ enabled: false, name: null, passwordSignIn: 'all' });
+    expect([startOff.status, startOff.body.error.code]).toEqual([404, 'SSO_DISABLED']);
+    expect([callbackOff.status, callbackOff.headers.get('location')]).toEqual([302, '/#sso-error=idp-unavailable']);
+    expect(on.body).toEqual({ enabled: true, name: 'Okta', passwordSignIn: 'all' });
+    expect(enforced.body).toEqual({ enabled: true, name: 'Okta', passwordSignIn: 'owners' });
+  });
+
+  it('signs a new person in through the IdP: start, login, callback, exchange, a working session', async () => {
+    idp.accounts.set('alice-sub', { email: 'alice@example.com', email_verified: true, name: 'Alice Liddell' });
+    const before = await counts();
+
+    const { res, idpUrl, cookie } = await start();
+    const authorize = new URL(idpUrl);
+    const back = await idp.signIn(idpUrl, 'alice-sub');
+    const location = await callback(back, cookie);
+    const code = codeOf(location);
+    // At rest only hashes of the state, the browser binding and the one-time code.
+    const stored = JSON.stringify([(await p.db.query('SELECT * FROM sso_codes')).rows, (await p.db.query('SELECT * FROM sso_logins')).rows]);
+    expect([code, authorize.searchParams.get('state')!, cookie.split('=')[1]!].filter((secret) => stored.includes(secret))).toEqual([]);
+    expect(stored).toContain(createHash('sha256').update(cookie.split('=')[1]!).digest('hex'));
+    const exchanged = await exchange(code, cookie);
+    const me = await p.request('GET', '/api/v1/me', { token: exchanged.body.token as string });
+
+    const setCookie = res.headers.get('set-cookie')!;
+    expect(setCookie).toMatch(/^xp_sso=[A-Za-z0-9_-]{43}; Path=\/api\/v1\/auth\/sso; Max-Age=600; HttpOnly; SameSite=Lax$/);
+    expect(`${authorize.origin}${authorize.pathname}`).toBe(`${idp.issuer}/auth`);
+    expect(Object.fromEntries(['response_type', 'scope', 'code_challenge_method', 'redirect_uri', 'client_id'].map((k) => [k, authorize.searchParams.get(k)]))).toEqual({
+      response_type: 'code',
+      scope: 'openid email profile',
+      code_challenge_method: 'S256',
+      redirect_uri: REDIRECT,
+      client_id: 'xp',
+    });
+    expect(['state', 'nonce', 'code_challenge'].every((k) => (authorize.searchParams.get(k) ?? '').length >= 32)).toBe(true);
+    expect(exchanged.status).toBe(200);
+    expect(exchanged.headers.get('set-cookie')).toMatch(/^xp_sso=; Path=\/api\/v1\/auth\/sso; Max-Age=0;/);
+    expect(Object.keys(exchanged.body as object).sort()).toEqual(['expiresAt', 'token', 'user']);
+    expect(exchanged.body.user).toMatchObject({ email: 'alice@example.com', name: 'Alice Liddell', role: 'viewer', kind: 'person', disabled: false });
+    expect(exchanged.body.user.orgId).toBeUndefined();
+    expect(me.status).toBe(200);
+    expect(me.body).toMatchObject({ id: exchanged.body.user.id, email: 'alice@example.com', role: 'viewer' });
+    // No password: the account signs in only through the IdP.
+    expect((await p.db.query<{ h: string | null }>('SELECT password_hash AS h FROM users WHERE id = $1', [me.body.id])).rows[0]!.h).toBeNull();
+    expect(await counts()).toEqual({ sessions: before.sessions + 1, codes: before.codes });
+    expect(await auditOf('user.created', me.body.id as string)).toEqual([expect.stringContaining('"via":"sso"')]);
+    expect((await auditOf('user.logged-in', me.body.id as string)).at(-1)).toContain('"via":"sso"');
+    // Nothing secret in any log line: not the one-time code, the session, the state or the IdP's code.
+    const secrets = [code, exchanged.body.token as string, authorize.searchParams.get('state')!, back.searchParams.get('code')!, SECRET, cookie.split('=')[1]!];
+    expect(p.logs.filter((line) => secrets.some((s) => line.includes(s)))).toEqual([]);
+    expect(p.logs.some((line) => line.includes('/api/v1/auth/sso/exchange'))).toBe(true);
+  });
+
+  it('finds the same person by (iss, sub) after their email changed at the IdP', async () => {
+    idp.accounts.set('dana-sub', { email: 'dana@example.com', email_verified: true, name: 'Dana' });
+    const first = await p.request('GET', '/api/v1/me', { token: await session('dana-sub') });
+    idp.accounts.set('dana-sub', { email: 'dana.renamed@example.com', email_verified: true, name: 'Dana' });
+
+    const second = await p.request('GET', '/api/v1/me', { token: await session('dana-sub') });
+
+    expect(second.body.id).toBe(first.body.id);
+    expect((await p.db.query<{ n: number }>("SELECT count(*)::int AS n FROM users WHERE email LIKE 'dana%'")).rows[0]!.n).toBe(1);
+  });
+
+  it('links an existing password user by verified email (any case), who keeps their password', async () => {
+    await signedInAs(p, owner, 'editor', 'bob@example.com');
+    const bob = (await p.request('GET', '/api/v1/users?q=bob', { token: owner })).body.items[0];
+    idp.accounts.set('bob-sub', { email: 'Bob@Example.com', email_verified: true, name: 'Robert' });
+
+    const me = await p.request('GET', '/api/v1/me', { token: await session('bob-sub') });
+    const linked = await p.db.query<{ sso_issuer: string; sso_subject: string }>('SELECT sso_issuer, sso_subject FROM users WHERE id = $1', [bob.id]);
+
+    expect(me.body).toMatchObject({ id: bob.id, email: 'bob@example.com', role: 'editor', name: 'bob' });
+    expect(linked.rows[0]).toEqual({ sso_issuer: idp.issuer, sso_subject: 'bob-sub' });
+    expect((await p.request('POST', '/api/v1/auth/login', { body: { email: 'bob@example.com', password: INVITED_PASSWORD } })).status).toBe(200);
+  });
+
+  it('does not hand an account linked to one IdP identity to another with the same email', async () => {
+    idp.accounts.set('bob-impostor', { email: 'bob@example.com', email_verified: true });
+    const before = await counts();
+
+    const { location } = await signIn('bob-impostor');
+
+    expect(location).toBe('/#sso-error=invalid-response');
+    expect(await counts()).toEqual(before);
+  });
+
+  it("never signs in as a service account, even with its address as a verified email", async () => {
+    const robot = (await p.request('POST', '/api/v1/service-accounts', { token: owner, body: { name: 'sso-robot', role: 'editor' } })).body as { id: string };
+    const { rows } = await p.db.query<{ email: string }>('SELECT email FROM users WHERE id = $1', [robot.id]);
+    idp.accounts.set('robot-sub', { email: rows[0]!.email, email_verified: true });
+    const before = await counts();
+
+    const { location } = await signIn('robot-sub');
+    const linked = await p.db.query<{ sso_subject: string | null }>('SELECT sso_subject FROM users WHERE id = $1', [robot.id]);
+
+    expect(location).toBe('/#sso-error=invalid-response');
+    expect(linked.rows[0]!.sso_subject).toBeNull();
+    expect(await counts()).toEqual(before);
+  });
+
+  it("takes Entra ID's xms_edov for a verified email when email_verified is absent, never over a false one", async () => {
+    idp.accounts.set('entra-sub', { email: 'erin@example.com', xms_edov: true });
+    idp.accounts.set('entra-false-sub', { email: 'frank@example.com', email_verified: false, xms_edov: true });
+
+    const me = await p.request('GET', '/api/v1/me', { token: await session('entra-sub') });
+    const refused = await signIn('entra-false-sub');
+
+    expect(me.body.email).toBe('erin@example.com');
+    expect(refused.location).toBe('/#sso-error=email-unverified');
+  });
+
+  it('works as a public client too (PKCE, no secret)', async () => {
+    box.sso = config({ XP_SSO_CLIENT_ID: 'xp-public', XP_SSO_CLIENT_SECRET: '' });
+    idp.accounts.set('pub-sub', { email: 'pub@example.com', email_verified: true });
+    try {
+      const me = await p.request('GET', '/api/v1/me', { token: await session('pub-sub') });
+      expect(me.body.email).toBe('pub@example.com');
+    } finally {
+      box.sso = base;
+    }
+  });
+
+  describe('refusals land on /#sso-error=<reason> without a session', () => {
+    async function refused(run: () => Promise<string>): Promise<string> {
+      const before = await counts();
+      const location = await run();
+      expect(await counts()).toEqual(before);
+      const reason = /^\/#sso-error=(.+)$/.exec(location)?.[1];
+      expect(SSO_ERROR_REASONS).toContain(reason);
+      return reason!;
+    }
+
+    it('an unverified email, audited as a failed SSO login', async () => {
+      idp.accounts.set('unverified-sub', { email: 'eve@example.com', email_verified: false });
+      expect(await refused(async () => (await signIn('unverified-sub')).location)).toBe('email-unverified');
+      const last = JSON.parse((await auditOf('user.login-failed')).at(-1)!) as unknown;
+      expect(JSON.stringify(last)).toContain('"reason":"email-unverified"');
+      expect(JSON.stringify(last)).toContain('"email":"eve@example.com"');
+      expect(JSON.stringify(last)).toContain('"via":"sso"');
+    });
+
+    it('an email domain that is not allowed', async () => {
+      box.sso = config({ XP_SSO_ALLOWED_DOMAINS: 'example.com' });
+      idp.accounts.set('outsider-sub', { email: 'mallory@example.org', email_verified: true });
+      try {
+        expect(await refused(async () => (await signIn('outsider-sub')).location)).toBe('domain-not-allowed');
+        expect((await p.db.query('SELECT 1 FROM users WHERE email = $1', ['mallory@example.org'])).rows).toEqual([]);
+      } finally {
+        box.sso = base;
+      }
+    });
+
+    it('a disabled user', async () => {
+      const carl = await p.request('POST', '/api/v1/users', { token: owner, body: { email: 'carl@example.com', name: 'Carl', role: 'viewer', password: INVITED_PASSWORD } });
+      await p.request('PATCH', `/api/v1/users/${carl.body.user.id as string}`, { token: owner, body: { disabled: true }, headers: { 'If-Match': '"1"' } });
+      idp.accounts.set('carl-sub', { email: 'carl@example.com', email_verified: true });
+      expect(await refused(async () => (await signIn('carl-sub')).location)).toBe('account-disabled');
+    });
+
+    it('the IdP refusing (the user cancelled: access_denied)', async () => {
+      expect(
+        await refused(async () => {
+          const { idpUrl, cookie } = await start();
+          const back = await idp.cancel(idpUrl);
+          expect(back.searchParams.get('error')).toBe('access_denied');
+          return callback(back, cookie);
+        }),
+      ).toBe('denied');
+    });
+
+    it('a replayed state', async () => {
+      idp.accounts.set('replay-sub', { email: 'replay@example.com', email_verified: true });
+      const first = await signIn('replay-sub');
+      codeOf(first.location);
+      expect(await refused(() => callback(first.back, first.cookie))).toBe('expired');
+    });
+
+    it('no xp_sso cookie, or another browser\'s', async () => {
+      idp.accounts.set('cookie-sub', { email: 'cookie@example.com', email_verified: true });
+      const other = (await start()).cookie;
+      expect(
+        await refused(async () => {
+          const { idpUrl } = await start();
+          return callback(await idp.signIn(idpUrl, 'cookie-sub'), undefined);
+        }),
+      ).toBe('expired');
+      expect(
+        await refused(async () => {
+          const { idpUrl } = await start();
+          return callback(await idp.signIn(idpUrl, 'cookie-sub'), other);
+        }),
+      ).toBe('expired');
+    });
+
+    it('a state older than 10 minutes', async () => {
+      idp.accounts.set('slow-sub', { email: 'slow@example.com', email_verified: true });
+      const { idpUrl, cookie } = await start();
+      const back = await idp.signIn(idpUrl, 'slow-sub');
+      const saved = p.now.value;
+      p.now.value = new Date(saved.getTime() + 10 * 60_000 + 1000);
+      try {
+        expect(await refused(() => callback(back, cookie))).toBe('expired');
+      } finally {
+        p.now.value = saved;
+      }
+    });
+
+    it('an ID token with another nonce, or a code traded without its PKCE verifier', async () => {
+      idp.accounts.set('nonce-sub', { email: 'nonce@example.com', email_verified: true });
+      for (const column of ['nonce', 'code_verifier']) {
+        const { idpUrl, cookie } = await start();
+        const state = new URL(idpUrl).searchParams.get('state')!;
+        const back = await idp.signIn(idpUrl, 'nonce-sub');
+        // The pending sign-in's stored nonce / verifier replaced: what the IdP answers no longer matches it.
+        await p.db.query(`UPDATE sso_logins SET ${column} = $1 WHERE state_hash = encode(sha256(convert_to($2, 'UTF8')), 'hex')`, ['x'.repeat(43), state]);
+        expect(await refused(() => callback(back, cookie))).toBe('invalid-response');
+      }
+    });
+
+    it('an IdP that cannot be reached', async () => {
+      box.sso = config({ XP_SSO_ISSUER: 'http://127.0.0.1:9' });
+      try {
+        const res = await p.request('GET', '/api/v1/auth/sso/start');
+        expect([res.status, res.headers.get('location'), res.headers.get('set-cookie')]).toEqual([302, '/#sso-error=idp-unavailable', null]);
+      } finally {
+        box.sso = base;
+      }
+    });
+
+    it('unknown callback parameters (an IdP adds its own) redirect, never a JSON error', async () => {
+      const res = await p.request('GET', '/api/v1/auth/sso/callback?state=forged&code=x&session_state=abc&unexpected=1');
+      expect([res.status, res.headers.get('location')]).toEqual([302, '/#sso-error=expired']);
+    });
+  });
+
+  describe('the one-time code', () => {
+    it('works once', async () => {
+      idp.accounts.set('once-sub', { email: 'once@example.com', email_verified: true });
+      const { location, cookie } = await signIn('once-sub');
+      const code = codeOf(location);
+      const first = await exchange(code, cookie);
+      const second = await exchange(code, cookie);
+      expect(first.status).toBe(200);
+      expect([second.status, second.body.error]).toEqual([401, { code: 'UNAUTHENTICATED', message: 'sign-in code expired or already used' }]);
+    });
+
+    it('lives 60 seconds', async () => {
+      idp.accounts.set('once-sub', { email: 'once@example.com', email_verified: true });
+      const { location, cookie } = await signIn('once-sub');
+      const saved = p.now.value;
+      p.now.value = new Date(saved.getTime() + 61_000);
+      try {
+        expect((await exchange(codeOf(location), cookie)).status).toBe(401);
+      } finally {
+        p.now.value = saved;
+      }
+    });
+
+    it("needs the cookie of the browser that started the sign-in", async () => {
+      idp.accounts.set('once-sub', { email: 'once@example.com', email_verified: true });
+      const withoutCookie = await signIn('once-sub');
+      const otherBrowser = await signIn('once-sub');
+      const before = await counts();
+      expect((await exchange(codeOf(withoutCookie.location))).status).toBe(401);
+      expect((await exchange(codeOf(otherBrowser.location), withoutCookie.cookie)).status).toBe(401);
+      // Each code was spent by the failed try.
+      expect((await exchange(codeOf(otherBrowser.location), otherBrowser.cookie)).status).toBe(401);
+      expect((await counts()).sessions).toBe(before.sessions);
+    });
+
+    it('takes a strict body', async () => {
+      const unknown = await p.request('POST', '/api/v1/auth/sso/exchange', { body: { code: 'x', token: 'y' } });
+      const wrongType = await exchange(42);
+      expect([unknown.status, JSON.stringify(unknown.body.error)]).toEqual([400, expect.stringContaining('token')]);
+      expect([wrongType.status, wrongType.body.error.details.issues[0].path]).toEqual([400, 'body.code']);
+    });
+  });
+
+  describe('XP_SSO_ENFORCED', () => {
+    it('refuses the right password of a non-owner with SSO_REQUIRED, answers a wrong one as ever, and lets owners in', async () => {
+      await signedInAs(p, owner, 'analyst', 'ann@example.com');
+      box.sso = config({ XP_SSO_ENFORCED: 'true' });
+      try {
+        const right = await p.request('POST', '/api/v1/auth/login', { body: { email: 'ann@example.com', password: INVITED_PASSWORD } });
+        const wrong = await p.request('POST', '/api/v1/auth/login', { body: { email: 'ann@example.com', password: 'not the password at all' } });
+        const ownerLogin = await p.request('POST', '/api/v1/auth/login', { body: OWNER });
+        expect([right.status, right.body.error]).toEqual([403, { code: 'SSO_REQUIRED', message: 'this organisation signs in with Okta: use Sign in with Okta' }]);
+        expect([wrong.status, wrong.body.error.code]).toEqual([401, 'UNAUTHENTICATED']);
+        expect(ownerLogin.status).toBe(200);
+      } finally {
+        box.sso = base;
+      }
+      expect((await p.request('POST', '/api/v1/auth/login', { body: { email: 'ann@example.com', password: INVITED_PASSWORD } })).status).toBe(200);
+    });
+  });
+
+  describe('role map', () => {
+    it('sets the highest mapped role at each sign-in, keeps unmatched users, and never changes an owner', async () => {
+      box.sso = config({ XP_SSO_GROUPS_CLAIM: 'groups', XP_SSO_ROLE_MAP: 'xp-admins=admin,xp-editors=editor' });
+      try {
+        idp.accounts.set('gina-sub', { email: 'gina@example.com', email_verified: true, groups: ['xp-editors', 'lunch'] });
+        const first = await p.request('GET', '/api/v1/me', { token: await session('gina-sub') });
+        idp.accounts.set('gina-sub', { email: 'gina@example.com', email_verified: true, groups: ['xp-editors', 'xp-admins'] });
+        const second = await p.request('GET', '/api/v1/me', { token: await session('gina-sub') });
+        idp.accounts.set('gina-sub', { email: 'gina@example.com', email_verified: true, groups: ['lunch'] });
+        const unmatched = await p.request('GET', '/api/v1/me', { token: await session('gina-sub') });
+        idp.accounts.set('owner-sub', { email: OWNER.email, email_verified: true, groups: ['xp-editors'] });
+        const ownerMe = await p.request('GET', '/api/v1/me', { token: await session('owner-sub') });
+
+        expect([first.body.role, second.body.role, unmatched.body.role, ownerMe.body.role]).toEqual(['editor', 'admin', 'admin', 'owner']);
+        const updates = await auditOf('user.updated', first.body.id as string);
+        expect(updates).toHaveLength(1);
+        expect(JSON.parse(updates[0]!)).toEqual(
+          expect.arrayContaining([
+            { op: 'replace', path: '/role', from: 'editor', to: 'admin' },
+            { op: 'add', path: '/via', to: 'sso' },
+          ]),
+        );
+      } finally {
+        box.sso = base;
+      }
+    });
+  });
+
+  it('prunes expired pending sign-ins and one-time codes', async () => {
+    const past = new Date(p.now.value.getTime() - 1000);
+    const ownerId = (await p.db.query<{ id: string }>('SELECT id FROM users WHERE email = $1', [OWNER.email])).rows[0]!.id;
+    await p.db.query('INSERT INTO sso_logins (state_hash, binding_hash, nonce, code_verifier, created_at, expires_at) VALUES ($1, $2, $3, $4, $5, $5)', ['stale-state', 'b', 'n', 'v', past]);
+    await p.db.query('INSERT INTO sso_codes (code_hash, binding_hash, user_id, expires_at) VALUES ($1, $2, $3, $4)', ['stale-code', 'b', ownerId, past]);
+
+    await start();
+
+    expect((await p.db.query("SELECT 1 FROM sso_logins WHERE state_hash = 'stale-state' UNION ALL SELECT 1 FROM sso_codes WHERE code_hash = 'stale-code'")).rows).toEqual([]);
+  });
+
+  it('moves a start reached on another loopback name to the redirect URL\'s origin first', async () => {
+    const res = await p.app.request('http://127.0.0.1/api/v1/auth/sso/start');
+    expect([res.status, res.headers.get('location'), res.headers.get('set-cookie')]).toEqual([302, 'http://localhost/api/v1/auth/sso/start', null]);
+  });
+});

@@ -1,0 +1,175 @@
+import { z } from 'zod';
+import { getCookie } from 'hono/cookie';
+import type { Context } from 'hono';
+import { SSO_ERROR_REASONS, roleSchema } from '@xp/shared';
+import { isLoopbackUrl } from '../../auth/sso-config.js';
+import type { Services } from '../../domain/services.js';
+import type { User } from '../../store/users.js';
+import { SSO_CODE_REFUSED, SSO_COOKIE, SSO_COOKIE_PATH, SSO_LOGIN_TTL_MS, SsoService } from '../../domain/sso.js';
+import { errorSchema, route } from '../api.js';
+import type { AnyRoute } from '../api.js';
+
+const ssoInfoSchema = z
+  .object({
+    enabled: z.boolean().meta({ description: 'Whether the installation offers single sign-on (XP_SSO_ISSUER is set)' }),
+    name: z.string().nullable().meta({ description: 'The identity provider\'s label for the button ("Sign in with Okta"); null when SSO is off' }),
+    passwordSignIn: z.enum(['all', 'owners']).meta({ description: '`owners`: SSO is enforced (XP_SSO_ENFORCED) and only owners may sign in with a password (break-glass)' }),
+  })
+  .meta({ id: 'SsoInfo' });
+
+/**
+ * What the IdP sends back: `code` and `state`, or `error` (and its description). Loose: IdPs add
+ * parameters of their own (`iss`, `session_state`, `scope`…), which the callback must not refuse
+ * (it answers every outcome with a redirect to the console).
+ */
+const callbackQuery = z.looseObject({
+  code: z.string().optional().meta({ description: 'The authorization code' }),
+  state: z.string().optional().meta({ description: 'The state of the sign-in this browser started' }),
+  error: z.string().optional().meta({ description: 'The IdP refused or the user cancelled (access_denied…)' }),
+  error_description: z.string().optional(),
+  iss: z.string().optional().meta({ description: "The issuer (RFC 9207), checked when the IdP sends it" }),
+});
+
+export const ssoExchangeSchema = z.strictObject({
+  code: z.string().min(1).max(512).meta({ description: 'The one-time code of the callback\'s redirect (`/#sso-code=<code>`)' }),
+});
+
+/** The user as POST /api/v1/auth/login answers it (the User schema of routes/accounts.ts). */
+const sessionUserSchema = z
+  .object({
+    id: z.string(),
+    kind: z.enum(['person', 'service']),
+    email: z.string(),
+    name: z.string(),
+    role: roleSchema,
+    disabled: z.boolean(),
+    passwordChangeRequired: z.boolean(),
+    projectRoles: z.array(z.object({ project: z.string(), role: roleSchema })),
+    version: z.number().int(),
+    createdAt: z.string(),
+    updatedAt: z.string(),
+  })
+  .meta({ description: 'The user, as POST /api/v1/auth/login answers it (User)' });
+
+function sessionUser(u: User): z.infer<typeof sessionUserSchema> {
+  return {
+    id: u.id,
+    kind: u.kind,
+    email: u.email,
+    name: u.name,
+    role: u.role,
+    disabled: u.disabled,
+    passwordChangeRequired: u.passwordChangeRequired,
+    projectRoles: u.projectRoles.map((r) => ({ project: r.project, role: r.role })),
+    version: u.version,
+    createdAt: u.createdAt,
+    updatedAt: u.updatedAt,
+  };
+}
+
+/** The `xp_sso` cookie: the browser binding of a sign-in (Secure when the redirect URL is https). */
+function cookie(value: string, maxAgeSeconds: number, secure: boolean): string {
+  return `${SSO_COOKIE}=${value}; Path=${SSO_COOKIE_PATH}; Max-Age=${String(maxAgeSeconds)}; HttpOnly; SameSite=Lax${secure ? '; Secure' : ''}`;
+}
+
+const isHttps = (url: string | undefined): boolean => url?.startsWith('https:') === true;
+
+/**
+ * Local only: a start reached on another loopback name than the redirect URL's (127.0.0.1 for
+ * localhost) first moves to the redirect URL's origin, so the cookie is set where the callback
+ * lands (a cookie of 127.0.0.1 is not sent to localhost).
+ */
+function loopbackHop(c: Context, redirectUrl: string): string | undefined {
+  const target = new URL(redirectUrl);
+  let here: URL;
+  try {
+    here = new URL(c.req.url);
+  } catch {
+    return undefined;
+  }
+  return isLoopbackUrl(target) && isLoopbackUrl(here) && here.host !== target.host ? `${target.origin}${SSO_COOKIE_PATH}/start` : undefined;
+}
+
+export function ssoRoutes(s: Services): AnyRoute[] {
+  // Made at the first request: the route table is also listed without services (documents, tests).
+  let service: SsoService | undefined;
+  const sso = (): SsoService => (service ??= new SsoService(s.deps));
+  return [
+    route({
+      method: 'get',
+      path: '/api/v1/auth/sso',
+      tag: 'Auth',
+      summary: 'Whether single sign-on is offered, its label, and who may still sign in with a password',
+      auth: false,
+      responses: { 200: { description: 'The sign-in options', schema: ssoInfoSchema } },
+      handler: () => Promise.resolve({ status: 200, body: sso().info(), headers: { 'Cache-Control': 'no-store' } }),
+    }),
+    route({
+      method: 'get',
+      path: '/api/v1/auth/sso/start',
+      tag: 'Auth',
+      summary: "Start a single sign-on: a redirect to the identity provider's sign-in page",
+      description: `For a full-page navigation of the browser. Sets the \`${SSO_COOKIE}\` cookie (the sign-in's browser binding: HttpOnly, SameSite=Lax, Path=${SSO_COOKIE_PATH}, ${String(SSO_LOGIN_TTL_MS / 60_000)} minutes; Secure when the redirect URL is https) and redirects to the IdP's authorization endpoint (authorization code with PKCE S256, state and nonce; scope openid email profile). An IdP that cannot be reached redirects to \`/#sso-error=idp-unavailable\`. Limited per client address (429).`,
+      auth: false,
+      responses: {
+        302: { description: "To the IdP's authorization endpoint (or back to the console with `#sso-error=idp-unavailable`)", headers: ['Location', 'Set-Cookie'] },
+        404: { description: 'SSO_DISABLED: single sign-on is not configured', schema: errorSchema },
+      },
+      errors: [404],
+      handler: async (req) => {
+        const config = sso().config;
+        const hop = config === undefined ? undefined : loopbackHop(req.context, config.redirectUrl);
+        if (hop !== undefined) {
+          return { status: 302, headers: { Location: hop, 'Cache-Control': 'no-store' } };
+        }
+        const started = await sso().start({ ip: req.ip });
+        return {
+          status: 302,
+          headers: { Location: started.location, 'Cache-Control': 'no-store', ...(started.binding === undefined ? {} : { 'Set-Cookie': cookie(started.binding, SSO_LOGIN_TTL_MS / 1000, isHttps(config?.redirectUrl)) }) },
+        };
+      },
+    }),
+    route({
+      method: 'get',
+      path: '/api/v1/auth/sso/callback',
+      tag: 'Auth',
+      summary: "The identity provider's redirect back: always a redirect to the console",
+      description: `Never an error page: a redirect to \`/#sso-code=<one-time code>\` (trade it with POST /api/v1/auth/sso/exchange within 60 seconds, from the same browser) or \`/#sso-error=<reason>\`, reason one of ${SSO_ERROR_REASONS.map((r) => `\`${r}\``).join(', ')}. Needs the \`${SSO_COOKIE}\` cookie of the start. Checks: the state (single use, this browser's), PKCE, the ID token (signature, iss, aud, exp, nonce), a verified email in an allowed domain. Finds the user by the IdP's (iss, sub), else by email (and links them), else creates them with the default (or mapped) role.`,
+      auth: false,
+      query: callbackQuery,
+      responses: { 302: { description: 'To the console, with the outcome in the fragment', headers: ['Location'] } },
+      handler: async (req) => {
+        const query = Object.fromEntries(Object.entries(req.query as Record<string, unknown>).filter((e): e is [string, string] => typeof e[1] === 'string'));
+        const done = await sso().callback(query, getCookie(req.context, SSO_COOKIE), { ip: req.ip, client: req.client });
+        return { status: 302, headers: { Location: done.location, 'Cache-Control': 'no-store' } };
+      },
+    }),
+    route({
+      method: 'post',
+      path: '/api/v1/auth/sso/exchange',
+      tag: 'Auth',
+      summary: 'Trade the one-time code of a single sign-on for a session, as login answers',
+      description: `Needs the \`${SSO_COOKIE}\` cookie of the browser that started the sign-in, and clears it. The code works once, for 60 seconds: 401 UNAUTHENTICATED "${SSO_CODE_REFUSED}" otherwise (also without the cookie, or with another browser's).`,
+      auth: false,
+      body: ssoExchangeSchema,
+      responses: {
+        200: {
+          description: 'Session created',
+          schema: z.object({ token: z.string(), expiresAt: z.string(), user: sessionUserSchema }),
+          headers: ['Set-Cookie'],
+        },
+      },
+      handler: async (req) => {
+        const config = sso().config;
+        const clear = cookie('', 0, isHttps(config?.redirectUrl));
+        const result = await sso()
+          .exchange(req.body.code, getCookie(req.context, SSO_COOKIE), { ip: req.ip, client: req.client })
+          .catch((e: unknown) => {
+            req.context.header('Set-Cookie', clear);
+            throw e;
+          });
+        return { status: 200, body: { token: result.token, expiresAt: result.expiresAt, user: sessionUser(result.user) }, headers: { 'Cache-Control': 'no-store', 'Set-Cookie': clear } };
+      },
+    }),
+  ];
+}

@@ -16,6 +16,7 @@ import type { XpConfig } from './config.js';
 import type { DataStack } from './data-stack.js';
 import { DatabaseMigrations } from './database-migrations.js';
 import { DATABASE_CONNECT_TIMEOUT } from './evaluation-stack.js';
+import { bindSso } from './sso.js';
 import { WebhookDelivery } from './webhook-delivery.js';
 import { XpFunction } from './xp-function.js';
 import type { CodeFactory } from './xp-function.js';
@@ -102,6 +103,8 @@ export class ApiStack extends Stack {
     });
     // The webhook endpoints need the key; their test sends go out through the sender, as the dispatcher's do.
     this.api.bindSecret(data.platformKeySecret, EnvVar.PlatformKeySecretArn).bindInvoke(this.webhooks.sender.function, EnvVar.WebhookSenderFunction);
+    // Single sign-on (the configuration's `sso`): the XP_SSO_* variables, and read access to exactly the client secret.
+    bindSso(this.api, config);
 
     // Created directly on this stack with the ids they have always had (DatabaseMigrations adds no
     // construct of its own), so existing deployments keep these resources. The evaluation stack

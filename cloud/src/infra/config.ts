@@ -7,8 +7,11 @@ import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { RetentionDays } from 'aws-cdk-lib/aws-logs';
 import { AuroraPostgresEngineVersion } from 'aws-cdk-lib/aws-rds';
+import { Role } from '@xp/shared';
 import { z } from 'zod';
+import { SSO_CALLBACK_PATH, SsoConfigError, loadSsoConfig } from '../auth/sso-config.js';
 import { DEFAULT_EXPLORER_RETENTION_DAYS } from '../store/explorer.js';
+import { ssoEnvironment, ssoRedirectUrl } from './sso.js';
 
 /** Retention periods CloudWatch Logs accepts, by days. */
 const RETENTION: ReadonlyMap<number, RetentionDays> = new Map([
@@ -87,6 +90,74 @@ const guardrailSchema = z.strictObject({
   periodSeconds: z.number().int().min(60).default(60),
   evaluationPeriods: z.number().int().min(1).default(3),
 });
+
+/** Roles SSO may give (default role, role map): every role but owner, whom only xp itself makes. */
+export const SSO_ROLES = [Role.Viewer, Role.Analyst, Role.Editor, Role.Admin] as const;
+
+/** A complete Secrets Manager ARN: with the 6-character suffix Secrets Manager adds, so IAM can grant exactly that secret. */
+export const SECRET_ARN = /^arn:aws[a-z-]*:secretsmanager:([a-z]{2}(?:-[a-z]+)+-\d):(\d{12}):secret:[\w/+=.@-]+-[A-Za-z0-9]{6}$/;
+
+const httpsUrl = (value: string): URL | undefined => {
+  const url = URL.canParse(value) ? new URL(value) : undefined;
+  return url?.protocol === 'https:' && url.username === '' && url.password === '' && url.search === '' && url.hash === '' ? url : undefined;
+};
+
+const ssoRoleSchema = z.enum(SSO_ROLES, { message: `one of ${SSO_ROLES.join(', ')} (never owner)` });
+
+/**
+ * Single sign-on with OpenID Connect (docs/sso.md): the API function gets the XP_SSO_* variables
+ * (cloud/src/infra/sso.ts) and may read exactly the client secret's ARN. The secret's value never
+ * enters the template.
+ */
+export const ssoSchema = z
+  .strictObject({
+    /** The IdP's issuer URL (https; discovery at `<issuer>/.well-known/openid-configuration`). */
+    issuer: z.string().refine((v) => httpsUrl(v) !== undefined, "an https URL without query or fragment: the IdP's issuer, e.g. https://example.okta.com"),
+    /** The client (application) id the IdP gave xp. */
+    clientId: z.string().regex(/^[\x21-\x7e]{1,512}$/, 'the client id the IdP shows (1-512 printable characters, no spaces)'),
+    /** ARN of the Secrets Manager secret holding the client secret (a plain string). Absent: a public client (PKCE only). */
+    clientSecretArn: z
+      .string()
+      .regex(SECRET_ARN, "the secret's complete ARN, as `aws secretsmanager describe-secret` prints it: arn:aws:secretsmanager:REGION:ACCOUNT:secret:NAME-AbCdEf, with the 6-character suffix")
+      .optional(),
+    /** The sign-in button's label ("Sign in with <name>"). Default: the API's (`SSO`). */
+    name: z
+      .string()
+      .regex(/^(?=.{1,40}$)[^\s\p{Cc}\u2028\u2029\u202A-\u202E\u2066-\u2069]([^\p{Cc}\u2028\u2029\u202A-\u202E\u2066-\u2069]*[^\s\p{Cc}\u2028\u2029\u202A-\u202E\u2066-\u2069])?$/u, '1-40 characters, no control characters, not starting or ending with a space')
+      .optional(),
+    /** E-mail domains that may sign in (and be created). Default: any verified e-mail. */
+    allowedDomains: z.array(z.string().regex(/^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z0-9-]{2,63}$/, 'a lower-case e-mail domain such as example.com')).default([]),
+    /** Role of users created at their first SSO sign-in. Default: the API's (viewer). */
+    defaultRole: ssoRoleSchema.optional(),
+    /** The ID-token claim holding the user's groups (e.g. `groups`); with roleMap. */
+    groupsClaim: z.string().regex(/^[A-Za-z0-9_:./-]{1,128}$/, 'a claim name (letters, digits, _ : . / -; at most 128), e.g. groups').optional(),
+    /** Group → role; at each SSO sign-in a mapped user gets the highest mapped role (owners are never changed). With groupsClaim. */
+    roleMap: z.record(z.string(), ssoRoleSchema).optional(),
+    /** Refuse password sign-in to everyone but owners (break-glass). Default false. */
+    enforced: z.boolean().default(false),
+    /**
+     * The callback URL registered at the IdP: `<console origin>/api/v1/auth/sso/callback`. Default
+     * with consoleDomain: `https://<consoleDomain.name>/api/v1/auth/sso/callback`; without it, required
+     * (the ConsoleUrl output's *.cloudfront.net name plus the path).
+     */
+    redirectUrl: z
+      .string()
+      .refine((v) => httpsUrl(v)?.pathname === SSO_CALLBACK_PATH, `an https URL ending in ${SSO_CALLBACK_PATH} (no query or fragment): the console's URL (the ConsoleUrl output) and that path`)
+      .optional(),
+  })
+  .superRefine((s, ctx) => {
+    for (const group of Object.keys(s.roleMap ?? {})) {
+      if (!/^[^\s,=](?:[^,=]*[^\s,=])?$/.test(group)) {
+        ctx.addIssue({ code: 'custom', path: ['roleMap', group], message: 'a group name must be non-empty, without commas, equals signs or leading or trailing spaces' });
+      }
+    }
+    if (s.roleMap !== undefined && Object.keys(s.roleMap).length === 0) {
+      ctx.addIssue({ code: 'custom', path: ['roleMap'], message: 'map at least one group to a role, or leave roleMap out' });
+    }
+    if ((s.groupsClaim === undefined) !== (s.roleMap === undefined)) {
+      ctx.addIssue({ code: 'custom', path: [s.groupsClaim === undefined ? 'groupsClaim' : 'roleMap'], message: 'groupsClaim and roleMap go together: the claim holding the groups, and the role of each group' });
+    }
+  });
 
 export const configSchema = z.strictObject({
   /** Deployment name, part of every stack and resource name. Default `dev`. */
@@ -240,13 +311,56 @@ export const configSchema = z.strictObject({
   logGroupPrefix: z.string().regex(/^\/[\w/.-]{1,400}$/).default('/experimentation-platform'),
   /** Alarms that switch a flag off when they fire. Default none. */
   guardrails: z.array(guardrailSchema).default([]),
+  /** Single sign-on with OpenID Connect (ssoSchema, docs/sso.md). Default none: password sign-in only. */
+  sso: ssoSchema.optional(),
 }).refine(
   (c) => c.reservedConcurrency.sdk === null || c.evaluationProvisionedConcurrency <= c.reservedConcurrency.sdk,
   { path: ['evaluationProvisionedConcurrency'], message: 'must not exceed reservedConcurrency.sdk (Lambda provisions within the reserved concurrency)' },
 ).refine(
   (c) => c.stream.shards === undefined || c.reservedConcurrency.aggregator === null || c.stream.shards <= c.reservedConcurrency.aggregator,
   { path: ['stream', 'shards'], message: 'must not exceed reservedConcurrency.aggregator (the aggregator runs one instance per shard)' },
-);
+).superRefine((c, ctx) => {
+  if (c.sso === undefined) {
+    return;
+  }
+  const secret = c.sso.clientSecretArn === undefined ? undefined : SECRET_ARN.exec(c.sso.clientSecretArn);
+  if (secret !== undefined && secret !== null && ((c.region !== undefined && secret[1] !== c.region) || (c.account !== undefined && secret[2] !== c.account))) {
+    // The function reads it through the VPC's Secrets Manager endpoint, which serves its own region only.
+    ctx.addIssue({ code: 'custom', path: ['sso', 'clientSecretArn'], message: `must be a secret in the stage's own account and region (${c.account ?? 'any account'}, ${c.region ?? 'any region'}): the API function reads it through the VPC's Secrets Manager endpoint` });
+  }
+  if (c.sso.redirectUrl === undefined) {
+    if (c.consoleDomain === undefined) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['sso', 'redirectUrl'],
+        message: `required without consoleDomain: the console's *.cloudfront.net name is known only after its first deploy; deploy once without "sso", then set it to the ConsoleUrl output followed by ${SSO_CALLBACK_PATH}`,
+      });
+    }
+    return;
+  }
+  const host = new URL(c.sso.redirectUrl).hostname;
+  if (host !== c.consoleDomain?.name && !/^[a-z0-9]+\.cloudfront\.net$/.test(host)) {
+    ctx.addIssue({
+      code: 'custom',
+      path: ['sso', 'redirectUrl'],
+      message: `must be on the console's origin (${c.consoleDomain === undefined ? 'its *.cloudfront.net name, the ConsoleUrl output' : `${c.consoleDomain.name} or its *.cloudfront.net name`}), which serves the console the callback returns to; not ${host}`,
+    });
+  }
+}).superRefine((c, ctx) => {
+  // What synth accepts, the API function must accept at its cold start: its own parser, on the
+  // variables it will get (only once everything else passed, so each mistake is named once).
+  if (c.sso === undefined || (c.sso.redirectUrl === undefined && c.consoleDomain === undefined)) {
+    return;
+  }
+  try {
+    loadSsoConfig(ssoEnvironment(c.sso, ssoRedirectUrl(c)));
+  } catch (e) {
+    if (!(e instanceof SsoConfigError)) {
+      throw e;
+    }
+    ctx.addIssue({ code: 'custom', path: ['sso'], message: `the API would refuse these settings at its start: ${e.message}` });
+  }
+}, { when: (payload) => payload.issues.length === 0 });
 
 /** Whether the stage runs an Aurora reader: `aurora.reader`, by default on for every stage but a development one (isDevelopmentStage). */
 export function auroraReader(config: Pick<XpConfig, 'aurora' | 'stage'>): boolean {

@@ -56,6 +56,9 @@ export class ConsoleStack extends Stack {
       protocolPolicy: cloudfront.OriginProtocolPolicy.HTTPS_ONLY,
       customHeaders: { [EDGE_TOKEN_HEADER]: props.edgeToken },
     });
+    // Never cached, with every query string, cookie and header but Host: the SSO callback
+    // (/api/v1/auth/sso/callback?code=…&state=…) needs its query string and the xp_sso cookie, and
+    // its redirects and Set-Cookie must reach the browser as the API sent them.
     const apiBehavior: cloudfront.BehaviorOptions = {
       origin: apiOrigin,
       viewerProtocolPolicy: cloudfront.ViewerProtocolPolicy.HTTPS_ONLY,

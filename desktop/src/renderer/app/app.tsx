@@ -12,9 +12,9 @@ import { useScreenHeadingFocus } from '../lib/screen-focus.js';
 import { Confirm, ErrorNote, Loading, errorMessage } from '../lib/ui.js';
 import { currentLeaveWarning, discardLeaveWarning, navigate, parseRoute, routeHash, useRoute } from './router.js';
 import type { Route } from './router.js';
-import { SessionContext, pageApiUrl, tokenStore } from './session.js';
+import { SessionContext, pageApiUrl, ssoSession, takeSsoReturn, tokenStore } from './session.js';
 import type { Session } from './session.js';
-import { SessionExpired, SignIn } from '../features/sign-in/sign-in.js';
+import { SessionExpired, SignIn, ssoErrorMessage } from '../features/sign-in/sign-in.js';
 import { ChangePassword } from '../features/sign-in/change-password.js';
 import { SessionFetch } from '../lib/session-fetch.js';
 import type { ProjectsShell } from '../features/projects/projects-model.js';
@@ -175,6 +175,10 @@ function rememberProject(project: string): void {
 }
 
 export function App(): ReactNode {
+  // First of all: an SSO sign-in's `#sso-code=`/`#sso-error=` leaves the URL before the route reads it.
+  const [ssoReturn] = useState(takeSsoReturn);
+  /** Why the SSO sign-in that brought the user here failed, shown on the sign-in screen. */
+  const [ssoNotice, setSsoNotice] = useState<string | null>(() => (ssoReturn !== null && 'error' in ssoReturn ? ssoErrorMessage(ssoReturn.error) : null));
   const { route: hashRoute, pending: pendingRoute } = useRoute();
   /** A project the user chose while the screen had unsaved changes: the switch waits for a confirmation. */
   const [pendingProject, setPendingProject] = useState<string | null>(null);
@@ -227,8 +231,18 @@ export function App(): ReactNode {
 
   useEffect(() => {
     let cancelled = false;
-    tokenStore
-      .load()
+    // Back from an SSO sign-in with a code: it becomes the session (a refused code leaves the user signed out, told why).
+    const arrival = ssoReturn !== null && 'code' in ssoReturn ? ssoReturn : null;
+    const sessionToken =
+      arrival === null
+        ? tokenStore.load()
+        : ssoSession(base, arrival).catch((e: unknown) => {
+            if (!cancelled) {
+              setSsoNotice(e instanceof ApiError && e.status === 401 ? ssoErrorMessage('expired') : `Single sign-on could not be completed: ${errorMessage(e)}`);
+            }
+            return null;
+          });
+    sessionToken
       .then(async (token) => {
         if (token === null) {
           setPhase('signed-out');
@@ -251,7 +265,7 @@ export function App(): ReactNode {
     return () => {
       cancelled = true;
     };
-  }, [start]);
+  }, [start, base, ssoReturn]);
 
   // Live refresh: a change to the project anywhere (another user, the CLI, the VS Code extension)
   // refreshes every screen within about a second; screens still poll, for results and for API
@@ -449,9 +463,11 @@ export function App(): ReactNode {
       <SignIn
         client={base}
         themeButton={themeButton}
+        notice={ssoNotice}
         onSignedIn={async (token) => {
           await tokenStore.save(token);
           await start(token);
+          setSsoNotice(null);
         }}
       />
     );

@@ -67,3 +67,49 @@ export const tokenStore = {
     }
   },
 };
+
+/** What an SSO sign-in brought back in the URL fragment: a one-time code to exchange, or why it failed. */
+export type SsoReturn = { readonly code: string } | { readonly error: string };
+
+/**
+ * Takes an SSO sign-in's answer out of the URL at once: the API's callback redirects to
+ * `/#sso-code=<one-time code>` or `/#sso-error=<reason>`, and the fragment is replaced with `#/`
+ * (history.replaceState: no hashchange, no history entry keeping the code) before anything reads the
+ * hash as a route. Null when the URL holds neither.
+ */
+export function takeSsoReturn(): SsoReturn | null {
+  const match = /^#sso-(code|error)=([^&]*)/.exec(window.location.hash);
+  if (match === null) {
+    return null;
+  }
+  window.history.replaceState(window.history.state, '', `${window.location.pathname}${window.location.search}#/`);
+  const value = safeDecode(match[2] ?? '');
+  return match[1] === 'code' ? { code: value } : { error: value };
+}
+
+function safeDecode(s: string): string {
+  try {
+    return decodeURIComponent(s);
+  } catch {
+    return s;
+  }
+}
+
+/** One exchange per code: a code is single-use, and React's development mode runs an effect twice. */
+const exchanges = new WeakMap<object, Promise<string>>();
+
+/**
+ * Trades an SSO sign-in's one-time code for a session and stores its token as a password sign-in
+ * does; the same `arrival` gets the same promise.
+ */
+export function ssoSession(client: XpApiClient, arrival: { readonly code: string }): Promise<string> {
+  let exchange = exchanges.get(arrival);
+  if (exchange === undefined) {
+    exchange = client.ssoExchange(arrival.code).then(async ({ token }) => {
+      await tokenStore.save(token);
+      return token;
+    });
+    exchanges.set(arrival, exchange);
+  }
+  return exchange;
+}

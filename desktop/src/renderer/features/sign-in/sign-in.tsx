@@ -1,8 +1,9 @@
-import { useEffect, useState } from 'react';
+import { useEffect, useId, useState } from 'react';
 import type { ReactNode, SyntheticEvent } from 'react';
-import { ApiError, PASSWORD_CHANGE_REQUIRED } from '@xp/shared';
-import type { XpApiClient } from '@xp/shared';
+import { ApiError, PASSWORD_CHANGE_REQUIRED, SSO_ERROR_REASONS, SSO_REQUIRED } from '@xp/shared';
+import type { SsoErrorReason, SsoInfo, XpApiClient } from '@xp/shared';
 import type { ProfileView } from '../../../ipc-contract.js';
+import { pageApiUrl } from '../../app/session.js';
 import { desktopBridge } from '../../lib/bridge.js';
 import { Dialog, FormError, errorMessage } from '../../lib/ui.js';
 import { pendingProps } from '../../lib/permissions.js';
@@ -66,7 +67,7 @@ interface SignInState {
  * administrator set is answered PASSWORD_CHANGE_REQUIRED: the form then asks for a new one (twice)
  * and logs in again with it, which replaces the administrator's.
  */
-function useSignIn(client: XpApiClient, onSignedIn: (token: string) => Promise<void>): SignInState {
+function useSignIn(client: XpApiClient, onSignedIn: (token: string) => Promise<void>, sso: SsoInfo | null = null): SignInState {
   const [busy, setBusy] = useState(false);
   const [error, setError] = useState<string | null>(null);
   const [mustChoose, setMustChoose] = useState(false);
@@ -87,6 +88,8 @@ function useSignIn(client: XpApiClient, onSignedIn: (token: string) => Promise<v
       if (err instanceof ApiError && err.code === PASSWORD_CHANGE_REQUIRED) {
         setMustChoose(true);
         setError(null);
+      } else if (err instanceof ApiError && err.code === SSO_REQUIRED) {
+        setError(ssoRequiredMessage(err, sso));
       } else {
         // Here a 401 means wrong credentials ("invalid email or password"), not an expired session, and
         // ACCOUNT_DISABLED (the right password, a disabled account) says whom to ask, as the API words
@@ -97,6 +100,67 @@ function useSignIn(client: XpApiClient, onSignedIn: (token: string) => Promise<v
     }
   };
   return { busy, error, mustChoose, newPassword, setNewPassword, confirm, setConfirm, signIn };
+}
+
+/**
+ * The login's 403 SSO_REQUIRED (the right password of someone who must sign in with the identity
+ * provider) as what to do instead: the SSO button of this screen, or the web console in the desktop
+ * app, which has no SSO button.
+ */
+function ssoRequiredMessage(err: ApiError, sso: SsoInfo | null): string {
+  if (desktopBridge() !== undefined) {
+    return `${err.message}. The desktop app signs in with a password only: sign in with SSO in the web console instead.`;
+  }
+  if (sso === null || !sso.enabled) {
+    return err.message;
+  }
+  const name = sso.name ?? 'SSO';
+  return `Your organisation signs in with ${name}, not with a password: use the "Sign in with ${name}" button.`;
+}
+
+/**
+ * What to tell someone an SSO sign-in came back to without a session, per `#sso-error=` reason
+ * (shared's SSO_ERROR_REASONS); `expired` is also what a refused code exchange says.
+ */
+export function ssoErrorMessage(reason: string): string {
+  const messages: Record<SsoErrorReason, string> = {
+    denied: 'Single sign-on was cancelled, or your identity provider refused it. Try again, or ask your administrator whether you have access to xp.',
+    expired: 'That single sign-on expired or was already used (it lasts 10 minutes and works only in the browser that started it). Sign in again.',
+    'email-unverified': 'Your identity provider did not confirm that your email address is verified, so xp cannot sign you in. Ask your administrator to verify it.',
+    'domain-not-allowed': 'Your email address is not in a domain allowed to sign in to xp. Sign in with your work account, or ask your administrator.',
+    'account-disabled': 'Your xp account is disabled; ask an administrator of your organization to enable it.',
+    'idp-unavailable': 'xp could not reach your identity provider. Try again in a moment; if it keeps failing, tell your administrator.',
+    'invalid-response': 'Your identity provider\'s answer failed xp\'s security checks, so you were not signed in. Tell your administrator: the server log says why.',
+  };
+  return (SSO_ERROR_REASONS as readonly string[]).includes(reason) ? messages[reason as SsoErrorReason] : 'Single sign-on did not complete. Sign in again.';
+}
+
+/**
+ * `GET /api/v1/auth/sso`: null while asked, and when SSO is off, the API does not know the route
+ * (an older server) or does not answer — the password form is then all there is. The desktop app
+ * does not ask: its page cannot go to an identity provider and back.
+ */
+function useSsoInfo(client: XpApiClient): SsoInfo | null {
+  const inDesktop = desktopBridge() !== undefined;
+  const [info, setInfo] = useState<SsoInfo | null>(null);
+  useEffect(() => {
+    if (inDesktop) {
+      return undefined;
+    }
+    let cancelled = false;
+    client.ssoInfo().then(
+      (answer) => {
+        if (!cancelled) {
+          setInfo(answer.enabled ? answer : null);
+        }
+      },
+      () => undefined,
+    );
+    return () => {
+      cancelled = true;
+    };
+  }, [client, inDesktop]);
+  return info;
 }
 
 /** The API's "newPassword too weak: …" in the form's words, naming the field as the form labels it. */
@@ -233,14 +297,48 @@ function Connections({ bridge }: { bridge: NonNullable<ReturnType<typeof desktop
   );
 }
 
-/** Sign-in with email and password; in the desktop app, also picks the connection profile. */
-export function SignIn({ client, onSignedIn, themeButton }: { client: XpApiClient; onSignedIn: (token: string) => Promise<void>; themeButton: ReactNode }): ReactNode {
+/** Leaves the console for `url` (a full-page navigation). */
+function leavePage(url: string): void {
+  window.location.assign(url);
+}
+
+/** Where the SSO button goes: the API's start of a sign-in at the identity provider, on the API base the console uses. */
+export function ssoStartUrl(): string {
+  return new URL('/api/v1/auth/sso/start', pageApiUrl()).href;
+}
+
+/**
+ * Sign-in with email and password; in the desktop app, also picks the connection profile. When the
+ * API offers SSO (web console only), a "Sign in with <name>" button goes to the identity provider (a
+ * full-page navigation); when SSO is enforced only owners may use a password, so the password form
+ * is folded under "Owner sign-in (break-glass)". `notice` is why the last SSO sign-in failed; `goTo`
+ * leaves the page for the SSO start (tests record it instead).
+ */
+export function SignIn({ client, onSignedIn, themeButton, notice = null, goTo = leavePage }: { client: XpApiClient; onSignedIn: (token: string) => Promise<void>; themeButton: ReactNode; notice?: string | null; goTo?: (url: string) => void }): ReactNode {
   const [email, setEmail] = useState('');
   const [password, setPassword] = useState('');
-  const { busy, error, signIn, mustChoose, newPassword, setNewPassword, confirm, setConfirm } = useSignIn(client, onSignedIn);
+  const sso = useSsoInfo(client);
+  const { busy, error, signIn, mustChoose, newPassword, setNewPassword, confirm, setConfirm } = useSignIn(client, onSignedIn, sso);
+  /** Whether the user opened (true) or closed (false) the owners' password form; null until they choose. */
+  const [breakGlass, setBreakGlass] = useState<boolean | null>(null);
+  const breakGlassId = useId();
   const bridge = desktopBridge();
 
   const submit = (e: SyntheticEvent): Promise<void> => signIn(e, email.trim(), password);
+
+  const passwordForm = (
+    <form onSubmit={(e) => void submit(e)}>
+      <Credentials email={email} {...(mustChoose ? {} : { onEmail: setEmail })} password={password} onPassword={setPassword} error={mustChoose ? null : error} />
+      {mustChoose ? <NewPassword value={newPassword} onValue={setNewPassword} confirm={confirm} onConfirm={setConfirm} /> : null}
+      {mustChoose ? <FormError message={error} /> : null}
+      <button type="submit" className="primary" {...pendingProps(busy)}>
+        {busy ? 'Signing in…' : mustChoose ? 'Set password and sign in' : 'Sign in'}
+      </button>
+    </form>
+  );
+  const ssoName = sso?.name ?? 'SSO';
+  // Until the user chooses, the form folds only while empty: what was typed before the API answered stays in view.
+  const folded = sso?.passwordSignIn === 'owners' && (breakGlass === null ? email === '' && password === '' : !breakGlass);
 
   return (
     <main className="centered sign-in">
@@ -249,15 +347,48 @@ export function SignIn({ client, onSignedIn, themeButton }: { client: XpApiClien
           <h1>Sign in to xp</h1>
           {themeButton}
         </div>
+        {notice === null ? null : (
+          <p className="banner banner-bad" role="alert">
+            {notice}
+          </p>
+        )}
         {bridge === undefined ? null : <Connections bridge={bridge} />}
-        <form onSubmit={(e) => void submit(e)}>
-          <Credentials email={email} {...(mustChoose ? {} : { onEmail: setEmail })} password={password} onPassword={setPassword} error={mustChoose ? null : error} />
-          {mustChoose ? <NewPassword value={newPassword} onValue={setNewPassword} confirm={confirm} onConfirm={setConfirm} /> : null}
-          {mustChoose ? <FormError message={error} /> : null}
-          <button type="submit" className="primary" {...pendingProps(busy)}>
-            {busy ? 'Signing in…' : mustChoose ? 'Set password and sign in' : 'Sign in'}
-          </button>
-        </form>
+        {sso === null ? (
+          passwordForm
+        ) : (
+          <>
+            {/*
+              A full-page navigation to the API, which sends the browser on to the identity provider. Not a
+              native GET form: the console's CSP (form-action 'self') would block the redirect off-origin.
+            */}
+            <form
+              onSubmit={(e) => {
+                e.preventDefault();
+                goTo(ssoStartUrl());
+              }}
+            >
+              <button type="submit" className="primary">
+                Sign in with {ssoName}
+              </button>
+            </form>
+            {sso.passwordSignIn === 'owners' ? (
+              <>
+                <button type="button" className="ghost disclosure" aria-expanded={!folded} aria-controls={breakGlassId} onClick={() => { setBreakGlass(folded); }}>
+                  {folded ? '▸' : '▾'} Owner sign-in (break-glass)
+                </button>
+                <div id={breakGlassId} hidden={folded}>
+                  <p className="muted small">Only owners may sign in with a password, for when {ssoName} is unavailable.</p>
+                  {passwordForm}
+                </div>
+              </>
+            ) : (
+              <>
+                <p className="muted small sign-in-or">Or with your email and password:</p>
+                {passwordForm}
+              </>
+            )}
+          </>
+        )}
         <p className="muted small">
           First start? The owner&apos;s password is printed by <code>npm start</code> and kept in <code>initial-credentials.txt</code> in the data folder (<code>.xp</code>, or <code>XP_DATA_DIR</code> when set).
         </p>

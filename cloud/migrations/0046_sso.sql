@@ -6,7 +6,7 @@ ALTER TABLE users ADD CONSTRAINT users_sso_identity_pair CHECK ((sso_issuer IS N
 CREATE UNIQUE INDEX users_sso_identity ON users (sso_issuer, sso_subject) WHERE sso_issuer IS NOT NULL;
 
 -- Pending authorisations (GET /api/v1/auth/sso/start → the IdP → the callback), at most 10 minutes:
--- the state's SHA-256, the SHA-256 of the browser-binding cookie (xp_sso), the nonce and the PKCE
+-- the state's SHA-256, the SHA-256 of the browser-binding cookie (xp_sso_<16 hex>, one per sign-in), the nonce and the PKCE
 -- verifier. Single use: the callback deletes the row it reads. Expired rows are pruned.
 CREATE TABLE sso_logins (
   state_hash    text PRIMARY KEY,

@@ -6,6 +6,7 @@
  */
 import { z } from 'zod';
 import { ROLE_RANK, Role } from '@xp/shared';
+import type { Logger } from '../domain/context.js';
 
 /** The environment variables, by setting. */
 export const SSO_ENV = {
@@ -21,6 +22,8 @@ export const SSO_ENV = {
   groupsClaim: 'XP_SSO_GROUPS_CLAIM',
   roleMap: 'XP_SSO_ROLE_MAP',
   enforced: 'XP_SSO_ENFORCED',
+  linkOwners: 'XP_SSO_LINK_OWNERS',
+  roleMapAuthoritative: 'XP_SSO_ROLE_MAP_AUTHORITATIVE',
 } as const;
 
 /** The path of the callback route; the redirect URL registered at the IdP must end with it. */
@@ -50,6 +53,10 @@ export interface SsoConfig {
   readonly roleMap: ReadonlyMap<string, SsoRole>;
   /** Password sign-in is refused (403 SSO_REQUIRED) for everyone but owners. */
   readonly enforced: boolean;
+  /** An existing owner may be linked to an IdP identity by email (default false: owners are the break-glass accounts). */
+  readonly linkOwners: boolean;
+  /** The role map decides alone: a (non-owner) person in no mapped group gets the default role at each sign-in. */
+  readonly roleMapAuthoritative: boolean;
 }
 
 /** A bad XP_SSO_* value: the message names the variable (and never holds the client secret). */
@@ -177,6 +184,11 @@ export function loadSsoConfig(env: Readonly<Record<string, string | undefined>>,
   const clientId = check(SSO_ENV.clientId, clientIdSchema, clientIdText);
   // Checked without ever quoting it.
   const secret = env[SSO_ENV.clientSecret];
+  // One source for the secret: with both, which one wins would be a guess (the Lambda resolves the
+  // ARN into XP_SSO_CLIENT_SECRET and leaves the ARN out of what it passes here).
+  if (secret !== undefined && secret !== '' && text(env, SSO_ENV.clientSecretArn) !== undefined) {
+    throw new SsoConfigError(SSO_ENV.clientSecretArn, `is set together with ${SSO_ENV.clientSecret}: give the client secret one way, ${SSO_ENV.clientSecret} or (in AWS) ${SSO_ENV.clientSecretArn}, not both`);
+  }
   if (secret !== undefined && secret !== '' && (secret.trim() === '' || secret.length > 1024 || /[\x00-\x1f\x7f]/.test(secret))) {
     throw new SsoConfigError(SSO_ENV.clientSecret, 'must be 1-1024 characters without control characters or blank (value not shown)');
   }
@@ -210,6 +222,11 @@ export function loadSsoConfig(env: Readonly<Record<string, string | undefined>>,
   if (groupsClaim !== undefined && roleMap.size === 0) {
     throw new SsoConfigError(SSO_ENV.roleMap, `is required with ${SSO_ENV.groupsClaim}: group=role,group=role`);
   }
+  const roleMapAuthoritative = bool(SSO_ENV.roleMapAuthoritative, text(env, SSO_ENV.roleMapAuthoritative));
+  if (roleMapAuthoritative && roleMap.size === 0) {
+    // Without a map nobody is in a mapped group: everyone would be set to the default role.
+    throw new SsoConfigError(SSO_ENV.roleMapAuthoritative, `is true but ${SSO_ENV.roleMap} is not set: every SSO sign-in would reset the person to the default role`);
+  }
   return {
     issuer: issuerText,
     clientId,
@@ -222,6 +239,8 @@ export function loadSsoConfig(env: Readonly<Record<string, string | undefined>>,
     ...(groupsClaim === undefined ? {} : { groupsClaim }),
     roleMap,
     enforced: bool(SSO_ENV.enforced, text(env, SSO_ENV.enforced)),
+    linkOwners: bool(SSO_ENV.linkOwners, text(env, SSO_ENV.linkOwners)),
+    roleMapAuthoritative,
   };
 }
 
@@ -235,4 +254,18 @@ export function mappedRole(config: Pick<SsoConfig, 'roleMap'>, groups: readonly 
     }
   }
   return best;
+}
+
+/**
+ * Warns (once, at start: `xp start`, the API function's cold start) when SSO is on without
+ * XP_SSO_ALLOWED_DOMAINS: then every email the IdP calls verified signs in and gets an account,
+ * lookalike domains included (a Cyrillic letter, a trailing dot) when the IdP lets anyone in.
+ */
+export function warnOfOpenSso(config: SsoConfig | undefined, logger: Pick<Logger, 'warn'>): void {
+  if (config !== undefined && config.allowedDomains.length === 0) {
+    logger.warn(
+      `single sign-on is open to any email the identity provider says is verified (${SSO_ENV.allowedDomains} is not set): each gets an xp account at its first sign-in. Set ${SSO_ENV.allowedDomains} to your email domains unless only your company's people can sign in at ${config.issuer}`,
+      { issuer: config.issuer },
+    );
+  }
 }

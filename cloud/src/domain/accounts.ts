@@ -46,6 +46,14 @@ export const loginSchema = z.strictObject({
 /** The answer to a right password for a disabled account (a wrong one gets "invalid email or password", as for any account). */
 export const ACCOUNT_DISABLED_MESSAGE = 'this account is disabled; ask an administrator of your organization to enable it';
 
+/**
+ * The answer (409 INVALID_STATE) to a password change by a person who has none: created at their
+ * first SSO sign-in. `sso`: the identity provider's label, when SSO is configured.
+ */
+export function noPasswordMessage(sso: string | undefined): string {
+  return `you have no password to change: you sign in with ${sso ?? 'single sign-on'}. If you need a password as well, an administrator can set one (reset password)`;
+}
+
 /** The answer to a right login with a password an administrator set, sent without `newPassword`. */
 export const PASSWORD_CHANGE_REQUIRED_MESSAGE = 'this password was set by an administrator; choose a new one: send newPassword with the login';
 
@@ -332,7 +340,7 @@ export class AccountService {
       const rightButDisabled = user !== undefined && user.passwordHash !== null && ok && user.disabled;
       const after = await admission.failed();
       this.deps.logger.warn('login failed', { ip: meta.ip });
-      await this.recordFailedLogin(user, meta, after, rightButDisabled);
+      await this.recordFailedLogin(user, meta, after, rightButDisabled ? 'account-disabled' : false);
       if (rightButDisabled) {
         throw new AppError(AppErrorCode.AccountDisabled, ACCOUNT_DISABLED_MESSAGE);
       }
@@ -346,6 +354,9 @@ export class AccountService {
     // with SSO enforced, only owners sign in with a password (break-glass).
     const sso = this.deps.sso;
     if (sso?.enforced === true && user.role !== Role.Owner) {
+      // A failed login in the audit log, told apart from a wrong password; the limiter already took
+      // the attempt back (the password was right), so no lockout can follow from it.
+      await this.recordFailedLogin(user, meta, { allowed: true, retryAfterSeconds: 0, refusedBy: [] }, 'sso-required');
       throw new AppError(AppErrorCode.SsoRequired, `this organisation signs in with ${sso.name}: use Sign in with ${sso.name}`);
     }
     // Only after the right password: the answers below say whether an administrator set it.
@@ -404,9 +415,10 @@ export class AccountService {
 
   /**
    * Audits a failed login (`user.login-failed`: the client address, the email only when it is a
-   * user's, and `accountDisabled` when the password was right but the account is disabled) and, when
-   * it made the limiter refuse the next attempts, `user.locked-out`. Refused attempts (429) are not
-   * recorded, so the limiter bounds the entries. A failure to record is logged and does not change
+   * user's, `accountDisabled` when the password was right but the account is disabled, `ssoRequired`
+   * when it was right but SSO is enforced for a non-owner) and, when it made the limiter refuse the
+   * next attempts, `user.locked-out`. Refused attempts (429) are not recorded, so the limiter bounds
+   * the entries of wrong passwords (those of a right one need the password, as a login's do). A failure to record is logged and does not change
    * the answer.
    *
    * A wrong current password of a password change (`PUT /me/password`) counts as a failed login and
@@ -417,7 +429,7 @@ export class AccountService {
     user: Pick<User, 'id' | 'orgId' | 'email'> | undefined,
     meta: { ip: string; client: string },
     after: LoginDecision,
-    accountDisabled = false,
+    rightPassword: false | 'account-disabled' | 'sso-required' = false,
     actor?: Actor,
   ): Promise<void> {
     try {
@@ -429,7 +441,7 @@ export class AccountService {
       const who = { ...(user === undefined ? {} : { email: user.email }), ip: meta.ip, ...(actor === undefined ? {} : { via: 'password-change' }) };
       const resourceKey = user?.id ?? UNKNOWN_USER_KEY;
       const common = { orgId, client: meta.client, ip: meta.ip, resourceType: 'user', resourceKey } as const;
-      const failed = accountDisabled ? { ...who, accountDisabled } : who;
+      const failed = rightPassword === 'account-disabled' ? { ...who, accountDisabled: true } : rightPassword === 'sso-required' ? { ...who, ssoRequired: true } : who;
       const locked = { ...who, limits: after.refusedBy, retryAfterSeconds: after.retryAfterSeconds };
       await this.deps.db.withTransaction(async (tx) => {
         if (actor === undefined) {
@@ -514,12 +526,17 @@ export class AccountService {
       // Changing the password ends every session (and, if asked, every token) of the account: wider than the token.
       throw new AppError(AppErrorCode.Forbidden, 'this access token is limited to a role or to projects, so it cannot change your password; use a session or a token without limits');
     }
+    const user = await users.findForLogin(this.deps.db, actor.email);
+    if (user !== undefined && user.id === actor.userId && user.passwordHash === null) {
+      // Created at their first SSO sign-in: there is no current password to check (whatever the body
+      // holds). Said as it is: not as a wrong password, and not counted as a failed login.
+      throw new AppError(AppErrorCode.InvalidState, noPasswordMessage(this.deps.sso?.name), { hasPassword: false });
+    }
     const { currentPassword, newPassword, revokeAccessTokens } = parseOrThrow(passwordChangeSchema, input, 'password change');
     const admission = await this.options.limiter.admit({ email: actor.email, ip: meta.ip });
     if (!admission.allowed) {
       throw rateLimited(admission.retryAfterSeconds, 'too many wrong passwords; try again later');
     }
-    const user = await users.findForLogin(this.deps.db, actor.email);
     if (user?.passwordHash === null || user === undefined || !(await verifyPassword(currentPassword, user.passwordHash))) {
       const after = await admission.failed();
       this.deps.logger.warn('password change: current password wrong', { ip: meta.ip });

@@ -78,6 +78,8 @@ export interface Deps {
   readonly platformKey?: PlatformKey;
   /** Single sign-on with OpenID Connect (XP_SSO_*, auth/sso-config.ts); off when absent. */
   readonly sso?: SsoConfig | undefined;
+  /** How requests to the SSO identity provider leave (AWS: through the SSO egress function); default: fetch from this process. */
+  readonly ssoFetch?: typeof fetch | undefined;
   /** How webhook requests leave (the API's test sends, the dispatcher); default: HTTP from this process. */
   readonly webhookSender?: WebhookSender;
 }

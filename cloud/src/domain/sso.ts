@@ -4,15 +4,18 @@
  *
  * 1. `start`: a pending authorisation (sso_logins: the state's hash, the browser-binding cookie's
  *    hash, nonce, PKCE verifier; 10 minutes) and the IdP's authorization URL. The browser gets the
- *    binding as the `xp_sso` cookie.
- * 2. `callback`: the state is taken (single use) and must match the cookie; the code is traded at
- *    the IdP and the ID token checked; the verified email resolves (or creates) the user; a
- *    one-time code (sso_codes, 60 s, bound to the same cookie) goes back in the URL fragment.
- * 3. `exchange`: the one-time code and the same cookie make a session, answered as login answers.
+ *    binding as a cookie of this sign-in's own, `xp_sso_<first 16 hex of SHA-256(state)>` (a second
+ *    tab's start does not overwrite the first's).
+ * 2. `callback`: the state is taken (single use) only together with its cookie (a callback URL
+ *    without its browser's cookie leaves it as it is); the code is traded at the IdP and the ID
+ *    token checked; the verified email resolves (or creates) the user; a one-time code (sso_codes,
+ *    60 s, bound to the same cookie) goes back in the URL fragment.
+ * 3. `exchange`: the one-time code and the same cookie (among the request's `xp_sso_*`) make a
+ *    session, answered as login answers; a code without its cookie stays for its browser.
  *
  * The session token only ever travels in the exchange's JSON body; nothing secret is logged.
  */
-import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import * as oidc from 'openid-client';
 import { ROLE_RANK, Role } from '@xp/shared';
 import type { SsoErrorReason, SsoInfo } from '@xp/shared';
@@ -32,16 +35,23 @@ import { record, recordUnauthenticated } from './audit-trail.js';
 import { withdrawLapsedApprovals } from './change-requests.js';
 import type { Actor, Deps } from './context.js';
 
-/** The browser-binding cookie: set by start, read by the callback and the exchange. */
-export const SSO_COOKIE = 'xp_sso';
+/** The browser-binding cookies' prefix: each sign-in has its own cookie, `xp_sso_<16 hex>` (ssoCookieName). */
+export const SSO_COOKIE_PREFIX = 'xp_sso_';
+/** The `xp_sso_*` cookies of a request the exchange looks at, at most. */
+export const SSO_EXCHANGE_COOKIES_MAX = 20;
 /** The cookie's path: only the SSO routes receive it. */
 export const SSO_COOKIE_PATH = '/api/v1/auth/sso';
 /** How long a pending authorisation (and the cookie) lives. */
 export const SSO_LOGIN_TTL_MS = 10 * 60 * 1000;
 /** How long a one-time sign-in code lives. */
 export const SSO_CODE_TTL_MS = 60 * 1000;
-/** Starts per client address per window (each writes a row): a bound against flooding, far above any person's use. */
-export const SSO_START_LIMIT = { limit: 30, windowMs: 15 * 60 * 1000 } as const;
+/**
+ * Starts per client address per window: generous, since a whole office can share one address (NAT,
+ * proxy); the flood guard is SSO_PENDING_LIMIT.
+ */
+export const SSO_START_LIMIT = { limit: 600, windowMs: 15 * 60 * 1000 } as const;
+/** Unexpired pending sign-ins (rows of sso_logins) at most: past it, starts answer `busy` until some expire. */
+export const SSO_PENDING_LIMIT = 20_000;
 /** The scopes asked for; a groups claim's scope, when the IdP needs one, is the IdP's configuration. */
 export const SSO_SCOPE = 'openid email profile';
 /** The message of an unknown, used or expired one-time code, or one sent without its browser's cookie. */
@@ -49,11 +59,13 @@ export const SSO_CODE_REFUSED = 'sign-in code expired or already used';
 
 const sha256 = (value: string): string => createHash('sha256').update(value, 'utf8').digest('hex');
 
-function sameHash(a: string, b: string): boolean {
-  const x = Buffer.from(a, 'utf8');
-  const y = Buffer.from(b, 'utf8');
-  return x.length === y.length && timingSafeEqual(x, y);
+/** The browser-binding cookie of the sign-in of `state`. */
+export function ssoCookieName(state: string): string {
+  return `${SSO_COOKIE_PREFIX}${sha256(state).slice(0, 16)}`;
 }
+
+/** A-Z to a-z, nothing else: Unicode case folding would make `\u212Aim` (KELVIN SIGN) `kim`. */
+const asciiLower = (value: string): string => value.replace(/[A-Z]/g, (ch) => String.fromCharCode(ch.charCodeAt(0) + 32));
 
 /** A refusal of the callback: the reason the console shows, and what the audit entry records. */
 class SsoRefusal extends Error {
@@ -123,6 +135,8 @@ export function emailVerified(claims: Readonly<Record<string, unknown>>): boolea
 
 const nameSchema = displayNameSchema(200);
 const EMAIL = /^[^\s@]{1,64}@[^\s@]{1,255}$/;
+/** Printable ASCII only: an SSO email with anything else is refused before any lookup. */
+const ASCII_EMAIL = /^[\x21-\x7e]+$/;
 
 export interface SsoServiceOptions {
   /** Starts per client address (default: in process memory, SSO_START_LIMIT). */
@@ -177,7 +191,11 @@ export class SsoService {
       // http only for an issuer on this machine (sso-config.ts refuses any other): local IdPs and tests.
       // eslint-disable-next-line @typescript-eslint/no-deprecated -- deprecated only to stand out; meant for exactly this
       const insecure = issuer.protocol === 'http:' && isLoopbackUrl(issuer) ? { execute: [oidc.allowInsecureRequests] } : {};
-      return oidc.discovery(issuer, c.clientId, metadata, auth, { timeout: 10, ...insecure });
+      // Every request to the IdP (discovery, token, JWKS, userinfo) goes through it: the configuration keeps it.
+      // (Its options are fetch's, but for `body: undefined`, which exactOptionalPropertyTypes tells apart.)
+      const { ssoFetch } = this.deps;
+      const custom = ssoFetch === undefined ? {} : { [oidc.customFetch]: (url: string, options: oidc.CustomFetchOptions) => ssoFetch(url, options as RequestInit) };
+      return oidc.discovery(issuer, c.clientId, metadata, auth, { timeout: 10, ...insecure, ...custom });
     })().catch((e: unknown) => {
       if (this.#configuration?.promise === promise) {
         this.#configuration = undefined;
@@ -189,15 +207,17 @@ export class SsoService {
   }
 
   /**
-   * GET /api/v1/auth/sso/start: the IdP's authorization URL and the browser binding to set as the
-   * cookie. 404 SSO_DISABLED when SSO is off, 429 past the per-address limit; an IdP that cannot be
-   * discovered sends the browser back with `#sso-error=idp-unavailable`.
+   * GET /api/v1/auth/sso/start: the IdP's authorization URL and the browser-binding cookie to set
+   * (its name and value). 404 SSO_DISABLED when SSO is off. A full-page navigation, so every other
+   * outcome is a redirect to the console: `#sso-error=busy` past the per-address limit or with
+   * SSO_PENDING_LIMIT sign-ins pending, `#sso-error=idp-unavailable` when the IdP cannot be discovered.
    */
-  async start(meta: { ip: string }): Promise<{ location: string; binding?: string }> {
+  async start(meta: { ip: string }): Promise<{ location: string; cookie?: { readonly name: string; readonly value: string } }> {
     const c = this.enabled();
     const taken = await this.#startLimiter.take(clientKey(meta.ip));
     if (!taken.allowed) {
-      throw new AppError(AppErrorCode.RateLimited, 'too many sign-ins started from this address; try again later', { retryAfterSeconds: taken.retryAfterSeconds });
+      this.deps.logger.warn('sso: start refused', { why: 'too many sign-ins started from this address', ip: meta.ip });
+      return { location: errorLocation('busy') };
     }
     let configuration: oidc.Configuration;
     try {
@@ -208,6 +228,11 @@ export class SsoService {
     }
     const now = this.deps.now();
     await ssoStore.pruneExpired(this.deps.db, now);
+    if ((await ssoStore.countPending(this.deps.db, now, SSO_PENDING_LIMIT)) >= SSO_PENDING_LIMIT) {
+      // The flood guard: each start writes a row for 10 minutes, whatever the addresses it comes from.
+      this.deps.logger.warn('sso: start refused', { why: `${String(SSO_PENDING_LIMIT)} sign-ins pending`, ip: meta.ip });
+      return { location: errorLocation('busy') };
+    }
     const state = oidc.randomState();
     const nonce = oidc.randomNonce();
     const codeVerifier = oidc.randomPKCECodeVerifier();
@@ -222,21 +247,21 @@ export class SsoService {
       code_challenge: await oidc.calculatePKCECodeChallenge(codeVerifier),
       code_challenge_method: 'S256',
     });
-    return { location: url.href, binding };
+    return { location: url.href, cookie: { name: ssoCookieName(state), value: binding } };
   }
 
   /**
    * GET /api/v1/auth/sso/callback: always a redirect to the console, `/#sso-code=<one-time code>`
-   * or `/#sso-error=<reason>`. `query` is the callback's query string as the IdP sent it; `binding`
-   * the `xp_sso` cookie.
+   * or `/#sso-error=<reason>`. `query` is the callback's query string as the IdP sent it; `cookies`
+   * the request's (the state's own `xp_sso_*` is the binding).
    */
-  async callback(query: Readonly<Record<string, string>>, binding: string | undefined, meta: { ip: string; client: string }): Promise<SsoRedirect> {
+  async callback(query: Readonly<Record<string, string>>, cookies: Readonly<Record<string, string>>, meta: { ip: string; client: string }): Promise<SsoRedirect> {
     const c = this.config;
     if (c === undefined) {
       return { location: errorLocation('idp-unavailable') };
     }
     try {
-      const code = await this.finish(c, query, binding, meta);
+      const code = await this.finish(c, query, cookies, meta);
       return { location: `/#sso-code=${encodeURIComponent(code)}` };
     } catch (e) {
       if (!(e instanceof SsoRefusal)) {
@@ -251,22 +276,20 @@ export class SsoService {
     }
   }
 
-  private async finish(c: SsoConfig, query: Readonly<Record<string, string>>, binding: string | undefined, meta: { ip: string; client: string }): Promise<string> {
-    const state = query.state;
-    const login = state === undefined || state === '' ? undefined : await ssoStore.takeLogin(this.deps.db, sha256(state));
-    const bound = login !== undefined && binding !== undefined && binding !== '' && sameHash(login.bindingHash, sha256(binding));
+  private async finish(c: SsoConfig, query: Readonly<Record<string, string>>, cookies: Readonly<Record<string, string>>, meta: { ip: string; client: string }): Promise<string> {
+    const state = query.state === '' ? undefined : query.state;
+    const binding = state === undefined ? undefined : cookies[ssoCookieName(state)];
+    // Taken (deleted) only with its browser's cookie: a callback URL alone cannot burn a sign-in.
+    const login = state === undefined || binding === undefined || binding === '' ? undefined : await ssoStore.takeLogin(this.deps.db, sha256(state), sha256(binding));
     if (query.error !== undefined) {
       // The IdP refused or the user cancelled: recorded only for a flow this browser started.
-      throw new SsoRefusal(bound ? 'denied' : 'expired', { why: `idp error ${query.error.slice(0, 64)}` });
+      throw new SsoRefusal(login !== undefined ? 'denied' : 'expired', { why: `idp error ${query.error.slice(0, 64)}` });
     }
     if (login === undefined || state === undefined) {
-      throw new SsoRefusal('expired', { why: 'unknown or used state' });
+      throw new SsoRefusal('expired', { why: binding === undefined ? "no state, or no cookie of the state's sign-in" : "unknown or used state, or another browser's cookie" });
     }
     if (login.expiresAt.getTime() <= this.deps.now().getTime()) {
       throw new SsoRefusal('expired', { why: 'expired state' });
-    }
-    if (!bound) {
-      throw new SsoRefusal('expired', { why: binding === undefined ? 'no binding cookie' : 'binding cookie mismatch' });
     }
     let configuration: oidc.Configuration;
     try {
@@ -311,10 +334,14 @@ export class SsoService {
     if (email === undefined || !EMAIL.test(email) || email.length > 320) {
       throw new SsoRefusal('email-unverified', { why: 'no usable email claim' });
     }
+    if (!ASCII_EMAIL.test(email)) {
+      // Before any lookup: lower() and toLowerCase() fold some of them into ASCII (KELVIN SIGN into k).
+      throw new SsoRefusal('invalid-response', { email, why: 'email with a non-ASCII character' });
+    }
     if (!emailVerified(claims)) {
       throw new SsoRefusal('email-unverified', { email });
     }
-    const domain = email.slice(email.lastIndexOf('@') + 1).toLowerCase();
+    const domain = asciiLower(email.slice(email.lastIndexOf('@') + 1));
     if (domain === SERVICE_ACCOUNT_EMAIL_DOMAIN) {
       // A service account's handle: nobody signs in as one (by SSO or with a password).
       throw new SsoRefusal('invalid-response', { email, why: "a service account's address" });
@@ -343,17 +370,27 @@ export class SsoService {
       const linkedId = await ssoStore.userIdByIdentity(tx, who.issuer, who.subject);
       let user = linkedId === undefined ? undefined : await users.find(tx, (await this.orgOfUser(tx, linkedId))!, linkedId);
       let created = false;
+      let linked = false;
       if (user === undefined) {
         const byEmail = await users.findByEmail(tx, who.email);
         if (byEmail !== undefined) {
+          if (asciiLower(byEmail.email) !== asciiLower(who.email)) {
+            // lower() in the database folds more than ASCII: a stored address matched only that way is another's.
+            throw new SsoRefusal('invalid-response', { email: who.email, user: byEmail, why: 'email matches an account only by Unicode case folding' });
+          }
           if (byEmail.disabled) {
             throw new SsoRefusal('account-disabled', { email: who.email, user: byEmail });
+          }
+          if (byEmail.role === Role.Owner && !c.linkOwners) {
+            // Owners are the break-glass accounts: a matching email at the IdP alone does not reach them.
+            throw new SsoRefusal('invalid-response', { email: who.email, user: byEmail, why: 'an owner is not linked by email (XP_SSO_LINK_OWNERS is not true)' });
           }
           if ((await ssoStore.identityOf(tx, byEmail.id)) !== undefined || !(await ssoStore.link(tx, byEmail.id, who.issuer, who.subject))) {
             // Already linked to another identity of an IdP: the email alone does not take the account over.
             throw new SsoRefusal('invalid-response', { email: who.email, user: byEmail, why: 'account linked to another identity' });
           }
           user = byEmail;
+          linked = true;
         } else {
           const orgId = await this.firstOrg(tx);
           if (orgId === undefined) {
@@ -371,11 +408,16 @@ export class SsoService {
         throw new SsoRefusal('account-disabled', { email: who.email, user });
       }
       const actor = this.actorOf(user, meta);
+      // The role the map gives: the highest mapped one; in no mapped group, the default one when the map is authoritative.
+      const target = mapped ?? (c.roleMapAuthoritative ? c.defaultRole : undefined);
       if (created) {
-        await record(tx, actor, { projectId: null, action: 'user.created', resourceType: 'user', resourceKey: user.id, before: undefined, after: { email: user.email, name: user.name, role: user.role, via: 'sso' } });
-      } else if (mapped !== undefined && user.role !== Role.Owner && mapped !== user.role) {
+        await record(tx, actor, { projectId: null, action: 'user.created', resourceType: 'user', resourceKey: user.id, before: undefined, after: { email: user.email, name: user.name, role: user.role, via: 'sso', issuer: who.issuer, subject: who.subject } });
+      } else if (linked) {
+        await record(tx, actor, { projectId: null, action: 'user.sso-linked', resourceType: 'user', resourceKey: user.id, before: undefined, after: { issuer: who.issuer, subject: who.subject, email: who.email } });
+      }
+      if (!created && target !== undefined && user.role !== Role.Owner && target !== user.role) {
         const before = user;
-        user = await users.update(tx, user.orgId, user.id, user.version, { role: mapped });
+        user = await users.update(tx, user.orgId, user.id, user.version, { role: target });
         await record(tx, actor, { projectId: null, action: 'user.updated', resourceType: 'user', resourceKey: user.id, before: { role: before.role }, after: { role: user.role, via: 'sso', groups: who.groups.filter((g) => c.roleMap.has(g)) } });
         if (ROLE_RANK[user.role] < ROLE_RANK[before.role]) {
           // Approvals the user gave with the higher role no longer count.
@@ -421,7 +463,13 @@ export class SsoService {
         action: 'user.login-failed',
         resourceType: 'user',
         resourceKey: refusal.detail.user?.id ?? UNKNOWN_USER_KEY,
-        after: { via: 'sso', reason: refusal.reason, ...(refusal.detail.email === undefined ? {} : { email: refusal.detail.email }), ip: meta.ip },
+        after: {
+          via: 'sso',
+          reason: refusal.reason,
+          ...(refusal.detail.email === undefined ? {} : { email: refusal.detail.email }),
+          ...(refusal.detail.why === undefined ? {} : { why: refusal.detail.why }),
+          ip: meta.ip,
+        },
       });
     } catch (e) {
       this.deps.logger.error('failed sso sign-in not audited', { error: e instanceof Error ? e.message : String(e) });
@@ -430,15 +478,27 @@ export class SsoService {
 
   /**
    * POST /api/v1/auth/sso/exchange: the one-time code of the callback, with the cookie of the
-   * browser that started the sign-in, for a session (as login answers). 401 for an unknown, used or
-   * expired code, or another browser's.
+   * browser that started the sign-in (one of the request's `xp_sso_*`, SSO_EXCHANGE_COOKIES_MAX at
+   * most), for a session (as login answers) and the name of the cookie it used (to clear). 401 for
+   * an unknown, used or expired code, or one without its browser's cookie (which leaves it as it is).
    */
-  async exchange(code: string, binding: string | undefined, meta: { ip: string; client: string }): Promise<{ token: string; expiresAt: string; user: User }> {
+  async exchange(code: string, cookies: Readonly<Record<string, string>>, meta: { ip: string; client: string }): Promise<{ token: string; expiresAt: string; user: User; cookie: string }> {
     const refused = (): AppError => new AppError(AppErrorCode.Unauthenticated, SSO_CODE_REFUSED);
-    // Taken (deleted) first: a code is tried once, whoever sends it.
-    const taken = await ssoStore.takeCode(this.deps.db, hashToken(code));
+    // The binding hash of each candidate cookie → its name.
+    const candidates = new Map<string, string>();
+    for (const [name, value] of Object.entries(cookies)) {
+      if (candidates.size >= SSO_EXCHANGE_COOKIES_MAX) {
+        break;
+      }
+      if (name.startsWith(SSO_COOKIE_PREFIX) && value !== '') {
+        candidates.set(sha256(value), name);
+      }
+    }
+    // Taken (deleted) only together with its binding: single use, and nobody else's try burns it.
+    const taken = await ssoStore.takeCode(this.deps.db, hashToken(code), [...candidates.keys()]);
     const now = this.deps.now();
-    if (taken === undefined || taken.expiresAt.getTime() <= now.getTime() || binding === undefined || binding === '' || !sameHash(taken.bindingHash, sha256(binding))) {
+    const cookie = taken === undefined ? undefined : candidates.get(taken.bindingHash);
+    if (taken === undefined || cookie === undefined || taken.expiresAt.getTime() <= now.getTime()) {
       throw refused();
     }
     const token = generateToken(TokenKind.Session);
@@ -453,10 +513,19 @@ export class SsoService {
       }
       await users.lockForShare(tx, found.id);
       await credentials.createSession(tx, { id: sessionId, userId: found.id, tokenHash: hashToken(token), client: meta.client, expiresAt });
-      await record(tx, this.actorOf(found, meta, sessionId), { projectId: null, action: 'user.logged-in', resourceType: 'user', resourceKey: found.id, before: undefined, after: { via: 'sso' } });
+      // The identity the callback found or linked the person by (a link is never replaced).
+      const identity = await ssoStore.identityOf(tx, found.id);
+      await record(tx, this.actorOf(found, meta, sessionId), {
+        projectId: null,
+        action: 'user.logged-in',
+        resourceType: 'user',
+        resourceKey: found.id,
+        before: undefined,
+        after: { via: 'sso', ...(identity === undefined ? {} : { issuer: identity.issuer, subject: identity.subject }) },
+      });
       return found;
     });
-    return { token, expiresAt: expiresAt.toISOString(), user };
+    return { token, expiresAt: expiresAt.toISOString(), user, cookie };
   }
 }
 

@@ -14,6 +14,7 @@ import { cloudWatchHealthSource } from './cloudwatch-health.js';
 import { httpHandler } from './lambda-http.js';
 import { platformDeps, ssoConfigFromEnv } from './platform-deps.js';
 import type { HttpHandler } from './lambda-http.js';
+import { lambdaSsoFetch } from './sso-egress-fetch.js';
 import { EnvVar, functionLogger, optional, stageOf } from './runtime.js';
 import type { SecretReader } from './runtime.js';
 
@@ -26,9 +27,13 @@ export interface ApiOptions {
 export async function apiDepsFromEnv(env: NodeJS.ProcessEnv, readSecret?: SecretReader): Promise<Deps> {
   // Single sign-on (XP_SSO_*) first: a bad setting fails the cold start before a pool is opened.
   const sso = await ssoConfigFromEnv(env, readSecret);
+  const logger = functionLogger();
+  // In the VPC, requests to the IdP leave through the egress function; elsewhere (local runs) by fetch from this process.
+  const ssoEgress = optional(env, EnvVar.SsoEgressFunction);
   return {
-    ...(await platformDeps(env, functionLogger(), readSecret)),
+    ...(await platformDeps(env, logger, readSecret)),
     ...(sso === undefined ? {} : { sso }),
+    ...(sso === undefined || ssoEgress === undefined ? {} : { ssoFetch: lambdaSsoFetch({ functionName: ssoEgress, logger }) }),
     // API Gateway gives up after 30 s: a results request builds a dimension's rollups for at most
     // this long, then scans (a million-unit scan takes seconds); the aggregator builds them later.
     dimensionBuildTimeoutMs: API_DIMENSION_BUILD_MS,

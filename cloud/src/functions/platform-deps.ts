@@ -5,11 +5,11 @@
  */
 import { randomUUID } from 'node:crypto';
 import { PlatformKey } from '../auth/platform-key.js';
-import { SSO_ENV, SsoConfigError, loadSsoConfig } from '../auth/sso-config.js';
+import { SSO_ENV, loadSsoConfig, warnOfOpenSso } from '../auth/sso-config.js';
 import type { SsoConfig } from '../auth/sso-config.js';
 import type { Deps, Logger } from '../domain/context.js';
 import { createDynamoClient, createDynamoRulesetStore } from '../store/ruleset-store.js';
-import { EnvVar, connectDatabase, optional, required, secretsManagerReader } from './runtime.js';
+import { EnvVar, connectDatabase, functionLogger, optional, required, secretsManagerReader } from './runtime.js';
 import type { SecretReader } from './runtime.js';
 import { lambdaSender } from './webhook-lambda-sender.js';
 
@@ -30,19 +30,20 @@ export async function platformKeyFromEnv(env: NodeJS.ProcessEnv, readSecret: Sec
 /**
  * The SSO settings (XP_SSO_*; auth/sso-config.ts), the client secret from XP_SSO_CLIENT_SECRET or,
  * in AWS, from the Secrets Manager secret in XP_SSO_CLIENT_SECRET_ARN (read only when SSO is on);
- * undefined when SSO is off. A bad value throws, naming the variable, so the cold start fails loudly.
+ * undefined when SSO is off. A bad value throws, naming the variable, so the cold start fails loudly;
+ * SSO open to any verified email (no XP_SSO_ALLOWED_DOMAINS) is warned of once, at the cold start.
  * Read by the API function only (functions/api.ts): the others sign nobody in.
  */
-export async function ssoConfigFromEnv(env: NodeJS.ProcessEnv, readSecret: SecretReader = secretsManagerReader): Promise<SsoConfig | undefined> {
+export async function ssoConfigFromEnv(env: NodeJS.ProcessEnv, readSecret: SecretReader = secretsManagerReader, logger: Logger = functionLogger()): Promise<SsoConfig | undefined> {
   const set = (name: string): string | undefined => (env[name]?.trim() === '' ? undefined : env[name]);
   const arn = set(SSO_ENV.clientSecretArn);
-  if (arn === undefined || set(SSO_ENV.issuer) === undefined) {
-    return loadSsoConfig(env);
-  }
-  if (set(SSO_ENV.clientSecret) !== undefined) {
-    throw new SsoConfigError(SSO_ENV.clientSecretArn, `set both it and ${SSO_ENV.clientSecret}: give the client secret one way`);
-  }
-  return loadSsoConfig({ ...env, [SSO_ENV.clientSecret]: await readSecret(arn) });
+  // Both the secret and its ARN: loadSsoConfig refuses them, naming both, before any secret is read.
+  const sso =
+    arn === undefined || set(SSO_ENV.issuer) === undefined || set(SSO_ENV.clientSecret) !== undefined
+      ? loadSsoConfig(env)
+      : loadSsoConfig({ ...env, [SSO_ENV.clientSecretArn]: undefined, [SSO_ENV.clientSecret]: await readSecret(arn) });
+  warnOfOpenSso(sso, logger);
+  return sso;
 }
 
 export async function platformDeps(env: NodeJS.ProcessEnv, logger: Logger, readSecret?: SecretReader): Promise<Deps> {

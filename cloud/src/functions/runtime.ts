@@ -58,6 +58,8 @@ export const EnvVar = {
   PlatformKey: 'XP_PLATFORM_KEY',
   /** Name of the function that sends webhook requests from outside the VPC (the dispatcher invokes it). */
   WebhookSenderFunction: 'XP_WEBHOOK_SENDER_FUNCTION',
+  /** Name of the function that sends the API's requests to the SSO identity provider from outside the VPC. */
+  SsoEgressFunction: 'XP_SSO_EGRESS_FUNCTION',
 } as const;
 export type EnvVar = (typeof EnvVar)[keyof typeof EnvVar];
 

@@ -27,7 +27,7 @@ const RESPONSE_HEADERS = {
   ETag: { description: 'The version of the resource, quoted ("3"): send it back as If-Match (or ?version=3) to change it', schema: { type: 'string' } },
   'Retry-After': { description: 'Seconds to wait before sending the request again', schema: { type: 'integer', minimum: 0 } },
   Location: { description: 'Where the redirect goes', schema: { type: 'string' } },
-  'Set-Cookie': { description: 'A cookie for the browser (single sign-on: `xp_sso`, HttpOnly, SameSite=Lax, Path=/api/v1/auth/sso)', schema: { type: 'string' } },
+  'Set-Cookie': { description: 'A cookie for the browser (single sign-on: `xp_sso_<16 hex>`, one per sign-in, HttpOnly, SameSite=Lax, Path=/api/v1/auth/sso)', schema: { type: 'string' } },
 } as const;
 
 export type ResponseHeader = keyof typeof RESPONSE_HEADERS;

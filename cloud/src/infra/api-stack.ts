@@ -16,7 +16,7 @@ import type { XpConfig } from './config.js';
 import type { DataStack } from './data-stack.js';
 import { DatabaseMigrations } from './database-migrations.js';
 import { DATABASE_CONNECT_TIMEOUT } from './evaluation-stack.js';
-import { bindSso } from './sso.js';
+import { bindSso, bindSsoEgress, createSsoEgress } from './sso.js';
 import { WebhookDelivery } from './webhook-delivery.js';
 import { XpFunction } from './xp-function.js';
 import type { CodeFactory } from './xp-function.js';
@@ -47,6 +47,8 @@ export class ApiStack extends Stack {
   readonly migrations: CustomResource;
   /** The webhook sender (outside the VPC) and dispatcher (scheduled, in the VPC). */
   readonly webhooks: WebhookDelivery;
+  /** The SSO egress function (outside the VPC); only with `sso`. */
+  readonly ssoEgress: XpFunction | undefined;
   readonly httpApi: apigwv2.HttpApi;
   readonly stage: apigwv2.HttpStage;
   readonly accessLogs: logs.LogGroup;
@@ -105,6 +107,9 @@ export class ApiStack extends Stack {
     this.api.bindSecret(data.platformKeySecret, EnvVar.PlatformKeySecretArn).bindInvoke(this.webhooks.sender.function, EnvVar.WebhookSenderFunction);
     // Single sign-on (the configuration's `sso`): the XP_SSO_* variables, and read access to exactly the client secret.
     bindSso(this.api, config);
+    // With `sso`, the API's requests to the IdP (discovery, token, JWKS, userinfo) go out through the egress function.
+    this.ssoEgress = createSsoEgress(this, 'SsoEgress', { config, logRetention: logRetention(config), ...code });
+    bindSsoEgress(this.api, this.ssoEgress);
 
     // Created directly on this stack with the ids they have always had (DatabaseMigrations adds no
     // construct of its own), so existing deployments keep these resources. The evaluation stack

@@ -31,6 +31,8 @@ export const FunctionEntry = {
   WebhookDispatch: 'webhook-dispatch',
   /** Sends one webhook request from outside the VPC, for the dispatcher. */
   WebhookSender: 'webhook-sender',
+  /** Sends the API's requests to the SSO identity provider from outside the VPC (only with `sso`). */
+  SsoEgress: 'sso-egress',
 } as const;
 export type FunctionEntry = (typeof FunctionEntry)[keyof typeof FunctionEntry];
 

@@ -135,6 +135,10 @@ export const ssoSchema = z
     roleMap: z.record(z.string(), ssoRoleSchema).optional(),
     /** Refuse password sign-in to everyone but owners (break-glass). Default false. */
     enforced: z.boolean().default(false),
+    /** Let an SSO sign-in link an existing owner by verified e-mail (XP_SSO_LINK_OWNERS). Default false: owners keep their password only. */
+    linkOwners: z.boolean().default(false),
+    /** With roleMap: a (non-owner) person in no mapped group gets defaultRole at sign-in (XP_SSO_ROLE_MAP_AUTHORITATIVE). Default false. */
+    roleMapAuthoritative: z.boolean().default(false),
     /**
      * The callback URL registered at the IdP: `<console origin>/api/v1/auth/sso/callback`. Default
      * with consoleDomain: `https://<consoleDomain.name>/api/v1/auth/sso/callback`; without it, required
@@ -153,6 +157,9 @@ export const ssoSchema = z
     }
     if (s.roleMap !== undefined && Object.keys(s.roleMap).length === 0) {
       ctx.addIssue({ code: 'custom', path: ['roleMap'], message: 'map at least one group to a role, or leave roleMap out' });
+    }
+    if (s.roleMapAuthoritative && s.roleMap === undefined) {
+      ctx.addIssue({ code: 'custom', path: ['roleMapAuthoritative'], message: 'needs roleMap: without a map every SSO sign-in would reset the person to the default role' });
     }
     if ((s.groupsClaim === undefined) !== (s.roleMap === undefined)) {
       ctx.addIssue({ code: 'custom', path: [s.groupsClaim === undefined ? 'groupsClaim' : 'roleMap'], message: 'groupsClaim and roleMap go together: the claim holding the groups, and the role of each group' });

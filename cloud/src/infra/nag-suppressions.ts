@@ -34,7 +34,7 @@ function stack(s: Stack, suppressions: NagPackSuppression[]): void {
 }
 
 export function suppressAcceptedFindings(stacks: XpStacks): void {
-  for (const fn of [stacks.api.api, stacks.api.migrate, stacks.evaluation.evaluation, stacks.evaluation.migrate, stacks.pipeline.aggregator, stacks.observability.rollback, stacks.observability.guardrailCheck, stacks.observability.logForwarder, stacks.api.webhooks.sender, stacks.api.webhooks.dispatcher]) {
+  for (const fn of [stacks.api.api, stacks.api.migrate, stacks.evaluation.evaluation, stacks.evaluation.migrate, stacks.pipeline.aggregator, stacks.observability.rollback, stacks.observability.guardrailCheck, stacks.observability.logForwarder, stacks.api.webhooks.sender, stacks.api.webhooks.dispatcher, ...(stacks.api.ssoEgress === undefined ? [] : [stacks.api.ssoEgress])]) {
     forFunction(fn);
   }
   stack(stacks.network, [

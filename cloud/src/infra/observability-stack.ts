@@ -266,6 +266,8 @@ export class ObservabilityStack extends Stack {
       'migrate-early': evaluation.migrate,
       'webhook-dispatch': api.webhooks.dispatcher,
       'webhook-sender': api.webhooks.sender,
+      // Only with `sso`: the API's requests to the identity provider.
+      ...(api.ssoEgress === undefined ? {} : { 'sso-egress': api.ssoEgress }),
     };
 
     // Shared log groups: every error line (JSON level "error", stack included) of every function goes

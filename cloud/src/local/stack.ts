@@ -57,7 +57,7 @@ import { embeddedDatabaseDir, openEmbeddedDatabase } from './embedded-database.j
 import { jsonLogger } from './logger.js';
 import { startPlannerStatistics } from './planner-statistics.js';
 import { startUpkeep } from './upkeep.js';
-import { SSO_CALLBACK_PATH, loadSsoConfig } from '../auth/sso-config.js';
+import { SSO_CALLBACK_PATH, loadSsoConfig, warnOfOpenSso } from '../auth/sso-config.js';
 import type { SsoConfig } from '../auth/sso-config.js';
 
 /** Configuration of the local platform; every field has an environment variable. */
@@ -759,6 +759,7 @@ export async function startLocalStack(config: LocalConfig, options: LocalStackOp
     if (deps.sso !== undefined) {
       print(`  SSO       Sign in with ${deps.sso.name} (${deps.sso.issuer}; callback ${deps.sso.redirectUrl}${deps.sso.enforced ? '; passwords for owners only' : ''})`);
     }
+    warnOfOpenSso(deps.sso, logger);
     if (boot.created) {
       print('');
       print('First start: created the owner account and a demo project with three environments.');

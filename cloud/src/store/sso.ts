@@ -28,11 +28,21 @@ export const ssoStore = {
     ]);
   },
 
-  /** Deletes and returns the pending authorisation of a state (single use), expired or not; undefined when there is none. */
-  async takeLogin(db: Queryable, stateHash: string): Promise<SsoLogin | undefined> {
+  /** Pending authorisations not yet expired at `now`, counted up to `cap` (the flood guard needs no more). */
+  async countPending(db: Queryable, now: Date, cap: number): Promise<number> {
+    const result = await db.query<{ n: number }>('SELECT count(*)::int AS n FROM (SELECT 1 FROM sso_logins WHERE expires_at > $1 LIMIT $2) AS pending', [now, cap]);
+    return result.rows[0]?.n ?? 0;
+  },
+
+  /**
+   * Deletes and returns the pending authorisation of a state (single use), expired or not, only when
+   * `bindingHash` is its browser binding's: a state sent without its browser's cookie is left as it
+   * is (whoever holds a callback URL cannot burn it). Undefined when there is no such pair.
+   */
+  async takeLogin(db: Queryable, stateHash: string, bindingHash: string): Promise<SsoLogin | undefined> {
     const result = await db.query<{ binding_hash: string; nonce: string; code_verifier: string; expires_at: Date }>(
-      'DELETE FROM sso_logins WHERE state_hash = $1 RETURNING binding_hash, nonce, code_verifier, expires_at',
-      [stateHash],
+      'DELETE FROM sso_logins WHERE state_hash = $1 AND binding_hash = $2 RETURNING binding_hash, nonce, code_verifier, expires_at',
+      [stateHash, bindingHash],
     );
     const row = result.rows[0];
     return row === undefined ? undefined : { bindingHash: row.binding_hash, nonce: row.nonce, codeVerifier: row.code_verifier, expiresAt: new Date(row.expires_at) };
@@ -42,9 +52,18 @@ export const ssoStore = {
     await db.query('INSERT INTO sso_codes (code_hash, binding_hash, user_id, expires_at) VALUES ($1, $2, $3, $4)', [code.codeHash, code.bindingHash, code.userId, code.expiresAt]);
   },
 
-  /** Deletes and returns a sign-in code (single use), expired or not. */
-  async takeCode(db: Queryable, codeHash: string): Promise<SsoCode | undefined> {
-    const result = await db.query<{ binding_hash: string; user_id: string; expires_at: Date }>('DELETE FROM sso_codes WHERE code_hash = $1 RETURNING binding_hash, user_id, expires_at', [codeHash]);
+  /**
+   * Deletes and returns a sign-in code (single use), expired or not, only when its browser binding is
+   * one of `bindingHashes`: a code sent without its browser's cookie stays for that browser.
+   */
+  async takeCode(db: Queryable, codeHash: string, bindingHashes: readonly string[]): Promise<SsoCode | undefined> {
+    if (bindingHashes.length === 0) {
+      return undefined;
+    }
+    const result = await db.query<{ binding_hash: string; user_id: string; expires_at: Date }>(
+      'DELETE FROM sso_codes WHERE code_hash = $1 AND binding_hash = ANY($2::text[]) RETURNING binding_hash, user_id, expires_at',
+      [codeHash, [...bindingHashes]],
+    );
     const row = result.rows[0];
     return row === undefined ? undefined : { bindingHash: row.binding_hash, userId: row.user_id, expiresAt: new Date(row.expires_at) };
   },

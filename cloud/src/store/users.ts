@@ -38,6 +38,10 @@ export interface User {
   readonly projectRoles: readonly ProjectRole[];
   /** A service account's description (null when it has none, and for people). */
   readonly description: string | null;
+  /** Linked to the identity provider's (issuer, subject) by an SSO sign-in (migration 0046). */
+  readonly sso: boolean;
+  /** Has a password (a person created at their first SSO sign-in, and a service account, have none). */
+  readonly hasPassword: boolean;
   readonly version: number;
   readonly createdAt: string;
   readonly updatedAt: string;
@@ -54,6 +58,8 @@ interface Row {
   disabled: boolean;
   password_change_required: boolean;
   project_roles: ProjectRole[];
+  sso: boolean;
+  has_password: boolean;
   version: number;
   created_at: Date;
   updated_at: Date;
@@ -61,7 +67,8 @@ interface Row {
 }
 
 // The project roles come with the user (a subquery, no query of their own).
-const COLUMNS = `id, kind, description, org_id, email, name, role, disabled, password_change_required, ${projectRolesColumn('users.id')} AS project_roles, version, created_at, updated_at`;
+const COLUMNS = `id, kind, description, org_id, email, name, role, disabled, password_change_required, ${projectRolesColumn('users.id')} AS project_roles,
+  (sso_issuer IS NOT NULL) AS sso, (password_hash IS NOT NULL) AS has_password, version, created_at, updated_at`;
 
 function fromRow(r: Row): User {
   return {
@@ -75,6 +82,8 @@ function fromRow(r: Row): User {
     passwordChangeRequired: r.password_change_required,
     projectRoles: r.project_roles,
     description: r.description,
+    sso: r.sso,
+    hasPassword: r.has_password,
     version: r.version,
     createdAt: iso(r.created_at),
     updatedAt: iso(r.updated_at),

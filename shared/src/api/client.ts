@@ -111,6 +111,11 @@ export interface User {
    * owner, never owner); by project key. Absent from servers before 2027-01.
    */
   readonly projectRoles?: readonly ProjectRole[];
+  /**
+   * Linked to the identity provider by a single sign-on: they sign in with SSO (and, unless they were
+   * created by it, also with their password). Absent from servers before 2026-12.
+   */
+  readonly sso?: boolean;
   readonly version: number;
   readonly createdAt: string;
   readonly updatedAt: string;
@@ -136,6 +141,12 @@ export function roleInProject(user: Pick<User, 'role' | 'projectRoles'>, project
 
 /** GET /api/v1/me: the user, and what the credential of the request may do. */
 export interface Me extends User {
+  /**
+   * Whether you can sign in with a password: false for a person created at their first SSO sign-in
+   * (changing the password then answers 409) and for a service account. Absent from servers before
+   * 2026-12: treat as true.
+   */
+  readonly hasPassword?: boolean;
   /** Absent from servers before 2026-11. */
   readonly access?: {
     /** The role requests with this credential act with: the user's, or a personal access token's lower one. */
@@ -172,9 +183,10 @@ export interface SsoInfo {
  * redirect. `denied`: the identity provider refused or the user cancelled; `expired`: the sign-in
  * took too long, was already used or started in another browser; `email-unverified`,
  * `domain-not-allowed`, `account-disabled`: the account may not sign in; `idp-unavailable`: the
- * identity provider could not be reached; `invalid-response`: its answer failed the checks.
+ * identity provider could not be reached; `invalid-response`: its answer failed the checks;
+ * `busy`: too many sign-ins were started (from one address, or pending at once); try again later.
  */
-export const SSO_ERROR_REASONS = ['denied', 'expired', 'email-unverified', 'domain-not-allowed', 'account-disabled', 'idp-unavailable', 'invalid-response'] as const;
+export const SSO_ERROR_REASONS = ['denied', 'expired', 'email-unverified', 'domain-not-allowed', 'account-disabled', 'idp-unavailable', 'invalid-response', 'busy'] as const;
 export type SsoErrorReason = (typeof SSO_ERROR_REASONS)[number];
 
 export interface Project {

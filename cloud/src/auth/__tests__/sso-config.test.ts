@@ -33,16 +33,18 @@ describe('loadSsoConfig', () => {
       XP_SSO_GROUPS_CLAIM: 'groups',
       XP_SSO_ROLE_MAP: 'xp admins=admin, xp-editors=editor',
       XP_SSO_ENFORCED: 'true',
+      XP_SSO_LINK_OWNERS: 'true',
+      XP_SSO_ROLE_MAP_AUTHORITATIVE: '1',
     });
     const minimal = loadSsoConfig({ XP_SSO_ISSUER: 'http://127.0.0.1:8080/realms/xp', XP_SSO_CLIENT_ID: 'xp' }, { redirectUrl: 'http://localhost:3000/api/v1/auth/sso/callback' });
 
-    expect(all).toMatchObject({ issuer: 'https://example.okta.com', clientId: '0oa1b2c3d4', clientSecret: SECRET, redirectUrl: GOOD.XP_SSO_REDIRECT_URL, redirectUrlDefaulted: false, name: 'Okta', allowedDomains: ['example.com', 'example.org'], defaultRole: 'analyst', groupsClaim: 'groups', enforced: true });
+    expect(all).toMatchObject({ issuer: 'https://example.okta.com', clientId: '0oa1b2c3d4', clientSecret: SECRET, redirectUrl: GOOD.XP_SSO_REDIRECT_URL, redirectUrlDefaulted: false, name: 'Okta', allowedDomains: ['example.com', 'example.org'], defaultRole: 'analyst', groupsClaim: 'groups', enforced: true, linkOwners: true, roleMapAuthoritative: true });
     expect([...all!.roleMap]).toEqual([
       ['xp admins', 'admin'],
       ['xp-editors', 'editor'],
     ]);
     expect(minimal?.clientSecret).toBeUndefined();
-    expect(minimal).toMatchObject({ redirectUrl: 'http://localhost:3000/api/v1/auth/sso/callback', redirectUrlDefaulted: true, name: 'SSO', allowedDomains: [], defaultRole: 'viewer', enforced: false });
+    expect(minimal).toMatchObject({ redirectUrl: 'http://localhost:3000/api/v1/auth/sso/callback', redirectUrlDefaulted: true, name: 'SSO', allowedDomains: [], defaultRole: 'viewer', enforced: false, linkOwners: false, roleMapAuthoritative: false });
     expect(mappedRole(all!, ['lunch', 'xp-editors', 'xp admins'])).toBe('admin');
     expect(mappedRole(all!, ['lunch'])).toBeUndefined();
   });
@@ -69,6 +71,10 @@ describe('loadSsoConfig', () => {
     ['XP_SSO_ROLE_MAP', { XP_SSO_GROUPS_CLAIM: 'groups', XP_SSO_ROLE_MAP: 'admins=owner' }, 'never owner'],
     ['XP_SSO_ROLE_MAP', { XP_SSO_GROUPS_CLAIM: 'groups', XP_SSO_ROLE_MAP: 'a=admin,a=viewer' }, 'twice'],
     ['XP_SSO_ENFORCED', { XP_SSO_ENFORCED: 'yes please' }, 'true or false'],
+    ['XP_SSO_LINK_OWNERS', { XP_SSO_LINK_OWNERS: 'owners too' }, 'true or false'],
+    ['XP_SSO_ROLE_MAP_AUTHORITATIVE', { XP_SSO_GROUPS_CLAIM: 'groups', XP_SSO_ROLE_MAP: 'a=admin', XP_SSO_ROLE_MAP_AUTHORITATIVE: 'yes' }, 'true or false'],
+    // Without a map nobody is in a mapped group: every sign-in would reset the person to the default role.
+    ['XP_SSO_ROLE_MAP_AUTHORITATIVE', { XP_SSO_ROLE_MAP_AUTHORITATIVE: 'true' }, 'XP_SSO_ROLE_MAP is not set'],
   ] as const)('refuses a bad %s, naming it, never showing the secret (%j)', (variable, change, words) => {
     const e = refusal({ ...GOOD, ...change });
     expect(e.variable.startsWith(variable)).toBe(true);
@@ -80,6 +86,18 @@ describe('loadSsoConfig', () => {
   it('refuses XP_SSO_ENFORCED without an issuer: passwords would still work while believed off', () => {
     expect(refusal({ XP_SSO_ENFORCED: 'true' }).variable).toBe('XP_SSO_ENFORCED');
     expect(loadSsoConfig({ XP_SSO_ENFORCED: 'false' })).toBeUndefined();
+  });
+
+  it('refuses the client secret and its ARN together, naming both, at every start', () => {
+    const both = { ...GOOD, XP_SSO_CLIENT_SECRET_ARN: 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:xp/sso-client-Ab12Cd' };
+    const e = refusal(both);
+
+    expect(e.variable).toBe('XP_SSO_CLIENT_SECRET_ARN');
+    expect(e.message).toMatch(/^XP_SSO_CLIENT_SECRET_ARN: is set together with XP_SSO_CLIENT_SECRET: /);
+    expect(e.message).not.toContain(SECRET);
+    // `xp start` reads the same variables through loadSsoConfig.
+    expect(() => configFromEnv(both)).toThrow(/^XP_SSO_CLIENT_SECRET_ARN: is set together with XP_SSO_CLIENT_SECRET/);
+    expect(loadSsoConfig({ ...GOOD, XP_SSO_CLIENT_SECRET_ARN: ' ' })?.clientSecret).toBe(SECRET);
   });
 
   it('allows http only on this machine', () => {
@@ -107,7 +125,25 @@ describe('where the settings are read', () => {
 
     expect([config?.clientSecret, on.read]).toEqual([SECRET, [ARN]]);
     expect([none, off.read]).toEqual([undefined, []]);
-    await expect(ssoConfigFromEnv({ ...GOOD, XP_SSO_CLIENT_SECRET_ARN: ARN }, on.fn)).rejects.toThrow(/^XP_SSO_CLIENT_SECRET_ARN: /);
+    await expect(ssoConfigFromEnv({ ...GOOD, XP_SSO_CLIENT_SECRET_ARN: ARN }, on.fn)).rejects.toThrow(/^XP_SSO_CLIENT_SECRET_ARN: is set together with XP_SSO_CLIENT_SECRET: /);
+    expect(on.read).toEqual([ARN]);
+  });
+
+  it('warns once at the cold start when SSO is open to any verified email (no XP_SSO_ALLOWED_DOMAINS)', async () => {
+    const warnings: { message: string; fields: Record<string, unknown> | undefined }[] = [];
+    const logger = { warn: (message: string, fields?: Record<string, unknown>) => warnings.push({ message, fields }), info: () => undefined, error: () => undefined };
+
+    await ssoConfigFromEnv(GOOD, reader({}).fn, logger);
+    const open = [...warnings];
+    warnings.length = 0;
+    await ssoConfigFromEnv({ ...GOOD, XP_SSO_ALLOWED_DOMAINS: 'example.com' }, reader({}).fn, logger);
+    await ssoConfigFromEnv({}, reader({}).fn, logger);
+
+    expect(open).toHaveLength(1);
+    expect(open[0]!.message).toContain('XP_SSO_ALLOWED_DOMAINS is not set');
+    expect(open[0]!.fields).toEqual({ issuer: GOOD.XP_SSO_ISSUER });
+    expect(JSON.stringify(open)).not.toContain(SECRET);
+    expect(warnings).toEqual([]);
   });
 
   it('the API function checks the settings at cold start, before it opens a database pool', async () => {

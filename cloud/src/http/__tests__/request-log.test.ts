@@ -85,6 +85,19 @@ describe('structured request logs and error capture', () => {
     expect(p.logs.join('\n')).not.toContain(secret);
   });
 
+  it("redacts the one-time code of an SSO exchange entirely, not to its token's prefix", async () => {
+    const code = 'xps_5rc_91zjQ2wErTyUiOpAsDfGhJkL';
+    await p.request('POST', '/api/v1/auth/sso/exchange', { body: { code }, headers: { 'X-Request-Id': 'sso-exchange-0001' } });
+
+    expect(requestLines(p).find((l) => l.requestId === 'sso-exchange-0001')?.body).toEqual({ code: REDACTED });
+    expect(p.logs.join('\n')).not.toContain(code.slice(0, 12));
+  });
+
+  it('redacts a field or query parameter named code, keeping the fields that only end in code', () => {
+    const body = { Code: 'AbC123', countryCode: 'FR', errorCode: 'E42', nested: [{ code: 7 }], note: 'back at /callback?state=s1&code=LEAK14' };
+    expect(redactBody(body)).toEqual({ Code: REDACTED, countryCode: 'FR', errorCode: 'E42', nested: [{ code: REDACTED }], note: `back at /callback?state=s1&code=${REDACTED}` });
+  });
+
   it('redacts nested secret-named fields and token-shaped strings anywhere in a body', () => {
     const body = { user: { newPassword: 'x', currentPassword: 'y' }, apiKey: 'k', items: [{ sdkKey: 'z', note: 'xpk_srv_ABCDEFGHIJKLMNOPQRSTUV' }], clientSecret: 's', plain: 42 };
 

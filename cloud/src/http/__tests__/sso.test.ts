@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SSO_ERROR_REASONS } from '@xp/shared';
 import { loadSsoConfig } from '../../auth/sso-config.js';
+import { SSO_EXCHANGE_COOKIES_MAX, SSO_PENDING_LIMIT, SSO_START_LIMIT } from '../../domain/sso.js';
 import type { SsoConfig } from '../../auth/sso-config.js';
 import { TARGETS } from '../../store/__tests__/test-databases.js';
 import type { Platform } from './harness.js';
@@ -25,7 +26,7 @@ describe.each(TARGETS.map((t) => [t().name, t] as const))('single sign-on with O
   const config = (env: Record<string, string> = {}): SsoConfig =>
     loadSsoConfig({ XP_SSO_ISSUER: idp.issuer, XP_SSO_CLIENT_ID: 'xp', XP_SSO_CLIENT_SECRET: SECRET, XP_SSO_NAME: 'Okta', ...env }, { redirectUrl: REDIRECT })!;
 
-  /** Starts a sign-in: the IdP URL and the `xp_sso` cookie (name=value). */
+  /** Starts a sign-in: the IdP URL and its `xp_sso_<16 hex>` cookie (name=value). */
   async function start(): Promise<{ res: Response; idpUrl: string; cookie: string }> {
     const res = await p.request('GET', '/api/v1/auth/sso/start');
     expect(res.status).toBe(302);
@@ -70,6 +71,9 @@ describe.each(TARGETS.map((t) => [t().name, t] as const))('single sign-on with O
     (
       await p.db.query<{ diff: unknown }>(`SELECT diff FROM audit_log WHERE action = $1${resourceKey === undefined ? '' : ' AND resource_key = $2'} ORDER BY id`, resourceKey === undefined ? [action] : [action, resourceKey])
     ).rows.map((r) => JSON.stringify(r.diff));
+
+  /** The `after` of an entry made without a `before` (its diff adds the whole value at the root). */
+  const afterOf = (diff: string): Record<string, unknown> => (JSON.parse(diff) as { path: string; to: Record<string, unknown> }[]).find((op) => op.path === '')!.to;
 
   beforeAll(async () => {
     idp = await startTestIdp([
@@ -130,7 +134,10 @@ describe.each(TARGETS.map((t) => [t().name, t] as const))('single sign-on with O
     const me = await p.request('GET', '/api/v1/me', { token: exchanged.body.token as string });
 
     const setCookie = res.headers.get('set-cookie')!;
-    expect(setCookie).toMatch(/^xp_sso=[A-Za-z0-9_-]{43}; Path=\/api\/v1\/auth\/sso; Max-Age=600; HttpOnly; SameSite=Lax$/);
+    // The sign-in's own cookie, named after its state.
+    const cookieName = `xp_sso_${createHash('sha256').update(authorize.searchParams.get('state')!).digest('hex').slice(0, 16)}`;
+    expect(setCookie).toMatch(/^xp_sso_[0-9a-f]{16}=[A-Za-z0-9_-]{43}; Path=\/api\/v1\/auth\/sso; Max-Age=600; HttpOnly; SameSite=Lax$/);
+    expect(setCookie.startsWith(`${cookieName}=`)).toBe(true);
     expect(`${authorize.origin}${authorize.pathname}`).toBe(`${idp.issuer}/auth`);
     expect(Object.fromEntries(['response_type', 'scope', 'code_challenge_method', 'redirect_uri', 'client_id'].map((k) => [k, authorize.searchParams.get(k)]))).toEqual({
       response_type: 'code',
@@ -141,7 +148,7 @@ describe.each(TARGETS.map((t) => [t().name, t] as const))('single sign-on with O
     });
     expect(['state', 'nonce', 'code_challenge'].every((k) => (authorize.searchParams.get(k) ?? '').length >= 32)).toBe(true);
     expect(exchanged.status).toBe(200);
-    expect(exchanged.headers.get('set-cookie')).toMatch(/^xp_sso=; Path=\/api\/v1\/auth\/sso; Max-Age=0;/);
+    expect(exchanged.headers.get('set-cookie')).toMatch(new RegExp(`^${cookieName}=; Path=/api/v1/auth/sso; Max-Age=0;`));
     expect(Object.keys(exchanged.body as object).sort()).toEqual(['expiresAt', 'token', 'user']);
     expect(exchanged.body.user).toMatchObject({ email: 'alice@example.com', name: 'Alice Liddell', role: 'viewer', kind: 'person', disabled: false });
     expect(exchanged.body.user.orgId).toBeUndefined();
@@ -151,7 +158,9 @@ describe.each(TARGETS.map((t) => [t().name, t] as const))('single sign-on with O
     expect((await p.db.query<{ h: string | null }>('SELECT password_hash AS h FROM users WHERE id = $1', [me.body.id])).rows[0]!.h).toBeNull();
     expect(await counts()).toEqual({ sessions: before.sessions + 1, codes: before.codes });
     expect(await auditOf('user.created', me.body.id as string)).toEqual([expect.stringContaining('"via":"sso"')]);
-    expect((await auditOf('user.logged-in', me.body.id as string)).at(-1)).toContain('"via":"sso"');
+    // Who at the IdP: the identity in the creation and in each SSO session's entry.
+    expect(afterOf((await auditOf('user.created', me.body.id as string))[0]!)).toMatchObject({ via: 'sso', issuer: idp.issuer, subject: 'alice-sub' });
+    expect(afterOf((await auditOf('user.logged-in', me.body.id as string)).at(-1)!)).toEqual({ via: 'sso', issuer: idp.issuer, subject: 'alice-sub' });
     // Nothing secret in any log line: not the one-time code, the session, the state or the IdP's code.
     const secrets = [code, exchanged.body.token as string, authorize.searchParams.get('state')!, back.searchParams.get('code')!, SECRET, cookie.split('=')[1]!];
     expect(p.logs.filter((line) => secrets.some((s) => line.includes(s)))).toEqual([]);
@@ -179,6 +188,14 @@ describe.each(TARGETS.map((t) => [t().name, t] as const))('single sign-on with O
 
     expect(me.body).toMatchObject({ id: bob.id, email: 'bob@example.com', role: 'editor', name: 'bob' });
     expect(linked.rows[0]).toEqual({ sso_issuer: idp.issuer, sso_subject: 'bob-sub' });
+    // The link is audited (org-level), with the email the IdP asserted.
+    const links = await auditOf('user.sso-linked', bob.id as string);
+    expect(links).toHaveLength(1);
+    expect(afterOf(links[0]!)).toEqual({ issuer: idp.issuer, subject: 'bob-sub', email: 'Bob@Example.com' });
+    expect((await p.db.query<{ project_id: string | null }>("SELECT project_id FROM audit_log WHERE action = 'user.sso-linked' AND resource_key = $1", [bob.id])).rows).toEqual([{ project_id: null }]);
+    // Signing in again by the identity links nothing more.
+    await session('bob-sub');
+    expect(await auditOf('user.sso-linked', bob.id as string)).toHaveLength(1);
     expect((await p.request('POST', '/api/v1/auth/login', { body: { email: 'bob@example.com', password: INVITED_PASSWORD } })).status).toBe(200);
   });
 
@@ -190,6 +207,52 @@ describe.each(TARGETS.map((t) => [t().name, t] as const))('single sign-on with O
 
     expect(location).toBe('/#sso-error=invalid-response');
     expect(await counts()).toEqual(before);
+  });
+
+  it('does not link an owner by email (the break-glass account) unless XP_SSO_LINK_OWNERS=true', async () => {
+    const ownerId = (await p.db.query<{ id: string }>('SELECT id FROM users WHERE email = $1', [OWNER.email])).rows[0]!.id;
+    const identity = async (): Promise<unknown> => (await p.db.query('SELECT sso_issuer, sso_subject FROM users WHERE id = $1', [ownerId])).rows[0];
+    idp.accounts.set('owner-sub', { email: OWNER.email, email_verified: true });
+    const before = await counts();
+
+    const { location } = await signIn('owner-sub');
+
+    expect(location).toBe('/#sso-error=invalid-response');
+    expect(await counts()).toEqual(before);
+    expect(await identity()).toEqual({ sso_issuer: null, sso_subject: null });
+    // Audited against the owner, with why.
+    expect(afterOf((await auditOf('user.login-failed', ownerId)).at(-1)!)).toMatchObject({ via: 'sso', reason: 'invalid-response', why: expect.stringContaining('XP_SSO_LINK_OWNERS') as unknown });
+    expect(p.logs.some((line) => line.startsWith('sso sign-in refused') && line.includes('XP_SSO_LINK_OWNERS'))).toBe(true);
+
+    box.sso = config({ XP_SSO_LINK_OWNERS: 'true' });
+    try {
+      const me = await p.request('GET', '/api/v1/me', { token: await session('owner-sub') });
+      expect(me.body).toMatchObject({ id: ownerId, role: 'owner' });
+    } finally {
+      box.sso = base;
+    }
+    expect(await identity()).toEqual({ sso_issuer: idp.issuer, sso_subject: 'owner-sub' });
+    expect(await auditOf('user.sso-linked', ownerId)).toHaveLength(1);
+  });
+
+  it('refuses an email with a non-ASCII character before any lookup (KELVIN SIGN is not K)', async () => {
+    await signedInAs(p, owner, 'editor', 'kim@example.com');
+    const kim = (await p.db.query<{ id: string }>('SELECT id FROM users WHERE email = $1', ['kim@example.com'])).rows[0]!.id;
+    idp.accounts.set('kelvin-sub', { email: '\u212Aim@example.com', email_verified: true });
+    idp.accounts.set('kelvin-domain-sub', { email: 'kim2@example.\u212Aom', email_verified: true });
+    const users = async (): Promise<number> => (await p.db.query<{ n: number }>('SELECT count(*)::int AS n FROM users')).rows[0]!.n;
+    const before = [await counts(), await users()];
+    box.sso = config({ XP_SSO_ALLOWED_DOMAINS: 'example.com' });
+    try {
+      expect((await signIn('kelvin-sub')).location).toBe('/#sso-error=invalid-response');
+      expect((await signIn('kelvin-domain-sub')).location).toBe('/#sso-error=invalid-response');
+    } finally {
+      box.sso = base;
+    }
+
+    expect([await counts(), await users()]).toEqual(before);
+    expect((await p.db.query('SELECT sso_subject FROM users WHERE id = $1', [kim])).rows[0]).toEqual({ sso_subject: null });
+    expect((await auditOf('user.login-failed')).slice(-2).map((entry) => afterOf(entry).why)).toEqual(['email with a non-ASCII character', 'email with a non-ASCII character']);
   });
 
   it("never signs in as a service account, even with its address as a verified email", async () => {
@@ -283,21 +346,24 @@ describe.each(TARGETS.map((t) => [t().name, t] as const))('single sign-on with O
       expect(await refused(() => callback(first.back, first.cookie))).toBe('expired');
     });
 
-    it('no xp_sso cookie, or another browser\'s', async () => {
+    it("no cookie of the sign-in, or another browser's under its name, which leaves the sign-in to its browser", async () => {
       idp.accounts.set('cookie-sub', { email: 'cookie@example.com', email_verified: true });
       const other = (await start()).cookie;
-      expect(
-        await refused(async () => {
-          const { idpUrl } = await start();
-          return callback(await idp.signIn(idpUrl, 'cookie-sub'), undefined);
-        }),
-      ).toBe('expired');
-      expect(
-        await refused(async () => {
-          const { idpUrl } = await start();
-          return callback(await idp.signIn(idpUrl, 'cookie-sub'), other);
-        }),
-      ).toBe('expired');
+      const { idpUrl, cookie } = await start();
+      const back = await idp.signIn(idpUrl, 'cookie-sub');
+      const [name] = cookie.split('=');
+      const pending = async (): Promise<number> => (await p.db.query<{ n: number }>('SELECT count(*)::int AS n FROM sso_logins')).rows[0]!.n;
+      const before = await pending();
+
+      expect(await refused(() => callback(back, undefined))).toBe('expired');
+      expect(await refused(() => callback(back, other))).toBe('expired');
+      // Another browser's binding under this sign-in's cookie name.
+      expect(await refused(() => callback(back, `${name!}=${other.split('=')[1]!}`))).toBe('expired');
+      // Nothing was burnt: the browser that started it still finishes it, once.
+      expect(await pending()).toBe(before);
+      const location = await callback(back, cookie);
+      expect((await exchange(codeOf(location), cookie)).status).toBe(200);
+      expect(await pending()).toBe(before - 1);
     });
 
     it('a state older than 10 minutes', async () => {
@@ -364,16 +430,27 @@ describe.each(TARGETS.map((t) => [t().name, t] as const))('single sign-on with O
       }
     });
 
-    it("needs the cookie of the browser that started the sign-in", async () => {
+    it('needs the cookie of the browser that started the sign-in; a try without it does not burn the code', async () => {
       idp.accounts.set('once-sub', { email: 'once@example.com', email_verified: true });
-      const withoutCookie = await signIn('once-sub');
+      const mine = await signIn('once-sub');
       const otherBrowser = await signIn('once-sub');
+      const code = codeOf(mine.location);
       const before = await counts();
-      expect((await exchange(codeOf(withoutCookie.location))).status).toBe(401);
-      expect((await exchange(codeOf(otherBrowser.location), withoutCookie.cookie)).status).toBe(401);
-      // Each code was spent by the failed try.
-      expect((await exchange(codeOf(otherBrowser.location), otherBrowser.cookie)).status).toBe(401);
-      expect((await counts()).sessions).toBe(before.sessions);
+      const [name] = mine.cookie.split('=');
+
+      expect((await exchange(code)).status).toBe(401);
+      expect((await exchange(code, otherBrowser.cookie)).status).toBe(401);
+      expect((await exchange(code, `${name!}=${otherBrowser.cookie.split('=')[1]!}`)).status).toBe(401);
+      // Past the first SSO_EXCHANGE_COOKIES_MAX xp_sso_* cookies, none is looked at.
+      const crowd = Array.from({ length: SSO_EXCHANGE_COOKIES_MAX }, (_, i) => `xp_sso_${String(i).padStart(16, '0')}=x${String(i)}`);
+      expect((await exchange(code, [...crowd, mine.cookie].join('; '))).status).toBe(401);
+      expect(await counts()).toEqual(before);
+      // The code is still there for its browser (the cookie among others), and then spent.
+      const res = await exchange(code, [...crowd.slice(1), mine.cookie].join('; '));
+      expect(res.status).toBe(200);
+      expect(res.headers.get('set-cookie')).toMatch(new RegExp(`^${name!}=; Path=/api/v1/auth/sso; Max-Age=0;`));
+      expect((await exchange(code, mine.cookie)).status).toBe(401);
+      expect(await counts()).toEqual({ sessions: before.sessions + 1, codes: before.codes - 1 });
     });
 
     it('takes a strict body', async () => {
@@ -412,6 +489,7 @@ describe.each(TARGETS.map((t) => [t().name, t] as const))('single sign-on with O
         const second = await p.request('GET', '/api/v1/me', { token: await session('gina-sub') });
         idp.accounts.set('gina-sub', { email: 'gina@example.com', email_verified: true, groups: ['lunch'] });
         const unmatched = await p.request('GET', '/api/v1/me', { token: await session('gina-sub') });
+        // The owner was linked (XP_SSO_LINK_OWNERS) above: found by the identity.
         idp.accounts.set('owner-sub', { email: OWNER.email, email_verified: true, groups: ['xp-editors'] });
         const ownerMe = await p.request('GET', '/api/v1/me', { token: await session('owner-sub') });
 
@@ -430,6 +508,88 @@ describe.each(TARGETS.map((t) => [t().name, t] as const))('single sign-on with O
     });
   });
 
+  describe('XP_SSO_ROLE_MAP_AUTHORITATIVE', () => {
+    it('gives a person in no mapped group the default role (audited), never changing an owner', async () => {
+      const env = { XP_SSO_GROUPS_CLAIM: 'groups', XP_SSO_ROLE_MAP: 'xp-admins=admin,xp-editors=editor', XP_SSO_DEFAULT_ROLE: 'analyst' };
+      idp.accounts.set('hank-sub', { email: 'hank@example.com', email_verified: true, groups: ['xp-admins'] });
+      box.sso = config(env);
+      const admin = await p.request('GET', '/api/v1/me', { token: await session('hank-sub') });
+      idp.accounts.set('hank-sub', { email: 'hank@example.com', email_verified: true, groups: ['lunch'] });
+      // Not authoritative: out of every mapped group, the role stays.
+      const kept = await p.request('GET', '/api/v1/me', { token: await session('hank-sub') });
+      box.sso = config({ ...env, XP_SSO_ROLE_MAP_AUTHORITATIVE: 'true' });
+      try {
+        const lowered = await p.request('GET', '/api/v1/me', { token: await session('hank-sub') });
+        idp.accounts.set('owner-sub', { email: OWNER.email, email_verified: true, groups: [] });
+        const ownerMe = await p.request('GET', '/api/v1/me', { token: await session('owner-sub') });
+
+        expect([admin.body.role, kept.body.role, lowered.body.role, ownerMe.body.role]).toEqual(['admin', 'admin', 'analyst', 'owner']);
+        const updates = await auditOf('user.updated', admin.body.id as string);
+        expect(updates).toHaveLength(1);
+        expect(JSON.parse(updates[0]!)).toEqual(
+          expect.arrayContaining([
+            { op: 'replace', path: '/role', from: 'admin', to: 'analyst' },
+            { op: 'add', path: '/via', to: 'sso' },
+          ]),
+        );
+      } finally {
+        box.sso = base;
+      }
+    });
+  });
+
+  it("keeps a first tab's sign-in when a second tab starts another: each has its own cookie", async () => {
+    idp.accounts.set('tabs-sub', { email: 'tabs@example.com', email_verified: true });
+    // The browser's cookie jar: a cookie of the same name replaces the one before.
+    const jar = new Map<string, string>();
+    const header = (): string => [...jar].map(([k, v]) => `${k}=${v}`).join('; ');
+    const first = await start();
+    const second = await start();
+    for (const c of [first.cookie, second.cookie]) {
+      const [name, value] = c.split('=');
+      jar.set(name!, value!);
+    }
+    expect(jar.size).toBe(2);
+
+    const firstBack = await idp.signIn(first.idpUrl, 'tabs-sub');
+    const secondBack = await idp.signIn(second.idpUrl, 'tabs-sub');
+    const firstCode = codeOf(await callback(firstBack, header()));
+    const firstSession = await exchange(firstCode, header());
+    // Only the first sign-in's cookie is cleared.
+    expect(firstSession.status).toBe(200);
+    expect(firstSession.headers.get('set-cookie')).toMatch(new RegExp(`^${first.cookie.split('=')[0]!}=; `));
+    jar.delete(first.cookie.split('=')[0]!);
+    const secondSession = await exchange(codeOf(await callback(secondBack, header())), header());
+    expect(secondSession.status).toBe(200);
+  });
+
+  describe('bounds on starts', () => {
+    it('lets one address start many sign-ins (an office behind one NAT)', async () => {
+      const locations: string[] = [];
+      for (let i = 0; i < 40; i++) {
+        locations.push((await start()).idpUrl);
+      }
+      expect(locations.filter((l) => l.startsWith(`${idp.issuer}/auth?`))).toHaveLength(40);
+    });
+
+    it(`answers /#sso-error=busy, without a cookie or a row, once ${String(SSO_PENDING_LIMIT)} sign-ins are pending`, async () => {
+      const pending = async (): Promise<number> => (await p.db.query<{ n: number }>('SELECT count(*)::int AS n FROM sso_logins WHERE expires_at > $1', [p.now.value])).rows[0]!.n;
+      const future = new Date(p.now.value.getTime() + 5 * 60_000);
+      await p.db.query(
+        "INSERT INTO sso_logins (state_hash, binding_hash, nonce, code_verifier, created_at, expires_at) SELECT 'flood-' || i, 'b', 'n', 'v', $1, $2 FROM generate_series(1, $3::int) AS i",
+        [p.now.value, future, SSO_PENDING_LIMIT - (await pending())],
+      );
+      try {
+        const refusedStart = await p.request('GET', '/api/v1/auth/sso/start');
+        expect([refusedStart.status, refusedStart.headers.get('location'), refusedStart.headers.get('set-cookie')]).toEqual([302, '/#sso-error=busy', null]);
+        expect(await pending()).toBe(SSO_PENDING_LIMIT);
+      } finally {
+        await p.db.query("DELETE FROM sso_logins WHERE state_hash LIKE 'flood-%'");
+      }
+      expect((await start()).idpUrl.startsWith(`${idp.issuer}/auth?`)).toBe(true);
+    });
+  });
+
   it('prunes expired pending sign-ins and one-time codes', async () => {
     const past = new Date(p.now.value.getTime() - 1000);
     const ownerId = (await p.db.query<{ id: string }>('SELECT id FROM users WHERE email = $1', [OWNER.email])).rows[0]!.id;
@@ -445,4 +605,17 @@ describe.each(TARGETS.map((t) => [t().name, t] as const))('single sign-on with O
     const res = await p.app.request('http://127.0.0.1/api/v1/auth/sso/start');
     expect([res.status, res.headers.get('location'), res.headers.get('set-cookie')]).toEqual([302, 'http://localhost/api/v1/auth/sso/start', null]);
   });
+
+  // Last: it spends this address's starts for the window.
+  it(`answers /#sso-error=busy past ${String(SSO_START_LIMIT.limit)} starts from one address in the window, never a JSON error`, async () => {
+    let last: Response | undefined;
+    for (let i = 0; i <= SSO_START_LIMIT.limit; i++) {
+      last = await p.request('GET', '/api/v1/auth/sso/start');
+      if (last.headers.get('location') === '/#sso-error=busy') {
+        break;
+      }
+    }
+    expect([last!.status, last!.headers.get('location'), last!.headers.get('set-cookie')]).toEqual([302, '/#sso-error=busy', null]);
+    expect(p.logs.some((line) => line.startsWith('sso: start refused') && line.includes('this address'))).toBe(true);
+  }, 120_000);
 });

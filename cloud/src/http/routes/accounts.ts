@@ -24,6 +24,10 @@ const userSchema = z
     projectRoles: z
       .array(z.object({ project: z.string().meta({ description: "The project's key" }), role: roleSchema }).meta({ id: 'ProjectRole' }))
       .meta({ description: "The user's roles in single projects, in place of `role` there (higher or lower), by project key; never for an owner. Organisation permissions (users, settings, creating projects) use `role`." }),
+    sso: z.boolean().meta({
+      description:
+        "Linked to the identity provider by a single sign-on (they sign in with SSO; see GET /api/v1/auth/sso). A person created at their first SSO sign-in has no password: a password reset gives them one (break-glass) besides SSO",
+    }),
     version: z.number().int(),
     createdAt: z.string(),
     updatedAt: z.string(),
@@ -63,6 +67,10 @@ export const MINT_LIFETIME =
 
 const meSchema = userSchema
   .extend({
+    hasPassword: z.boolean().meta({
+      description:
+        'Whether you can sign in with a password: false for a person created at their first SSO sign-in (PUT /api/v1/me/password then answers 409) and for a service account',
+    }),
     access: z.object({
       role: roleSchema.meta({ description: "The role requests with this credential act with: the user's, or a personal access token's lower one" }),
       projects: z.array(z.string()).nullable().meta({ description: 'Keys of the projects this token is limited to; null: every project' }),
@@ -76,7 +84,7 @@ const meSchema = userSchema
  * themself (`self`), each capped by their token's role limit, as requests act with it.
  */
 function userView(
-  u: { id: string; kind: 'person' | 'service'; email: string; name: string; role: string; disabled: boolean; passwordChangeRequired: boolean; projectRoles: readonly { project: string; projectId: string; role: Role }[]; version: number; createdAt: string; updatedAt: string },
+  u: { id: string; kind: 'person' | 'service'; email: string; name: string; role: string; disabled: boolean; passwordChangeRequired: boolean; projectRoles: readonly { project: string; projectId: string; role: Role }[]; sso: boolean; version: number; createdAt: string; updatedAt: string },
   viewer?: Actor,
   self = false,
 ): z.infer<typeof userSchema> {
@@ -93,6 +101,7 @@ function userView(
     disabled: u.disabled,
     passwordChangeRequired: u.passwordChangeRequired,
     projectRoles,
+    sso: u.sso,
     version: u.version,
     createdAt: u.createdAt,
     updatedAt: u.updatedAt,
@@ -150,7 +159,7 @@ export function accountRoutes(s: Services): AnyRoute[] {
         const user = await s.accounts.me(req.actor);
         // A personal access token may act with a lower role, within some projects.
         const projects = req.actor.projectIds === undefined ? null : (await s.projects.list(req.actor)).map((p) => p.key);
-        return versioned(200, user, { ...userView(user, req.actor, true), access: { role: req.actor.role, projects } });
+        return versioned(200, user, { ...userView(user, req.actor, true), hasPassword: user.hasPassword, access: { role: req.actor.role, projects } });
       },
     }),
     route({
@@ -160,7 +169,12 @@ export function accountRoutes(s: Services): AnyRoute[] {
       tag: 'Auth',
       summary: 'Change your password; your other sessions end',
       body: passwordChangeSchema,
-      responses: { 204: { description: 'Changed' } },
+      description:
+        'Needs your current password; a wrong one counts as a failed login (401, then 429). A person without a password (created at their first single sign-on: `hasPassword` false in GET /api/v1/me) gets 409 INVALID_STATE "you have no password to change: you sign in with …" (whatever currentPassword says), not counted as a failed login; an administrator can give them one with a password reset.',
+      responses: {
+        204: { description: 'Changed' },
+        409: { description: 'INVALID_STATE: you have no password (created at your first SSO sign-in): you sign in with SSO', schema: errorSchema },
+      },
       // A wrong currentPassword counts as a failed login.
       errors: [429],
       handler: async (req) => {

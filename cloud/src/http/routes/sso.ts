@@ -5,7 +5,7 @@ import { SSO_ERROR_REASONS, roleSchema } from '@xp/shared';
 import { isLoopbackUrl } from '../../auth/sso-config.js';
 import type { Services } from '../../domain/services.js';
 import type { User } from '../../store/users.js';
-import { SSO_CODE_REFUSED, SSO_COOKIE, SSO_COOKIE_PATH, SSO_LOGIN_TTL_MS, SsoService } from '../../domain/sso.js';
+import { SSO_CODE_REFUSED, SSO_COOKIE_PATH, SSO_COOKIE_PREFIX, SSO_EXCHANGE_COOKIES_MAX, SSO_LOGIN_TTL_MS, SsoService } from '../../domain/sso.js';
 import { errorSchema, route } from '../api.js';
 import type { AnyRoute } from '../api.js';
 
@@ -67,9 +67,9 @@ function sessionUser(u: User): z.infer<typeof sessionUserSchema> {
   };
 }
 
-/** The `xp_sso` cookie: the browser binding of a sign-in (Secure when the redirect URL is https). */
-function cookie(value: string, maxAgeSeconds: number, secure: boolean): string {
-  return `${SSO_COOKIE}=${value}; Path=${SSO_COOKIE_PATH}; Max-Age=${String(maxAgeSeconds)}; HttpOnly; SameSite=Lax${secure ? '; Secure' : ''}`;
+/** A sign-in's `xp_sso_<16 hex>` cookie: its browser binding (Secure when the redirect URL is https). */
+function cookie(name: string, value: string, maxAgeSeconds: number, secure: boolean): string {
+  return `${name}=${value}; Path=${SSO_COOKIE_PATH}; Max-Age=${String(maxAgeSeconds)}; HttpOnly; SameSite=Lax${secure ? '; Secure' : ''}`;
 }
 
 const isHttps = (url: string | undefined): boolean => url?.startsWith('https:') === true;
@@ -109,7 +109,7 @@ export function ssoRoutes(s: Services): AnyRoute[] {
       path: '/api/v1/auth/sso/start',
       tag: 'Auth',
       summary: "Start a single sign-on: a redirect to the identity provider's sign-in page",
-      description: `For a full-page navigation of the browser. Sets the \`${SSO_COOKIE}\` cookie (the sign-in's browser binding: HttpOnly, SameSite=Lax, Path=${SSO_COOKIE_PATH}, ${String(SSO_LOGIN_TTL_MS / 60_000)} minutes; Secure when the redirect URL is https) and redirects to the IdP's authorization endpoint (authorization code with PKCE S256, state and nonce; scope openid email profile). An IdP that cannot be reached redirects to \`/#sso-error=idp-unavailable\`. Limited per client address (429).`,
+      description: `For a full-page navigation of the browser. Sets the sign-in's own \`${SSO_COOKIE_PREFIX}<first 16 hex of SHA-256(state)>\` cookie (its browser binding: HttpOnly, SameSite=Lax, Path=${SSO_COOKIE_PATH}, ${String(SSO_LOGIN_TTL_MS / 60_000)} minutes; Secure when the redirect URL is https; a sign-in in a second tab has its own) and redirects to the IdP's authorization endpoint (authorization code with PKCE S256, state and nonce; scope openid email profile). An IdP that cannot be reached redirects to \`/#sso-error=idp-unavailable\`; past the per-address limit, or with too many sign-ins pending, to \`/#sso-error=busy\` (never a JSON error: this is a page navigation).`,
       auth: false,
       responses: {
         302: { description: "To the IdP's authorization endpoint (or back to the console with `#sso-error=idp-unavailable`)", headers: ['Location', 'Set-Cookie'] },
@@ -125,7 +125,11 @@ export function ssoRoutes(s: Services): AnyRoute[] {
         const started = await sso().start({ ip: req.ip });
         return {
           status: 302,
-          headers: { Location: started.location, 'Cache-Control': 'no-store', ...(started.binding === undefined ? {} : { 'Set-Cookie': cookie(started.binding, SSO_LOGIN_TTL_MS / 1000, isHttps(config?.redirectUrl)) }) },
+          headers: {
+            Location: started.location,
+            'Cache-Control': 'no-store',
+            ...(started.cookie === undefined ? {} : { 'Set-Cookie': cookie(started.cookie.name, started.cookie.value, SSO_LOGIN_TTL_MS / 1000, isHttps(config?.redirectUrl)) }),
+          },
         };
       },
     }),
@@ -134,13 +138,13 @@ export function ssoRoutes(s: Services): AnyRoute[] {
       path: '/api/v1/auth/sso/callback',
       tag: 'Auth',
       summary: "The identity provider's redirect back: always a redirect to the console",
-      description: `Never an error page: a redirect to \`/#sso-code=<one-time code>\` (trade it with POST /api/v1/auth/sso/exchange within 60 seconds, from the same browser) or \`/#sso-error=<reason>\`, reason one of ${SSO_ERROR_REASONS.map((r) => `\`${r}\``).join(', ')}. Needs the \`${SSO_COOKIE}\` cookie of the start. Checks: the state (single use, this browser's), PKCE, the ID token (signature, iss, aud, exp, nonce), a verified email in an allowed domain. Finds the user by the IdP's (iss, sub), else by email (and links them), else creates them with the default (or mapped) role.`,
+      description: `Never an error page: a redirect to \`/#sso-code=<one-time code>\` (trade it with POST /api/v1/auth/sso/exchange within 60 seconds, from the same browser) or \`/#sso-error=<reason>\`, reason one of ${SSO_ERROR_REASONS.map((r) => `\`${r}\``).join(', ')}. Needs the state's \`${SSO_COOKIE_PREFIX}*\` cookie of the start: without it the state is left as it is (\`expired\`). Checks: the state (single use, this browser's), PKCE, the ID token (signature, iss, aud, exp, nonce), a verified email in an allowed domain. Finds the user by the IdP's (iss, sub), else by email (and links them), else creates them with the default (or mapped) role.`,
       auth: false,
       query: callbackQuery,
       responses: { 302: { description: 'To the console, with the outcome in the fragment', headers: ['Location'] } },
       handler: async (req) => {
         const query = Object.fromEntries(Object.entries(req.query as Record<string, unknown>).filter((e): e is [string, string] => typeof e[1] === 'string'));
-        const done = await sso().callback(query, getCookie(req.context, SSO_COOKIE), { ip: req.ip, client: req.client });
+        const done = await sso().callback(query, getCookie(req.context), { ip: req.ip, client: req.client });
         return { status: 302, headers: { Location: done.location, 'Cache-Control': 'no-store' } };
       },
     }),
@@ -149,7 +153,7 @@ export function ssoRoutes(s: Services): AnyRoute[] {
       path: '/api/v1/auth/sso/exchange',
       tag: 'Auth',
       summary: 'Trade the one-time code of a single sign-on for a session, as login answers',
-      description: `Needs the \`${SSO_COOKIE}\` cookie of the browser that started the sign-in, and clears it. The code works once, for 60 seconds: 401 UNAUTHENTICATED "${SSO_CODE_REFUSED}" otherwise (also without the cookie, or with another browser's).`,
+      description: `Needs the \`${SSO_COOKIE_PREFIX}*\` cookie of the browser that started the sign-in (the first ${String(SSO_EXCHANGE_COOKIES_MAX)} of the request's are looked at), and clears it. The code works once, for 60 seconds: 401 UNAUTHENTICATED "${SSO_CODE_REFUSED}" otherwise (also without the cookie, or with another browser's, which leave the code for its browser).`,
       auth: false,
       body: ssoExchangeSchema,
       responses: {
@@ -161,14 +165,13 @@ export function ssoRoutes(s: Services): AnyRoute[] {
       },
       handler: async (req) => {
         const config = sso().config;
-        const clear = cookie('', 0, isHttps(config?.redirectUrl));
-        const result = await sso()
-          .exchange(req.body.code, getCookie(req.context, SSO_COOKIE), { ip: req.ip, client: req.client })
-          .catch((e: unknown) => {
-            req.context.header('Set-Cookie', clear);
-            throw e;
-          });
-        return { status: 200, body: { token: result.token, expiresAt: result.expiresAt, user: sessionUser(result.user) }, headers: { 'Cache-Control': 'no-store', 'Set-Cookie': clear } };
+        // A refusal clears nothing: the request's other xp_sso_* cookies are other tabs' sign-ins.
+        const result = await sso().exchange(req.body.code, getCookie(req.context), { ip: req.ip, client: req.client });
+        return {
+          status: 200,
+          body: { token: result.token, expiresAt: result.expiresAt, user: sessionUser(result.user) },
+          headers: { 'Cache-Control': 'no-store', 'Set-Cookie': cookie(result.cookie, '', 0, isHttps(config?.redirectUrl)) },
+        };
       },
     }),
   ];

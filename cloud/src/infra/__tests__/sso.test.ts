@@ -29,6 +29,8 @@ const FULL_SSO: NonNullable<XpConfigInput['sso']> = {
   groupsClaim: 'groups',
   roleMap: { 'xp admins': 'admin', 'xp-editors': 'editor' },
   enforced: true,
+  linkOwners: true,
+  roleMapAuthoritative: true,
 };
 
 /** The problems parseConfig names for `input` (one "path: message" line each), or 'accepted'. */
@@ -84,6 +86,13 @@ describe('the sso configuration', () => {
       'sso.roleMap.c=d: a group name must be non-empty, without commas, equals signs or leading or trailing spaces',
     ]);
     expect(problems({ consoleDomain: CONSOLE_DOMAIN, sso: { ...FULL_SSO, roleMap: {} } })).toEqual(['sso.roleMap: map at least one group to a role, or leave roleMap out']);
+  });
+
+  it('refuses an authoritative role map without a role map', () => {
+    const { groupsClaim: _claim, roleMap: _map, ...withoutMap } = FULL_SSO;
+
+    expect(problems({ consoleDomain: CONSOLE_DOMAIN, sso: withoutMap })).toEqual(['sso.roleMapAuthoritative: needs roleMap: without a map every SSO sign-in would reset the person to the default role']);
+    expect(problems({ consoleDomain: CONSOLE_DOMAIN, sso: { ...withoutMap, roleMapAuthoritative: false } })).toBe('accepted');
   });
 
   it('refuses a secret ARN without its suffix, of another service, or of another region or account', () => {
@@ -180,6 +189,10 @@ describe('the CDK app with and without sso', () => {
       XP_SSO_GROUPS_CLAIM: 'groups',
       XP_SSO_ROLE_MAP: 'xp admins=admin,xp-editors=editor',
       XP_SSO_ENFORCED: 'true',
+      XP_SSO_LINK_OWNERS: 'true',
+      XP_SSO_ROLE_MAP_AUTHORITATIVE: 'true',
+      // The SSO egress function's name (sso-egress.test.ts): the API's way to the IdP from the VPC.
+      XP_SSO_EGRESS_FUNCTION: { Ref: expect.stringMatching(/^SsoEgress/) },
     });
   });
 

@@ -1,7 +1,7 @@
 import { Suspense, useCallback, useEffect, useMemo, useRef, useState } from 'react';
 import type { ReactNode } from 'react';
 import { ApiError, FeedState, XpApiClient, roleInProject } from '@xp/shared';
-import type { RolesView, StoredEnvironment, User } from '@xp/shared';
+import type { Me, RolesView, StoredEnvironment } from '@xp/shared';
 import { MenuCommand } from '../../ipc-contract.js';
 import { desktopBridge } from '../lib/bridge.js';
 import { lazyScreen } from '../lib/lazy-screen.js';
@@ -132,7 +132,7 @@ function Screen({ route, projects }: { route: Route; projects: ProjectsShell }):
 
 interface Loaded {
   readonly client: XpApiClient;
-  readonly user: User;
+  readonly user: Me;
   readonly permissions: ReadonlySet<string> | undefined;
   readonly matrix: RolesView | undefined;
   /** Every project the user sees: the key to select it, the name to show. */
@@ -539,9 +539,12 @@ export function App(): ReactNode {
             {loaded.user.email} · {loaded.user.role}
             {projectRole === loaded.user.role ? '' : ` (${projectRole} in ${loaded.project})`}
           </span>
-          <button type="button" className="ghost" onClick={() => { setChangingPassword(true); }}>
-            Change password…
-          </button>
+          {/* A person created by single sign-on has no password to change (older servers do not say: shown). */}
+          {loaded.user.hasPassword === false ? null : (
+            <button type="button" className="ghost" onClick={() => { setChangingPassword(true); }}>
+              Change password…
+            </button>
+          )}
           <button type="button" className="ghost" onClick={() => void signOut()}>
             Sign out
           </button>
@@ -603,7 +606,7 @@ export function App(): ReactNode {
           {expired ? (
             <SessionExpired
               client={base}
-              email={loaded.user.email}
+              user={loaded.user}
               onSignedIn={async (token) => {
                 await tokenStore.save(token);
                 sessionFetch.renew(token);

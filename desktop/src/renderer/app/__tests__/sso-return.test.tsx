@@ -118,6 +118,7 @@ describe('coming back from single sign-on', () => {
     'account-disabled': 'Your xp account is disabled; ask an administrator of your organization to enable it.',
     'idp-unavailable': 'xp could not reach your identity provider. Try again in a moment; if it keeps failing, tell your administrator.',
     'invalid-response': "Your identity provider's answer failed xp's security checks, so you were not signed in. Tell your administrator: the server log says why.",
+    busy: 'Too many single sign-ins are under way right now. Wait a few minutes, then sign in again.',
   };
 
   it.each([...SSO_ERROR_REASONS])('announces a plain message for #sso-error=%s, removed from the URL, without exchanging anything', async (reason) => {

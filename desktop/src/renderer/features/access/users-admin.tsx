@@ -8,7 +8,7 @@ import { FieldError, FormErrorNote, fieldErrors, invalidProps } from '../../lib/
 import { plainApiMessage } from '../../lib/plain-issues.js';
 import { formatTime } from '../../lib/format.js';
 import { pendingProps } from '../../lib/permissions.js';
-import { Badge, Confirm, Dialog, Empty, ErrorNote } from '../../lib/ui.js';
+import { Badge, Confirm, Dialog, Empty, ErrorNote, ExplainedBadge } from '../../lib/ui.js';
 
 const ROLES: readonly Role[] = roleSchema.options;
 
@@ -311,6 +311,14 @@ export function UsersTable({ users, onChanged }: { users: readonly User[]; onCha
                       <Badge tone="warn">must choose a password</Badge>
                     </>
                   ) : null}
+                  {u.sso === true ? (
+                    <>
+                      {' '}
+                      <ExplainedBadge tone="info" label="SSO">
+                        {u.email} signs in with single sign-on (linked to your identity provider). A password reset gives them a password as well, for when SSO is unavailable; it does not change how they sign in with SSO.
+                      </ExplainedBadge>
+                    </>
+                  ) : null}
                 </td>
                 <td className="small muted">{formatTime(u.createdAt)}</td>
                 {manages ? (
@@ -362,7 +370,7 @@ export function UsersTable({ users, onChanged }: { users: readonly User[]; onCha
       {resetting === null ? null : (
         <Confirm
           title={`Reset the password of ${resetting.email}?`}
-          message="They are signed out everywhere and their personal access tokens are revoked. You get a temporary password to give them, shown once; they must choose their own when they sign in with it."
+          message={`${resetting.sso === true ? 'They sign in with single sign-on: a reset gives them a password as well (break-glass, for when SSO is unavailable), and SSO keeps working. ' : ''}They are signed out everywhere and their personal access tokens are revoked. You get a temporary password to give them, shown once; they must choose their own when they sign in with it.`}
           confirmLabel="Reset password"
           onConfirm={() => {
             const u = resetting;

@@ -1,7 +1,7 @@
 import { useEffect, useId, useState } from 'react';
 import type { ReactNode, SyntheticEvent } from 'react';
 import { ApiError, PASSWORD_CHANGE_REQUIRED, SSO_ERROR_REASONS, SSO_REQUIRED } from '@xp/shared';
-import type { SsoErrorReason, SsoInfo, XpApiClient } from '@xp/shared';
+import type { Me, SsoErrorReason, SsoInfo, XpApiClient } from '@xp/shared';
 import type { ProfileView } from '../../../ipc-contract.js';
 import { pageApiUrl } from '../../app/session.js';
 import { desktopBridge } from '../../lib/bridge.js';
@@ -131,6 +131,7 @@ export function ssoErrorMessage(reason: string): string {
     'account-disabled': 'Your xp account is disabled; ask an administrator of your organization to enable it.',
     'idp-unavailable': 'xp could not reach your identity provider. Try again in a moment; if it keeps failing, tell your administrator.',
     'invalid-response': 'Your identity provider\'s answer failed xp\'s security checks, so you were not signed in. Tell your administrator: the server log says why.',
+    busy: 'Too many single sign-ins are under way right now. Wait a few minutes, then sign in again.',
   };
   return (SSO_ERROR_REASONS as readonly string[]).includes(reason) ? messages[reason as SsoErrorReason] : 'Single sign-on did not complete. Sign in again.';
 }
@@ -138,13 +139,13 @@ export function ssoErrorMessage(reason: string): string {
 /**
  * `GET /api/v1/auth/sso`: null while asked, and when SSO is off, the API does not know the route
  * (an older server) or does not answer — the password form is then all there is. The desktop app
- * does not ask: its page cannot go to an identity provider and back.
+ * does not ask: its page cannot go to an identity provider and back; nor does anyone when `ask` is false.
  */
-function useSsoInfo(client: XpApiClient): SsoInfo | null {
+function useSsoInfo(client: XpApiClient, ask = true): SsoInfo | null {
   const inDesktop = desktopBridge() !== undefined;
   const [info, setInfo] = useState<SsoInfo | null>(null);
   useEffect(() => {
-    if (inDesktop) {
+    if (inDesktop || !ask) {
       return undefined;
     }
     let cancelled = false;
@@ -159,7 +160,7 @@ function useSsoInfo(client: XpApiClient): SsoInfo | null {
     return () => {
       cancelled = true;
     };
-  }, [client, inDesktop]);
+  }, [client, inDesktop, ask]);
   return info;
 }
 
@@ -400,28 +401,74 @@ export function SignIn({ client, onSignedIn, themeButton, notice = null, goTo = 
 /**
  * Shown over the console when the session expires: signing in again here keeps every screen, draft
  * and pending save as it was (the requests that met the expiry are sent again once signed in).
+ *
+ * A person without a password (created at their first SSO sign-in: `hasPassword` false) is not asked
+ * for one: they get "Sign in with <name> again", a full-page navigation to the identity provider that
+ * loses what is unsaved on the page. A person linked to the IdP who also has a password gets both
+ * (the password alone when SSO is enforced and they are an owner; the button alone when enforced
+ * and they are not). The desktop app offers no SSO (its page cannot go to an IdP and back).
  */
-export function SessionExpired({ client, email, onSignedIn, onSignOut }: { client: XpApiClient; email: string; onSignedIn: (token: string) => Promise<void>; onSignOut: () => void }): ReactNode {
+export function SessionExpired({ client, user, onSignedIn, onSignOut, goTo = leavePage }: { client: XpApiClient; user: Me; onSignedIn: (token: string) => Promise<void>; onSignOut: () => void; goTo?: (url: string) => void }): ReactNode {
+  const email = user.email;
   const [password, setPassword] = useState('');
-  const { busy, error, signIn, mustChoose, newPassword, setNewPassword, confirm, setConfirm } = useSignIn(client, onSignedIn);
+  // Older servers say neither: a password user, as before.
+  const noPassword = user.hasPassword === false;
+  // Only people who sign in with SSO need to know how the installation offers it.
+  const sso = useSsoInfo(client, noPassword || user.sso === true);
+  const { busy, error, signIn, mustChoose, newPassword, setNewPassword, confirm, setConfirm } = useSignIn(client, onSignedIn, sso);
   const submit = (e: SyntheticEvent): Promise<void> => signIn(e, email, password);
+  const inDesktop = desktopBridge() !== undefined;
+  const offerSso = !inDesktop && (noPassword || (user.sso === true && sso !== null));
+  const offerPassword = !noPassword && !(offerSso && sso?.passwordSignIn === 'owners' && user.role !== 'owner');
+  const ssoName = sso?.name ?? 'SSO';
 
   return (
     <Dialog title="Your session has expired" onClose={onSignOut}>
-      <p>Sign in again to carry on where you were: unsaved changes stay, and what was being saved is sent once you are signed in.</p>
-      <form onSubmit={(e) => void submit(e)}>
-        <Credentials email={email} password={password} onPassword={setPassword} error={mustChoose ? null : error} />
-        {mustChoose ? <NewPassword value={newPassword} onValue={setNewPassword} confirm={confirm} onConfirm={setConfirm} /> : null}
-        {mustChoose ? <FormError message={error} /> : null}
+      {offerPassword ? <p>Sign in again to carry on where you were: unsaved changes stay, and what was being saved is sent once you are signed in.</p> : null}
+      {offerSso ? (
+        <>
+          {/* A full-page navigation, as on the sign-in screen (the console's CSP blocks an off-origin form redirect). */}
+          <form
+            onSubmit={(e) => {
+              e.preventDefault();
+              goTo(ssoStartUrl());
+            }}
+          >
+            <p className="muted small">
+              {noPassword ? `You sign in with ${ssoName}. ` : ''}
+              This leaves the page for {ssoName} and brings you back to the console: unsaved changes on this page are lost.
+            </p>
+            <button type="submit" className={offerPassword ? undefined : 'primary'}>
+              Sign in with {ssoName} again
+            </button>
+          </form>
+          {offerPassword ? <p className="muted small sign-in-or">Or with your password, keeping unsaved changes:</p> : null}
+        </>
+      ) : null}
+      {!offerSso && !offerPassword ? (
+        <p role="note">You have no password: you sign in with single sign-on, which the desktop app does not offer. Sign in in the web console, or ask an administrator for a password.</p>
+      ) : null}
+      {offerPassword ? (
+        <form onSubmit={(e) => void submit(e)}>
+          <Credentials email={email} password={password} onPassword={setPassword} error={mustChoose ? null : error} />
+          {mustChoose ? <NewPassword value={newPassword} onValue={setNewPassword} confirm={confirm} onConfirm={setConfirm} /> : null}
+          {mustChoose ? <FormError message={error} /> : null}
+          <div className="actions">
+            <button type="button" onClick={onSignOut}>
+              Sign out
+            </button>
+            <button type="submit" className="primary" {...pendingProps(busy)}>
+              {busy ? 'Signing in…' : mustChoose ? 'Set password and sign in' : 'Sign in'}
+            </button>
+          </div>
+        </form>
+      ) : (
         <div className="actions">
           <button type="button" onClick={onSignOut}>
             Sign out
           </button>
-          <button type="submit" className="primary" {...pendingProps(busy)}>
-            {busy ? 'Signing in…' : mustChoose ? 'Set password and sign in' : 'Sign in'}
-          </button>
         </div>
-      </form>
+      )}
     </Dialog>
   );
 }

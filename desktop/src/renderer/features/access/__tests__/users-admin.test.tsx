@@ -204,4 +204,43 @@ describe('users administration', () => {
     expect(roleChangeMessage(owner, 'admin')).toBe("owner@example.com becomes an admin and loses the organisation's settings and ownership.");
     expect(roleChangeMessage(editor, 'viewer')).toBe('ed@example.com becomes a viewer: the Roles table below lists what a viewer may do.');
   });
+  it('shows who signs in with SSO (explained), and says in the reset confirmation that a reset adds a break-glass password', async () => {
+    const u = userEvent.setup();
+    const sam = user({ id: 'u-sam', email: 'sam@example.com', role: 'viewer', sso: true });
+    const { client, sent } = fakeApi((req) => (req.method === 'POST' ? { status: 200, body: { temporaryPassword: 'Temp-pass-123456', user: { ...sam, passwordChangeRequired: true } } } : undefined));
+    render(
+      <WithSession client={client} me={owner}>
+        <UsersTable users={[owner, editor, sam]} onChanged={() => undefined} />
+      </WithSession>,
+    );
+
+    const rows = screen.getAllByRole('row');
+    const samRow = rows.find((r) => r.textContent.includes('sam@example.com'))!;
+    const badge = within(samRow).getByRole('button', { name: 'SSO' });
+    expect(badge.getAttribute('aria-describedby')).not.toBeNull();
+    expect(document.getElementById(badge.getAttribute('aria-describedby')!)?.textContent).toContain('signs in with single sign-on');
+    // Nobody else's row says SSO.
+    expect(rows.filter((r) => within(r).queryByRole('button', { name: 'SSO' }) !== null)).toEqual([samRow]);
+
+    // Reset stays possible: it gives them a password as well.
+    await u.click(within(samRow).getByRole('button', { name: 'Reset password of sam@example.com' }));
+    const confirm = screen.getByRole('dialog', { name: 'Reset the password of sam@example.com?' });
+    expect(confirm.textContent).toContain('They sign in with single sign-on: a reset gives them a password as well (break-glass');
+    await u.click(within(confirm).getByRole('button', { name: 'Reset password' }));
+    expect(sent.map((r) => `${r.method} ${r.path}`)).toEqual(['POST /api/v1/users/u-sam/password-reset']);
+    expect(await screen.findByText('Temp-pass-123456')).toBeTruthy();
+  });
+
+  it('says nothing of SSO in the reset confirmation of a user who is not linked', async () => {
+    const u = userEvent.setup();
+    const { client } = fakeApi(() => undefined);
+    render(
+      <WithSession client={client} me={owner}>
+        <UsersTable users={[owner, editor]} onChanged={() => undefined} />
+      </WithSession>,
+    );
+
+    await u.click(screen.getByRole('button', { name: 'Reset password of ed@example.com' }));
+    expect(screen.getByRole('dialog', { name: 'Reset the password of ed@example.com?' }).textContent).not.toContain('single sign-on');
+  });
 });

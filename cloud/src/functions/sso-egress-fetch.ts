@@ -12,6 +12,7 @@
 import type { Logger } from '../domain/context.js';
 import { parseSsoEgressResult } from './sso-egress-protocol.js';
 import type { SsoEgressRequest } from './sso-egress-protocol.js';
+import { decodeInvokePayload } from './webhook-lambda-sender.js';
 import type { LambdaInvoker } from './webhook-lambda-sender.js';
 
 export interface SsoEgressFetchOptions {
@@ -37,17 +38,6 @@ const fetchFailed = (reason: string): TypeError => new TypeError('fetch failed',
 
 /** Statuses whose Response has no body. */
 const NULL_BODY = new Set([101, 204, 205, 304]);
-
-function decode(payload: Uint8Array | undefined): unknown {
-  if (payload === undefined) {
-    return undefined;
-  }
-  try {
-    return JSON.parse(new TextDecoder().decode(payload));
-  } catch {
-    return undefined;
-  }
-}
 
 /** Rejects with the signal's reason once it aborts (openid-client's timeout: a TimeoutError). */
 function untilAborted<T>(work: Promise<T>, signal: AbortSignal): Promise<T> {
@@ -99,7 +89,7 @@ export function lambdaSsoFetch(options: SsoEgressFetchOptions): typeof fetch {
       logger.warn('sso egress invocation failed', { error: name });
       throw fetchFailed(`the SSO egress function could not be invoked: ${name}`);
     }
-    const answer = decode(out.Payload);
+    const answer = decodeInvokePayload(out.Payload);
     if (out.FunctionError !== undefined) {
       const errorType = (answer as { errorType?: unknown } | undefined)?.errorType;
       const reason = typeof errorType === 'string' ? errorType : out.FunctionError;

@@ -46,7 +46,8 @@ export function parseWebhookOutcome(value: unknown): WebhookOutcome | undefined 
   };
 }
 
-function decode(payload: Uint8Array | undefined): unknown {
+/** An invocation's answer as JSON, or undefined when it has none or it is not JSON. */
+export function decodeInvokePayload(payload: Uint8Array | undefined): unknown {
   if (payload === undefined) {
     return undefined;
   }
@@ -81,7 +82,7 @@ export function lambdaSender(options: LambdaSenderOptions): WebhookSender {
       options.logger.warn('webhook sender invocation failed', { error: name });
       return failed(name);
     }
-    const payload = decode(out.Payload);
+    const payload = decodeInvokePayload(out.Payload);
     if (out.FunctionError !== undefined) {
       const errorType = (payload as { errorType?: unknown } | undefined)?.errorType;
       const reason = typeof errorType === 'string' ? errorType : out.FunctionError;

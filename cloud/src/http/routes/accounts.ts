@@ -11,7 +11,7 @@ import { errorSchema, route } from '../api.js';
 import type { AnyRoute } from '../api.js';
 import { idParams, pageQuery, pageSchema, pageView, versioned } from './common.js';
 
-const userSchema = z
+export const userSchema = z
   .object({
     id: z.string(),
     kind: z.enum(['person', 'service']).meta({ description: 'A person, or a service account (no password; see /api/v1/service-accounts): `email` is then a handle no one can sign in with' }),
@@ -83,7 +83,7 @@ const meSchema = userSchema
  * reaches (a token limited to some projects does not learn the others' keys), and, for the caller
  * themself (`self`), each capped by their token's role limit, as requests act with it.
  */
-function userView(
+export function userView(
   u: { id: string; kind: 'person' | 'service'; email: string; name: string; role: string; disabled: boolean; passwordChangeRequired: boolean; projectRoles: readonly { project: string; projectId: string; role: Role }[]; sso: boolean; version: number; createdAt: string; updatedAt: string },
   viewer?: Actor,
   self = false,

@@ -1,12 +1,12 @@
 import { z } from 'zod';
 import { getCookie } from 'hono/cookie';
 import type { Context } from 'hono';
-import { SSO_ERROR_REASONS, roleSchema } from '@xp/shared';
+import { SSO_ERROR_REASONS } from '@xp/shared';
 import { isLoopbackUrl } from '../../auth/sso-config.js';
 import type { Services } from '../../domain/services.js';
-import type { User } from '../../store/users.js';
 import { SSO_CODE_REFUSED, SSO_COOKIE_PATH, SSO_COOKIE_PREFIX, SSO_EXCHANGE_COOKIES_MAX, SSO_LOGIN_TTL_MS, SsoService } from '../../domain/sso.js';
 import { errorSchema, route } from '../api.js';
+import { userSchema, userView } from './accounts.js';
 import type { AnyRoute } from '../api.js';
 
 const ssoInfoSchema = z
@@ -33,39 +33,6 @@ const callbackQuery = z.looseObject({
 export const ssoExchangeSchema = z.strictObject({
   code: z.string().min(1).max(512).meta({ description: 'The one-time code of the callback\'s redirect (`/#sso-code=<code>`)' }),
 });
-
-/** The user as POST /api/v1/auth/login answers it (the User schema of routes/accounts.ts). */
-const sessionUserSchema = z
-  .object({
-    id: z.string(),
-    kind: z.enum(['person', 'service']),
-    email: z.string(),
-    name: z.string(),
-    role: roleSchema,
-    disabled: z.boolean(),
-    passwordChangeRequired: z.boolean(),
-    projectRoles: z.array(z.object({ project: z.string(), role: roleSchema })),
-    version: z.number().int(),
-    createdAt: z.string(),
-    updatedAt: z.string(),
-  })
-  .meta({ description: 'The user, as POST /api/v1/auth/login answers it (User)' });
-
-function sessionUser(u: User): z.infer<typeof sessionUserSchema> {
-  return {
-    id: u.id,
-    kind: u.kind,
-    email: u.email,
-    name: u.name,
-    role: u.role,
-    disabled: u.disabled,
-    passwordChangeRequired: u.passwordChangeRequired,
-    projectRoles: u.projectRoles.map((r) => ({ project: r.project, role: r.role })),
-    version: u.version,
-    createdAt: u.createdAt,
-    updatedAt: u.updatedAt,
-  };
-}
 
 /** A sign-in's `xp_sso_<16 hex>` cookie: its browser binding (Secure when the redirect URL is https). */
 function cookie(name: string, value: string, maxAgeSeconds: number, secure: boolean): string {
@@ -159,7 +126,7 @@ export function ssoRoutes(s: Services): AnyRoute[] {
       responses: {
         200: {
           description: 'Session created',
-          schema: z.object({ token: z.string(), expiresAt: z.string(), user: sessionUserSchema }),
+          schema: z.object({ token: z.string(), expiresAt: z.string(), user: userSchema }),
           headers: ['Set-Cookie'],
         },
       },
@@ -169,7 +136,7 @@ export function ssoRoutes(s: Services): AnyRoute[] {
         const result = await sso().exchange(req.body.code, getCookie(req.context), { ip: req.ip, client: req.client });
         return {
           status: 200,
-          body: { token: result.token, expiresAt: result.expiresAt, user: sessionUser(result.user) },
+          body: { token: result.token, expiresAt: result.expiresAt, user: userView(result.user) },
           headers: { 'Cache-Control': 'no-store', 'Set-Cookie': cookie(result.cookie, '', 0, isHttps(config?.redirectUrl)) },
         };
       },

@@ -600,12 +600,15 @@ export class XpApiClient {
   }
 
   /**
-   * Trades the one-time code of an SSO sign-in (the `#sso-code=` of the callback's redirect) for a
-   * session, as login answers. Needs the browser's `xp_sso` cookie of the sign-in (same origin);
-   * ApiError 401 when the code is unknown, used, expired or from another browser.
+   * Trades the one-time code of an SSO sign-in for a session, as login answers. A browser's code
+   * (the `#sso-code=` of the callback's redirect) needs the browser's `xp_sso_*` cookie of the sign-in
+   * (same origin); an app's code (the desktop app's loopback redirect) needs the `verifier` whose
+   * SHA-256 was the start's `app_challenge`. ApiError 401 when the code is unknown, used, expired, or
+   * sent without its proof.
    */
-  async ssoExchange(code: string): Promise<{ token: string; expiresAt: string; user: User }> {
-    return (await this.call<{ token: string; expiresAt: string; user: User }>('POST', '/api/v1/auth/sso/exchange', { body: { code } })).body;
+  async ssoExchange(code: string, verifier?: string): Promise<{ token: string; expiresAt: string; user: User }> {
+    const body = verifier === undefined ? { code } : { code, verifier };
+    return (await this.call<{ token: string; expiresAt: string; user: User }>('POST', '/api/v1/auth/sso/exchange', { body })).body;
   }
 
   /** Changes the caller's password; their other sessions end (and their access tokens with `revokeAccessTokens`). */

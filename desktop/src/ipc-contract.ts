@@ -3,6 +3,7 @@
  * handler for every invoke channel; the preload exposes each as a named capability on `window.xp`.
  * Types only: the renderer imports it too, and nothing here touches Electron.
  */
+import type { SsoErrorReason } from '@xp/shared';
 
 /** A named API endpoint the console can connect to. */
 export interface ConnectionProfile {
@@ -53,6 +54,14 @@ export const InvokeChannel = {
   SetToken: 'xp:profiles:set-token',
   /** Whether the active profile has a session (the token itself never reaches the page). */
   HasToken: 'xp:profiles:has-token',
+  /**
+   * Single sign-on in the system browser (RFC 8252): main opens the active profile's SSO start with a
+   * loopback redirect and answers once the browser comes back (or the wait is cancelled or times out).
+   * No arguments: the URL is never the renderer's to choose.
+   */
+  SsoSignIn: 'xp:sso:sign-in',
+  /** Stops the waiting SSO sign-in (it answers `cancelled`); true when one was waiting. */
+  SsoCancel: 'xp:sso:cancel',
 } as const;
 export type InvokeChannel = (typeof InvokeChannel)[keyof typeof InvokeChannel];
 
@@ -64,7 +73,21 @@ export interface InvokeContract {
   [InvokeChannel.SelectProfile]: { args: [id: string]; result: ProfileView[] };
   [InvokeChannel.SetToken]: { args: [token: string | null]; result: boolean };
   [InvokeChannel.HasToken]: { args: []; result: boolean };
+  [InvokeChannel.SsoSignIn]: { args: []; result: SsoSignInOutcome };
+  [InvokeChannel.SsoCancel]: { args: []; result: boolean };
 }
+
+/**
+ * How a desktop SSO sign-in ended. `code` is the API's one-time code and the verifier whose SHA-256
+ * the API holds for it: the renderer exchanges the pair for a session (`XpApiClient.ssoExchange`).
+ * `error` carries the API's reason (as the web console's `#sso-error=`); `cancelled` when the user
+ * (or a newer sign-in) stopped it; `timeout` when the browser did not come back within 10 minutes.
+ */
+export type SsoSignInOutcome =
+  | { readonly status: 'code'; readonly code: string; readonly verifier: string }
+  | { readonly status: 'error'; readonly reason: SsoErrorReason }
+  | { readonly status: 'cancelled' }
+  | { readonly status: 'timeout' };
 
 /** Main → renderer event channels (webContents.send / ipcRenderer.on). */
 export const EventChannel = {
@@ -93,6 +116,10 @@ export interface XpBridge {
   readonly selectProfile: (id: string) => Promise<ProfileView[]>;
   readonly setToken: (token: string | null) => Promise<boolean>;
   readonly hasToken: () => Promise<boolean>;
+  /** Signs in with SSO in the system browser; resolves when the browser comes back, or on cancel/timeout. */
+  readonly ssoSignIn: () => Promise<SsoSignInOutcome>;
+  /** Cancels the waiting SSO sign-in; true when one was waiting. */
+  readonly ssoCancel: () => Promise<boolean>;
   readonly onDeepLink: (listener: (link: DeepLink) => void) => Unsubscribe;
   readonly onMenu: (listener: (message: MenuMessage) => void) => Unsubscribe;
 }

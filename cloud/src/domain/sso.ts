@@ -13,9 +13,16 @@
  * 3. `exchange`: the one-time code and the same cookie (among the request's `xp_sso_*`) make a
  *    session, answered as login answers; a code without its cookie stays for its browser.
  *
+ * A desktop app (RFC 8252: the system browser and a loopback redirect) starts with `app_port` and
+ * `app_challenge` (base64url SHA-256 of a verifier only the app holds). The browser still gets the
+ * cookie, and the callback still needs it (a victim's browser sent to an attacker's start fails
+ * there), but once the state is identified the callback sends the outcome to
+ * `http://127.0.0.1:<app_port>/sso/callback` (the app's listener), and the code is bound to the
+ * challenge instead of the cookie: the app trades it with the verifier, which never left it.
+ *
  * The session token only ever travels in the exchange's JSON body; nothing secret is logged.
  */
-import { createHash, randomBytes } from 'node:crypto';
+import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import * as oidc from 'openid-client';
 import { ROLE_RANK, Role } from '@xp/shared';
 import type { SsoErrorReason, SsoInfo } from '@xp/shared';
@@ -28,6 +35,7 @@ import { AppError, AppErrorCode } from '../errors.js';
 import { credentials } from '../store/credentials.js';
 import type { Queryable } from '../store/db.js';
 import { ssoStore } from '../store/sso.js';
+import type { SsoAppBinding } from '../store/sso.js';
 import { SERVICE_ACCOUNT_EMAIL_DOMAIN, users } from '../store/users.js';
 import type { User } from '../store/users.js';
 import { SESSION_TTL_MS, UNKNOWN_USER_KEY, displayNameSchema } from './accounts.js';
@@ -58,6 +66,30 @@ export const SSO_SCOPE = 'openid email profile';
 export const SSO_CODE_REFUSED = 'sign-in code expired or already used';
 
 const sha256 = (value: string): string => createHash('sha256').update(value, 'utf8').digest('hex');
+
+/** A desktop app's challenge of its verifier: base64url(SHA-256(verifier)), as PKCE's S256. */
+export function ssoAppChallenge(verifier: string): string {
+  return createHash('sha256').update(verifier, 'ascii').digest('base64url');
+}
+
+/** Whether two strings are equal, in time that does not depend on where they differ. */
+function sameSecret(a: string, b: string): boolean {
+  const x = Buffer.from(a, 'utf8');
+  const y = Buffer.from(b, 'utf8');
+  return x.length === y.length && timingSafeEqual(x, y);
+}
+
+/** The path of the desktop app's loopback listener that the callback redirects to. */
+export const SSO_APP_CALLBACK_PATH = '/sso/callback';
+
+/**
+ * Where the callback sends the outcome of a desktop app's sign-in: its listener on 127.0.0.1 (an
+ * IPv4 literal, as the app listens: `localhost` may resolve to ::1), the code or the reason in the query.
+ */
+export function appLocation(port: number, outcome: { readonly code: string } | { readonly error: SsoErrorReason }): string {
+  const query = 'code' in outcome ? `code=${encodeURIComponent(outcome.code)}` : `error=${outcome.error}`;
+  return `http://127.0.0.1:${String(port)}${SSO_APP_CALLBACK_PATH}?${query}`;
+}
 
 /** The browser-binding cookie of the sign-in of `state`. */
 export function ssoCookieName(state: string): string {
@@ -143,9 +175,14 @@ export interface SsoServiceOptions {
   readonly startLimiter?: RateLimiter;
 }
 
-/** Where the callback sends the browser: the console with the outcome in the fragment. */
+/** Where the callback sends the browser: the console with the outcome in the fragment, or a desktop app's listener. */
 export interface SsoRedirect {
   readonly location: string;
+  /**
+   * A desktop app's sign-in: the name of its browser-binding cookie, to clear now (the exchange,
+   * which clears a browser's, comes from the app, not this browser).
+   */
+  readonly clearCookie?: string;
 }
 
 export class SsoService {
@@ -211,9 +248,13 @@ export class SsoService {
    * (its name and value). 404 SSO_DISABLED when SSO is off. A full-page navigation, so every other
    * outcome is a redirect to the console: `#sso-error=busy` past the per-address limit or with
    * SSO_PENDING_LIMIT sign-ins pending, `#sso-error=idp-unavailable` when the IdP cannot be discovered.
+   * `app`: a desktop app's sign-in (its port and challenge, validated by the route), stored with it;
+   * its refusals here go to the app's listener (appLocation), which is waiting for them, so the app
+   * says why at once instead of waiting out its 10 minutes. (Nothing but the reason goes there.)
    */
-  async start(meta: { ip: string }): Promise<{ location: string; cookie?: { readonly name: string; readonly value: string } }> {
+  async start(meta: { ip: string }, app?: SsoAppBinding): Promise<{ location: string; cookie?: { readonly name: string; readonly value: string } }> {
     const c = this.enabled();
+    const errorLocation = (reason: SsoErrorReason): string => (app === undefined ? consoleErrorLocation(reason) : appLocation(app.port, { error: reason }));
     const taken = await this.#startLimiter.take(clientKey(meta.ip));
     if (!taken.allowed) {
       this.deps.logger.warn('sso: start refused', { why: 'too many sign-ins started from this address', ip: meta.ip });
@@ -237,7 +278,7 @@ export class SsoService {
     const nonce = oidc.randomNonce();
     const codeVerifier = oidc.randomPKCECodeVerifier();
     const binding = randomBytes(32).toString('base64url');
-    await ssoStore.addLogin(this.deps.db, { stateHash: sha256(state), bindingHash: sha256(binding), nonce, codeVerifier, createdAt: now, expiresAt: new Date(now.getTime() + SSO_LOGIN_TTL_MS) });
+    await ssoStore.addLogin(this.deps.db, { stateHash: sha256(state), bindingHash: sha256(binding), nonce, codeVerifier, app, createdAt: now, expiresAt: new Date(now.getTime() + SSO_LOGIN_TTL_MS) });
     const url = oidc.buildAuthorizationUrl(configuration, {
       redirect_uri: c.redirectUrl,
       response_type: 'code',
@@ -252,17 +293,21 @@ export class SsoService {
 
   /**
    * GET /api/v1/auth/sso/callback: always a redirect to the console, `/#sso-code=<one-time code>`
-   * or `/#sso-error=<reason>`. `query` is the callback's query string as the IdP sent it; `cookies`
-   * the request's (the state's own `xp_sso_*` is the binding).
+   * or `/#sso-error=<reason>`; for a desktop app's sign-in, once its state is identified (taken with
+   * its cookie, not expired), to the app's listener (appLocation) instead. `query` is the callback's
+   * query string as the IdP sent it; `cookies` the request's (the state's own `xp_sso_*` is the binding).
    */
   async callback(query: Readonly<Record<string, string>>, cookies: Readonly<Record<string, string>>, meta: { ip: string; client: string }): Promise<SsoRedirect> {
     const c = this.config;
     if (c === undefined) {
-      return { location: errorLocation('idp-unavailable') };
+      return { location: consoleErrorLocation('idp-unavailable') };
     }
+    // Set by `finish` once the state is identified as a desktop app's: from then on every outcome goes there.
+    const found: { app?: SsoAppBinding } = {};
+    const clearCookie = (): { clearCookie?: string } => (found.app === undefined || query.state === undefined ? {} : { clearCookie: ssoCookieName(query.state) });
     try {
-      const code = await this.finish(c, query, cookies, meta);
-      return { location: `/#sso-code=${encodeURIComponent(code)}` };
+      const code = await this.finish(c, query, cookies, meta, found);
+      return found.app === undefined ? { location: `/#sso-code=${encodeURIComponent(code)}` } : { location: appLocation(found.app.port, { code }), ...clearCookie() };
     } catch (e) {
       if (!(e instanceof SsoRefusal)) {
         throw e;
@@ -272,15 +317,19 @@ export class SsoService {
         // After the IdP answered (an expired or unbound state is anyone's request, not recorded).
         await this.recordFailure(e, meta);
       }
-      return { location: errorLocation(e.reason) };
+      return found.app === undefined ? { location: consoleErrorLocation(e.reason) } : { location: appLocation(found.app.port, { error: e.reason }), ...clearCookie() };
     }
   }
 
-  private async finish(c: SsoConfig, query: Readonly<Record<string, string>>, cookies: Readonly<Record<string, string>>, meta: { ip: string; client: string }): Promise<string> {
+  private async finish(c: SsoConfig, query: Readonly<Record<string, string>>, cookies: Readonly<Record<string, string>>, meta: { ip: string; client: string }, found: { app?: SsoAppBinding }): Promise<string> {
     const state = query.state === '' ? undefined : query.state;
     const binding = state === undefined ? undefined : cookies[ssoCookieName(state)];
     // Taken (deleted) only with its browser's cookie: a callback URL alone cannot burn a sign-in.
     const login = state === undefined || binding === undefined || binding === '' ? undefined : await ssoStore.takeLogin(this.deps.db, sha256(state), sha256(binding));
+    if (login?.app !== undefined && login.expiresAt.getTime() > this.deps.now().getTime()) {
+      // Identified: the app is listening for this sign-in's outcome (an expired one's app has given up).
+      found.app = login.app;
+    }
     if (query.error !== undefined) {
       // The IdP refused or the user cancelled: recorded only for a flow this browser started.
       throw new SsoRefusal(login !== undefined ? 'denied' : 'expired', { why: `idp error ${query.error.slice(0, 64)}` });
@@ -359,7 +408,14 @@ export class SsoService {
       throw e;
     });
     const code = generateToken(TokenKind.Session);
-    await ssoStore.addCode(this.deps.db, { codeHash: hashToken(code), bindingHash: login.bindingHash, userId: user.id, expiresAt: new Date(this.deps.now().getTime() + SSO_CODE_TTL_MS) });
+    // An app's code is bound to its challenge instead of the cookie: the app, not this browser, trades it.
+    await ssoStore.addCode(this.deps.db, {
+      codeHash: hashToken(code),
+      bindingHash: login.app === undefined ? login.bindingHash : null,
+      appChallenge: login.app?.challenge ?? null,
+      userId: user.id,
+      expiresAt: new Date(this.deps.now().getTime() + SSO_CODE_TTL_MS),
+    });
     return code;
   }
 
@@ -479,11 +535,23 @@ export class SsoService {
   /**
    * POST /api/v1/auth/sso/exchange: the one-time code of the callback, with the cookie of the
    * browser that started the sign-in (one of the request's `xp_sso_*`, SSO_EXCHANGE_COOKIES_MAX at
-   * most), for a session (as login answers) and the name of the cookie it used (to clear). 401 for
-   * an unknown, used or expired code, or one without its browser's cookie (which leaves it as it is).
+   * most), for a session (as login answers) and the name of the cookie it used (to clear). A desktop
+   * app's code needs, instead, the `verifier` of its challenge (no cookie is looked at; none to
+   * clear); a verifier never stands in for a browser code's cookie. 401 for an unknown, used or
+   * expired code, or one without its proof (which leaves it as it is, for its rightful holder).
    */
-  async exchange(code: string, cookies: Readonly<Record<string, string>>, meta: { ip: string; client: string }): Promise<{ token: string; expiresAt: string; user: User; cookie: string }> {
+  async exchange(code: string, verifier: string | undefined, cookies: Readonly<Record<string, string>>, meta: { ip: string; client: string }): Promise<{ token: string; expiresAt: string; user: User; cookie: string | undefined }> {
     const refused = (): AppError => new AppError(AppErrorCode.Unauthenticated, SSO_CODE_REFUSED);
+    const codeHash = hashToken(code);
+    const challenge = (await ssoStore.codeChallenge(this.deps.db, codeHash))?.appChallenge ?? null;
+    if (challenge !== null) {
+      // A desktop app's code: the verifier's challenge, compared in constant time, and nothing else.
+      const taken = verifier !== undefined && sameSecret(ssoAppChallenge(verifier), challenge) ? await ssoStore.takeAppCode(this.deps.db, codeHash, challenge) : undefined;
+      if (taken === undefined || taken.expiresAt.getTime() <= this.deps.now().getTime()) {
+        throw refused();
+      }
+      return { ...(await this.session(taken.userId, meta, refused)), cookie: undefined };
+    }
     // The binding hash of each candidate cookie → its name.
     const candidates = new Map<string, string>();
     for (const [name, value] of Object.entries(cookies)) {
@@ -495,18 +563,24 @@ export class SsoService {
       }
     }
     // Taken (deleted) only together with its binding: single use, and nobody else's try burns it.
-    const taken = await ssoStore.takeCode(this.deps.db, hashToken(code), [...candidates.keys()]);
-    const now = this.deps.now();
-    const cookie = taken === undefined ? undefined : candidates.get(taken.bindingHash);
-    if (taken === undefined || cookie === undefined || taken.expiresAt.getTime() <= now.getTime()) {
+    const taken = await ssoStore.takeCode(this.deps.db, codeHash, [...candidates.keys()]);
+    const binding = taken?.bindingHash ?? null;
+    const cookie = binding === null ? undefined : candidates.get(binding);
+    if (taken === undefined || cookie === undefined || taken.expiresAt.getTime() <= this.deps.now().getTime()) {
       throw refused();
     }
+    return { ...(await this.session(taken.userId, meta, refused)), cookie };
+  }
+
+  /** A session for the user of a taken code, answered as login answers, audited as `user.logged-in` via SSO. */
+  private async session(userId: string, meta: { ip: string; client: string }, refused: () => AppError): Promise<{ token: string; expiresAt: string; user: User }> {
+    const now = this.deps.now();
     const token = generateToken(TokenKind.Session);
     const expiresAt = new Date(now.getTime() + SESSION_TTL_MS);
     const sessionId = this.deps.newId();
     const user = await this.deps.db.withTransaction(async (tx) => {
-      const orgId = await this.orgOfUser(tx, taken.userId);
-      const found = orgId === undefined ? undefined : await users.find(tx, orgId, taken.userId);
+      const orgId = await this.orgOfUser(tx, userId);
+      const found = orgId === undefined ? undefined : await users.find(tx, orgId, userId);
       // Disabled within the code's minute: no session.
       if (found === undefined || found.disabled || found.kind !== 'person') {
         throw refused();
@@ -525,11 +599,11 @@ export class SsoService {
       });
       return found;
     });
-    return { token, expiresAt: expiresAt.toISOString(), user, cookie };
+    return { token, expiresAt: expiresAt.toISOString(), user };
   }
 }
 
 /** The console's address for a refused sign-in. */
-export function errorLocation(reason: SsoErrorReason): string {
+export function consoleErrorLocation(reason: SsoErrorReason): string {
   return `/#sso-error=${reason}`;
 }

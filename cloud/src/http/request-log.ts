@@ -28,9 +28,10 @@ const REQUEST_ID = /^[A-Za-z0-9._-]{8,128}$/;
 const MAX_BODY_CHARS = 16 * 1024;
 /**
  * Field names whose values are never logged. `code` only as the whole name: the one-time code of an
- * SSO exchange, an OAuth authorization code (`?code=`); `countryCode`, `statusCode`… stay.
+ * SSO exchange, an OAuth authorization code (`?code=`); `countryCode`, `statusCode`… stay. `verifier`:
+ * a PKCE verifier (a desktop app's SSO exchange, `code_verifier`).
  */
-const SECRET_FIELD = /pass(word|phrase)?|pwd|secret|token|bearer|otp$|otp[-_]?code|mfa[-_]?code|^code$|api[-_]?key|sdk[-_]?key|authorization|cookie|credential|private[-_]?key|session|signature|dsn/i;
+const SECRET_FIELD = /pass(word|phrase)?|pwd|secret|token|bearer|otp$|otp[-_]?code|mfa[-_]?code|^code$|verifier|api[-_]?key|sdk[-_]?key|authorization|cookie|credential|private[-_]?key|session|signature|dsn/i;
 export const REDACTED = '[redacted]';
 /** Field names holding a URL (`url`, `callbackUrl`, `uri`…): shown as `scheme://host/…`, as webhook URLs are everywhere else. */
 const URL_FIELD = /ur[il]$/i;

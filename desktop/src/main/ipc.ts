@@ -3,6 +3,8 @@ import { APP_ORIGIN, InvokeChannel as Channels } from '../ipc-contract.js';
 import { isAppIndex } from './window-options.js';
 import { ProfileError } from './profiles.js';
 import type { ProfileStore } from './profiles.js';
+import { SsoSignInError } from './sso-loopback.js';
+import type { SsoSignInController } from './sso-loopback.js';
 
 /** What a handler learns about the sender: the frame that sent the message, its URL and its parent (null for a window's main frame). */
 export interface IpcSender {
@@ -33,8 +35,12 @@ export function isTrustedSender(event: IpcSender, appOrigin: string = APP_ORIGIN
   return frame !== null && frame.parent === null && isAppIndex(frame.url, appOrigin);
 }
 
-/** What each channel does with the profile store. None returns a token: the page may write one, never read it. */
-export function profileHandlers(profiles: ProfileStore): IpcHandlers {
+/**
+ * What each channel does with the profile store. None returns a token: the page may write one, never
+ * read it. SSO sign-in takes no argument: it goes to the active profile's API, never to a URL the page
+ * names (whatever the page sends is ignored), and answers with a one-time code the page exchanges.
+ */
+export function profileHandlers(profiles: ProfileStore, sso: SsoSignInController): IpcHandlers {
   return {
     [Channels.ListProfiles]: () => profiles.list(),
     [Channels.SaveProfile]: (p) => profiles.upsert(p),
@@ -42,12 +48,14 @@ export function profileHandlers(profiles: ProfileStore): IpcHandlers {
     [Channels.SelectProfile]: (id) => profiles.select(id),
     [Channels.SetToken]: (token) => profiles.setToken(token),
     [Channels.HasToken]: () => profiles.hasToken(),
+    [Channels.SsoSignIn]: async () => sso.signIn((await profiles.active()).apiUrl),
+    [Channels.SsoCancel]: () => Promise.resolve(sso.cancel()),
   };
 }
 
 /**
  * Registers every channel of the contract. Each message's sender frame is checked first; errors
- * reach the renderer as short messages (ProfileError texts) or a generic one, never a stack.
+ * reach the renderer as short messages (ProfileError and SsoSignInError texts) or a generic one, never a stack.
  */
 export function registerIpc(ipcMain: IpcMainLike, handlers: IpcHandlers, options: { appOrigin?: string; onError?: (channel: string, error: unknown) => void } = {}): void {
   for (const channel of Object.values(Channels)) {
@@ -60,7 +68,7 @@ export function registerIpc(ipcMain: IpcMainLike, handlers: IpcHandlers, options
         return await handler(...args);
       } catch (e) {
         options.onError?.(channel, e);
-        throw new Error(e instanceof ProfileError ? e.message : 'the request failed');
+        throw new Error(e instanceof ProfileError || e instanceof SsoSignInError ? e.message : 'the request failed');
       }
     });
   }

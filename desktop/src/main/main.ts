@@ -13,6 +13,7 @@ import { deepLinkFromArgv, deepLinkRoute, parseDeepLink } from './deep-links.js'
 import { profileHandlers, registerIpc } from './ipc.js';
 import { menuTemplate } from './menu.js';
 import { ProfileStore } from './profiles.js';
+import { SsoSignInController } from './sso-loopback.js';
 import { externalHref, guardContents, windowOptions } from './window-options.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -154,7 +155,9 @@ if (!app.requestSingleInstanceLock()) {
     return { apiUrl: profile.apiUrl, token };
   };
   protocol.handle(APP_SCHEME, createAppHandler({ rendererDir: path.join(here, '..', 'renderer'), session: proxySession, fetch: net.fetch.bind(net) as typeof fetch }));
-  registerIpc(ipcMain, profileHandlers(profiles), {
+  // SSO opens the system browser at the active profile's API (RFC 8252), never inside the app's window.
+  const sso = new SsoSignInController({ openExternal: (url) => shell.openExternal(url) });
+  registerIpc(ipcMain, profileHandlers(profiles, sso), {
     onError: (channel, error) => {
       console.error(`ipc ${channel} failed:`, error instanceof Error ? error.message : String(error));
     },

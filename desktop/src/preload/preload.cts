@@ -19,6 +19,8 @@ const Invoke = {
   SelectProfile: 'xp:profiles:select',
   SetToken: 'xp:profiles:set-token',
   HasToken: 'xp:profiles:has-token',
+  SsoSignIn: 'xp:sso:sign-in',
+  SsoCancel: 'xp:sso:cancel',
 } as const satisfies typeof InvokeChannel;
 const Events = { DeepLink: 'xp:deep-link', Menu: 'xp:menu' } as const satisfies typeof EventChannel;
 
@@ -44,6 +46,9 @@ const bridge: XpBridge = {
   // Write-only: the token stays in the main process, which adds it to the page's /api requests.
   setToken: (token) => invoke(Invoke.SetToken, token),
   hasToken: () => invoke(Invoke.HasToken),
+  // No argument: main signs in at the active profile's API; the answer is a one-time code, not a token.
+  ssoSignIn: () => invoke(Invoke.SsoSignIn),
+  ssoCancel: () => invoke(Invoke.SsoCancel),
   onDeepLink: (listener: (link: DeepLink) => void) => subscribe(Events.DeepLink, listener),
   onMenu: (listener: (message: MenuMessage) => void) => subscribe(Events.Menu, listener),
 };

@@ -78,7 +78,7 @@ const ENVIRONMENT = { name: 'QA', description: 'Quality', production: false, req
 /** A schema-valid body for every route that takes one, with every top-level field present. */
 const BODIES: Readonly<Record<string, Record<string, unknown>>> = {
   'POST /api/v1/auth/login': { email: OWNER.email, password: 'well-formed but never sent' },
-  'POST /api/v1/auth/sso/exchange': { code: 'xps_well-formed-but-never-issued' },
+  'POST /api/v1/auth/sso/exchange': { code: 'xps_well-formed-but-never-issued', verifier: 'a-desktop-apps-verifier_of.43~characters-00' },
   'PUT /api/v1/me/password': { currentPassword: OWNER.password, newPassword: 'a brand new passphrase 9' },
   'POST /api/v1/me/tokens': { name: 'cli', expiresInDays: 30 },
   'POST /api/v1/users': { email: 'new@example.com', name: 'New', role: 'viewer', password: 'purple monkey dishwasher 7' },
@@ -391,6 +391,22 @@ describe('bad input gets a clean 4xx and changes nothing (pglite)', () => {
     expect([empty.status, typeof empty.body.temporaryPassword]).toEqual([200, 'string']);
   });
 
+  it("rejects a desktop app's verifier on the SSO exchange that PKCE would not take, naming it", async () => {
+    const before = await snapshot();
+    const found: string[] = [];
+
+    for (const verifier of ['v'.repeat(42), 'v'.repeat(129), `${'v'.repeat(42)}+`, `${'v'.repeat(42)}/`, `${'v'.repeat(42)}=`, `${'v'.repeat(42)} `, '', `${'v'.repeat(42)}\u00e9`]) {
+      const res = await p.request('POST', '/api/v1/auth/sso/exchange', { body: { code: 'xps_well-formed-but-never-issued', verifier } });
+      found.push(...faults(`verifier ${verifier}`, res, 400, 'VALIDATION_FAILED'));
+      if (issuePaths(res).join() !== 'body.verifier') {
+        found.push(`verifier ${verifier}: not named: ${JSON.stringify(res.body)}`);
+      }
+    }
+
+    expect(found).toEqual([]);
+    expect(await snapshot()).toEqual(before);
+  });
+
   describe('query strings', () => {
     it.each(QUERY_ROUTES.map((r) => [routeId(r), r] as const))('%s rejects an unknown parameter', async (_id, route) => {
       const before = await snapshot();
@@ -470,6 +486,36 @@ describe('bad input gets a clean 4xx and changes nothing (pglite)', () => {
         ...faults('toString parameter', await send('GET', `${DEMO}/experiments/demo-checkout-cta/results?toString=1`), 400, 'VALIDATION_FAILED'),
         ...faults('constructor parameter', await send('GET', `${DEMO}/experiments/demo-checkout-cta/results.csv?constructor=x`), 400, 'VALIDATION_FAILED'),
       ];
+
+      expect(found).toEqual([]);
+      expect(await snapshot()).toEqual(before);
+    });
+
+    it("rejects a desktop app's bad sign-in parameters on the SSO start, naming the parameter (before SSO is looked at)", async () => {
+      const challenge = 'c'.repeat(43);
+      const cases: readonly (readonly [string, string])[] = [
+        [`app_port=49152`, 'query.app_challenge'],
+        [`app_challenge=${challenge}`, 'query.app_port'],
+        [`app_port=80&app_challenge=${challenge}`, 'query.app_port'],
+        [`app_port=65536&app_challenge=${challenge}`, 'query.app_port'],
+        [`app_port=8080abc&app_challenge=${challenge}`, 'query.app_port'],
+        [`app_port=%208080&app_challenge=${challenge}`, 'query.app_port'],
+        [`app_port=49152&app_challenge=${'c'.repeat(42)}`, 'query.app_challenge'],
+        [`app_port=49152&app_challenge=${'c'.repeat(44)}`, 'query.app_challenge'],
+        [`app_port=49152&app_challenge=%2B${'c'.repeat(42)}`, 'query.app_challenge'],
+        [`app_port=49152&app_challenge=%2F${'c'.repeat(42)}`, 'query.app_challenge'],
+        [`app_port=49152&app_challenge=${'c'.repeat(42)}%3D`, 'query.app_challenge'],
+      ];
+      const before = await snapshot();
+      const found: string[] = [];
+
+      for (const [query, path] of cases) {
+        const res = await p.request('GET', `/api/v1/auth/sso/start?${query}`);
+        found.push(...faults(query, res, 400, 'VALIDATION_FAILED'));
+        if (issuePaths(res).join() !== path) {
+          found.push(`${query}: not named ${path}: ${JSON.stringify(res.body)}`);
+        }
+      }
 
       expect(found).toEqual([]);
       expect(await snapshot()).toEqual(before);

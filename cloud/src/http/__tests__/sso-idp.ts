@@ -49,7 +49,10 @@ export async function startTestIdp(clients: readonly TestClient[]): Promise<Test
   });
   // Its warnings about development keys and interactions are expected here.
   provider.on('server_error', () => undefined);
-  server.on('request', provider.callback());
+  const handle = provider.callback();
+  server.on('request', (req, res) => {
+    void handle(req, res);
+  });
 
   const redirectBase = new URL(client.redirectUri);
   const browse = async (authorizationUrl: string, act: (prompt: string, html: string, here: URL) => { url: URL; body?: URLSearchParams }): Promise<URL> => {

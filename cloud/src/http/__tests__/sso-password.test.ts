@@ -1,15 +1,11 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { loadSsoConfig } from '../../auth/sso-config.js';
-import type { SsoConfig } from '../../auth/sso-config.js';
 import { TARGETS } from '../../store/__tests__/test-databases.js';
 import type { Platform } from './harness.js';
-import { INVITED_PASSWORD, OWNER, signedInAs, startPlatform } from './harness.js';
-import { startTestIdp } from './sso-idp.js';
+import { INVITED_PASSWORD, signedInAs } from './harness.js';
 import type { TestIdp } from './sso-idp.js';
+import { startSsoPlatform } from './sso-harness.js';
+import type { SsoPlatform } from './sso-harness.js';
 
-// In-process requests come from http://localhost: the redirect URL's origin (as in sso.test.ts).
-const REDIRECT = 'http://localhost/api/v1/auth/sso/callback';
-const SECRET = 'the-client-secret-of-the-test-rp';
 const NEW_PASSWORD = 'an entirely new passphrase 77';
 
 /**
@@ -17,10 +13,10 @@ const NEW_PASSWORD = 'an entirely new passphrase 77';
  * and `sso`, the users list's `sso`), and the password change of a person who has no password.
  */
 describe.each(TARGETS.map((t) => [t().name, t] as const))('SSO users and passwords on %s', (_name, makeTarget) => {
+  let sp: SsoPlatform;
   let p: Platform;
   let idp: TestIdp;
   let owner = '';
-  const box: { sso: SsoConfig | undefined } = { sso: undefined };
 
   /** A whole SSO sign-in as the IdP account, through start, the IdP, the callback and the exchange: the session token. */
   async function ssoSession(account: string): Promise<string> {
@@ -40,21 +36,11 @@ describe.each(TARGETS.map((t) => [t().name, t] as const))('SSO users and passwor
     (await p.db.query<{ n: number }>("SELECT count(*)::int AS n FROM audit_log WHERE action = 'user.login-failed' AND resource_key = $1", [userId])).rows[0]!.n;
 
   beforeAll(async () => {
-    idp = await startTestIdp([{ clientId: 'xp', clientSecret: SECRET, redirectUri: REDIRECT }]);
-    box.sso = loadSsoConfig({ XP_SSO_ISSUER: idp.issuer, XP_SSO_CLIENT_ID: 'xp', XP_SSO_CLIENT_SECRET: SECRET, XP_SSO_NAME: 'Okta' }, { redirectUrl: REDIRECT })!;
-    p = await startPlatform(makeTarget(), {
-      deps: (d) => ({
-        ...d,
-        get sso() {
-          return box.sso;
-        },
-      }),
-    });
-    owner = await p.login(OWNER.email, OWNER.password);
+    sp = await startSsoPlatform(makeTarget());
+    ({ p, idp, owner } = sp);
   });
   afterAll(async () => {
-    await p.close();
-    await idp.close();
+    await sp.close();
   });
 
   it('says a password user has a password and is not linked to the IdP', async () => {
@@ -104,13 +90,13 @@ describe.each(TARGETS.map((t) => [t().name, t] as const))('SSO users and passwor
   it('names single sign-on when SSO was turned off since', async () => {
     idp.accounts.set('sid-sub', { email: 'sid@example.com', email_verified: true, name: 'Sid' });
     const sid = await ssoSession('sid-sub');
-    box.sso = undefined;
+    sp.box.sso = undefined;
     try {
       const res = await p.request('PUT', '/api/v1/me/password', { token: sid, body: { currentPassword: 'x', newPassword: NEW_PASSWORD } });
 
       expect([res.status, res.body.error.message]).toEqual([409, 'you have no password to change: you sign in with single sign-on. If you need a password as well, an administrator can set one (reset password)']);
     } finally {
-      box.sso = loadSsoConfig({ XP_SSO_ISSUER: idp.issuer, XP_SSO_CLIENT_ID: 'xp', XP_SSO_CLIENT_SECRET: SECRET, XP_SSO_NAME: 'Okta' }, { redirectUrl: REDIRECT })!;
+      sp.box.sso = sp.base;
     }
   });
 

@@ -1,30 +1,26 @@
 import { createHash } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SSO_ERROR_REASONS } from '@xp/shared';
-import { loadSsoConfig } from '../../auth/sso-config.js';
 import { SSO_EXCHANGE_COOKIES_MAX, SSO_PENDING_LIMIT, SSO_START_LIMIT } from '../../domain/sso.js';
 import type { SsoConfig } from '../../auth/sso-config.js';
 import { TARGETS } from '../../store/__tests__/test-databases.js';
 import type { Platform } from './harness.js';
-import { INVITED_PASSWORD, OWNER, signedInAs, startPlatform } from './harness.js';
-import { startTestIdp } from './sso-idp.js';
+import { INVITED_PASSWORD, OWNER, signedInAs } from './harness.js';
 import type { TestIdp } from './sso-idp.js';
-
-// In-process requests come from http://localhost: the redirect URL's origin, so no loopback hop.
-const REDIRECT = 'http://localhost/api/v1/auth/sso/callback';
-const SECRET = 'the-client-secret-of-the-test-rp';
+import { SSO_REDIRECT as REDIRECT, SSO_SECRET as SECRET, afterOf, auditOf as auditIn, ssoCounts, startSsoPlatform } from './sso-harness.js';
+import type { SsoPlatform } from './sso-harness.js';
 
 type Response = Awaited<ReturnType<Platform['request']>>;
 
 describe.each(TARGETS.map((t) => [t().name, t] as const))('single sign-on with OpenID Connect on %s', (_name, makeTarget) => {
+  let sp: SsoPlatform;
   let p: Platform;
   let idp: TestIdp;
   let owner = '';
   let base: SsoConfig;
-  const box: { sso: SsoConfig | undefined } = { sso: undefined };
+  let box: { sso: SsoConfig | undefined };
 
-  const config = (env: Record<string, string> = {}): SsoConfig =>
-    loadSsoConfig({ XP_SSO_ISSUER: idp.issuer, XP_SSO_CLIENT_ID: 'xp', XP_SSO_CLIENT_SECRET: SECRET, XP_SSO_NAME: 'Okta', ...env }, { redirectUrl: REDIRECT })!;
+  const config = (env: Record<string, string> = {}): SsoConfig => sp.config(env);
 
   /** Starts a sign-in: the IdP URL and its `xp_sso_<16 hex>` cookie (name=value). */
   async function start(): Promise<{ res: Response; idpUrl: string; cookie: string }> {
@@ -62,41 +58,16 @@ describe.each(TARGETS.map((t) => [t().name, t] as const))('single sign-on with O
     return res.body.token as string;
   }
 
-  const counts = async (): Promise<{ sessions: number; codes: number }> => ({
-    sessions: (await p.db.query<{ n: number }>('SELECT count(*)::int AS n FROM sessions')).rows[0]!.n,
-    codes: (await p.db.query<{ n: number }>('SELECT count(*)::int AS n FROM sso_codes')).rows[0]!.n,
-  });
-
-  const auditOf = async (action: string, resourceKey?: string): Promise<string[]> =>
-    (
-      await p.db.query<{ diff: unknown }>(`SELECT diff FROM audit_log WHERE action = $1${resourceKey === undefined ? '' : ' AND resource_key = $2'} ORDER BY id`, resourceKey === undefined ? [action] : [action, resourceKey])
-    ).rows.map((r) => JSON.stringify(r.diff));
-
-  /** The `after` of an entry made without a `before` (its diff adds the whole value at the root). */
-  const afterOf = (diff: string): Record<string, unknown> => (JSON.parse(diff) as { path: string; to: Record<string, unknown> }[]).find((op) => op.path === '')!.to;
+  const counts = (): Promise<{ sessions: number; codes: number }> => ssoCounts(p);
+  const auditOf = (action: string, resourceKey?: string): Promise<string[]> => auditIn(p, action, resourceKey);
 
   beforeAll(async () => {
-    idp = await startTestIdp([
-      { clientId: 'xp', clientSecret: SECRET, redirectUri: REDIRECT },
-      { clientId: 'xp-public', redirectUri: REDIRECT },
-    ]);
-    base = config();
-    box.sso = base;
-    p = await startPlatform(makeTarget(), {
-      // Request bodies in the log too (COLLECT_REQUEST_BODY=true): the exchange's code must not show there either.
-      app: { requestLog: { collectBody: true } },
-      deps: (d) => ({
-        ...d,
-        get sso() {
-          return box.sso;
-        },
-      }),
-    });
-    owner = await p.login(OWNER.email, OWNER.password);
+    // Request bodies in the log too (COLLECT_REQUEST_BODY=true): the exchange's code must not show there either.
+    sp = await startSsoPlatform(makeTarget(), { collectBody: true });
+    ({ p, idp, owner, base, box } = sp);
   });
   afterAll(async () => {
-    await p.close();
-    await idp.close();
+    await sp.close();
   });
 
   it('says whether SSO is on, and who may use a password', async () => {

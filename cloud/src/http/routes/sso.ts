@@ -4,8 +4,9 @@ import type { Context } from 'hono';
 import { SSO_ERROR_REASONS } from '@xp/shared';
 import { isLoopbackUrl } from '../../auth/sso-config.js';
 import type { Services } from '../../domain/services.js';
-import { SSO_CODE_REFUSED, SSO_COOKIE_PATH, SSO_COOKIE_PREFIX, SSO_EXCHANGE_COOKIES_MAX, SSO_LOGIN_TTL_MS, SsoService } from '../../domain/sso.js';
+import { SSO_APP_CALLBACK_PATH, SSO_CODE_REFUSED, SSO_COOKIE_PATH, SSO_COOKIE_PREFIX, SSO_EXCHANGE_COOKIES_MAX, SSO_LOGIN_TTL_MS, SsoService } from '../../domain/sso.js';
 import { errorSchema, route } from '../api.js';
+import { queryInt } from './common.js';
 import { userSchema, userView } from './accounts.js';
 import type { AnyRoute } from '../api.js';
 
@@ -30,8 +31,40 @@ const callbackQuery = z.looseObject({
   iss: z.string().optional().meta({ description: "The issuer (RFC 9207), checked when the IdP sends it" }),
 });
 
+/** A desktop app's challenge: base64url (no padding) of a SHA-256, 43 characters. */
+const APP_CHALLENGE = /^[A-Za-z0-9_-]{43}$/;
+/** A desktop app's verifier, as PKCE's (RFC 7636): 43–128 unreserved characters. */
+const APP_VERIFIER = /^[A-Za-z0-9._~-]{43,128}$/;
+
+const startKnown = {
+  app_port: queryInt(1024, 65535)
+    .optional()
+    .describe(`A desktop app's sign-in: the port of its listener on 127.0.0.1, where the callback sends the outcome (\`${SSO_APP_CALLBACK_PATH}?code=…\` or \`?error=…\`); with app_challenge`),
+  app_challenge: z
+    .string()
+    .regex(APP_CHALLENGE, 'must be 43 base64url characters (A-Z a-z 0-9 - _): base64url(SHA-256(verifier)), without padding')
+    .optional()
+    .describe("A desktop app's sign-in: base64url(SHA-256(verifier)) of a verifier the app keeps, to trade the one-time code with; with app_port"),
+};
+
+/**
+ * The start's parameters: none (the web console's sign-in), or both of a desktop app's (RFC 8252).
+ * A client that sends one without the other is buggy: refused, naming the missing one.
+ */
+export const ssoStartQuery = z.strictObject(startKnown).superRefine((query, ctx) => {
+  if ((query.app_port === undefined) !== (query.app_challenge === undefined)) {
+    const missing = query.app_port === undefined ? 'app_port' : 'app_challenge';
+    ctx.addIssue({ code: 'custom', path: [missing], message: `required with ${missing === 'app_port' ? 'app_challenge' : 'app_port'} (a desktop app's sign-in sends both)` });
+  }
+});
+
 export const ssoExchangeSchema = z.strictObject({
-  code: z.string().min(1).max(512).meta({ description: 'The one-time code of the callback\'s redirect (`/#sso-code=<code>`)' }),
+  code: z.string().min(1).max(512).meta({ description: 'The one-time code of the callback\'s redirect (`/#sso-code=<code>`, or `?code=` at a desktop app\'s listener)' }),
+  verifier: z
+    .string()
+    .regex(APP_VERIFIER, 'must be 43 to 128 characters of A-Z a-z 0-9 . _ ~ -')
+    .optional()
+    .meta({ description: "A desktop app's sign-in: the verifier whose base64url(SHA-256) was the start's app_challenge; its code needs it (and no cookie). It never replaces a browser sign-in's cookie" }),
 });
 
 /** A sign-in's `xp_sso_<16 hex>` cookie: its browser binding (Secure when the redirect URL is https). */
@@ -54,7 +87,8 @@ function loopbackHop(c: Context, redirectUrl: string): string | undefined {
   } catch {
     return undefined;
   }
-  return isLoopbackUrl(target) && isLoopbackUrl(here) && here.host !== target.host ? `${target.origin}${SSO_COOKIE_PATH}/start` : undefined;
+  // With the query (a desktop app's app_port and app_challenge), already validated by the route.
+  return isLoopbackUrl(target) && isLoopbackUrl(here) && here.host !== target.host ? `${target.origin}${SSO_COOKIE_PATH}/start${here.search}` : undefined;
 }
 
 export function ssoRoutes(s: Services): AnyRoute[] {
@@ -76,20 +110,23 @@ export function ssoRoutes(s: Services): AnyRoute[] {
       path: '/api/v1/auth/sso/start',
       tag: 'Auth',
       summary: "Start a single sign-on: a redirect to the identity provider's sign-in page",
-      description: `For a full-page navigation of the browser. Sets the sign-in's own \`${SSO_COOKIE_PREFIX}<first 16 hex of SHA-256(state)>\` cookie (its browser binding: HttpOnly, SameSite=Lax, Path=${SSO_COOKIE_PATH}, ${String(SSO_LOGIN_TTL_MS / 60_000)} minutes; Secure when the redirect URL is https; a sign-in in a second tab has its own) and redirects to the IdP's authorization endpoint (authorization code with PKCE S256, state and nonce; scope openid email profile). An IdP that cannot be reached redirects to \`/#sso-error=idp-unavailable\`; past the per-address limit, or with too many sign-ins pending, to \`/#sso-error=busy\` (never a JSON error: this is a page navigation).`,
+      description: `For a full-page navigation of the browser. Sets the sign-in's own \`${SSO_COOKIE_PREFIX}<first 16 hex of SHA-256(state)>\` cookie (its browser binding: HttpOnly, SameSite=Lax, Path=${SSO_COOKIE_PATH}, ${String(SSO_LOGIN_TTL_MS / 60_000)} minutes; Secure when the redirect URL is https; a sign-in in a second tab has its own) and redirects to the IdP's authorization endpoint (authorization code with PKCE S256, state and nonce; scope openid email profile). An IdP that cannot be reached redirects to \`/#sso-error=idp-unavailable\`; past the per-address limit, or with too many sign-ins pending, to \`/#sso-error=busy\` (never a JSON error: this is a page navigation). A desktop app (RFC 8252) opens it in the system browser with \`app_port\` and \`app_challenge\` (both or neither: 400 VALIDATION_FAILED naming the parameter otherwise, as for any other parameter): the callback then sends the outcome to \`http://127.0.0.1:<app_port>${SSO_APP_CALLBACK_PATH}\` (so do this start's own \`busy\` and \`idp-unavailable\`, as \`?error=<reason>\`), and the code is traded with the challenge's \`verifier\` instead of the cookie.`,
       auth: false,
+      query: ssoStartQuery,
       responses: {
         302: { description: "To the IdP's authorization endpoint (or back to the console with `#sso-error=idp-unavailable`)", headers: ['Location', 'Set-Cookie'] },
+        400: { description: 'VALIDATION_FAILED: a bad app_port or app_challenge, only one of them, or another parameter', schema: errorSchema },
         404: { description: 'SSO_DISABLED: single sign-on is not configured', schema: errorSchema },
       },
-      errors: [404],
+      errors: [400, 404],
       handler: async (req) => {
         const config = sso().config;
         const hop = config === undefined ? undefined : loopbackHop(req.context, config.redirectUrl);
         if (hop !== undefined) {
           return { status: 302, headers: { Location: hop, 'Cache-Control': 'no-store' } };
         }
-        const started = await sso().start({ ip: req.ip });
+        const { app_port: port, app_challenge: challenge } = req.query;
+        const started = await sso().start({ ip: req.ip }, port === undefined || challenge === undefined ? undefined : { port, challenge });
         return {
           status: 302,
           headers: {
@@ -104,15 +141,16 @@ export function ssoRoutes(s: Services): AnyRoute[] {
       method: 'get',
       path: '/api/v1/auth/sso/callback',
       tag: 'Auth',
-      summary: "The identity provider's redirect back: always a redirect to the console",
-      description: `Never an error page: a redirect to \`/#sso-code=<one-time code>\` (trade it with POST /api/v1/auth/sso/exchange within 60 seconds, from the same browser) or \`/#sso-error=<reason>\`, reason one of ${SSO_ERROR_REASONS.map((r) => `\`${r}\``).join(', ')}. Needs the state's \`${SSO_COOKIE_PREFIX}*\` cookie of the start: without it the state is left as it is (\`expired\`). Checks: the state (single use, this browser's), PKCE, the ID token (signature, iss, aud, exp, nonce), a verified email in an allowed domain. Finds the user by the IdP's (iss, sub), else by email (and links them), else creates them with the default (or mapped) role.`,
+      summary: "The identity provider's redirect back: always a redirect to the console (or to the desktop app that started the sign-in)",
+      description: `Never an error page: a redirect to \`/#sso-code=<one-time code>\` (trade it with POST /api/v1/auth/sso/exchange within 60 seconds, from the same browser) or \`/#sso-error=<reason>\`, reason one of ${SSO_ERROR_REASONS.map((r) => `\`${r}\``).join(', ')}. For a desktop app's sign-in (started with \`app_port\`), once its state is identified, to \`http://127.0.0.1:<app_port>${SSO_APP_CALLBACK_PATH}?code=<one-time code>\` or \`?error=<reason>\` instead (and its cookie is cleared); an unknown or expired state still goes to the console. Needs the state's \`${SSO_COOKIE_PREFIX}*\` cookie of the start: without it the state is left as it is (\`expired\`). Checks: the state (single use, this browser's), PKCE, the ID token (signature, iss, aud, exp, nonce), a verified email in an allowed domain. Finds the user by the IdP's (iss, sub), else by email (and links them), else creates them with the default (or mapped) role.`,
       auth: false,
       query: callbackQuery,
-      responses: { 302: { description: 'To the console, with the outcome in the fragment', headers: ['Location'] } },
+      responses: { 302: { description: "To the console, with the outcome in the fragment (or to a desktop app's listener, in the query)", headers: ['Location', 'Set-Cookie'] } },
       handler: async (req) => {
         const query = Object.fromEntries(Object.entries(req.query as Record<string, unknown>).filter((e): e is [string, string] => typeof e[1] === 'string'));
         const done = await sso().callback(query, getCookie(req.context), { ip: req.ip, client: req.client });
-        return { status: 302, headers: { Location: done.location, 'Cache-Control': 'no-store' } };
+        const clear = done.clearCookie === undefined ? {} : { 'Set-Cookie': cookie(done.clearCookie, '', 0, isHttps(sso().config?.redirectUrl)) };
+        return { status: 302, headers: { Location: done.location, 'Cache-Control': 'no-store', ...clear } };
       },
     }),
     route({
@@ -120,7 +158,7 @@ export function ssoRoutes(s: Services): AnyRoute[] {
       path: '/api/v1/auth/sso/exchange',
       tag: 'Auth',
       summary: 'Trade the one-time code of a single sign-on for a session, as login answers',
-      description: `Needs the \`${SSO_COOKIE_PREFIX}*\` cookie of the browser that started the sign-in (the first ${String(SSO_EXCHANGE_COOKIES_MAX)} of the request's are looked at), and clears it. The code works once, for 60 seconds: 401 UNAUTHENTICATED "${SSO_CODE_REFUSED}" otherwise (also without the cookie, or with another browser's, which leave the code for its browser).`,
+      description: `Needs the \`${SSO_COOKIE_PREFIX}*\` cookie of the browser that started the sign-in (the first ${String(SSO_EXCHANGE_COOKIES_MAX)} of the request's are looked at), and clears it. A desktop app's code (its start had \`app_challenge\`) needs \`verifier\` instead, whose base64url(SHA-256) is that challenge; no cookie is looked at. A verifier never replaces a browser code's cookie. The code works once, for 60 seconds: 401 UNAUTHENTICATED "${SSO_CODE_REFUSED}" otherwise (also without its proof, or with another's, which leave the code for its rightful holder).`,
       auth: false,
       body: ssoExchangeSchema,
       responses: {
@@ -133,11 +171,11 @@ export function ssoRoutes(s: Services): AnyRoute[] {
       handler: async (req) => {
         const config = sso().config;
         // A refusal clears nothing: the request's other xp_sso_* cookies are other tabs' sign-ins.
-        const result = await sso().exchange(req.body.code, getCookie(req.context), { ip: req.ip, client: req.client });
+        const result = await sso().exchange(req.body.code, req.body.verifier, getCookie(req.context), { ip: req.ip, client: req.client });
         return {
           status: 200,
           body: { token: result.token, expiresAt: result.expiresAt, user: userView(result.user) },
-          headers: { 'Cache-Control': 'no-store', 'Set-Cookie': cookie(result.cookie, '', 0, isHttps(config?.redirectUrl)) },
+          headers: { 'Cache-Control': 'no-store', ...(result.cookie === undefined ? {} : { 'Set-Cookie': cookie(result.cookie, '', 0, isHttps(config?.redirectUrl)) }) },
         };
       },
     }),

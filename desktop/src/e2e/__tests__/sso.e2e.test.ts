@@ -48,7 +48,10 @@ async function startIdp(redirectUrl: string): Promise<{ issuer: string; server: 
     cookies: { keys: [randomBytes(16).toString('hex')] },
     features: { devInteractions: { enabled: true } },
   });
-  server.on('request', provider.callback());
+  const handle = provider.callback();
+  server.on('request', (req, res) => {
+    void handle(req, res);
+  });
   return { issuer, server };
 }
 

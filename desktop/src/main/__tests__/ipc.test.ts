@@ -1,12 +1,13 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { InvokeChannel } from '../../ipc-contract.js';
 import { UntrustedSenderError, isTrustedSender, profileHandlers, registerIpc } from '../ipc.js';
 import type { IpcHandlers, IpcMainLike, IpcSender } from '../ipc.js';
 import { ProfileError, ProfileStore } from '../profiles.js';
 import type { TokenCipher } from '../profiles.js';
+import { SsoSignInController } from '../sso-loopback.js';
 
 /** ipcMain stand-in (Electron cannot start here): keeps the registered listeners to call them. */
 function fakeIpcMain() {
@@ -36,6 +37,8 @@ function handlers(calls: unknown[][]): IpcHandlers {
     [InvokeChannel.SelectProfile]: () => Promise.reject(new Error('EACCES: /home/me/.config/xp/profiles.json')),
     [InvokeChannel.SetToken]: record(true),
     [InvokeChannel.HasToken]: record(true),
+    [InvokeChannel.SsoSignIn]: record({ status: 'cancelled' }),
+    [InvokeChannel.SsoCancel]: record(false),
   };
 }
 
@@ -72,6 +75,8 @@ describe('IPC registration', () => {
     registerIpc(fake.ipc, handlers(calls));
 
     await expect(fake.call(InvokeChannel.SetToken, url, 'planted')).rejects.toBeInstanceOf(UntrustedSenderError);
+    await expect(fake.call(InvokeChannel.SsoSignIn, url)).rejects.toBeInstanceOf(UntrustedSenderError);
+    await expect(fake.call(InvokeChannel.SsoCancel, url)).rejects.toBeInstanceOf(UntrustedSenderError);
     expect(calls).toEqual([]);
   });
 
@@ -81,6 +86,7 @@ describe('IPC registration', () => {
     registerIpc(fake.ipc, handlers(calls));
 
     await expect(fake.callFromSubframe(InvokeChannel.SetToken, 'xp-app://console/index.html', 'planted')).rejects.toBeInstanceOf(UntrustedSenderError);
+    await expect(fake.callFromSubframe(InvokeChannel.SsoSignIn, 'xp-app://console/index.html')).rejects.toBeInstanceOf(UntrustedSenderError);
     expect(calls).toEqual([]);
   });
 
@@ -116,10 +122,39 @@ describe('the bridge as the page gets it (main.ts wiring, real profile store)', 
     const dir = await mkdtemp(path.join(tmpdir(), 'xp-ipc-'));
     const store = new ProfileStore(dir, keychain);
     const fake = fakeIpcMain();
-    registerIpc(fake.ipc, profileHandlers(store));
+    /** What the app opened in the system browser. */
+    const opened: string[] = [];
+    const sso = new SsoSignInController({ openExternal: (url) => { opened.push(url); } });
+    registerIpc(fake.ipc, profileHandlers(store, sso));
     const call = (channel: string, ...args: unknown[]) => fake.call(channel, 'xp-app://console/index.html#/flags', ...args);
-    return { dir, store, fake, call };
+    return { dir, store, fake, call, opened, sso };
   }
+
+  it("signs in with SSO at the active profile's API, whatever URL the page sends, and cancels on request", async () => {
+    const { dir, call, opened, sso } = await page();
+    await call(InvokeChannel.SaveProfile, { id: 'prod', name: 'Production', apiUrl: 'https://xp.corp.example/console-api' });
+    await call(InvokeChannel.SelectProfile, 'prod');
+
+    const outcome = call(InvokeChannel.SsoSignIn, 'https://attacker.example/') as Promise<unknown>;
+    await vi.waitFor(() => { expect(opened).toHaveLength(1); });
+    const start = new URL(opened[0]!);
+    expect(`${start.origin}${start.pathname}`).toBe('https://xp.corp.example/console-api/api/v1/auth/sso/start');
+
+    expect(await call(InvokeChannel.SsoCancel)).toBe(true);
+    expect(await outcome).toEqual({ status: 'cancelled' });
+    expect(await call(InvokeChannel.SsoCancel)).toBe(false);
+    expect(sso.cancel()).toBe(false);
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it('tells the page why an SSO sign-in could not start (the browser would not open)', async () => {
+    const dir = await mkdtemp(path.join(tmpdir(), 'xp-ipc-'));
+    const fake = fakeIpcMain();
+    registerIpc(fake.ipc, profileHandlers(new ProfileStore(dir, keychain), new SsoSignInController({ openExternal: () => Promise.reject(new Error('xdg-open: not found at /usr/bin')) })));
+
+    await expect(fake.call(InvokeChannel.SsoSignIn, 'xp-app://console/index.html')).rejects.toThrow(/^the system browser could not be opened for single sign-on$/);
+    await rm(dir, { recursive: true, force: true });
+  });
 
   it('gives no channel that answers with a token, stored or just set', async () => {
     const { dir, store, fake, call } = await page();
@@ -130,7 +165,8 @@ describe('the bridge as the page gets it (main.ts wiring, real profile store)', 
     // Whatever a script in the page sends on every channel, no answer or error carries the token
     // (SetToken is sent once, with the same token: on other values it would only replace it).
     const answers: unknown[] = [await call(InvokeChannel.SetToken, 'xps_PRODUCTION_SECRET')];
-    for (const channel of [...fake.handlers.keys()].filter((c) => c !== InvokeChannel.SetToken)) {
+    // (SsoSignIn waits for a browser: it has its own test.)
+    for (const channel of [...fake.handlers.keys()].filter((c) => c !== InvokeChannel.SetToken && c !== InvokeChannel.SsoSignIn)) {
       for (const args of [[], ['prod'], ['local'], [{ id: 'prod', name: 'P', apiUrl: 'https://xp.corp.example' }]]) {
         answers.push(await Promise.resolve(call(channel, ...args)).catch((e: unknown) => (e instanceof Error ? e.message : e)));
       }

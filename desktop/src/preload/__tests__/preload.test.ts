@@ -14,13 +14,15 @@ async function loadPreload() {
   const { outputText } = ts.transpileModule(source, { compilerOptions: { module: ts.ModuleKind.CommonJS, target: ts.ScriptTarget.ES2022 } });
   const exposed = new Map<string, Record<string, (...args: unknown[]) => unknown>>();
   const invoked: string[] = [];
+  const sent: unknown[][] = [];
   const electron = {
     contextBridge: {
       exposeInMainWorld: (name: string, api: Record<string, (...args: unknown[]) => unknown>) => exposed.set(name, api),
     },
     ipcRenderer: {
-      invoke: (channel: string) => {
+      invoke: (channel: string, ...args: unknown[]) => {
         invoked.push(channel);
+        sent.push([channel, ...args]);
         return Promise.resolve(null);
       },
       on: () => undefined,
@@ -29,7 +31,7 @@ async function loadPreload() {
   };
   const module = { exports: {} };
   runInNewContext(outputText, { module, exports: module.exports, require: (id: string) => (id === 'electron' ? electron : undefined) });
-  return { exposed, invoked };
+  return { exposed, invoked, sent };
 }
 
 describe('preload bridge', () => {
@@ -37,7 +39,7 @@ describe('preload bridge', () => {
     const { exposed } = await loadPreload();
 
     expect([...exposed.keys()]).toEqual(['xp']);
-    expect(Object.keys(exposed.get('xp')!).sort()).toEqual(['hasToken', 'listProfiles', 'onDeepLink', 'onMenu', 'removeProfile', 'saveProfile', 'selectProfile', 'setToken']);
+    expect(Object.keys(exposed.get('xp')!).sort()).toEqual(['hasToken', 'listProfiles', 'onDeepLink', 'onMenu', 'removeProfile', 'saveProfile', 'selectProfile', 'setToken', 'ssoCancel', 'ssoSignIn']);
   });
 
   it('sends each call on its contract channel, and reaches every channel of the contract', async () => {
@@ -51,5 +53,17 @@ describe('preload bridge', () => {
     }
 
     expect(invoked.sort()).toEqual(Object.values(InvokeChannel).sort());
+  });
+});
+
+describe('preload SSO capabilities', () => {
+  it('send no URL or other argument to main, whatever the page passes', async () => {
+    const { exposed, sent } = await loadPreload();
+    const xp = exposed.get('xp')!;
+
+    await xp.ssoSignIn!('https://attacker.example/');
+    await xp.ssoCancel!('x');
+
+    expect(sent).toEqual([[InvokeChannel.SsoSignIn], [InvokeChannel.SsoCancel]]);
   });
 });

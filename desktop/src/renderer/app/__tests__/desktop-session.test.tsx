@@ -30,6 +30,8 @@ function installBridge(signedIn: boolean): { calls: string[] } {
       calls.push('hasToken');
       return Promise.resolve(hasToken);
     },
+    ssoSignIn: () => Promise.resolve({ status: 'cancelled' }),
+    ssoCancel: () => Promise.resolve(false),
     onDeepLink: () => () => undefined,
     onMenu: () => () => undefined,
   };

@@ -1,8 +1,8 @@
-import { useEffect, useId, useState } from 'react';
-import type { ReactNode, SyntheticEvent } from 'react';
+import { useEffect, useId, useRef, useState } from 'react';
+import type { ReactNode, RefObject, SyntheticEvent } from 'react';
 import { ApiError, PASSWORD_CHANGE_REQUIRED, SSO_ERROR_REASONS, SSO_REQUIRED } from '@xp/shared';
 import type { Me, SsoErrorReason, SsoInfo, XpApiClient } from '@xp/shared';
-import type { ProfileView } from '../../../ipc-contract.js';
+import type { ProfileView, SsoSignInOutcome, XpBridge } from '../../../ipc-contract.js';
 import { pageApiUrl } from '../../app/session.js';
 import { desktopBridge } from '../../lib/bridge.js';
 import { Dialog, FormError, errorMessage } from '../../lib/ui.js';
@@ -104,13 +104,9 @@ function useSignIn(client: XpApiClient, onSignedIn: (token: string) => Promise<v
 
 /**
  * The login's 403 SSO_REQUIRED (the right password of someone who must sign in with the identity
- * provider) as what to do instead: the SSO button of this screen, or the web console in the desktop
- * app, which has no SSO button.
+ * provider) as what to do instead: the SSO button of this screen (the desktop app has one too).
  */
 function ssoRequiredMessage(err: ApiError, sso: SsoInfo | null): string {
-  if (desktopBridge() !== undefined) {
-    return `${err.message}. The desktop app signs in with a password only: sign in with SSO in the web console instead.`;
-  }
   if (sso === null || !sso.enabled) {
     return err.message;
   }
@@ -138,14 +134,16 @@ export function ssoErrorMessage(reason: string): string {
 
 /**
  * `GET /api/v1/auth/sso`: null while asked, and when SSO is off, the API does not know the route
- * (an older server) or does not answer — the password form is then all there is. The desktop app
- * does not ask: its page cannot go to an identity provider and back; nor does anyone when `ask` is false.
+ * (an older server) or does not answer — the password form is then all there is. Nobody asks when
+ * `ask` is false. The desktop app asks its active connection's API through its /api proxy, again
+ * when `connection` (the active profile's id) changes.
  */
-function useSsoInfo(client: XpApiClient, ask = true): SsoInfo | null {
-  const inDesktop = desktopBridge() !== undefined;
+function useSsoInfo(client: XpApiClient, ask = true, connection?: string): SsoInfo | null {
   const [info, setInfo] = useState<SsoInfo | null>(null);
   useEffect(() => {
-    if (inDesktop || !ask) {
+    // Another connection (desktop) is another API: its answer, not the last one's.
+    setInfo(null);
+    if (!ask) {
       return undefined;
     }
     let cancelled = false;
@@ -160,8 +158,142 @@ function useSsoInfo(client: XpApiClient, ask = true): SsoInfo | null {
     return () => {
       cancelled = true;
     };
-  }, [client, inDesktop, ask]);
+  }, [client, ask, connection]);
   return info;
+}
+
+/** What the desktop app says when the browser did not come back within the API's 10 minutes. */
+export const SSO_TIMEOUT_MESSAGE = 'The sign-in in your browser took too long (more than 10 minutes), so the app stopped waiting. Sign in again.';
+
+interface DesktopSso {
+  /** The browser is open at the identity provider; the app waits for it. */
+  readonly waiting: boolean;
+  /** The browser came back with a code: the app is exchanging it for a session. */
+  readonly finishing: boolean;
+  readonly error: string | null;
+  readonly start: () => void;
+  readonly cancel: () => void;
+}
+
+/**
+ * Single sign-on in the desktop app (RFC 8252): main opens the system browser at the active
+ * connection's SSO start and waits on 127.0.0.1 for the code, which the page exchanges with main's
+ * verifier through the /api proxy. The page stays as it is meanwhile (drafts too). `sameUser` (the
+ * session-expired dialog) refuses a session of another person: the screens are that person's.
+ * Leaving the screen while waiting cancels the wait.
+ */
+function useDesktopSso(bridge: XpBridge | undefined, client: XpApiClient, onSignedIn: (token: string) => Promise<void>, sameUser?: string): DesktopSso {
+  const [waiting, setWaiting] = useState(false);
+  const [finishing, setFinishing] = useState(false);
+  const [error, setError] = useState<string | null>(null);
+  const live = useRef({ mounted: true, waiting: false });
+  useEffect(() => {
+    const state = live.current;
+    state.mounted = true;
+    return () => {
+      state.mounted = false;
+      if (state.waiting && bridge !== undefined) {
+        void bridge.ssoCancel().catch(() => undefined);
+      }
+    };
+  }, [bridge]);
+
+  const finish = async (outcome: SsoSignInOutcome): Promise<void> => {
+    switch (outcome.status) {
+      case 'code': {
+        setFinishing(true);
+        try {
+          const { token, user } = await client.ssoExchange(outcome.code, outcome.verifier);
+          if (sameUser !== undefined && user.id !== sameUser) {
+            setError(`You signed in as ${user.email}, not as the person whose session expired. Sign out first to switch accounts.`);
+            return;
+          }
+          await onSignedIn(token);
+        } catch (e) {
+          if (live.current.mounted) {
+            setError(e instanceof ApiError && e.status === 401 ? ssoErrorMessage('expired') : `Single sign-on could not be completed: ${errorMessage(e)}`);
+          }
+        } finally {
+          if (live.current.mounted) {
+            setFinishing(false);
+          }
+        }
+        return;
+      }
+      case 'error':
+        setError(ssoErrorMessage(outcome.reason));
+        return;
+      case 'timeout':
+        setError(SSO_TIMEOUT_MESSAGE);
+        return;
+      case 'cancelled':
+        return;
+    }
+  };
+
+  const start = (): void => {
+    if (bridge === undefined) {
+      return;
+    }
+    setError(null);
+    setWaiting(true);
+    live.current.waiting = true;
+    bridge.ssoSignIn().then(
+      async (outcome) => {
+        live.current.waiting = false;
+        if (!live.current.mounted) {
+          return;
+        }
+        setWaiting(false);
+        await finish(outcome);
+      },
+      (e: unknown) => {
+        live.current.waiting = false;
+        if (live.current.mounted) {
+          setWaiting(false);
+          setError(errorMessage(e));
+        }
+      },
+    );
+  };
+  const cancel = (): void => {
+    if (bridge !== undefined) {
+      void bridge.ssoCancel().catch(() => undefined);
+    }
+  };
+  return { waiting, finishing, error, start, cancel };
+}
+
+/** The desktop app's wait for the browser: what to do there, and a way to stop waiting (focused: it replaced the button pressed). */
+function SsoWaiting({ name, onCancel }: { name: string; onCancel: () => void }): ReactNode {
+  const cancel = useRef<HTMLButtonElement>(null);
+  useEffect(() => {
+    cancel.current?.focus();
+  }, []);
+  return (
+    <div className="sso-waiting">
+      <p role="status">Finish signing in in your browser.</p>
+      <p className="muted small">A tab opened at {name} in your system browser. Come back here once it says you are signed in.</p>
+      <button type="button" ref={cancel} onClick={onCancel}>
+        Cancel
+      </button>
+    </div>
+  );
+}
+
+/** The SSO button, focused again when a wait for the browser ends without a session (it replaces the Cancel button that had focus). */
+function useFocusAfterWait(waiting: boolean): RefObject<HTMLButtonElement | null> {
+  const button = useRef<HTMLButtonElement>(null);
+  const waited = useRef(false);
+  useEffect(() => {
+    if (waiting) {
+      waited.current = true;
+    } else if (waited.current) {
+      waited.current = false;
+      button.current?.focus();
+    }
+  }, [waiting]);
+  return button;
 }
 
 /** The API's "newPassword too weak: …" in the form's words, naming the field as the form labels it. */
@@ -235,14 +367,20 @@ function ProfileForm({ profile, taken, onSave, onClose }: { profile: ProfileView
   );
 }
 
-/** The desktop app's connection profiles: pick one, add, edit or remove them. */
-function Connections({ bridge }: { bridge: NonNullable<ReturnType<typeof desktopBridge>> }): ReactNode {
+/** The desktop app's connection profiles: pick one, add, edit or remove them; `onActive` hears which one is active (its id and URL). */
+function Connections({ bridge, onActive }: { bridge: NonNullable<ReturnType<typeof desktopBridge>>; onActive?: (key: string) => void }): ReactNode {
   const [profiles, setProfiles] = useState<ProfileView[] | null>(null);
   const [editing, setEditing] = useState<ProfileView | 'new' | null>(null);
   const [error, setError] = useState<string | null>(null);
   useEffect(() => {
     void bridge.listProfiles().then(setProfiles);
   }, [bridge]);
+  const activeKey = profiles === null ? undefined : profiles.filter((p) => p.active).map((p) => `${p.id} ${p.apiUrl}`)[0];
+  useEffect(() => {
+    if (activeKey !== undefined) {
+      onActive?.(activeKey);
+    }
+  }, [activeKey, onActive]);
   if (profiles === null) {
     return null;
   }
@@ -310,20 +448,24 @@ export function ssoStartUrl(): string {
 
 /**
  * Sign-in with email and password; in the desktop app, also picks the connection profile. When the
- * API offers SSO (web console only), a "Sign in with <name>" button goes to the identity provider (a
- * full-page navigation); when SSO is enforced only owners may use a password, so the password form
+ * API offers SSO, a "Sign in with <name>" button goes to the identity provider: a full-page navigation
+ * in the web console, the system browser in the desktop app (which waits for it, cancellable); when SSO is enforced only owners may use a password, so the password form
  * is folded under "Owner sign-in (break-glass)". `notice` is why the last SSO sign-in failed; `goTo`
  * leaves the page for the SSO start (tests record it instead).
  */
 export function SignIn({ client, onSignedIn, themeButton, notice = null, goTo = leavePage }: { client: XpApiClient; onSignedIn: (token: string) => Promise<void>; themeButton: ReactNode; notice?: string | null; goTo?: (url: string) => void }): ReactNode {
   const [email, setEmail] = useState('');
   const [password, setPassword] = useState('');
-  const sso = useSsoInfo(client);
+  const bridge = desktopBridge();
+  /** The desktop app's active connection: SSO is asked of its API once it is known. */
+  const [connection, setConnection] = useState<string | undefined>(undefined);
+  const sso = useSsoInfo(client, bridge === undefined || connection !== undefined, connection);
   const { busy, error, signIn, mustChoose, newPassword, setNewPassword, confirm, setConfirm } = useSignIn(client, onSignedIn, sso);
+  const desktopSso = useDesktopSso(bridge, client, onSignedIn);
+  const ssoButton = useFocusAfterWait(desktopSso.waiting);
   /** Whether the user opened (true) or closed (false) the owners' password form; null until they choose. */
   const [breakGlass, setBreakGlass] = useState<boolean | null>(null);
   const breakGlassId = useId();
-  const bridge = desktopBridge();
 
   const submit = (e: SyntheticEvent): Promise<void> => signIn(e, email.trim(), password);
 
@@ -353,25 +495,36 @@ export function SignIn({ client, onSignedIn, themeButton, notice = null, goTo = 
             {notice}
           </p>
         )}
-        {bridge === undefined ? null : <Connections bridge={bridge} />}
+        {/* Hidden while the browser signs in: the code it brings back is for this connection's API. */}
+        {bridge === undefined || desktopSso.waiting || desktopSso.finishing ? null : <Connections bridge={bridge} onActive={setConnection} />}
         {sso === null ? (
           passwordForm
         ) : (
           <>
-            {/*
-              A full-page navigation to the API, which sends the browser on to the identity provider. Not a
-              native GET form: the console's CSP (form-action 'self') would block the redirect off-origin.
-            */}
-            <form
-              onSubmit={(e) => {
-                e.preventDefault();
-                goTo(ssoStartUrl());
-              }}
-            >
-              <button type="submit" className="primary">
-                Sign in with {ssoName}
-              </button>
-            </form>
+            {desktopSso.waiting ? (
+              <SsoWaiting name={ssoName} onCancel={desktopSso.cancel} />
+            ) : (
+              /*
+                The web console: a full-page navigation to the API, which sends the browser on to the identity
+                provider (not a native GET form: the console's CSP, form-action 'self', would block the redirect
+                off-origin). The desktop app: the system browser, with the code coming back to the main process.
+              */
+              <form
+                onSubmit={(e) => {
+                  e.preventDefault();
+                  if (bridge === undefined) {
+                    goTo(ssoStartUrl());
+                  } else if (!desktopSso.finishing) {
+                    desktopSso.start();
+                  }
+                }}
+              >
+                <button type="submit" className="primary" ref={ssoButton} {...pendingProps(desktopSso.finishing)}>
+                  {desktopSso.finishing ? 'Signing in…' : `Sign in with ${ssoName}`}
+                </button>
+                <FormError message={desktopSso.error} />
+              </form>
+            )}
             {sso.passwordSignIn === 'owners' ? (
               <>
                 <button type="button" className="ghost disclosure" aria-expanded={!folded} aria-controls={breakGlassId} onClick={() => { setBreakGlass(folded); }}>
@@ -404,9 +557,10 @@ export function SignIn({ client, onSignedIn, themeButton, notice = null, goTo = 
  *
  * A person without a password (created at their first SSO sign-in: `hasPassword` false) is not asked
  * for one: they get "Sign in with <name> again", a full-page navigation to the identity provider that
- * loses what is unsaved on the page. A person linked to the IdP who also has a password gets both
- * (the password alone when SSO is enforced and they are an owner; the button alone when enforced
- * and they are not). The desktop app offers no SSO (its page cannot go to an IdP and back).
+ * loses what is unsaved on the page (in the desktop app: the system browser, and the page stays as it
+ * is; a session of another person is refused). A person linked to the IdP who also has a password
+ * gets both (the password alone when SSO is enforced and they are an owner; the button alone when
+ * enforced and they are not).
  */
 export function SessionExpired({ client, user, onSignedIn, onSignOut, goTo = leavePage }: { client: XpApiClient; user: Me; onSignedIn: (token: string) => Promise<void>; onSignOut: () => void; goTo?: (url: string) => void }): ReactNode {
   const email = user.email;
@@ -417,36 +571,43 @@ export function SessionExpired({ client, user, onSignedIn, onSignOut, goTo = lea
   const sso = useSsoInfo(client, noPassword || user.sso === true);
   const { busy, error, signIn, mustChoose, newPassword, setNewPassword, confirm, setConfirm } = useSignIn(client, onSignedIn, sso);
   const submit = (e: SyntheticEvent): Promise<void> => signIn(e, email, password);
-  const inDesktop = desktopBridge() !== undefined;
-  const offerSso = !inDesktop && (noPassword || (user.sso === true && sso !== null));
+  const bridge = desktopBridge();
+  const desktopSso = useDesktopSso(bridge, client, onSignedIn, user.id);
+  const ssoButton = useFocusAfterWait(desktopSso.waiting);
+  const offerSso = noPassword || (user.sso === true && sso !== null);
   const offerPassword = !noPassword && !(offerSso && sso?.passwordSignIn === 'owners' && user.role !== 'owner');
   const ssoName = sso?.name ?? 'SSO';
 
   return (
     <Dialog title="Your session has expired" onClose={onSignOut}>
       {offerPassword ? <p>Sign in again to carry on where you were: unsaved changes stay, and what was being saved is sent once you are signed in.</p> : null}
-      {offerSso ? (
+      {offerSso && desktopSso.waiting ? <SsoWaiting name={ssoName} onCancel={desktopSso.cancel} /> : null}
+      {offerSso && !desktopSso.waiting ? (
         <>
-          {/* A full-page navigation, as on the sign-in screen (the console's CSP blocks an off-origin form redirect). */}
+          {/* Web: a full-page navigation, as on the sign-in screen (the console's CSP blocks an off-origin form redirect). Desktop: the system browser. */}
           <form
             onSubmit={(e) => {
               e.preventDefault();
-              goTo(ssoStartUrl());
+              if (bridge === undefined) {
+                goTo(ssoStartUrl());
+              } else if (!desktopSso.finishing) {
+                desktopSso.start();
+              }
             }}
           >
             <p className="muted small">
               {noPassword ? `You sign in with ${ssoName}. ` : ''}
-              This leaves the page for {ssoName} and brings you back to the console: unsaved changes on this page are lost.
+              {bridge === undefined
+                ? `This leaves the page for ${ssoName} and brings you back to the console: unsaved changes on this page are lost.`
+                : `This opens ${ssoName} in your browser; the app keeps unsaved changes meanwhile.`}
             </p>
-            <button type="submit" className={offerPassword ? undefined : 'primary'}>
-              Sign in with {ssoName} again
+            <button type="submit" className={offerPassword ? undefined : 'primary'} ref={ssoButton} {...pendingProps(desktopSso.finishing)}>
+              {desktopSso.finishing ? 'Signing in…' : `Sign in with ${ssoName} again`}
             </button>
+            <FormError message={desktopSso.error} />
           </form>
           {offerPassword ? <p className="muted small sign-in-or">Or with your password, keeping unsaved changes:</p> : null}
         </>
-      ) : null}
-      {!offerSso && !offerPassword ? (
-        <p role="note">You have no password: you sign in with single sign-on, which the desktop app does not offer. Sign in in the web console, or ask an administrator for a password.</p>
       ) : null}
       {offerPassword ? (
         <form onSubmit={(e) => void submit(e)}>

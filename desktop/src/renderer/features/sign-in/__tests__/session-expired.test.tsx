@@ -5,7 +5,6 @@ import { afterEach, describe, expect, it, vi } from 'vitest';
 import type { Me, SsoInfo } from '@xp/shared';
 import { fakeApi, user } from '../../../test/fake-api.js';
 import type { Responder } from '../../../test/fake-api.js';
-import type { XpBridge } from '../../../../ipc-contract.js';
 import { SessionExpired } from '../sign-in.js';
 
 afterEach(() => {
@@ -99,18 +98,6 @@ describe('the session-expired dialog and single sign-on', () => {
 
     await new Promise((resolve) => setTimeout(resolve, 50));
     expect(screen.getByLabelText('Password')).toBeTruthy();
-    expect(screen.queryByRole('button', { name: /^Sign in with/ })).toBeNull();
-    expect(sent).toEqual([]);
-  });
-
-  it('tells a person without a password in the desktop app (no SSO there) to use the web console, and asks for no password', () => {
-    const bridge: Partial<XpBridge> = { listProfiles: () => Promise.resolve([]) };
-    Object.defineProperty(window, 'xp', { value: bridge, configurable: true });
-    const { client, sent } = ssoApi(OKTA);
-    render(<SessionExpired client={client} user={me({ hasPassword: false, sso: true })} goTo={() => undefined} onSignedIn={() => Promise.resolve()} onSignOut={() => undefined} />);
-
-    expect(screen.getByRole('note').textContent).toContain('Sign in in the web console');
-    expect(screen.queryByLabelText('Password')).toBeNull();
     expect(screen.queryByRole('button', { name: /^Sign in with/ })).toBeNull();
     expect(sent).toEqual([]);
   });

@@ -5,7 +5,6 @@ import { afterEach, describe, expect, it, vi } from 'vitest';
 import type { SsoInfo } from '@xp/shared';
 import { fakeApi, user } from '../../../test/fake-api.js';
 import type { Responder } from '../../../test/fake-api.js';
-import type { XpBridge } from '../../../../ipc-contract.js';
 import { SignIn } from '../sign-in.js';
 
 afterEach(() => {
@@ -85,20 +84,6 @@ describe('sign-in with SSO', () => {
     }
   });
 
-  it('shows no SSO button in the desktop app (its page cannot go to an identity provider), nor asks the API', async () => {
-    const bridge: Partial<XpBridge> = { listProfiles: () => Promise.resolve([{ id: 'local', name: 'Local', apiUrl: 'http://localhost:8000', hasToken: false, active: true }]) };
-    Object.defineProperty(window, 'xp', { value: bridge, configurable: true });
-    const { client, sent } = ssoApi({ enabled: true, name: 'Okta', passwordSignIn: 'owners' });
-    render(<SignIn client={client} themeButton={null} onSignedIn={() => Promise.resolve()} />);
-
-    await screen.findByRole('combobox', { name: 'Connection' });
-    await new Promise((resolve) => setTimeout(resolve, 50));
-    expect(screen.queryByRole('button', { name: /^Sign in with/ })).toBeNull();
-    // Not folded either: the password is the only way in here.
-    expect(screen.getByRole('textbox', { name: 'Email' })).toBeTruthy();
-    expect(sent).toHaveLength(0);
-  });
-
   it('folds the password form under "Owner sign-in (break-glass)" when only owners may use a password, opened by keyboard', async () => {
     const u = userEvent.setup();
     const signedIn: string[] = [];
@@ -151,22 +136,6 @@ describe('sign-in with SSO', () => {
 
     expect((await screen.findByRole('alert')).textContent).toBe('Your organisation signs in with Okta, not with a password: use the "Sign in with Okta" button.');
     expect(signedIn).toBe(false);
-  });
-
-  it('says SSO_REQUIRED in the desktop app as: use the web console', async () => {
-    const u = userEvent.setup();
-    const bridge: Partial<XpBridge> = { listProfiles: () => Promise.resolve([{ id: 'local', name: 'Local', apiUrl: 'http://localhost:8000', hasToken: false, active: true }]) };
-    Object.defineProperty(window, 'xp', { value: bridge, configurable: true });
-    const { client } = fakeApi((req) =>
-      req.path === '/api/v1/auth/login' ? { status: 403, body: { error: { code: 'SSO_REQUIRED', message: 'this organisation signs in with Okta: use Sign in with Okta' } } } : undefined,
-    );
-    render(<SignIn client={client} themeButton={null} onSignedIn={() => Promise.resolve()} />);
-
-    await u.type(screen.getByLabelText('Email'), 'ana@example.com');
-    await u.type(screen.getByLabelText('Password'), 'her old password');
-    await u.click(screen.getByRole('button', { name: 'Sign in' }));
-
-    expect((await screen.findByRole('alert')).textContent).toBe('this organisation signs in with Okta: use Sign in with Okta. The desktop app signs in with a password only: sign in with SSO in the web console instead.');
   });
 
   it('announces why the last SSO sign-in failed', async () => {

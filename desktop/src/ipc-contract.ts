@@ -56,12 +56,21 @@ export const InvokeChannel = {
   HasToken: 'xp:profiles:has-token',
   /**
    * Single sign-on in the system browser (RFC 8252): main opens the active profile's SSO start with a
-   * loopback redirect and answers once the browser comes back (or the wait is cancelled or times out).
-   * No arguments: the URL is never the renderer's to choose.
+   * loopback redirect (replacing any sign-in that waits) and answers once the browser is open, with
+   * the confirmation code the xp site will ask the person to check. No arguments: the URL is never
+   * the renderer's to choose.
    */
-  SsoSignIn: 'xp:sso:sign-in',
+  SsoStart: 'xp:sso:start',
+  /** How the last started SSO sign-in ends: once the browser comes back, or the wait is cancelled or times out. */
+  SsoWait: 'xp:sso:wait',
   /** Stops the waiting SSO sign-in (it answers `cancelled`); true when one was waiting. */
   SsoCancel: 'xp:sso:cancel',
+  /**
+   * Ends a session an SSO exchange made that the page will not use (the session-expired dialog's
+   * sign-in came back as another person): main sends the logout with that token to the active
+   * profile's API (the /api proxy would send the profile's own token instead). True when it ended.
+   */
+  SsoDiscard: 'xp:sso:discard',
 } as const;
 export type InvokeChannel = (typeof InvokeChannel)[keyof typeof InvokeChannel];
 
@@ -73,8 +82,19 @@ export interface InvokeContract {
   [InvokeChannel.SelectProfile]: { args: [id: string]; result: ProfileView[] };
   [InvokeChannel.SetToken]: { args: [token: string | null]; result: boolean };
   [InvokeChannel.HasToken]: { args: []; result: boolean };
-  [InvokeChannel.SsoSignIn]: { args: []; result: SsoSignInOutcome };
+  [InvokeChannel.SsoStart]: { args: []; result: SsoSignInStarted };
+  [InvokeChannel.SsoWait]: { args: []; result: SsoSignInOutcome };
   [InvokeChannel.SsoCancel]: { args: []; result: boolean };
+  [InvokeChannel.SsoDiscard]: { args: [token: string]; result: boolean };
+}
+
+/**
+ * A desktop SSO sign-in under way: `confirmationCode` (`XXXX-XXXX`, ssoConfirmationCode of its
+ * challenge) is what the xp site's page asks the person to check against the app before it sends
+ * the sign-in to the app; the app shows it while it waits.
+ */
+export interface SsoSignInStarted {
+  readonly confirmationCode: string;
 }
 
 /**
@@ -116,10 +136,14 @@ export interface XpBridge {
   readonly selectProfile: (id: string) => Promise<ProfileView[]>;
   readonly setToken: (token: string | null) => Promise<boolean>;
   readonly hasToken: () => Promise<boolean>;
-  /** Signs in with SSO in the system browser; resolves when the browser comes back, or on cancel/timeout. */
-  readonly ssoSignIn: () => Promise<SsoSignInOutcome>;
+  /** Starts an SSO sign-in in the system browser; resolves once it is open, with the code to show. */
+  readonly ssoStart: () => Promise<SsoSignInStarted>;
+  /** How the started SSO sign-in ends: when the browser comes back, or on cancel/timeout. */
+  readonly ssoWait: () => Promise<SsoSignInOutcome>;
   /** Cancels the waiting SSO sign-in; true when one was waiting. */
   readonly ssoCancel: () => Promise<boolean>;
+  /** Ends the session of a token an SSO exchange gave that the page will not use; true when it ended. */
+  readonly ssoDiscard: (token: string) => Promise<boolean>;
   readonly onDeepLink: (listener: (link: DeepLink) => void) => Unsubscribe;
   readonly onMenu: (listener: (message: MenuMessage) => void) => Unsubscribe;
 }

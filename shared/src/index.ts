@@ -4,3 +4,4 @@ export * from './stats/index.js';
 export * from './api/index.js';
 export * from './random.js';
 export * from './text.js';
+export * from './sso-code.js';

@@ -15,10 +15,15 @@
  *
  * A desktop app (RFC 8252: the system browser and a loopback redirect) starts with `app_port` and
  * `app_challenge` (base64url SHA-256 of a verifier only the app holds). The browser still gets the
- * cookie, and the callback still needs it (a victim's browser sent to an attacker's start fails
- * there), but once the state is identified the callback sends the outcome to
- * `http://127.0.0.1:<app_port>/sso/callback` (the app's listener), and the code is bound to the
- * challenge instead of the cookie: the app trades it with the verifier, which never left it.
+ * cookie, and the callback still needs it (a victim's browser sent to an attacker's authorization
+ * URL at the IdP fails there; sent to an attacker's *start*, it gets the cookie: see below), but
+ * once the state is identified the callback sends the outcome to
+ * `http://127.0.0.1:<app_port>/sso/callback?…&app_challenge=<challenge>` (the app's listener, which
+ * takes nothing without its own challenge), and the code is bound to the challenge instead of the
+ * cookie: the app trades it with the verifier, which never left it. A code goes there only after the
+ * person confirms, on a page of the xp site showing their email and the code the app shows
+ * (ssoConfirmationCode of the challenge): a start link is anyone's to make, with their own port
+ * and challenge, and a browser signed in at the IdP would otherwise hand them a session silently.
  *
  * The session token only ever travels in the exchange's JSON body; nothing secret is logged.
  */
@@ -86,9 +91,11 @@ export const SSO_APP_CALLBACK_PATH = '/sso/callback';
  * Where the callback sends the outcome of a desktop app's sign-in: its listener on 127.0.0.1 (an
  * IPv4 literal, as the app listens: `localhost` may resolve to ::1), the code or the reason in the query.
  */
-export function appLocation(port: number, outcome: { readonly code: string } | { readonly error: SsoErrorReason }): string {
+export function appLocation(app: SsoAppBinding, outcome: { readonly code: string } | { readonly error: SsoErrorReason }): string {
   const query = 'code' in outcome ? `code=${encodeURIComponent(outcome.code)}` : `error=${outcome.error}`;
-  return `http://127.0.0.1:${String(port)}${SSO_APP_CALLBACK_PATH}?${query}`;
+  // The app's own challenge: not secret, but unknown to a web page or process that only guesses at the
+  // port, so the app takes no outcome (a refusal ending its wait, a code of someone else's) without it.
+  return `http://127.0.0.1:${String(app.port)}${SSO_APP_CALLBACK_PATH}?${query}&app_challenge=${app.challenge}`;
 }
 
 /** The browser-binding cookie of the sign-in of `state`. */
@@ -179,10 +186,24 @@ export interface SsoServiceOptions {
 export interface SsoRedirect {
   readonly location: string;
   /**
+   * A desktop app's code: not a redirect but a page asking the person to confirm (SSO_APP_CONFIRMATION),
+   * whose Continue goes to `location`. A start link anyone can make names the port the code goes to:
+   * whoever listens there with the link's verifier would get this person's session.
+   */
+  readonly confirm?: SsoAppConfirmation;
+  /**
    * A desktop app's sign-in: the name of its browser-binding cookie, to clear now (the exchange,
    * which clears a browser's, comes from the app, not this browser).
    */
   readonly clearCookie?: string;
+}
+
+/** What the confirmation page of a desktop app's sign-in shows: who signs in, and the code the app shows. */
+export interface SsoAppConfirmation {
+  /** The email of the person the IdP signed in. */
+  readonly email: string;
+  /** The app's challenge, whose ssoConfirmationCode the app shows while it waits. */
+  readonly challenge: string;
 }
 
 export class SsoService {
@@ -254,7 +275,7 @@ export class SsoService {
    */
   async start(meta: { ip: string }, app?: SsoAppBinding): Promise<{ location: string; cookie?: { readonly name: string; readonly value: string } }> {
     const c = this.enabled();
-    const errorLocation = (reason: SsoErrorReason): string => (app === undefined ? consoleErrorLocation(reason) : appLocation(app.port, { error: reason }));
+    const errorLocation = (reason: SsoErrorReason): string => (app === undefined ? consoleErrorLocation(reason) : appLocation(app, { error: reason }));
     const taken = await this.#startLimiter.take(clientKey(meta.ip));
     if (!taken.allowed) {
       this.deps.logger.warn('sso: start refused', { why: 'too many sign-ins started from this address', ip: meta.ip });
@@ -294,7 +315,8 @@ export class SsoService {
   /**
    * GET /api/v1/auth/sso/callback: always a redirect to the console, `/#sso-code=<one-time code>`
    * or `/#sso-error=<reason>`; for a desktop app's sign-in, once its state is identified (taken with
-   * its cookie, not expired), to the app's listener (appLocation) instead. `query` is the callback's
+   * its cookie, not expired), to the app's listener (appLocation) instead: a refusal at once, a code
+   * through a confirmation page (`confirm`). `query` is the callback's
    * query string as the IdP sent it; `cookies` the request's (the state's own `xp_sso_*` is the binding).
    */
   async callback(query: Readonly<Record<string, string>>, cookies: Readonly<Record<string, string>>, meta: { ip: string; client: string }): Promise<SsoRedirect> {
@@ -306,8 +328,10 @@ export class SsoService {
     const found: { app?: SsoAppBinding } = {};
     const clearCookie = (): { clearCookie?: string } => (found.app === undefined || query.state === undefined ? {} : { clearCookie: ssoCookieName(query.state) });
     try {
-      const code = await this.finish(c, query, cookies, meta, found);
-      return found.app === undefined ? { location: `/#sso-code=${encodeURIComponent(code)}` } : { location: appLocation(found.app.port, { code }), ...clearCookie() };
+      const { code, email } = await this.finish(c, query, cookies, meta, found);
+      return found.app === undefined
+        ? { location: `/#sso-code=${encodeURIComponent(code)}` }
+        : { location: appLocation(found.app, { code }), confirm: { email, challenge: found.app.challenge }, ...clearCookie() };
     } catch (e) {
       if (!(e instanceof SsoRefusal)) {
         throw e;
@@ -317,11 +341,11 @@ export class SsoService {
         // After the IdP answered (an expired or unbound state is anyone's request, not recorded).
         await this.recordFailure(e, meta);
       }
-      return found.app === undefined ? { location: consoleErrorLocation(e.reason) } : { location: appLocation(found.app.port, { error: e.reason }), ...clearCookie() };
+      return found.app === undefined ? { location: consoleErrorLocation(e.reason) } : { location: appLocation(found.app, { error: e.reason }), ...clearCookie() };
     }
   }
 
-  private async finish(c: SsoConfig, query: Readonly<Record<string, string>>, cookies: Readonly<Record<string, string>>, meta: { ip: string; client: string }, found: { app?: SsoAppBinding }): Promise<string> {
+  private async finish(c: SsoConfig, query: Readonly<Record<string, string>>, cookies: Readonly<Record<string, string>>, meta: { ip: string; client: string }, found: { app?: SsoAppBinding }): Promise<{ code: string; email: string }> {
     const state = query.state === '' ? undefined : query.state;
     const binding = state === undefined ? undefined : cookies[ssoCookieName(state)];
     // Taken (deleted) only with its browser's cookie: a callback URL alone cannot burn a sign-in.
@@ -416,7 +440,7 @@ export class SsoService {
       userId: user.id,
       expiresAt: new Date(this.deps.now().getTime() + SSO_CODE_TTL_MS),
     });
-    return code;
+    return { code, email: user.email };
   }
 
   /** The user of an IdP identity: by (iss, sub), else by email (then linked), else created; the role map applied. */

@@ -38,7 +38,8 @@ export function isTrustedSender(event: IpcSender, appOrigin: string = APP_ORIGIN
 /**
  * What each channel does with the profile store. None returns a token: the page may write one, never
  * read it. SSO sign-in takes no argument: it goes to the active profile's API, never to a URL the page
- * names (whatever the page sends is ignored), and answers with a one-time code the page exchanges.
+ * names (whatever the page sends is ignored), and answers with the code to show, then a one-time code
+ * the page exchanges. A discarded SSO session's logout goes to the active profile's API too.
  */
 export function profileHandlers(profiles: ProfileStore, sso: SsoSignInController): IpcHandlers {
   return {
@@ -48,8 +49,10 @@ export function profileHandlers(profiles: ProfileStore, sso: SsoSignInController
     [Channels.SelectProfile]: (id) => profiles.select(id),
     [Channels.SetToken]: (token) => profiles.setToken(token),
     [Channels.HasToken]: () => profiles.hasToken(),
-    [Channels.SsoSignIn]: async () => sso.signIn((await profiles.active()).apiUrl),
+    [Channels.SsoStart]: async () => sso.start((await profiles.active()).apiUrl),
+    [Channels.SsoWait]: () => sso.wait(),
     [Channels.SsoCancel]: () => Promise.resolve(sso.cancel()),
+    [Channels.SsoDiscard]: async (token) => sso.discard((await profiles.active()).apiUrl, token),
   };
 }
 

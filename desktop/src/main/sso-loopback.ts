@@ -2,16 +2,20 @@
  * Single sign-on for the desktop app as native apps do it (RFC 8252): the system browser signs in at
  * the identity provider, and the API sends it back to a one-shot HTTP server on 127.0.0.1 with a
  * one-time code. The code is bound to the SHA-256 of a verifier only this process knows, so a code
- * seen by anyone else (another local process, the browser's history) is worthless without it.
- * Plain Node (node:http, node:crypto): `openExternal` is injected, so tests play the browser.
+ * seen by anyone else (another local process, the browser's history) is worthless without it. The
+ * API sends the code on only after the person confirmed, on a page of the xp site, the code this app
+ * shows while it waits (ssoConfirmationCode of the challenge); and every outcome it sends carries the
+ * challenge, which this server asks for, so a page or process that only found the port cannot end
+ * the wait. Plain Node (node:http, node:crypto): `openExternal` and `fetch` are injected, so tests
+ * play the browser.
  */
-import { createHash, randomBytes } from 'node:crypto';
+import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import { createServer } from 'node:http';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { SSO_ERROR_REASONS } from '@xp/shared';
+import { SSO_ERROR_REASONS, ssoConfirmationCode } from '@xp/shared';
 import type { SsoErrorReason } from '@xp/shared';
-import type { SsoSignInOutcome } from '../ipc-contract.js';
+import type { SsoSignInOutcome, SsoSignInStarted } from '../ipc-contract.js';
 
 /** How long the app waits for the browser: the API's pending sign-in lives as long. */
 export const SSO_WAIT_MS = 10 * 60 * 1000;
@@ -45,8 +49,13 @@ export interface LoopbackSignInOptions {
   readonly timeoutMs?: number;
 }
 
-/** A waiting sign-in: how it ends, and a way to stop it. */
+/** A waiting sign-in: the code it shows, how it ends, and a way to stop it. */
 export interface LoopbackSignIn {
+  /**
+   * Resolves once the browser was opened, with the confirmation code the API's page will ask the
+   * person to check; rejects (SsoSignInError) as `outcome` does when it could not start.
+   */
+  readonly started: Promise<SsoSignInStarted>;
   /** Settles once: `code`, `error`, `cancelled` or `timeout`; rejects (SsoSignInError) only when it could not start. */
   readonly outcome: Promise<SsoSignInOutcome>;
   /** Ends the wait with `cancelled`; true when it was still waiting. */
@@ -69,6 +78,15 @@ export function challengeOf(verifier: string): string {
  * app's /api proxy does (proxyTarget); null for anything but http(s).
  */
 export function ssoStartUrl(apiUrl: string, port: number, challenge: string): URL | null {
+  const start = apiEndpoint(apiUrl, '/api/v1/auth/sso/start');
+  if (start !== null) {
+    start.search = new URLSearchParams({ app_port: String(port), app_challenge: challenge }).toString();
+  }
+  return start;
+}
+
+/** `<apiUrl><path>`, keeping the apiUrl's base path; null for anything but http(s). */
+function apiEndpoint(apiUrl: string, path: string): URL | null {
   let base: URL;
   try {
     base = new URL(apiUrl);
@@ -79,9 +97,7 @@ export function ssoStartUrl(apiUrl: string, port: number, challenge: string): UR
     return null;
   }
   // `origin` drops any credentials, query or fragment of the profile URL.
-  const start = new URL(`${base.origin}${base.pathname.replace(/\/+$/, '')}/api/v1/auth/sso/start`);
-  start.search = new URLSearchParams({ app_port: String(port), app_challenge: challenge }).toString();
-  return start;
+  return new URL(`${base.origin}${base.pathname.replace(/\/+$/, '')}${path}`);
 }
 
 /** What the browser tab says once the app has its answer, per reason (the app itself says more). */
@@ -117,8 +133,19 @@ function answer(res: ServerResponse, status: number, contentType: string, body: 
   res.end(body);
 }
 
-/** What a request to the loopback server means: an outcome, or a refusal after which the wait goes on. */
-function readCallback(req: IncomingMessage, port: number): SsoSignInOutcome | { refuse: 400 | 404 } {
+/** Whether two strings are equal, in time that does not depend on where they differ. */
+function sameString(a: string, b: string): boolean {
+  const x = Buffer.from(a, 'utf8');
+  const y = Buffer.from(b, 'utf8');
+  return x.length === y.length && timingSafeEqual(x, y);
+}
+
+/**
+ * What a request to the loopback server means: an outcome, or a refusal after which the wait goes on.
+ * The API's redirects (a code or a reason) carry `app_challenge`, this sign-in's: without it (a page
+ * or process that found the port), the request is refused.
+ */
+function readCallback(req: IncomingMessage, port: number, challenge: string): SsoSignInOutcome | { refuse: 400 | 404 } {
   // The API redirects to exactly this host: another Host is a page that rebound a name to 127.0.0.1.
   if (req.headers.host !== `${LOOPBACK_HOST}:${port}`) {
     return { refuse: 400 };
@@ -134,7 +161,8 @@ function readCallback(req: IncomingMessage, port: number): SsoSignInOutcome | { 
   }
   const codes = url.searchParams.getAll('code');
   const errors = url.searchParams.getAll('error');
-  if (codes.length + errors.length !== 1) {
+  const challenges = url.searchParams.getAll('app_challenge');
+  if (codes.length + errors.length !== 1 || challenges.length !== 1 || !sameString(challenges[0]!, challenge)) {
     return { refuse: 400 };
   }
   const value = codes[0] ?? errors[0] ?? '';
@@ -165,6 +193,14 @@ export function startLoopbackSignIn(options: LoopbackSignInOptions): LoopbackSig
     settle = resolve;
     fail = reject;
   });
+  let begun: (started: SsoSignInStarted) => void = () => undefined;
+  let notBegun: (error: Error) => void = () => undefined;
+  const started = new Promise<SsoSignInStarted>((resolve, reject) => {
+    begun = resolve;
+    notBegun = reject;
+  });
+  // Callers may wait on `outcome` alone: its rejection says the same.
+  started.catch(() => undefined);
   let timer: ReturnType<typeof setTimeout> | undefined;
   let port = 0;
 
@@ -173,7 +209,7 @@ export function startLoopbackSignIn(options: LoopbackSignInOptions): LoopbackSig
       answer(res, 404, 'text/plain; charset=utf-8', 'not found\n');
       return;
     }
-    const read = readCallback(req, port);
+    const read = readCallback(req, port, challenge);
     if ('refuse' in read) {
       answer(res, read.refuse, 'text/plain; charset=utf-8', read.refuse === 404 ? 'not found\n' : 'bad request\n');
       return;
@@ -183,25 +219,36 @@ export function startLoopbackSignIn(options: LoopbackSignInOptions): LoopbackSig
       result.status === 'code'
         ? page('Signed in to xp', 'Signed in to xp. You can close this tab and return to the app.')
         : page('Not signed in to xp', `${result.status === 'error' ? PAGE_MESSAGES[result.reason] : ''} Return to the app to see what to do.`);
+    // This answer's connection closes once it is sent; the others (a request half sent) at once.
     res.once('finish', () => {
       server.closeAllConnections();
     });
     answer(res, 200, 'text/html; charset=utf-8', html);
-    end(result);
+    end(result, false);
   });
 
-  function stop(): void {
+  /** Stops listening; `closeAll` also drops every open connection (a request still being sent, say). */
+  function stop(closeAll: boolean): void {
     clearTimeout(timer);
     server.close();
-    server.closeIdleConnections();
+    if (closeAll) {
+      server.closeAllConnections();
+    } else {
+      server.closeIdleConnections();
+    }
   }
 
-  function end(result: SsoSignInOutcome): void {
+  /** `closeAll` false only while the answer to the callback is still being sent (it closes its connections after). */
+  function end(result: SsoSignInOutcome, closeAll = true): void {
     if (settled) {
       return;
     }
     settled = true;
-    stop();
+    stop(closeAll);
+    // Ended (cancelled) before the browser was opened: `started` still answers, and the wait says how it ended.
+    void ssoConfirmationCode(challenge).then((confirmationCode) => {
+      begun({ confirmationCode });
+    });
     settle(result);
   }
 
@@ -210,15 +257,17 @@ export function startLoopbackSignIn(options: LoopbackSignInOptions): LoopbackSig
       return;
     }
     settled = true;
-    stop();
-    server.closeAllConnections();
+    stop(true);
+    notBegun(error);
     fail(error);
   }
 
   if (ssoStartUrl(options.apiUrl, 1024, challenge) === null) {
     settled = true;
-    fail(new SsoSignInError("the connection's API URL must be http or https"));
-    return { outcome, cancel: () => false };
+    const error = new SsoSignInError("the connection's API URL must be http or https");
+    notBegun(error);
+    fail(error);
+    return { started, outcome, cancel: () => false };
   }
 
   server.on('error', () => {
@@ -237,51 +286,101 @@ export function startLoopbackSignIn(options: LoopbackSignInOptions): LoopbackSig
     const start = ssoStartUrl(options.apiUrl, port, challenge)!;
     Promise.resolve()
       .then(() => options.openExternal(start.href))
-      .catch(() => {
-        abort(new SsoSignInError('the system browser could not be opened for single sign-on'));
-      });
+      .then(
+        async () => {
+          begun({ confirmationCode: await ssoConfirmationCode(challenge) });
+        },
+        () => {
+          abort(new SsoSignInError('the system browser could not be opened for single sign-on'));
+        },
+      );
   });
 
   return {
+    started,
     outcome,
     cancel: () => {
       if (settled) {
         return false;
       }
       end({ status: 'cancelled' });
-      server.closeAllConnections();
       return true;
     },
   };
 }
 
+/** A session token as the API makes them: short and printable. */
+const SESSION_TOKEN = /^[\x21-\x7e]{1,512}$/;
+
 /**
  * The app's one SSO sign-in at a time: a new one cancels the one waiting (its caller hears
- * `cancelled`), so a forgotten browser tab cannot complete a sign-in the user gave up on.
+ * `cancelled`), so a forgotten browser tab cannot complete a sign-in the user gave up on. The
+ * renderer starts one (and shows its confirmation code), then waits for its outcome: the last
+ * started sign-in's, kept until the next start (it may end before the wait is asked for).
  */
 export class SsoSignInController {
   private current: LoopbackSignIn | null = null;
 
-  constructor(private readonly deps: { readonly openExternal: (url: string) => Promise<void> | void; readonly timeoutMs?: number }) {}
+  constructor(
+    private readonly deps: {
+      readonly openExternal: (url: string) => Promise<void> | void;
+      readonly timeoutMs?: number;
+      /** For `discard` (default: the global fetch). */
+      readonly fetch?: typeof fetch;
+    },
+  ) {}
 
-  /** Starts a sign-in against `apiUrl` (the active profile's), replacing any that waits. */
-  signIn(apiUrl: string): Promise<SsoSignInOutcome> {
+  /**
+   * Starts a sign-in against `apiUrl` (the active profile's), replacing any that waits; resolves once
+   * the browser is open, with the code to show (rejects with SsoSignInError when it cannot start).
+   */
+  start(apiUrl: string): Promise<SsoSignInStarted> {
     this.current?.cancel();
     const signIn = startLoopbackSignIn({ apiUrl, openExternal: this.deps.openExternal, ...(this.deps.timeoutMs === undefined ? {} : { timeoutMs: this.deps.timeoutMs }) });
+    // Heard by `start`'s caller; `wait` may never be asked for.
+    signIn.outcome.catch(() => undefined);
     this.current = signIn;
-    const forget = (): void => {
-      if (this.current === signIn) {
-        this.current = null;
-      }
-    };
-    signIn.outcome.then(forget, forget);
-    return signIn.outcome;
+    return signIn.started;
+  }
+
+  /** How the last started sign-in ends (`cancelled` when none was started). */
+  wait(): Promise<SsoSignInOutcome> {
+    return this.current?.outcome ?? Promise.resolve({ status: 'cancelled' });
+  }
+
+  /** Starts a sign-in and waits for it (for callers that need no confirmation code shown). */
+  async signIn(apiUrl: string): Promise<SsoSignInOutcome> {
+    const signIn = this.start(apiUrl);
+    const outcome = this.wait();
+    await signIn;
+    return outcome;
   }
 
   /** Cancels the waiting sign-in; true when one was waiting. */
   cancel(): boolean {
-    const signIn = this.current;
-    this.current = null;
-    return signIn?.cancel() ?? false;
+    return this.current?.cancel() ?? false;
+  }
+
+  /**
+   * Ends a session an SSO exchange made that the page will not use (the session-expired dialog's
+   * sign-in came back as someone else): `POST /api/v1/auth/logout` with that token at `apiUrl`, the
+   * active profile's. Here, not through the page's /api proxy, which sends the profile's own token
+   * whatever the page says. True when the API ended it.
+   */
+  async discard(apiUrl: string, token: unknown): Promise<boolean> {
+    if (typeof token !== 'string' || !SESSION_TOKEN.test(token)) {
+      return false;
+    }
+    const logout = apiEndpoint(apiUrl, '/api/v1/auth/logout');
+    if (logout === null) {
+      return false;
+    }
+    try {
+      const res = await (this.deps.fetch ?? fetch)(logout, { method: 'POST', headers: { authorization: `Bearer ${token}`, 'x-xp-client': 'desktop' }, redirect: 'manual' });
+      await res.arrayBuffer().catch(() => undefined);
+      return res.ok;
+    } catch {
+      return false;
+    }
   }
 }

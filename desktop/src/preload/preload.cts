@@ -19,8 +19,10 @@ const Invoke = {
   SelectProfile: 'xp:profiles:select',
   SetToken: 'xp:profiles:set-token',
   HasToken: 'xp:profiles:has-token',
-  SsoSignIn: 'xp:sso:sign-in',
+  SsoStart: 'xp:sso:start',
+  SsoWait: 'xp:sso:wait',
   SsoCancel: 'xp:sso:cancel',
+  SsoDiscard: 'xp:sso:discard',
 } as const satisfies typeof InvokeChannel;
 const Events = { DeepLink: 'xp:deep-link', Menu: 'xp:menu' } as const satisfies typeof EventChannel;
 
@@ -46,9 +48,12 @@ const bridge: XpBridge = {
   // Write-only: the token stays in the main process, which adds it to the page's /api requests.
   setToken: (token) => invoke(Invoke.SetToken, token),
   hasToken: () => invoke(Invoke.HasToken),
-  // No argument: main signs in at the active profile's API; the answer is a one-time code, not a token.
-  ssoSignIn: () => invoke(Invoke.SsoSignIn),
+  // No argument: main signs in at the active profile's API; the answers are a code to show, then a one-time code, not a token.
+  ssoStart: () => invoke(Invoke.SsoStart),
+  ssoWait: () => invoke(Invoke.SsoWait),
   ssoCancel: () => invoke(Invoke.SsoCancel),
+  // The token only: main sends its logout to the active profile's API.
+  ssoDiscard: (token: string) => invoke(Invoke.SsoDiscard, token),
   onDeepLink: (listener: (link: DeepLink) => void) => subscribe(Events.DeepLink, listener),
   onMenu: (listener: (message: MenuMessage) => void) => subscribe(Events.Menu, listener),
 };

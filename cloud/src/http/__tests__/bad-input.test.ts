@@ -18,9 +18,10 @@ const BODYLESS_ACTIONS = ROUTES.filter((r) => r.body === undefined && r.method !
 /**
  * Routes that take parameters they do not name: the SSO callback, which the identity provider calls
  * with parameters of its own (iss, session_state…) and which answers every outcome with a redirect
- * to the console (sso.test.ts), never a JSON error.
+ * to the console (sso.test.ts), never a JSON error; and the SSO start, a link people follow from
+ * portals and intranet pages that add tracking parameters (sso-app.test.ts: ignored).
  */
-const LOOSE_QUERY_ROUTES: ReadonlySet<string> = new Set(['GET /api/v1/auth/sso/callback']);
+const LOOSE_QUERY_ROUTES: ReadonlySet<string> = new Set(['GET /api/v1/auth/sso/callback', 'GET /api/v1/auth/sso/start']);
 const QUERY_ROUTES = ROUTES.filter((r) => r.query !== undefined && !LOOSE_QUERY_ROUTES.has(`${r.method.toUpperCase()} ${r.path}`));
 const PAGED_ROUTES = QUERY_ROUTES.filter((r) => 'limit' in (r.query as z.ZodObject).shape);
 const PARAM_ROUTES = ROUTES.filter((r) => r.path.includes('{'));

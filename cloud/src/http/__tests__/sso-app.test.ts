@@ -1,5 +1,6 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ssoConfirmationCode } from '@xp/shared';
 import { TARGETS } from '../../store/__tests__/test-databases.js';
 import type { Platform } from './harness.js';
 import type { TestIdp } from './sso-idp.js';
@@ -32,34 +33,47 @@ describe.each(TARGETS.map((t) => [t().name, t] as const))('single sign-on for th
     return { idpUrl: res.headers.get('location')!, cookie: res.headers.get('set-cookie')!.split(';')[0]! };
   }
 
-  /** The browser's call of the callback (with its cookie unless undefined): where it is sent, and what cookie is set. */
-  async function callback(back: URL, cookie: string | undefined): Promise<{ location: string; setCookie: string | null }> {
+  /**
+   * The browser's call of the callback (with its cookie unless undefined): where it is sent (a
+   * redirect's Location; for a desktop app's code, the confirmation page's Continue link), and what
+   * cookie is set.
+   */
+  async function callback(back: URL, cookie: string | undefined): Promise<{ location: string; setCookie: string | null; page: string | null; headers: Headers }> {
     const res = await p.request('GET', `${back.pathname}${back.search}`, cookie === undefined ? {} : { headers: { cookie } });
+    if (res.status === 200) {
+      // A desktop app's code: a page of this site, not a redirect; Continue is where the person may go.
+      expect(res.headers.get('location')).toBeNull();
+      const page = res.body as string;
+      const onward = /<a class="continue" id="continue" href="([^"]+)"/.exec(page)?.[1];
+      return { location: onward === undefined ? '' : onward.replaceAll('&amp;', '&'), setCookie: res.headers.get('set-cookie'), page, headers: res.headers };
+    }
     expect(res.status).toBe(302);
-    return { location: res.headers.get('location')!, setCookie: res.headers.get('set-cookie') };
+    return { location: res.headers.get('location')!, setCookie: res.headers.get('set-cookie'), page: null, headers: res.headers };
   }
 
-  /** A desktop app's sign-in through the IdP as `account`: the callback's redirect, the browser's cookie and the app's proof. */
-  async function appSignIn(account: string): Promise<{ location: string; setCookie: string | null; cookie: string; verifier: string; challenge: string }> {
+  /** A desktop app's sign-in through the IdP as `account`: the callback's answer, the browser's cookie and the app's proof. */
+  async function appSignIn(account: string): Promise<{ location: string; setCookie: string | null; page: string | null; headers: Headers; cookie: string; verifier: string; challenge: string }> {
     const { verifier, challenge } = proof();
     const { idpUrl, cookie } = await start({ port: PORT, challenge });
     const back = await idp.signIn(idpUrl, account);
     return { ...(await callback(back, cookie)), cookie, verifier, challenge };
   }
 
-  /** The code the app's listener receives. */
+  /** The code the app's listener receives (from the confirmation page's Continue), with the app's challenge. */
   const appCode = (location: string): string => {
     const url = new URL(location);
     expect(`${url.origin}${url.pathname}`).toBe(`http://127.0.0.1:${String(PORT)}/sso/callback`);
-    expect([...url.searchParams.keys()]).toEqual(['code']);
+    expect([...url.searchParams.keys()]).toEqual(['code', 'app_challenge']);
+    expect(url.searchParams.get('app_challenge')).toMatch(/^[A-Za-z0-9_-]{43}$/);
     return url.searchParams.get('code')!;
   };
 
-  /** The reason the app's listener receives. */
+  /** The reason the app's listener receives (a redirect: nothing to protect), with the app's challenge. */
   const appError = (location: string): string | null => {
     const url = new URL(location);
     expect(`${url.origin}${url.pathname}`).toBe(`http://127.0.0.1:${String(PORT)}/sso/callback`);
-    expect([...url.searchParams.keys()]).toEqual(['error']);
+    expect([...url.searchParams.keys()]).toEqual(['error', 'app_challenge']);
+    expect(url.searchParams.get('app_challenge')).toMatch(/^[A-Za-z0-9_-]{43}$/);
     return url.searchParams.get('error');
   };
 
@@ -82,8 +96,23 @@ describe.each(TARGETS.map((t) => [t().name, t] as const))('single sign-on for th
     idp.accounts.set('desk-sub', { email: 'desk@example.com', email_verified: true, name: 'Desk Top' });
     const before = await ssoCounts(p);
 
-    const { location, setCookie, cookie, verifier, challenge } = await appSignIn('desk-sub');
+    const { location, setCookie, page, headers, cookie, verifier, challenge } = await appSignIn('desk-sub');
     const code = appCode(location);
+    // Not sent on at once: a page of this site asks the person, with the code the app shows and who signs in.
+    expect(new URL(location).searchParams.get('app_challenge')).toBe(challenge);
+    expect(page).toContain('Sign in to the xp desktop app on this computer as desk@example.com?');
+    expect(page).toContain(`it shows the code</p>\n<p class="code" id="code">${await ssoConfirmationCode(challenge)}</p>`);
+    expect(page).toContain('<a id="not-me" href="/" rel="noreferrer">');
+    // Self-contained: no script, nothing loaded; its one link with the code is Continue.
+    expect(page).not.toMatch(/<script|<link|<img|<form|src=/i);
+    expect(page!.split(code)).toHaveLength(2);
+    expect(Object.fromEntries(['content-type', 'content-security-policy', 'cache-control', 'referrer-policy', 'x-frame-options'].map((h) => [h, headers.get(h)]))).toEqual({
+      'content-type': 'text/html; charset=utf-8',
+      'content-security-policy': "default-src 'none'; style-src 'unsafe-inline'; form-action 'none'; base-uri 'none'; frame-ancestors 'none'",
+      'cache-control': 'no-store',
+      'referrer-policy': 'no-referrer',
+      'x-frame-options': 'DENY',
+    });
     // Bound to the challenge, not to the browser's cookie.
     const stored = (await p.db.query<{ binding_hash: string | null }>('SELECT binding_hash FROM sso_codes WHERE app_challenge = $1', [challenge])).rows;
     expect(stored).toEqual([{ binding_hash: null }]);
@@ -127,6 +156,33 @@ describe.each(TARGETS.map((t) => [t().name, t] as const))('single sign-on for th
     expect(right.status).toBe(200);
     expect([again.status, again.body.error]).toEqual([401, refusal]);
     expect(await ssoCounts(p)).toEqual({ sessions: before.sessions + 1, codes: before.codes - 1 });
+  });
+
+  it('escapes the email on the confirmation page', async () => {
+    idp.accounts.set('odd-sub', { email: `o'n<b>&"x@example.com`, email_verified: true });
+    const { page, location } = await appSignIn('odd-sub');
+
+    expect(page).toContain('on this computer as o&#39;n&lt;b&gt;&amp;&quot;x@example.com?</h1>');
+    expect(page).not.toContain('<b>');
+    appCode(location);
+  });
+
+  it("refuses an app's start that a web page navigated to (Sec-Fetch-Site), and keeps the app's own and the console's", async () => {
+    const { challenge } = proof();
+    const query = `app_port=${String(PORT)}&app_challenge=${challenge}`;
+    const before = await pendingLogins();
+
+    const fromPages = await Promise.all(['cross-site', 'same-site', 'same-origin'].map((site) => p.request('GET', `/api/v1/auth/sso/start?${query}`, { headers: { 'sec-fetch-site': site } })));
+    expect(fromPages.map((r) => [r.status, r.body.error, r.headers.get('location'), r.headers.get('set-cookie')])).toEqual(
+      Array.from({ length: 3 }, () => [403, { code: 'FORBIDDEN', message: 'open single sign-on from the xp desktop app' }, null, null]),
+    );
+    expect(await pendingLogins()).toBe(before);
+    // Opened by the app (shell.openExternal) or pasted: `none`; an older browser sends none at all.
+    for (const headers of [{ 'sec-fetch-site': 'none' }, {}]) {
+      expect((await p.request('GET', `/api/v1/auth/sso/start?${query}`, { headers })).status).toBe(302);
+    }
+    // The console's own start (no app parameters) from its page is unchanged.
+    expect((await p.request('GET', '/api/v1/auth/sso/start', { headers: { 'sec-fetch-site': 'same-origin' } })).status).toBe(302);
   });
 
   it("never takes a verifier for a browser sign-in's cookie", async () => {
@@ -269,6 +325,16 @@ describe.each(TARGETS.map((t) => [t().name, t] as const))('single sign-on for th
       expect(res.body.error.message).toContain(path);
       expect([res.headers.get('set-cookie'), res.headers.get('location')]).toEqual([null, null]);
       expect(await pendingLogins()).toBe(before);
+    });
+
+    it("ignores other parameters (a portal's tracking parameters), with the app's pair or without", async () => {
+      for (const query of ['utm_source=portal&foo=1', `app_port=${String(PORT)}&app_challenge=${challenge}&utm_source=portal`]) {
+        const res = await p.request('GET', `/api/v1/auth/sso/start?${query}`);
+        expect([res.status, new URL(res.headers.get('location')!).pathname]).toEqual([302, new URL(idp.issuer).pathname.replace(/\/$/, '') + '/auth']);
+      }
+      // Still both or neither, with the tracking parameter beside it.
+      const one = await p.request('GET', `/api/v1/auth/sso/start?app_port=${String(PORT)}&utm_source=portal`);
+      expect([one.status, one.body.error.details.issues.map((i: { path: string }) => i.path)]).toEqual([400, ['query.app_challenge']]);
     });
 
     it('takes the lowest and highest ports, and stores the pair with the pending sign-in', async () => {

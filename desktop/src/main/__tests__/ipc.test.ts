@@ -1,7 +1,8 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { describe, expect, it, vi } from 'vitest';
+import { describe, expect, it } from 'vitest';
+import { ssoConfirmationCode } from '@xp/shared';
 import { InvokeChannel } from '../../ipc-contract.js';
 import { UntrustedSenderError, isTrustedSender, profileHandlers, registerIpc } from '../ipc.js';
 import type { IpcHandlers, IpcMainLike, IpcSender } from '../ipc.js';
@@ -37,8 +38,10 @@ function handlers(calls: unknown[][]): IpcHandlers {
     [InvokeChannel.SelectProfile]: () => Promise.reject(new Error('EACCES: /home/me/.config/xp/profiles.json')),
     [InvokeChannel.SetToken]: record(true),
     [InvokeChannel.HasToken]: record(true),
-    [InvokeChannel.SsoSignIn]: record({ status: 'cancelled' }),
+    [InvokeChannel.SsoStart]: record({ confirmationCode: 'ABCD-EFGH' }),
+    [InvokeChannel.SsoWait]: record({ status: 'cancelled' }),
     [InvokeChannel.SsoCancel]: record(false),
+    [InvokeChannel.SsoDiscard]: record(true),
   };
 }
 
@@ -75,8 +78,10 @@ describe('IPC registration', () => {
     registerIpc(fake.ipc, handlers(calls));
 
     await expect(fake.call(InvokeChannel.SetToken, url, 'planted')).rejects.toBeInstanceOf(UntrustedSenderError);
-    await expect(fake.call(InvokeChannel.SsoSignIn, url)).rejects.toBeInstanceOf(UntrustedSenderError);
+    await expect(fake.call(InvokeChannel.SsoStart, url)).rejects.toBeInstanceOf(UntrustedSenderError);
+    await expect(fake.call(InvokeChannel.SsoWait, url)).rejects.toBeInstanceOf(UntrustedSenderError);
     await expect(fake.call(InvokeChannel.SsoCancel, url)).rejects.toBeInstanceOf(UntrustedSenderError);
+    await expect(fake.call(InvokeChannel.SsoDiscard, url, 'xps_token')).rejects.toBeInstanceOf(UntrustedSenderError);
     expect(calls).toEqual([]);
   });
 
@@ -86,7 +91,7 @@ describe('IPC registration', () => {
     registerIpc(fake.ipc, handlers(calls));
 
     await expect(fake.callFromSubframe(InvokeChannel.SetToken, 'xp-app://console/index.html', 'planted')).rejects.toBeInstanceOf(UntrustedSenderError);
-    await expect(fake.callFromSubframe(InvokeChannel.SsoSignIn, 'xp-app://console/index.html')).rejects.toBeInstanceOf(UntrustedSenderError);
+    await expect(fake.callFromSubframe(InvokeChannel.SsoStart, 'xp-app://console/index.html')).rejects.toBeInstanceOf(UntrustedSenderError);
     expect(calls).toEqual([]);
   });
 
@@ -124,10 +129,16 @@ describe('the bridge as the page gets it (main.ts wiring, real profile store)', 
     const fake = fakeIpcMain();
     /** What the app opened in the system browser. */
     const opened: string[] = [];
-    const sso = new SsoSignInController({ openExternal: (url) => { opened.push(url); } });
+    /** What main sent to an API itself (a discarded session's logout): no network here. */
+    const fetched: { url: string; authorization: string | null }[] = [];
+    const fetchFake: typeof fetch = (input, init) => {
+      fetched.push({ url: input instanceof Request ? input.url : input.toString(), authorization: new Headers(init?.headers).get('authorization') });
+      return Promise.resolve(new Response(null, { status: 204 }));
+    };
+    const sso = new SsoSignInController({ openExternal: (url) => { opened.push(url); }, fetch: fetchFake });
     registerIpc(fake.ipc, profileHandlers(store, sso));
     const call = (channel: string, ...args: unknown[]) => fake.call(channel, 'xp-app://console/index.html#/flags', ...args);
-    return { dir, store, fake, call, opened, sso };
+    return { dir, store, fake, call, opened, fetched, sso };
   }
 
   it("signs in with SSO at the active profile's API, whatever URL the page sends, and cancels on request", async () => {
@@ -135,10 +146,13 @@ describe('the bridge as the page gets it (main.ts wiring, real profile store)', 
     await call(InvokeChannel.SaveProfile, { id: 'prod', name: 'Production', apiUrl: 'https://xp.corp.example/console-api' });
     await call(InvokeChannel.SelectProfile, 'prod');
 
-    const outcome = call(InvokeChannel.SsoSignIn, 'https://attacker.example/') as Promise<unknown>;
-    await vi.waitFor(() => { expect(opened).toHaveLength(1); });
+    const started = (await call(InvokeChannel.SsoStart, 'https://attacker.example/')) as { confirmationCode: string };
+    const outcome = call(InvokeChannel.SsoWait) as Promise<unknown>;
+    expect(opened).toHaveLength(1);
     const start = new URL(opened[0]!);
     expect(`${start.origin}${start.pathname}`).toBe('https://xp.corp.example/console-api/api/v1/auth/sso/start');
+    // The code to show is the one the API's confirmation page derives from the challenge the browser took there.
+    expect(started).toEqual({ confirmationCode: await ssoConfirmationCode(start.searchParams.get('app_challenge')!) });
 
     expect(await call(InvokeChannel.SsoCancel)).toBe(true);
     expect(await outcome).toEqual({ status: 'cancelled' });
@@ -152,12 +166,27 @@ describe('the bridge as the page gets it (main.ts wiring, real profile store)', 
     const fake = fakeIpcMain();
     registerIpc(fake.ipc, profileHandlers(new ProfileStore(dir, keychain), new SsoSignInController({ openExternal: () => Promise.reject(new Error('xdg-open: not found at /usr/bin')) })));
 
-    await expect(fake.call(InvokeChannel.SsoSignIn, 'xp-app://console/index.html')).rejects.toThrow(/^the system browser could not be opened for single sign-on$/);
+    await expect(fake.call(InvokeChannel.SsoStart, 'xp-app://console/index.html')).rejects.toThrow(/^the system browser could not be opened for single sign-on$/);
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it("ends a discarded SSO session with a logout carrying that token, at the active profile's API (not the profile's own token)", async () => {
+    const { dir, call, fetched } = await page();
+    await call(InvokeChannel.SaveProfile, { id: 'prod', name: 'Production', apiUrl: 'https://xp.corp.example/console-api' });
+    await call(InvokeChannel.SelectProfile, 'prod');
+    await call(InvokeChannel.SetToken, 'xps_PROFILE_SESSION');
+
+    expect(await call(InvokeChannel.SsoDiscard, 'xps_OTHER_PERSON')).toBe(true);
+    // Not a token: nothing is sent.
+    expect(await call(InvokeChannel.SsoDiscard, { token: 'x' })).toBe(false);
+    expect(await call(InvokeChannel.SsoDiscard, 'two words')).toBe(false);
+
+    expect(fetched).toEqual([{ url: 'https://xp.corp.example/console-api/api/v1/auth/logout', authorization: 'Bearer xps_OTHER_PERSON' }]);
     await rm(dir, { recursive: true, force: true });
   });
 
   it('gives no channel that answers with a token, stored or just set', async () => {
-    const { dir, store, fake, call } = await page();
+    const { dir, store, fake, call, sso } = await page();
     await call(InvokeChannel.SaveProfile, { id: 'prod', name: 'Production', apiUrl: 'https://xp.corp.example' });
     await call(InvokeChannel.SelectProfile, 'prod');
     await call(InvokeChannel.SetToken, 'xps_PRODUCTION_SECRET');
@@ -165,8 +194,8 @@ describe('the bridge as the page gets it (main.ts wiring, real profile store)', 
     // Whatever a script in the page sends on every channel, no answer or error carries the token
     // (SetToken is sent once, with the same token: on other values it would only replace it).
     const answers: unknown[] = [await call(InvokeChannel.SetToken, 'xps_PRODUCTION_SECRET')];
-    // (SsoSignIn waits for a browser: it has its own test.)
-    for (const channel of [...fake.handlers.keys()].filter((c) => c !== InvokeChannel.SetToken && c !== InvokeChannel.SsoSignIn)) {
+    // (SsoWait waits for a browser: it has its own test.)
+    for (const channel of [...fake.handlers.keys()].filter((c) => c !== InvokeChannel.SetToken && c !== InvokeChannel.SsoWait)) {
       for (const args of [[], ['prod'], ['local'], [{ id: 'prod', name: 'P', apiUrl: 'https://xp.corp.example' }]]) {
         answers.push(await Promise.resolve(call(channel, ...args)).catch((e: unknown) => (e instanceof Error ? e.message : e)));
       }
@@ -175,6 +204,7 @@ describe('the bridge as the page gets it (main.ts wiring, real profile store)', 
     expect(JSON.stringify(answers)).not.toContain('xps_PRODUCTION_SECRET');
     expect(await call(InvokeChannel.HasToken)).toBe(true);
     expect((await store.activeSession()).token).toBe('xps_PRODUCTION_SECRET');
+    sso.cancel();
     await rm(dir, { recursive: true, force: true });
   });
 

@@ -53,10 +53,18 @@ async function startIdp(redirectUrl: string): Promise<{ issuer: string; server: 
 
 /**
  * The system browser: from `url`, follows every redirect (API, IdP, API again, loopback) with one
- * cookie jar, signing in at the IdP as `login` (or cancelling there); returns where it ended and
- * the page it shows.
+ * cookie jar, signing in at the IdP as `login` (or cancelling there); on the xp site's confirmation
+ * page, the person reads it and follows its Continue link when `confirm` says so (by default: when
+ * it shows the code the app shows, `expect`). Returns where it ended, the page it shows, and the
+ * confirmation pages seen. The first request is sent as a browser sends a URL an app opened
+ * (`Sec-Fetch-Site: none`) unless `site` says otherwise (a web page's link).
  */
-async function browse(url: string, login: string | null): Promise<{ last: URL; status: number; page: string; hops: URL[] }> {
+async function browse(
+  url: string,
+  login: string | null,
+  options: { readonly expect?: () => Promise<string>; readonly site?: string } = {},
+): Promise<{ last: URL; status: number; page: string; hops: URL[]; confirmations: { email: string; code: string; continueTo: URL }[] }> {
+  const confirmations: { email: string; code: string; continueTo: URL }[] = [];
   const jar = new Map<string, Map<string, string>>();
   const cookiesOf = (u: URL): Map<string, string> => {
     const known = jar.get(u.hostname) ?? new Map<string, string>();
@@ -72,7 +80,12 @@ async function browse(url: string, login: string | null): Promise<{ last: URL; s
     const res = await fetch(here, {
       method: body === undefined ? 'GET' : 'POST',
       redirect: 'manual',
-      headers: { cookie: [...cookies].map(([k, v]) => `${k}=${v}`).join('; '), ...(body === undefined ? {} : { 'content-type': 'application/x-www-form-urlencoded' }) },
+      headers: {
+        cookie: [...cookies].map(([k, v]) => `${k}=${v}`).join('; '),
+        // A navigation's redirects keep the first request's `none` (Fetch Metadata); a page's link is `cross-site` throughout.
+        'sec-fetch-site': hop === 0 || options.site !== undefined ? (options.site ?? 'none') : 'none',
+        ...(body === undefined ? {} : { 'content-type': 'application/x-www-form-urlencoded' }),
+      },
       ...(body === undefined ? {} : { body: body.toString() }),
     });
     for (const set of res.headers.getSetCookie()) {
@@ -93,9 +106,24 @@ async function browse(url: string, login: string | null): Promise<{ last: URL; s
       continue;
     }
     const page = await res.text();
+    const onward = /<a class="continue" id="continue" href="([^"]+)"/.exec(page)?.[1];
+    if (onward !== undefined) {
+      const confirmation = {
+        email: /as ([^<]+)\?<\/h1>/.exec(page)?.[1] ?? '',
+        code: /<p class="code" id="code">([^<]+)<\/p>/.exec(page)?.[1] ?? '',
+        continueTo: new URL(onward.replaceAll('&amp;', '&'), here),
+      };
+      confirmations.push(confirmation);
+      // The person continues only when the app shows this very code.
+      if (options.expect !== undefined && (await options.expect()) === confirmation.code) {
+        here = confirmation.continueTo;
+        continue;
+      }
+      return { last: here, status: res.status, page, hops, confirmations };
+    }
     const prompt = /name="prompt" value="(\w+)"/.exec(page)?.[1];
     if (prompt === undefined) {
-      return { last: here, status: res.status, page, hops };
+      return { last: here, status: res.status, page, hops, confirmations };
     }
     if (login === null) {
       here = new URL(`${here.pathname}/abort`, here);
@@ -159,12 +187,18 @@ describe('desktop SSO through the system browser, against a real platform and id
     const signIn = startLoopbackSignIn({
       apiUrl: stack!.apiUrl,
       openExternal: (url) => {
-        browsing = browse(url, 'desktop-ana@example.com');
+        // The person compares the page's code with the one the app shows while it waits.
+        browsing = browse(url, 'desktop-ana@example.com', { expect: async () => (await signIn.started).confirmationCode });
       },
     });
 
     const outcome = await signIn.outcome;
     const trip = await browsing;
+    // On the way, the xp site asked who signs in and showed the app's code; Continue carried the code and the challenge.
+    const shown = (await signIn.started).confirmationCode;
+    expect(shown).toMatch(/^[A-Z2-7]{4}-[A-Z2-7]{4}$/);
+    expect(trip!.confirmations.map((c) => [c.email, c.code])).toEqual([['desktop-ana@example.com', shown]]);
+    expect([...trip!.confirmations[0]!.continueTo.searchParams.keys()]).toEqual(['code', 'app_challenge']);
     expect(outcome.status, `the browser went ${trip?.hops.map((h) => h.origin + h.pathname).join(' → ')} and ended with ${String(trip?.status)}: ${trip?.page.slice(0, 300)}`).toBe('code');
     if (outcome.status !== 'code') {
       return;
@@ -190,6 +224,44 @@ describe('desktop SSO through the system browser, against a real platform and id
     expect(me.role).toBe('analyst');
     // One use only.
     await expect(api.ssoExchange(outcome.code, outcome.verifier)).rejects.toMatchObject({ status: 401 });
+
+    // A session the page will not use (another person's, in the session-expired dialog) is ended by main with its own token.
+    const controller = new SsoSignInController({ openExternal: () => undefined });
+    expect(await controller.discard(stack!.apiUrl, token)).toBe(true);
+    await expect(api.withToken(token).me()).rejects.toMatchObject({ status: 401 });
+  }, 90_000);
+
+  it("does not send a sign-in of someone else's start link to its port unless the person confirms it (P1)", async () => {
+    // Someone else on this computer (a shared host) listens on a port, with a verifier of their own.
+    const got: string[] = [];
+    const attacker = createServer((req, res) => {
+      got.push(req.url ?? '');
+      res.end('ok');
+    });
+    await new Promise<void>((resolve) => attacker.listen(0, '127.0.0.1', resolve));
+    try {
+      const port = (attacker.address() as AddressInfo).port;
+      const verifier = randomBytes(32).toString('base64url');
+      const challenge = createHash('sha256').update(verifier).digest('base64url');
+      const link = `${stack!.apiUrl}/api/v1/auth/sso/start?app_port=${String(port)}&app_challenge=${challenge}`;
+
+      // The victim opens the genuine-looking link (pasted into the browser: `none`), and signs in at the IdP.
+      // No app of theirs shows a code, so they do not continue.
+      const trip = await browse(link, 'victim@example.com', { expect: () => Promise.resolve('no code: the app is not signing in') });
+      // A page that links there is refused before the IdP.
+      const linked = await fetch(link, { redirect: 'manual', headers: { 'sec-fetch-site': 'cross-site' } });
+
+      expect(trip.status).toBe(200);
+      expect(new URL(trip.last).pathname).toBe('/api/v1/auth/sso/callback');
+      expect(trip.confirmations.map((c) => c.email)).toEqual(['victim@example.com']);
+      expect(trip.page).toContain('Only continue if you just chose &ldquo;Sign in with Local IdP&rdquo; in the xp app');
+      await new Promise((resolve) => setTimeout(resolve, 200));
+      expect(got).toEqual([]);
+      expect([linked.status, ((await linked.json()) as { error: { code: string; message: string } }).error]).toEqual([403, { code: 'FORBIDDEN', message: 'open single sign-on from the xp desktop app' }]);
+    } finally {
+      attacker.closeAllConnections();
+      await new Promise<void>((resolve) => attacker.close(() => { resolve(); }));
+    }
   }, 90_000);
 
   it('brings a sign-in cancelled at the identity provider back to the app as an error reason', async () => {

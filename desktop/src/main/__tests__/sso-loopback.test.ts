@@ -1,6 +1,8 @@
 import { createHash } from 'node:crypto';
 import { request } from 'node:http';
+import { connect } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
+import { ssoConfirmationCode } from '@xp/shared';
 import { CALLBACK_PAGE_CSP, SsoSignInController, SsoSignInError, ssoStartUrl, startLoopbackSignIn } from '../sso-loopback.js';
 import type { LoopbackSignIn } from '../sso-loopback.js';
 
@@ -24,9 +26,13 @@ function fakeBrowser() {
   };
 }
 
-/** Where the API would send the browser back: the loopback callback on the port the start URL names. */
-function callback(start: URL, query: string, path = '/sso/callback'): string {
-  return `http://127.0.0.1:${start.searchParams.get('app_port')}${path}${query}`;
+/**
+ * Where the API would send the browser back: the loopback callback on the port the start URL names,
+ * with the start's `app_challenge` as the API adds it (or `challenge`: another, or null for none).
+ */
+function callback(start: URL, query: string, path = '/sso/callback', challenge: string | null = start.searchParams.get('app_challenge')): string {
+  const proof = challenge === null ? '' : `${query === '' ? '?' : '&'}app_challenge=${encodeURIComponent(challenge)}`;
+  return `http://127.0.0.1:${start.searchParams.get('app_port')}${path}${query}${proof}`;
 }
 
 const started: LoopbackSignIn[] = [];
@@ -69,6 +75,8 @@ describe('the loopback SSO sign-in', () => {
 
     const outcome = await signIn.outcome;
     expect(outcome).toMatchObject({ status: 'code', code: 'one-time-code_123' });
+    // The code the app shows while it waits: the one the API's confirmation page derives from the same challenge.
+    expect(await signIn.started).toEqual({ confirmationCode: await ssoConfirmationCode(challenge) });
     if (outcome.status !== 'code') {
       throw new Error('no code');
     }
@@ -136,6 +144,52 @@ describe('the loopback SSO sign-in', () => {
     expect(await signIn.outcome).toMatchObject({ status: 'code', code });
   });
 
+  it("refuses a callback without this sign-in's app_challenge, or with another (a page or process that found the port), and keeps waiting", async () => {
+    const browser = fakeBrowser();
+    const signIn = start({ apiUrl: 'http://localhost:8000', openExternal: browser.openExternal });
+    const url = await browser.next();
+    const own = url.searchParams.get('app_challenge')!;
+    let settled = false;
+    void signIn.outcome.then(() => {
+      settled = true;
+    });
+
+    // What a web page can send blind (an <img> or no-cors fetch: Host is 127.0.0.1:<port>): no challenge.
+    const blind = await fetch(callback(url, '?error=denied', undefined, null), { headers: { origin: 'https://evil.example', 'sec-fetch-site': 'cross-site' } });
+    const junk = await fetch(callback(url, '?code=planted', undefined, null));
+    const wrong = await fetch(callback(url, '?error=denied', undefined, `${own.slice(0, 42)}${own.endsWith('A') ? 'B' : 'A'}`));
+    const shorter = await fetch(callback(url, '?code=planted', undefined, own.slice(0, 42)));
+    const twice = await fetch(`${callback(url, '?code=planted')}&app_challenge=${own}`);
+
+    expect([blind.status, junk.status, wrong.status, shorter.status, twice.status]).toEqual([400, 400, 400, 400, 400]);
+    expect(settled).toBe(false);
+    // The API's redirect, with it, still ends the wait.
+    expect((await fetch(callback(url, '?code=real'))).status).toBe(200);
+    expect(await signIn.outcome).toMatchObject({ status: 'code', code: 'real' });
+  });
+
+  it('closes a connection whose request is still half sent when the wait times out', async () => {
+    const browser = fakeBrowser();
+    const signIn = start({ apiUrl: 'http://localhost:8000', openExternal: browser.openExternal, timeoutMs: 300 });
+    const url = await browser.next();
+    const port = Number(url.searchParams.get('app_port'));
+    const socket = connect(port, '127.0.0.1');
+    await new Promise((resolve) => socket.once('connect', resolve));
+    socket.on('error', () => undefined);
+    const closed = new Promise<number>((resolve) => {
+      const since = Date.now();
+      socket.once('close', () => {
+        resolve(Date.now() - since);
+      });
+    });
+    // The request line and a header, but not the blank line that ends the request.
+    socket.write(`GET ${callback(url, '?code=slow').slice(`http://127.0.0.1:${port}`.length)} HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\n`);
+
+    expect(await signIn.outcome).toEqual({ status: 'timeout' });
+    // Closed with the wait (well before Node's own request timeouts), not left to finish later.
+    expect(await Promise.race([closed, new Promise((resolve) => setTimeout(() => { resolve('still open'); }, 1000))])).toEqual(expect.any(Number));
+  });
+
   it('refuses a request for another host name (a page that rebound a name to 127.0.0.1)', async () => {
     const browser = fakeBrowser();
     const signIn = start({ apiUrl: 'http://localhost:8000', openExternal: browser.openExternal });
@@ -143,7 +197,7 @@ describe('the loopback SSO sign-in', () => {
     const port = Number(url.searchParams.get('app_port'));
 
     const status = await new Promise<number | undefined>((resolve, reject) => {
-      const req = request({ host: '127.0.0.1', port, path: '/sso/callback?code=planted', headers: { host: `attacker.example:${port}` } }, (res) => {
+      const req = request({ host: '127.0.0.1', port, path: `/sso/callback?code=planted&app_challenge=${url.searchParams.get('app_challenge')!}`, headers: { host: `attacker.example:${port}` } }, (res) => {
         res.resume();
         resolve(res.statusCode);
       });

@@ -39,7 +39,7 @@ describe('preload bridge', () => {
     const { exposed } = await loadPreload();
 
     expect([...exposed.keys()]).toEqual(['xp']);
-    expect(Object.keys(exposed.get('xp')!).sort()).toEqual(['hasToken', 'listProfiles', 'onDeepLink', 'onMenu', 'removeProfile', 'saveProfile', 'selectProfile', 'setToken', 'ssoCancel', 'ssoSignIn']);
+    expect(Object.keys(exposed.get('xp')!).sort()).toEqual(['hasToken', 'listProfiles', 'onDeepLink', 'onMenu', 'removeProfile', 'saveProfile', 'selectProfile', 'setToken', 'ssoCancel', 'ssoDiscard', 'ssoStart', 'ssoWait']);
   });
 
   it('sends each call on its contract channel, and reaches every channel of the contract', async () => {
@@ -57,13 +57,15 @@ describe('preload bridge', () => {
 });
 
 describe('preload SSO capabilities', () => {
-  it('send no URL or other argument to main, whatever the page passes', async () => {
+  it('send no URL or other argument to main, whatever the page passes; a discard sends its token only', async () => {
     const { exposed, sent } = await loadPreload();
     const xp = exposed.get('xp')!;
 
-    await xp.ssoSignIn!('https://attacker.example/');
+    await xp.ssoStart!('https://attacker.example/');
+    await xp.ssoWait!('https://attacker.example/');
     await xp.ssoCancel!('x');
+    await xp.ssoDiscard!('xps_token', 'https://attacker.example/');
 
-    expect(sent).toEqual([[InvokeChannel.SsoSignIn], [InvokeChannel.SsoCancel]]);
+    expect(sent).toEqual([[InvokeChannel.SsoStart], [InvokeChannel.SsoWait], [InvokeChannel.SsoCancel], [InvokeChannel.SsoDiscard, 'xps_token']]);
   });
 });

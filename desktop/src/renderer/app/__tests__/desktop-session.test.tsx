@@ -30,8 +30,10 @@ function installBridge(signedIn: boolean): { calls: string[] } {
       calls.push('hasToken');
       return Promise.resolve(hasToken);
     },
-    ssoSignIn: () => Promise.resolve({ status: 'cancelled' }),
+    ssoStart: () => Promise.resolve({ confirmationCode: 'ABCD-EFGH' }),
+    ssoWait: () => Promise.resolve({ status: 'cancelled' }),
     ssoCancel: () => Promise.resolve(false),
+    ssoDiscard: () => Promise.resolve(false),
     onDeepLink: () => () => undefined,
     onMenu: () => () => undefined,
   };

@@ -168,6 +168,8 @@ export const SSO_TIMEOUT_MESSAGE = 'The sign-in in your browser took too long (m
 interface DesktopSso {
   /** The browser is open at the identity provider; the app waits for it. */
   readonly waiting: boolean;
+  /** The code the xp site's page will ask the person to check (`XXXX-XXXX`), once main has opened the browser. */
+  readonly confirmationCode: string | null;
   /** The browser came back with a code: the app is exchanging it for a session. */
   readonly finishing: boolean;
   readonly error: string | null;
@@ -178,12 +180,15 @@ interface DesktopSso {
 /**
  * Single sign-on in the desktop app (RFC 8252): main opens the system browser at the active
  * connection's SSO start and waits on 127.0.0.1 for the code, which the page exchanges with main's
- * verifier through the /api proxy. The page stays as it is meanwhile (drafts too). `sameUser` (the
- * session-expired dialog) refuses a session of another person: the screens are that person's.
- * Leaving the screen while waiting cancels the wait.
+ * verifier through the /api proxy. While it waits it shows the confirmation code the xp site asks the
+ * person to check before the code comes back. The page stays as it is meanwhile (drafts too).
+ * `sameUser` (the session-expired dialog) refuses a session of another person (the screens are
+ * that person's) and ends it at once (main's logout with its token: the /api proxy would send the
+ * profile's own). Leaving the screen while waiting cancels the wait.
  */
 function useDesktopSso(bridge: XpBridge | undefined, client: XpApiClient, onSignedIn: (token: string) => Promise<void>, sameUser?: string): DesktopSso {
   const [waiting, setWaiting] = useState(false);
+  const [confirmationCode, setConfirmationCode] = useState<string | null>(null);
   const [finishing, setFinishing] = useState(false);
   const [error, setError] = useState<string | null>(null);
   const live = useRef({ mounted: true, waiting: false });
@@ -205,7 +210,11 @@ function useDesktopSso(bridge: XpBridge | undefined, client: XpApiClient, onSign
         try {
           const { token, user } = await client.ssoExchange(outcome.code, outcome.verifier);
           if (sameUser !== undefined && user.id !== sameUser) {
-            setError(`You signed in as ${user.email}, not as the person whose session expired. Sign out first to switch accounts.`);
+            // Not left alive for its 12 hours: nobody would sign it out.
+            const ended = (await bridge?.ssoDiscard(token).catch(() => false)) === true;
+            if (live.current.mounted) {
+              setError(`You signed in as ${user.email}, not as the person whose session expired${ended ? ' (that sign-in was ended)' : ''}. Sign out first to switch accounts.`);
+            }
             return;
           }
           await onSignedIn(token);
@@ -236,36 +245,49 @@ function useDesktopSso(bridge: XpBridge | undefined, client: XpApiClient, onSign
       return;
     }
     setError(null);
+    setConfirmationCode(null);
     setWaiting(true);
     live.current.waiting = true;
-    bridge.ssoSignIn().then(
-      async (outcome) => {
-        live.current.waiting = false;
-        if (!live.current.mounted) {
-          return;
-        }
-        setWaiting(false);
-        await finish(outcome);
-      },
-      (e: unknown) => {
-        live.current.waiting = false;
+    bridge
+      .ssoStart()
+      .then(({ confirmationCode: code }) => {
         if (live.current.mounted) {
-          setWaiting(false);
-          setError(errorMessage(e));
+          setConfirmationCode(code);
         }
-      },
-    );
+        return bridge.ssoWait();
+      })
+      .then(
+        async (outcome) => {
+          live.current.waiting = false;
+          if (!live.current.mounted) {
+            return;
+          }
+          setWaiting(false);
+          await finish(outcome);
+        },
+        (e: unknown) => {
+          live.current.waiting = false;
+          if (live.current.mounted) {
+            setWaiting(false);
+            setError(errorMessage(e));
+          }
+        },
+      );
   };
   const cancel = (): void => {
     if (bridge !== undefined) {
       void bridge.ssoCancel().catch(() => undefined);
     }
   };
-  return { waiting, finishing, error, start, cancel };
+  return { waiting, confirmationCode, finishing, error, start, cancel };
 }
 
-/** The desktop app's wait for the browser: what to do there, and a way to stop waiting (focused: it replaced the button pressed). */
-function SsoWaiting({ name, onCancel }: { name: string; onCancel: () => void }): ReactNode {
+/**
+ * The desktop app's wait for the browser: what to do there, the code the xp site will ask to
+ * confirm (so a sign-in someone else started is told apart), and a way to stop waiting (focused:
+ * it replaced the button pressed).
+ */
+function SsoWaiting({ name, code, onCancel }: { name: string; code: string | null; onCancel: () => void }): ReactNode {
   const cancel = useRef<HTMLButtonElement>(null);
   useEffect(() => {
     cancel.current?.focus();
@@ -274,6 +296,11 @@ function SsoWaiting({ name, onCancel }: { name: string; onCancel: () => void }):
     <div className="sso-waiting">
       <p role="status">Finish signing in in your browser.</p>
       <p className="muted small">A tab opened at {name} in your system browser. Come back here once it says you are signed in.</p>
+      {code === null ? null : (
+        <p className="sso-code">
+          Your browser will ask you to confirm the code <strong>{code}</strong>. Continue there only if it shows this code.
+        </p>
+      )}
       <button type="button" ref={cancel} onClick={onCancel}>
         Cancel
       </button>
@@ -502,7 +529,7 @@ export function SignIn({ client, onSignedIn, themeButton, notice = null, goTo = 
         ) : (
           <>
             {desktopSso.waiting ? (
-              <SsoWaiting name={ssoName} onCancel={desktopSso.cancel} />
+              <SsoWaiting name={ssoName} code={desktopSso.confirmationCode} onCancel={desktopSso.cancel} />
             ) : (
               /*
                 The web console: a full-page navigation to the API, which sends the browser on to the identity
@@ -581,7 +608,7 @@ export function SessionExpired({ client, user, onSignedIn, onSignOut, goTo = lea
   return (
     <Dialog title="Your session has expired" onClose={onSignOut}>
       {offerPassword ? <p>Sign in again to carry on where you were: unsaved changes stay, and what was being saved is sent once you are signed in.</p> : null}
-      {offerSso && desktopSso.waiting ? <SsoWaiting name={ssoName} onCancel={desktopSso.cancel} /> : null}
+      {offerSso && desktopSso.waiting ? <SsoWaiting name={ssoName} code={desktopSso.confirmationCode} onCancel={desktopSso.cancel} /> : null}
       {offerSso && !desktopSso.waiting ? (
         <>
           {/* Web: a full-page navigation, as on the sign-in screen (the console's CSP blocks an off-origin form redirect). Desktop: the system browser. */}

@@ -9,9 +9,9 @@ import type { ProfileView, SsoSignInOutcome, XpBridge } from '../../../../ipc-co
 import { SSO_TIMEOUT_MESSAGE, SessionExpired, SignIn, ssoErrorMessage } from '../sign-in.js';
 
 /**
- * Single sign-on inside the desktop app: the page asks main (`window.xp.ssoSignIn`) to sign in in
- * the system browser, waits, and exchanges the code main hands back, with main's verifier, through
- * the /api proxy. The bridge is faked here (Electron cannot start); the main side has its own tests.
+ * Single sign-on inside the desktop app: the page asks main (`window.xp.ssoStart`) to sign in in
+ * the system browser, shows the confirmation code main answers, waits (`ssoWait`), and exchanges the
+ * code main hands back, with main's verifier, through the /api proxy. The bridge is faked here (Electron cannot start); the main side has its own tests.
  */
 
 afterEach(() => {
@@ -21,11 +21,15 @@ afterEach(() => {
 
 const OKTA: SsoInfo = { enabled: true, name: 'Okta', passwordSignIn: 'all' };
 const VERIFIER = 'v'.repeat(43);
+/** The code main derives from its challenge, which the xp site's confirmation page shows too. */
+const CONFIRMATION = 'K7QX-2MPA';
 
 /** The bridge as main answers it: `finish` settles the waiting sign-in as the browser (or main) would. */
 function installBridge(profiles: ProfileView[] = [{ id: 'local', name: 'Local', apiUrl: 'http://localhost:8000', hasToken: false, active: true }]) {
   const calls: string[] = [];
   let pending: ((outcome: SsoSignInOutcome) => void) | null = null;
+  /** An outcome `finish` gave before the page asked for it (main keeps it for the wait). */
+  let early: SsoSignInOutcome | null = null;
   let active = profiles;
   const bridge: XpBridge = {
     listProfiles: () => Promise.resolve(active),
@@ -37,11 +41,24 @@ function installBridge(profiles: ProfileView[] = [{ id: 'local', name: 'Local', 
     },
     setToken: () => Promise.resolve(true),
     hasToken: () => Promise.resolve(false),
-    ssoSignIn: (...args: unknown[]) => {
-      calls.push(`ssoSignIn${args.length === 0 ? '' : ' with arguments'}`);
+    ssoStart: (...args: unknown[]) => {
+      calls.push(`ssoStart${args.length === 0 ? '' : ' with arguments'}`);
+      return Promise.resolve({ confirmationCode: CONFIRMATION });
+    },
+    ssoWait: (...args: unknown[]) => {
+      calls.push(`ssoWait${args.length === 0 ? '' : ' with arguments'}`);
+      if (early !== null) {
+        const outcome = early;
+        early = null;
+        return Promise.resolve(outcome);
+      }
       return new Promise((resolve) => {
         pending = resolve;
       });
+    },
+    ssoDiscard: (token) => {
+      calls.push(`ssoDiscard ${token}`);
+      return Promise.resolve(true);
     },
     ssoCancel: () => {
       calls.push('ssoCancel');
@@ -57,7 +74,11 @@ function installBridge(profiles: ProfileView[] = [{ id: 'local', name: 'Local', 
   const finish = (outcome: SsoSignInOutcome): void => {
     const resolve = pending;
     pending = null;
-    resolve?.(outcome);
+    if (resolve === null) {
+      early = outcome;
+    } else {
+      resolve(outcome);
+    }
   };
   return { calls, finish };
 }
@@ -87,12 +108,14 @@ describe('single sign-on in the desktop app', () => {
     await u.click(await screen.findByRole('button', { name: 'Sign in with Okta' }));
 
     expect(screen.getByRole('status').textContent).toBe('Finish signing in in your browser.');
+    // The code the xp site's page asks to confirm, so a sign-in someone else started is told apart.
+    expect((await screen.findByText(/Your browser will ask you to confirm the code/)).textContent).toBe(`Your browser will ask you to confirm the code ${CONFIRMATION}. Continue there only if it shows this code.`);
     expect(screen.getByRole('button', { name: 'Cancel' })).toBeTruthy();
     expect(screen.queryByRole('button', { name: 'Sign in with Okta' })).toBeNull();
     // The connection cannot change under a waiting sign-in (its code is for this connection's API).
     expect(screen.queryByRole('combobox', { name: 'Connection' })).toBeNull();
     // No URL from the page: main picks the active profile's API; the page does not leave.
-    expect(calls).toEqual(['ssoSignIn']);
+    expect(calls).toEqual(['ssoStart', 'ssoWait']);
     expect(went).toEqual([]);
 
     finish({ status: 'code', code: 'one-time-code', verifier: VERIFIER });
@@ -134,7 +157,7 @@ describe('single sign-on in the desktop app', () => {
     await vi.waitFor(() => { expect(document.activeElement).toBe(again); });
     expect(screen.queryByRole('status')).toBeNull();
     expect(screen.queryByRole('alert')).toBeNull();
-    expect(calls).toEqual(['ssoSignIn', 'ssoCancel']);
+    expect(calls).toEqual(['ssoStart', 'ssoWait', 'ssoCancel']);
     await u.click(again);
     expect(screen.getByRole('status').textContent).toBe('Finish signing in in your browser.');
   });
@@ -173,9 +196,10 @@ describe('single sign-on in the desktop app', () => {
     const { unmount } = render(<SignIn client={client} themeButton={null} onSignedIn={() => Promise.resolve()} />);
 
     await u.click(await screen.findByRole('button', { name: 'Sign in with Okta' }));
+    await screen.findByText(/confirm the code/);
     unmount();
 
-    expect(calls).toEqual(['ssoSignIn', 'ssoCancel']);
+    expect(calls).toEqual(['ssoStart', 'ssoWait', 'ssoCancel']);
   });
 
   it('points a password that meets SSO_REQUIRED to the SSO button, which the desktop app now has', async () => {
@@ -235,14 +259,14 @@ describe('the session-expired dialog in the desktop app', () => {
     finish({ status: 'code', code: 'again', verifier: VERIFIER });
 
     await vi.waitFor(() => { expect(renewed).toEqual(['sso-session']); });
-    expect(calls).toEqual(['ssoSignIn']);
+    expect(calls).toEqual(['ssoStart', 'ssoWait']);
     expect(went).toEqual([]);
     expect(sent.find((r) => r.path === '/api/v1/auth/sso/exchange')?.body).toEqual({ code: 'again', verifier: VERIFIER });
   });
 
-  it("refuses another person's session: the screens and drafts are the expired session's", async () => {
+  it("refuses another person's session, and ends it: the screens and drafts are the expired session's", async () => {
     const u = userEvent.setup();
-    const { finish } = installBridge();
+    const { calls, finish } = installBridge();
     const { client } = api(() => ({ status: 200, body: { token: 'someone-else', expiresAt: '2026-12-08T00:00:00Z', user: user({ id: 'u-bob', email: 'bob@example.com' }) } }));
     const renewed: string[] = [];
     render(<SessionExpired client={client} user={me({ hasPassword: false, sso: true })} onSignedIn={(token) => { renewed.push(token); return Promise.resolve(); }} onSignOut={() => undefined} />);
@@ -250,8 +274,10 @@ describe('the session-expired dialog in the desktop app', () => {
     await u.click(await screen.findByRole('button', { name: 'Sign in with Okta again' }));
     finish({ status: 'code', code: 'bobs', verifier: VERIFIER });
 
-    expect((await screen.findByRole('alert')).textContent).toBe('You signed in as bob@example.com, not as the person whose session expired. Sign out first to switch accounts.');
+    expect((await screen.findByRole('alert')).textContent).toBe('You signed in as bob@example.com, not as the person whose session expired (that sign-in was ended). Sign out first to switch accounts.');
     expect(renewed).toEqual([]);
+    // Ended through main (the /api proxy would send the expired session's token, not this one), before the error shows.
+    expect(calls).toEqual(['ssoStart', 'ssoWait', 'ssoDiscard someone-else']);
   });
 
   it('says why the browser came back without a session', async () => {

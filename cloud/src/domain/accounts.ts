@@ -881,27 +881,7 @@ export class AccountService {
       if (losesOwner && (await users.countInOrg(tx, actor.orgId, 'owner', { lock: true })) <= 1) {
         throw new AppError(AppErrorCode.InvalidState, 'the organisation must keep at least one active owner');
       }
-      let updated = await users.update(tx, actor.orgId, id, expectedVersion, patch);
-      // A disable ends every session and token of the user; the entry says how many.
-      const revoked = patch.disabled === true ? await credentials.revokeAllForUser(tx, id) : undefined;
-      // Owners are owners in every project: a new owner's project roles go (the entry lists them).
-      const projectRolesRemoved = updated.role === Role.Owner && current.role !== Role.Owner ? await projectRoles.removeAllForUser(tx, id) : [];
-      if (projectRolesRemoved.length > 0) {
-        updated = { ...updated, projectRoles: [] };
-      }
-      await record(tx, actor, {
-        projectId: null,
-        action: 'user.updated',
-        resourceType: 'user',
-        resourceKey: id,
-        before: { name: current.name, role: current.role, disabled: current.disabled, ...(projectRolesRemoved.length > 0 ? { projectRoles: projectRolesRemoved } : {}) },
-        after: { name: updated.name, role: updated.role, disabled: updated.disabled, ...(revoked !== undefined && !current.disabled ? revoked : {}) },
-      });
-      if (updated.disabled !== current.disabled || updated.role !== current.role) {
-        // Approvals that no longer count go for good: enabling or promoting the user again does not bring them back.
-        await withdrawLapsedApprovals(tx, actor, id);
-      }
-      return updated;
+      return writeUserChange(tx, actor, current, patch, expectedVersion);
     });
   }
 
@@ -1236,6 +1216,47 @@ export class AccountService {
       return users.get(tx, actor.orgId, id);
     });
   }
+}
+
+/**
+ * Writes a change of a person's name, role or disabled flag, checked by the caller (who may make it,
+ * the last owner), inside its transaction, with the console's effects: disabling ends every session
+ * and personal access token of the person at once; a new owner loses their project roles; approvals
+ * that no longer count are withdrawn; audited as `user.updated`. Shared by `updateUser` and SCIM
+ * provisioning (domain/scim.ts), which adds to the entry what it changed besides (`before`/`after`)
+ * and how it was made (`marker`: `via: 'scim'`).
+ */
+export async function writeUserChange(
+  tx: Queryable,
+  actor: Actor,
+  current: User,
+  patch: { readonly name?: string | undefined; readonly role?: Role | undefined; readonly disabled?: boolean | undefined },
+  expectedVersion: number,
+  options: { readonly before?: Readonly<Record<string, unknown>>; readonly after?: Readonly<Record<string, unknown>>; readonly marker?: Readonly<Record<string, unknown>> } = {},
+): Promise<User> {
+  const id = current.id;
+  let updated = await users.update(tx, actor.orgId, id, expectedVersion, patch);
+  // A disable ends every session and token of the user; the entry says how many.
+  const revoked = patch.disabled === true ? await credentials.revokeAllForUser(tx, id) : undefined;
+  // Owners are owners in every project: a new owner's project roles go (the entry lists them).
+  const projectRolesRemoved = updated.role === Role.Owner && current.role !== Role.Owner ? await projectRoles.removeAllForUser(tx, id) : [];
+  if (projectRolesRemoved.length > 0) {
+    updated = { ...updated, projectRoles: [] };
+  }
+  await record(tx, actor, {
+    projectId: null,
+    action: 'user.updated',
+    resourceType: 'user',
+    resourceKey: id,
+    before: { name: current.name, role: current.role, disabled: current.disabled, ...(projectRolesRemoved.length > 0 ? { projectRoles: projectRolesRemoved } : {}), ...options.before },
+    after: { name: updated.name, role: updated.role, disabled: updated.disabled, ...(revoked !== undefined && !current.disabled ? revoked : {}), ...options.after },
+    marker: options.marker,
+  });
+  if (updated.disabled !== current.disabled || updated.role !== current.role) {
+    // Approvals that no longer count go for good: enabling or promoting the user again does not bring them back.
+    await withdrawLapsedApprovals(tx, actor, id);
+  }
+  return updated;
 }
 
 /**

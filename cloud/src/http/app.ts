@@ -19,6 +19,7 @@ import type { RequestLogOptions } from './request-log.js';
 import { accountRoutes } from './routes/accounts.js';
 import { serviceAccountRoutes } from './routes/service-accounts.js';
 import { ssoRoutes } from './routes/sso.js';
+import { SCIM_BASE_PATH, scimResponses, scimRoutes } from './routes/scim.js';
 import { alertRoutes } from './routes/alerts.js';
 import { codeRefRoutes } from './routes/code-refs.js';
 import { webhookRoutes } from './routes/webhooks.js';
@@ -64,7 +65,7 @@ export const DEFAULT_MAX_BODY_BYTES = 8 * 1024 * 1024;
 export function managementRoutes(services: Services): AnyRoute[] {
   // One count of open streams per user for both streaming routes of this app.
   const streams = new StreamSlots();
-  return [...accountRoutes(services), ...ssoRoutes(services), ...serviceAccountRoutes(services), ...projectRoutes(services), ...definitionRoutes(services), ...flagEvaluationRoutes(services), ...governanceRoutes(services), ...scheduledChangeRoutes(services), ...alertRoutes(services), ...healthRoutes(services), ...resultRoutes(services), ...explorerRoutes(services, streams), ...unitRoutes(services), ...changeRoutes(services, streams), ...codeRefRoutes(services), ...webhookRoutes(services)];
+  return [...accountRoutes(services), ...ssoRoutes(services), ...serviceAccountRoutes(services), ...scimRoutes(services), ...projectRoutes(services), ...definitionRoutes(services), ...flagEvaluationRoutes(services), ...governanceRoutes(services), ...scheduledChangeRoutes(services), ...alertRoutes(services), ...healthRoutes(services), ...resultRoutes(services), ...explorerRoutes(services, streams), ...unitRoutes(services), ...changeRoutes(services, streams), ...codeRefRoutes(services), ...webhookRoutes(services)];
 }
 
 const DOCS_HTML = `<!doctype html>
@@ -106,6 +107,8 @@ export function createApp(services: Services, options: AppOptions = {}): Hono {
     c.header('X-Frame-Options', 'DENY');
     await next();
   });
+  // SCIM's answers (errors included) are SCIM's, and its bodies small (routes/scim.ts): before the body limits below.
+  app.use(`${SCIM_BASE_PATH}/*`, scimResponses(logger));
   // Small routes (sign-in, tokens…) take SMALL_BODY_BYTES, the others maxBodyBytes; all within the budget.
   app.use('/api/*', guardBodies({ maxBytes: options.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES, budget: options.bodyBudget }));
   app.get('/healthz', healthz(services));

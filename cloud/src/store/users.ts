@@ -248,3 +248,112 @@ export const users = {
     return row === undefined ? undefined : fromRow(row);
   },
 };
+
+/** What SCIM provisioning keeps of a person besides the user (migration 0047). */
+export interface ScimFields {
+  /** The identity provider's id of the person (SCIM `externalId`), unique in the organisation; null until the IdP sends one. */
+  readonly externalId: string | null;
+  readonly givenName: string | null;
+  readonly familyName: string | null;
+}
+
+/** A person as the SCIM endpoints see them. */
+export type ScimUser = User & { readonly scim: ScimFields; readonly scimDeleted: boolean };
+
+interface ScimRow extends Row {
+  scim_external_id: string | null;
+  scim_given_name: string | null;
+  scim_family_name: string | null;
+  scim_deleted: boolean;
+}
+
+const SCIM_COLUMNS = `${COLUMNS}, scim_external_id, scim_given_name, scim_family_name, (scim_deleted_at IS NOT NULL) AS scim_deleted`;
+
+function fromScimRow(r: ScimRow): ScimUser {
+  return { ...fromRow(r), scim: { externalId: r.scim_external_id, givenName: r.scim_given_name, familyName: r.scim_family_name }, scimDeleted: r.scim_deleted };
+}
+
+/** The filters SCIM's GET /Users takes: one attribute compared for equality (emails case-insensitively). */
+export type ScimUserFilter = { readonly attribute: 'email'; readonly value: string } | { readonly attribute: 'externalId'; readonly value: string };
+
+/** 409 for a unique value another user holds: an email (across the installation) or an externalId (in the organisation). */
+function scimUniqueness(e: unknown): never {
+  if (e instanceof DatabaseError && e.code === SqlState.UniqueViolation) {
+    const what = /scim_external_id/.test(e.message) ? 'externalId' : 'email';
+    throw new AppError(AppErrorCode.AlreadyExists, `another user already has this ${what}`, { scimType: 'uniqueness' });
+  }
+  throw e;
+}
+
+/**
+ * The people of SCIM provisioning (domain/scim.ts): never service accounts, and, unless asked,
+ * never those the identity provider deleted (`scim_deleted_at`).
+ */
+export const scimUsers = {
+  /** The person with this id in the organisation (a SCIM-deleted one only with `includeDeleted`); `lock` holds the row until commit. */
+  async find(db: Queryable, orgId: string, id: string, options: { lock?: boolean; includeDeleted?: boolean } = {}): Promise<ScimUser | undefined> {
+    const result = await db.query<ScimRow>(
+      `SELECT ${SCIM_COLUMNS} FROM users WHERE org_id = $1 AND id = $2 AND kind = 'person'${options.includeDeleted === true ? '' : ' AND scim_deleted_at IS NULL'}${options.lock === true ? ' FOR UPDATE' : ''}`,
+      [orgId, id],
+    );
+    const row = result.rows[0];
+    return row === undefined ? undefined : fromScimRow(row);
+  },
+
+  /** The person with this email in any organisation (emails are unique across the installation), SCIM-deleted or not. */
+  async findByEmail(db: Queryable, email: string): Promise<ScimUser | undefined> {
+    const result = await db.query<ScimRow>(`SELECT ${SCIM_COLUMNS} FROM users WHERE lower(email) = lower($1) AND kind = 'person'`, [email]);
+    const row = result.rows[0];
+    return row === undefined ? undefined : fromScimRow(row);
+  },
+
+  /** A page of the organisation's people (not SCIM-deleted), oldest first: `offset` rows skipped, at most `limit` (0: only the count). */
+  async list(db: Queryable, orgId: string, filter: ScimUserFilter | undefined, offset: number, limit: number): Promise<{ total: number; items: ScimUser[] }> {
+    const params: unknown[] = [orgId];
+    const where = ["org_id = $1", "kind = 'person'", 'scim_deleted_at IS NULL'];
+    if (filter !== undefined) {
+      params.push(filter.value);
+      where.push(filter.attribute === 'email' ? `lower(email) = lower($${params.length})` : `scim_external_id = $${params.length}`);
+    }
+    const total = (await db.query<{ n: number }>(`SELECT count(*)::int AS n FROM users WHERE ${where.join(' AND ')}`, params)).rows[0]?.n ?? 0;
+    if (limit === 0) {
+      return { total, items: [] };
+    }
+    const result = await db.query<ScimRow>(`SELECT ${SCIM_COLUMNS} FROM users WHERE ${where.join(' AND ')} ORDER BY created_at, id OFFSET $${params.length + 1} LIMIT $${params.length + 2}`, [...params, offset, limit]);
+    return { total, items: result.rows.map(fromScimRow) };
+  },
+
+  /** Creates a person provisioned by the IdP: no password (they sign in with SSO), their SCIM fields set. */
+  async create(db: Queryable, user: { id: string; orgId: string; email: string; name: string; role: Role; disabled: boolean; scim: ScimFields }): Promise<void> {
+    try {
+      await db.query(
+        `INSERT INTO users (id, org_id, email, name, role, password_hash, disabled, scim_external_id, scim_given_name, scim_family_name) VALUES ($1, $2, $3, $4, $5, NULL, $6, $7, $8, $9)`,
+        [user.id, user.orgId, user.email, user.name, user.role, user.disabled, user.scim.externalId, user.scim.givenName, user.scim.familyName],
+      );
+    } catch (e) {
+      scimUniqueness(e);
+    }
+  },
+
+  /**
+   * Sets a person's email and SCIM fields, and (`undelete`) ends their SCIM deletion; a new version
+   * when anything changed. The role, name and disabled flag change through `users.update`.
+   */
+  async setFields(db: Queryable, id: string, fields: { email: string; scim: ScimFields; undelete?: boolean }): Promise<void> {
+    try {
+      await db.query(
+        `UPDATE users SET email = $2, scim_external_id = $3, scim_given_name = $4, scim_family_name = $5, scim_deleted_at = CASE WHEN $6::boolean THEN NULL ELSE scim_deleted_at END,
+           version = version + 1, updated_at = now()
+         WHERE id = $1 AND kind = 'person' AND (email IS DISTINCT FROM $2 OR scim_external_id IS DISTINCT FROM $3 OR scim_given_name IS DISTINCT FROM $4 OR scim_family_name IS DISTINCT FROM $5 OR ($6::boolean AND scim_deleted_at IS NOT NULL))`,
+        [id, fields.email, fields.scim.externalId, fields.scim.givenName, fields.scim.familyName, fields.undelete === true],
+      );
+    } catch (e) {
+      scimUniqueness(e);
+    }
+  },
+
+  /** Marks a (disabled) person deleted by the IdP, and forgets their externalId (a later one may be another's). */
+  async markDeleted(db: Queryable, id: string, at: Date): Promise<void> {
+    await db.query(`UPDATE users SET scim_deleted_at = $2, scim_external_id = NULL, version = version + 1, updated_at = now() WHERE id = $1 AND kind = 'person' AND disabled`, [id, at]);
+  },
+};

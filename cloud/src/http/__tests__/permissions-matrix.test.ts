@@ -58,6 +58,8 @@ async function must(token: string, method: string, path: string, body?: unknown,
 }
 
 const DEMO = '/api/v1/projects/demo';
+const SCIM_USER = 'urn:ietf:params:scim:schemas:core:2.0:User';
+const SCIM_ERROR = 'urn:ietf:params:scim:api:messages:2.0:Error';
 
 const flagBody = (key: string): Record<string, unknown> =>
   booleanFlagBody(
@@ -201,6 +203,24 @@ const FIXTURES: Readonly<Record<string, Fixture>> = {
     const id = await serviceAccount(ctx);
     const minted = await must(ctx.tokens.owner, 'POST', `/api/v1/service-accounts/${id}/tokens`, { name: `to revoke ${ctx.n}` });
     return { path: `/api/v1/service-accounts/${id}/tokens/${minted.accessToken.id as string}` };
+  },
+  'GET /api/v1/scim/v2/ServiceProviderConfig': () => Promise.resolve({ path: '/api/v1/scim/v2/ServiceProviderConfig' }),
+  'GET /api/v1/scim/v2/ResourceTypes': () => Promise.resolve({ path: '/api/v1/scim/v2/ResourceTypes' }),
+  'GET /api/v1/scim/v2/Schemas': () => Promise.resolve({ path: '/api/v1/scim/v2/Schemas' }),
+  'GET /api/v1/scim/v2/Users': () => Promise.resolve({ path: `/api/v1/scim/v2/Users?filter=${encodeURIComponent('userName eq "ada@example.com"')}` }),
+  'POST /api/v1/scim/v2/Users': (ctx) => Promise.resolve({ path: '/api/v1/scim/v2/Users', body: { schemas: [SCIM_USER], userName: `scim-${ctx.n}@example.com`, roles: [{ value: 'viewer' }] } }),
+  'GET /api/v1/scim/v2/Users/{id}': (ctx) => Promise.resolve({ path: `/api/v1/scim/v2/Users/${ctx.userIds.viewer}` }),
+  'PUT /api/v1/scim/v2/Users/{id}': async (ctx) => {
+    const created = await must(ctx.tokens.owner, 'POST', '/api/v1/users', { email: `scim-put-${ctx.n}@example.com`, name: 'To replace', role: 'viewer' });
+    return { path: `/api/v1/scim/v2/Users/${created.user.id as string}`, body: { schemas: [SCIM_USER], userName: `scim-put-${ctx.n}@example.com`, name: { formatted: 'Replaced' } } };
+  },
+  'PATCH /api/v1/scim/v2/Users/{id}': async (ctx) => {
+    const created = await must(ctx.tokens.owner, 'POST', '/api/v1/users', { email: `scim-patch-${ctx.n}@example.com`, name: 'To patch', role: 'viewer' });
+    return { path: `/api/v1/scim/v2/Users/${created.user.id as string}`, body: { schemas: ['urn:ietf:params:scim:api:messages:2.0:PatchOp'], Operations: [{ op: 'replace', path: 'active', value: false }] } };
+  },
+  'DELETE /api/v1/scim/v2/Users/{id}': async (ctx) => {
+    const created = await must(ctx.tokens.owner, 'POST', '/api/v1/users', { email: `scim-delete-${ctx.n}@example.com`, name: 'To deprovision', role: 'viewer' });
+    return { path: `/api/v1/scim/v2/Users/${created.user.id as string}` };
   },
   'GET /api/v1/projects': () => Promise.resolve({ path: '/api/v1/projects' }),
   'POST /api/v1/projects': (ctx) => Promise.resolve({ path: '/api/v1/projects', body: { key: `p-${ctx.n}`, name: 'New project' } }),
@@ -495,7 +515,9 @@ describe('every route × every role, from the permission matrix (pglite)', () =>
       ...(call.ifMatch === undefined ? {} : { headers: { 'If-Match': `"${call.ifMatch}"` } }),
     });
     const wrote = (await auditCount()) !== auditBefore;
-    const forbidden = res.status === 403 && res.body?.error?.code === 'FORBIDDEN';
+    // SCIM routes answer SCIM error bodies (routes/scim.ts): the permission's refusal is told by its detail.
+    const scimForbidden = res.body?.schemas?.[0] === SCIM_ERROR && /^your role \(\w+\) does not allow /.test(String(res.body?.detail));
+    const forbidden = res.status === 403 && (res.body?.error?.code === 'FORBIDDEN' || scimForbidden);
     return { outcome: res.status >= 200 && res.status < 300 ? 'allowed' : forbidden ? 'FORBIDDEN' : `${res.status} ${JSON.stringify(res.body)}`, wrote };
   };
 
@@ -571,7 +593,9 @@ describe('every route × every role, from the permission matrix (pglite)', () =>
     const results = [];
     for (const { route, headers } of calls) {
       const res = await p.request(route.method.toUpperCase(), concretePath(route.path), { headers });
-      results.push({ call: `${routeId(route)} ${Object.keys(headers).join(',')}`, status: res.status, code: res.body?.error?.code });
+      // A SCIM route's refusal is a SCIM error body (no code): its status and detail say the same.
+      const scim = res.body?.schemas?.[0] === SCIM_ERROR && res.body?.status === '401' && /^(?:missing bearer token|invalid or expired token)$/.test(String(res.body?.detail));
+      results.push({ call: `${routeId(route)} ${Object.keys(headers).join(',')}`, status: res.status, code: res.body?.error?.code ?? (scim ? 'UNAUTHENTICATED' : undefined) });
     }
 
     expect(results.filter((r) => r.status !== 401 || r.code !== 'UNAUTHENTICATED')).toEqual([]);

@@ -283,6 +283,30 @@ function useDesktopSso(bridge: XpBridge | undefined, client: XpApiClient, onSign
 }
 
 /**
+ * The SSO button's form, with the desktop sign-in's error under it. The web console: a full-page
+ * navigation to the API, which sends the browser on to the identity provider (not a native GET form:
+ * the console's CSP, form-action 'self', would block the redirect off-origin). The desktop app: the
+ * system browser, with the code coming back to the main process.
+ */
+function SsoForm({ inDesktop, desktopSso, goTo, children }: { inDesktop: boolean; desktopSso: DesktopSso; goTo: (url: string) => void; children: ReactNode }): ReactNode {
+  return (
+    <form
+      onSubmit={(e) => {
+        e.preventDefault();
+        if (!inDesktop) {
+          goTo(ssoStartUrl());
+        } else if (!desktopSso.finishing) {
+          desktopSso.start();
+        }
+      }}
+    >
+      {children}
+      <FormError message={desktopSso.error} />
+    </form>
+  );
+}
+
+/**
  * The desktop app's wait for the browser: what to do there, the code the xp site will ask to
  * confirm (so a sign-in someone else started is told apart), and a way to stop waiting (focused:
  * it replaced the button pressed).
@@ -531,26 +555,11 @@ export function SignIn({ client, onSignedIn, themeButton, notice = null, goTo = 
             {desktopSso.waiting ? (
               <SsoWaiting name={ssoName} code={desktopSso.confirmationCode} onCancel={desktopSso.cancel} />
             ) : (
-              /*
-                The web console: a full-page navigation to the API, which sends the browser on to the identity
-                provider (not a native GET form: the console's CSP, form-action 'self', would block the redirect
-                off-origin). The desktop app: the system browser, with the code coming back to the main process.
-              */
-              <form
-                onSubmit={(e) => {
-                  e.preventDefault();
-                  if (bridge === undefined) {
-                    goTo(ssoStartUrl());
-                  } else if (!desktopSso.finishing) {
-                    desktopSso.start();
-                  }
-                }}
-              >
+              <SsoForm inDesktop={bridge !== undefined} desktopSso={desktopSso} goTo={goTo}>
                 <button type="submit" className="primary" ref={ssoButton} {...pendingProps(desktopSso.finishing)}>
                   {desktopSso.finishing ? 'Signing in…' : `Sign in with ${ssoName}`}
                 </button>
-                <FormError message={desktopSso.error} />
-              </form>
+              </SsoForm>
             )}
             {sso.passwordSignIn === 'owners' ? (
               <>
@@ -611,17 +620,7 @@ export function SessionExpired({ client, user, onSignedIn, onSignOut, goTo = lea
       {offerSso && desktopSso.waiting ? <SsoWaiting name={ssoName} code={desktopSso.confirmationCode} onCancel={desktopSso.cancel} /> : null}
       {offerSso && !desktopSso.waiting ? (
         <>
-          {/* Web: a full-page navigation, as on the sign-in screen (the console's CSP blocks an off-origin form redirect). Desktop: the system browser. */}
-          <form
-            onSubmit={(e) => {
-              e.preventDefault();
-              if (bridge === undefined) {
-                goTo(ssoStartUrl());
-              } else if (!desktopSso.finishing) {
-                desktopSso.start();
-              }
-            }}
-          >
+          <SsoForm inDesktop={bridge !== undefined} desktopSso={desktopSso} goTo={goTo}>
             <p className="muted small">
               {noPassword ? `You sign in with ${ssoName}. ` : ''}
               {bridge === undefined
@@ -631,8 +630,7 @@ export function SessionExpired({ client, user, onSignedIn, onSignOut, goTo = lea
             <button type="submit" className={offerPassword ? undefined : 'primary'} ref={ssoButton} {...pendingProps(desktopSso.finishing)}>
               {desktopSso.finishing ? 'Signing in…' : `Sign in with ${ssoName} again`}
             </button>
-            <FormError message={desktopSso.error} />
-          </form>
+          </SsoForm>
           {offerPassword ? <p className="muted small sign-in-or">Or with your password, keeping unsaved changes:</p> : null}
         </>
       ) : null}

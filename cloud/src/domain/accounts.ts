@@ -17,7 +17,7 @@ import { projectRoles } from '../store/project-roles.js';
 import { scheduledChanges } from '../store/scheduled-changes.js';
 import { tokenPolicies } from '../store/token-policy.js';
 import type { TokenPolicy } from '../store/token-policy.js';
-import { SERVICE_ACCOUNT_EMAIL_DOMAIN, UserKind, users } from '../store/users.js';
+import { SERVICE_ACCOUNT_EMAIL_DOMAIN, UserKind, scimUsers, users } from '../store/users.js';
 import type { User, UserKindFilter } from '../store/users.js';
 import { record, recordUnauthenticated } from './audit-trail.js';
 import { cancelOpenProposedBy, withdrawLapsedApprovals } from './change-requests.js';
@@ -876,6 +876,10 @@ export class AccountService {
           throw versionConflict('user', current.version, expectedVersion);
         }
         return current;
+      }
+      if (patch.disabled === false && current.disabled && current.kind === UserKind.Person && (await scimUsers.find(tx, actor.orgId, id, { includeDeleted: true }))?.scimDeleted === true) {
+        // The identity provider deleted them (SCIM DELETE): it provisions them again, or they stay out.
+        throw new AppError(AppErrorCode.InvalidState, `${current.email} was deleted by your identity provider (SCIM): assign them to xp there again to bring them back`);
       }
       const losesOwner = current.role === 'owner' && ((patch.role !== undefined && patch.role !== 'owner') || patch.disabled === true);
       if (losesOwner && (await users.countInOrg(tx, actor.orgId, 'owner', { lock: true })) <= 1) {

@@ -66,7 +66,11 @@ export const scimUserInputSchema = z
     displayName: shortText.nullable().optional(),
     active: scimBoolean.optional().meta({ description: 'false disables the person: their sessions and personal access tokens end at once' }),
     emails: z.array(z.looseObject({ value: z.string().max(320), type: z.string().max(64).optional(), primary: scimBoolean.optional() })).max(20).optional(),
-    roles: z.array(roleValueSchema).max(20).optional().meta({ description: 'One value: an xp role (admin, editor, analyst, viewer); never owner' }),
+    // Okta sends a custom attribute of type string as a bare string: one role.
+    roles: z
+      .union([z.array(roleValueSchema).max(20), roleValueSchema.transform((v) => [v])])
+      .optional()
+      .meta({ description: 'One value: an xp role (admin, editor, analyst, viewer); never owner. A bare role name (an Okta string attribute) is taken as a list of one' }),
   })
   .meta({ id: 'ScimUserInput' });
 

@@ -320,6 +320,13 @@ describe.each(TARGETS.map((t) => [t().name, t] as const))('SCIM 2.0 user provisi
     expect(scimError(await scim('POST', '/Users', { schemas: [USER], userName: 'judy@other.example' }))).toMatchObject({ status: 409, body: { scimType: 'uniqueness' } });
   });
 
+  it('takes a bare role name for roles (an Okta custom attribute of type string), on create and on replace', async () => {
+    const created = await scim('POST', '/Users', { schemas: [USER], userName: 'bare-role@example.com', roles: 'analyst' });
+    expect([created.status, created.body.roles]).toEqual([201, [{ value: 'analyst', display: 'analyst', primary: true }]]);
+    const replaced = await scim('PUT', `/Users/${String(created.body.id)}`, { schemas: [USER], userName: 'bare-role@example.com', roles: 'editor' });
+    expect([replaced.status, replaced.body.roles[0].value]).toEqual([200, 'editor']);
+  });
+
   it('pages with startIndex and count (capped at 100; 0 answers the total only)', async () => {
     for (let i = 0; i < 4; i++) {
       expect((await scim('POST', '/Users', { schemas: [USER], userName: `page-${String(i)}@example.com`, roles: ['viewer'] })).status).toBe(201);
@@ -341,6 +348,9 @@ describe.each(TARGETS.map((t) => [t().name, t] as const))('SCIM 2.0 user provisi
     expect([capped.status, capped.body.startIndex, capped.body.itemsPerPage]).toEqual([200, 1, Math.min(total, 100)]);
     expect([past.body.totalResults, past.body.Resources]).toEqual([total, []]);
     expect(scimError(await scim('GET', '/Users?count=ten'))).toMatchObject({ status: 400, body: { scimType: 'invalidValue' } });
+    // RFC 7644 §3.4.2.4: a startIndex below 1 is read as 1, a negative count as 0 — not refused.
+    const negative = await scim('GET', '/Users?startIndex=-1&count=-5');
+    expect([negative.status, negative.body.totalResults, negative.body.startIndex, negative.body.itemsPerPage]).toEqual([200, total, 1, 0]);
   });
 
   it.each([
@@ -418,6 +428,10 @@ describe.each(TARGETS.map((t) => [t().name, t] as const))('SCIM 2.0 user provisi
     const consoleView = await mustAs(p, owner, 'GET', `/api/v1/users/${liz.id}`);
     expect([consoleView.email, consoleView.disabled]).toEqual(['liz@example.com', true]);
     expect((await auditOf(liz.id)).at(-1)!.diff).toEqual(expect.arrayContaining([{ op: 'add', path: '/scimDeleted', to: true }]));
+    // The console's Enable does not bring back someone the IdP deleted (it answered 500 before: a check constraint).
+    const enable = await p.request('PATCH', `/api/v1/users/${liz.id}`, { token: owner, body: { disabled: false }, headers: { 'if-match': `"${String(consoleView.version)}"` } });
+    expect([enable.status, enable.body.error?.code, enable.body.error?.message]).toEqual([409, 'INVALID_STATE', 'liz@example.com was deleted by your identity provider (SCIM): assign them to xp there again to bring them back']);
+    expect((await mustAs(p, owner, 'GET', `/api/v1/users/${liz.id}`)).disabled).toBe(true);
 
     const again = await scim('POST', '/Users', { schemas: [USER], userName: 'liz@example.com', externalId: '00uliz2', name: { formatted: 'Liz Lemon' } });
 

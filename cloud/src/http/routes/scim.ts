@@ -25,7 +25,13 @@ import { route } from '../api.js';
 import type { AnyRoute } from '../api.js';
 import { admitBody } from '../body-limits.js';
 import { errorResponse } from '../errors.js';
-import { idParams, queryInt } from './common.js';
+import { idParams } from './common.js';
+
+/** A paging parameter: a whole number, negative ones included (the service reads them as the RFC says). */
+const scimPagingInt = z
+  .string()
+  .regex(/^-?\d{1,10}$/, 'must be a whole number, in digits')
+  .transform(Number);
 
 /** The SCIM base URL's path. */
 export const SCIM_BASE_PATH = '/api/v1/scim/v2';
@@ -193,8 +199,9 @@ export function scimRoutes(s: Services): AnyRoute[] {
       description: `filter: \`userName eq "…"\`, \`emails.value eq "…"\`, \`emails[type eq "work"].value eq "…"\` (case-insensitive) or \`externalId eq "…"\`; any other is 400 invalidFilter. startIndex is 1-based; count at most ${String(SCIM_MAX_RESULTS)} (0: totalResults only). People the IdP deleted are not listed. ${errorsNote}`,
       query: z.strictObject({
         filter: z.string().max(1000).optional(),
-        startIndex: queryInt(0, 1_000_000_000).optional(),
-        count: queryInt(0, 1_000_000_000).optional(),
+        // RFC 7644 §3.4.2.4: below 1 is read as 1, a negative count as 0 (ScimService.list), not refused.
+        startIndex: scimPagingInt.optional(),
+        count: scimPagingInt.optional(),
         attributes: z.string().max(1000).optional().meta({ description: 'Accepted and ignored: every attribute is returned' }),
         excludedAttributes: z.string().max(1000).optional().meta({ description: 'Accepted and ignored' }),
       }),

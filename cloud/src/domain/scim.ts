@@ -6,7 +6,11 @@
  * People only: a service account is never a SCIM resource. The caller is an ordinary access token
  * whose role may manage users (a service account "Okta SCIM" with role admin, as documented); every
  * change is audited as the console's are (`user.created`, `user.updated`) with `via: 'scim'`.
- * Owners are listed but never disabled, deleted or given another role through SCIM.
+ * Owners are listed but never disabled, deleted, given another role or another email through SCIM.
+ *
+ * The xp email is `userName` alone: `emails` (Entra ID's `mail`, which may differ from the UPN it sends
+ * as userName) never changes it. Attribute names are case-insensitive (RFC 7643 §2.1), also
+ * URN-qualified (`urn:ietf:params:scim:schemas:core:2.0:User:userName`).
  */
 import { z } from 'zod';
 import { ROLE_RANK, Role } from '@xp/shared';
@@ -19,6 +23,7 @@ import { record } from './audit-trail.js';
 import type { Actor, Deps } from './context.js';
 import { issuesOf } from './validation.js';
 import type { Queryable } from '../store/db.js';
+import { projectRoles } from '../store/project-roles.js';
 
 export const SCIM_USER_SCHEMA = 'urn:ietf:params:scim:schemas:core:2.0:User';
 /** The enterprise extension Entra ID sends beside the core schema: accepted, its attributes not stored. */
@@ -60,7 +65,7 @@ const roleValueSchema = z.union([z.string().max(64), z.looseObject({ value: z.st
 export const scimUserInputSchema = z
   .looseObject({
     schemas: z.array(z.string().max(200)).min(1).max(10).meta({ description: `Must include ${SCIM_USER_SCHEMA}; ${SCIM_ENTERPRISE_USER_SCHEMA} is accepted` }),
-    userName: z.string().min(1).max(320).meta({ description: "The person's email address: their xp email" }),
+    userName: z.string().min(1).max(320).meta({ description: "The person's email address: their xp email (the only source of it: `emails` never changes it)" }),
     externalId: shortText.nullable().optional().meta({ description: "The IdP's id of the person, unique in the organisation" }),
     name: nameSchema.optional(),
     displayName: shortText.nullable().optional(),
@@ -70,7 +75,7 @@ export const scimUserInputSchema = z
     roles: z
       .union([z.array(roleValueSchema).max(20), roleValueSchema.transform((v) => [v])])
       .optional()
-      .meta({ description: 'One value: an xp role (admin, editor, analyst, viewer); never owner. A bare role name (an Okta string attribute) is taken as a list of one' }),
+      .meta({ description: "One value: an xp role (admin, editor, analyst, viewer); never owner. A bare role name (an Okta string attribute) is taken as a list of one. A value xp does not know (Entra ID's msiam_access) is ignored, and the audit entry names it" }),
   })
   .meta({ id: 'ScimUserInput' });
 
@@ -186,25 +191,72 @@ function nameFrom(parts: { formatted?: string | null | undefined; givenName?: st
   return email.slice(0, email.lastIndexOf('@'));
 }
 
-/** An xp role from SCIM `roles` (values are role names, any case): the primary one, else the only one, else the highest; undefined when none. */
-function roleFrom(value: unknown): Role | undefined {
+/**
+ * An xp role from SCIM `roles` (values are role names, any case): the primary one, else the only one,
+ * else the highest; undefined when none. Values that are not xp roles (Entra ID's `msiam_access`, an
+ * app role of another app) are left out and listed in `ignored`: only them is as no roles at all.
+ */
+function rolesFrom(value: unknown): { role: Role | undefined; ignored: string[] } {
   const parsed = z.array(roleValueSchema).max(20).safeParse(value);
   if (!parsed.success) {
     throw invalidValue('roles must be a list of {"value": "<role>"} (or role names): admin, editor, analyst or viewer');
   }
-  const entries = parsed.data.map((r) => (typeof r === 'string' ? { value: r, primary: false } : { value: r.value, primary: r.primary ?? false }));
-  if (entries.length === 0) {
-    return undefined;
-  }
-  const roles = entries.map((e) => {
-    const role = Object.values(Role).find((r) => r === e.value.trim().toLowerCase());
+  const roles: { role: Role; primary: boolean }[] = [];
+  const ignored: string[] = [];
+  for (const r of parsed.data) {
+    const entry = typeof r === 'string' ? { value: r, primary: false } : { value: r.value, primary: r.primary ?? false };
+    const role = Object.values(Role).find((known) => known === entry.value.trim().toLowerCase());
     if (role === undefined) {
-      throw invalidValue(`roles: "${e.value.slice(0, 64)}" is not an xp role: use admin, editor, analyst or viewer`);
+      ignored.push(entry.value.slice(0, 64));
+    } else {
+      roles.push({ role, primary: entry.primary });
     }
-    return { role, primary: e.primary };
-  });
+  }
+  if (roles.length === 0) {
+    return { role: undefined, ignored };
+  }
   const primary = roles.find((r) => r.primary);
-  return primary?.role ?? roles.reduce((a, b) => (ROLE_RANK[b.role] > ROLE_RANK[a.role] ? b : a)).role;
+  return { role: primary?.role ?? roles.reduce((a, b) => (ROLE_RANK[b.role] > ROLE_RANK[a.role] ? b : a)).role, ignored };
+}
+
+/** The audit marker of a SCIM change: `via`, and the role values ignored (not xp roles), if any. */
+function markerOf(ignoredRoles: readonly string[]): Record<string, unknown> {
+  return { via: 'scim', ...(ignoredRoles.length === 0 ? {} : { ignoredRoles: [...new Set(ignoredRoles)] }) };
+}
+
+/** The core User schema's URN, which may prefix an attribute name (`urn:…:User:userName`). */
+const CORE_PREFIX = /^urn:ietf:params:scim:schemas:core:2\.0:user:/i;
+
+/**
+ * `input` with the keys of an object that name `names` (any case, RFC 7643 §2.1; URN-qualified with
+ * the core schema too) spelt as xp reads them; other keys as they are. Not an object: as it is.
+ */
+function canonicalKeys(input: unknown, names: readonly string[]): unknown {
+  if (typeof input !== 'object' || input === null || Array.isArray(input)) {
+    return input;
+  }
+  const byLower = new Map(names.map((n) => [n.toLowerCase(), n]));
+  return Object.fromEntries(Object.entries(input).map(([key, value]) => [byLower.get(key.replace(CORE_PREFIX, '').toLowerCase()) ?? key, value]));
+}
+
+const USER_KEYS = ['schemas', 'userName', 'externalId', 'name', 'displayName', 'active', 'emails', 'roles'] as const;
+
+/** A User body with its attribute names (and name's) as xp reads them. */
+export function canonicalUser(input: unknown): unknown {
+  const user = canonicalKeys(input, USER_KEYS);
+  if (typeof user !== 'object' || user === null || Array.isArray(user) || !('name' in user)) {
+    return user;
+  }
+  return { ...user, name: canonicalKeys(user.name, ['formatted', 'givenName', 'familyName']) };
+}
+
+/** A PatchOp body with `schemas`, `Operations` and each operation's `op`, `path`, `value` as xp reads them. */
+export function canonicalPatch(input: unknown): unknown {
+  const patch = canonicalKeys(input, ['schemas', 'Operations']);
+  if (typeof patch !== 'object' || patch === null || Array.isArray(patch) || !('Operations' in patch) || !Array.isArray(patch.Operations)) {
+    return patch;
+  }
+  return { ...patch, Operations: patch.Operations.map((o: unknown) => canonicalKeys(o, ['op', 'path', 'value'])) };
 }
 
 /** 400 unless `schemas` names the core User schema, and nothing but it and the enterprise extension. */
@@ -230,15 +282,16 @@ function parseBody<S extends z.ZodType>(schema: S, input: unknown, what: string)
   return result.data;
 }
 
-const FILTER = /^\s*([A-Za-z.]+|emails\[type eq "work"\]\.value)\s+eq\s+"((?:[^"\\]|\\.)*)"\s*$/i;
+const FILTER = /^\s*((?:urn:ietf:params:scim:schemas:core:2\.0:user:)?(?:[A-Za-z.]+|emails\[type eq "work"\]\.value))\s+eq\s+"((?:[^"\\]|\\.)*)"\s*$/i;
 
 /**
  * The filters of GET /Users: `userName eq "…"`, `emails.value eq "…"` and `emails[type eq "work"].value
- * eq "…"` (emails compared case-insensitively), `externalId eq "…"` (exactly); anything else 400 invalidFilter.
+ * eq "…"` (emails compared case-insensitively), `externalId eq "…"` (exactly); attribute names and `eq`
+ * in any case, optionally qualified with the core schema's URN; anything else 400 invalidFilter.
  */
 export function parseScimFilter(filter: string): ScimUserFilter {
   const m = FILTER.exec(filter);
-  const attribute = m?.[1]?.toLowerCase().replace(/^urn:ietf:params:scim:schemas:core:2\.0:user:/, '');
+  const attribute = m?.[1]?.replace(CORE_PREFIX, '').toLowerCase();
   let value: string | undefined;
   try {
     value = m === null ? undefined : (JSON.parse(`"${m[2]!}"`) as string);
@@ -282,15 +335,24 @@ const IGNORED_ATTRIBUTES = new Set([
 /** One attribute a PATCH changes, in xp's terms. */
 type PatchTarget = 'active' | 'email' | 'displayName' | 'formatted' | 'givenName' | 'familyName' | 'name' | 'externalId' | 'roles' | 'emails' | 'ignored';
 
+/** What the operations of one PATCH gather: which name attributes they set, the default role (a remove of roles), the role values ignored. */
+interface PatchContext {
+  /** 'full' (the display name was set), 'givenName', 'familyName', 'cleared' (the display name was removed). */
+  readonly named: Set<string>;
+  readonly defaultRole: Role;
+  readonly ignoredRoles: string[];
+}
+
 /** What a PATCH path names (attribute names are case-insensitive; the core schema's URN may prefix them), or 400 invalidPath. */
 function targetOf(path: string): PatchTarget {
-  const p = path.trim().replace(/^urn:ietf:params:scim:schemas:core:2\.0:user:/i, '');
+  const p = path.trim().replace(CORE_PREFIX, '');
   if (/^urn:ietf:params:scim:schemas:extension:enterprise:2\.0:user(?::[A-Za-z.]+)?$/i.test(p)) {
     return 'ignored';
   }
   const lower = p.toLowerCase();
-  if (/^emails\[(?:type eq "work"|primary eq true)\]\.value$/i.test(p)) {
-    return 'email';
+  // The work email (Entra ID's `mail`): never the xp email, which is userName alone.
+  if (/^emails\[(?:type eq "work"|primary eq (?:"true"|true))\]\.value$/i.test(p)) {
+    return 'emails';
   }
   // Entra ID's mapping of app roles: roles[primary eq "True"].value ← SingleAppRoleAssignment([appRoleAssignments]).
   if (/^roles\[primary eq (?:"true"|true)\]\.value$/i.test(p)) {
@@ -319,28 +381,40 @@ function targetOf(path: string): PatchTarget {
   throw invalidPath(`unsupported path "${path.slice(0, 100)}": xp takes active, userName, name (formatted, givenName, familyName), displayName, externalId, roles and emails[type eq "work"].value`);
 }
 
-/** The work (else primary, else first) email of a SCIM `emails` value. */
-function emailFromList(value: unknown): string | undefined {
-  const parsed = z.array(z.looseObject({ value: z.string().max(320), type: z.string().max(64).optional(), primary: scimBoolean.optional() })).max(20).safeParse(value);
-  if (!parsed.success) {
-    throw invalidValue('emails must be a list of {"value": "<email>", "type": "work"}');
-  }
-  const chosen = parsed.data.find((e) => e.type?.toLowerCase() === 'work') ?? parsed.data.find((e) => e.primary === true) ?? parsed.data[0];
-  return chosen === undefined ? undefined : emailOf(chosen.value, 'emails.value');
-}
-
-/** Applies one PatchOp operation to `draft`; `named` collects which name attributes were set, for the display name. */
-function applyOperation(draft: Draft, op: 'add' | 'replace' | 'remove', target: PatchTarget, value: unknown, named: Set<string>): void {
+/** Applies one PatchOp operation to `draft`; `context` gathers what the operations did to the name and roles. */
+function applyOperation(draft: Draft, op: 'add' | 'replace' | 'remove', target: PatchTarget, value: unknown, context: PatchContext): void {
+  const { named } = context;
   if (target === 'ignored') {
     return;
   }
   if (op === 'remove') {
-    if (target === 'externalId' || target === 'givenName' || target === 'familyName') {
-      draft.scim[target] = null;
-      named.add(target);
-      return;
+    switch (target) {
+      case 'externalId':
+      case 'givenName':
+      case 'familyName':
+        draft.scim[target] = null;
+        named.add(target);
+        return;
+      case 'name':
+        draft.scim.givenName = null;
+        draft.scim.familyName = null;
+        named.add('cleared');
+        return;
+      case 'displayName':
+      case 'formatted':
+        named.add('cleared');
+        return;
+      case 'roles':
+        // No explicit role: the default role, as a person created without roles.
+        draft.role = context.defaultRole;
+        return;
+      case 'emails':
+        // The xp email is userName's: removing the IdP's emails leaves it.
+        return;
+      case 'active':
+      case 'email':
+        throw scimError(AppErrorCode.Validation, 'mutability', `${target === 'email' ? 'userName' : target} cannot be removed: replace it instead`);
     }
-    throw scimError(AppErrorCode.Validation, 'mutability', `${target} cannot be removed: replace it instead`);
   }
   switch (target) {
     case 'active': {
@@ -354,13 +428,9 @@ function applyOperation(draft: Draft, op: 'add' | 'replace' | 'remove', target: 
     case 'email':
       draft.email = emailOf(value, 'userName');
       return;
-    case 'emails': {
-      const email = emailFromList(value);
-      if (email !== undefined) {
-        draft.email = email;
-      }
+    case 'emails':
+      // Stored nowhere and never the xp email (userName is): Entra ID's mail may differ from its UPN.
       return;
-    }
     case 'externalId':
       draft.scim.externalId = textOrNull(value, 'externalId');
       return;
@@ -379,6 +449,7 @@ function applyOperation(draft: Draft, op: 'add' | 'replace' | 'remove', target: 
       return;
     }
     case 'name': {
+      value = canonicalKeys(value, ['formatted', 'givenName', 'familyName']);
       const parsed = nameSchema.safeParse(value);
       if (!parsed.success || typeof value !== 'object' || value === null) {
         throw invalidValue('name must be an object: {"givenName": …, "familyName": …, "formatted": …}');
@@ -396,7 +467,8 @@ function applyOperation(draft: Draft, op: 'add' | 'replace' | 'remove', target: 
       return;
     }
     case 'roles': {
-      const role = roleFrom(Array.isArray(value) ? value : [value]);
+      const { role, ignored } = rolesFrom(Array.isArray(value) ? value : [value]);
+      context.ignoredRoles.push(...ignored);
       if (role !== undefined) {
         draft.role = role;
       }
@@ -430,15 +502,17 @@ export class ScimService {
    * SSO's default role when SSO is configured, else viewer. An email another person has is 409
    * uniqueness (the IdP then finds them by filter and adopts them), except a person the IdP deleted
    * (DELETE /Users/{id}) in this organisation: they are provisioned again, the same xp user (their
-   * history continues), with what this request says.
+   * history continues), with what this request says. Their former organisation role (when the request
+   * has none) and project roles come back only when it is the same IdP identity: the externalId they
+   * had, or they had none; another identity starts with this request's role alone, and no project roles.
    */
   async create(actor: Actor, input: unknown): Promise<ScimUser> {
     assertCan(actor, Permission.UsersManage);
-    const body = parseBody(scimUserInputSchema, input, 'User');
+    const body = parseBody(scimUserInputSchema, canonicalUser(input), 'User');
     checkUserSchemas(body.schemas);
     const email = emailOf(body.userName, 'userName');
-    const asked = body.roles === undefined ? undefined : roleFrom(body.roles);
-    const role: Role = asked ?? this.deps.sso?.defaultRole ?? Role.Viewer;
+    const { role: asked, ignored } = body.roles === undefined ? { role: undefined, ignored: [] } : rolesFrom(body.roles);
+    const role: Role = asked ?? this.defaultRole();
     const draft: Draft = {
       email,
       name: nameFrom({ ...body.name, displayName: body.displayName }, email),
@@ -451,7 +525,12 @@ export class ScimService {
       if (existing !== undefined) {
         if (existing.orgId === actor.orgId && existing.scimDeleted) {
           const locked = (await scimUsers.find(tx, actor.orgId, existing.id, { lock: true, includeDeleted: true }))!;
-          return this.write(tx, actor, locked, { ...draft, role: asked ?? locked.role }, { undelete: true });
+          const sameIdentity = locked.scimDeletedExternalId === null || locked.scimDeletedExternalId === draft.scim.externalId;
+          if (sameIdentity) {
+            return this.write(tx, actor, locked, { ...draft, role: asked ?? locked.role }, { undelete: true, ignoredRoles: ignored });
+          }
+          // Another IdP identity with this email: nothing of the former person's access comes back.
+          return this.write(tx, actor, locked, draft, { undelete: true, ignoredRoles: ignored, dropProjectRoles: true });
         }
         throw scimError(AppErrorCode.AlreadyExists, 'uniqueness', `a user with userName ${email} already exists: find them with filter=userName eq "${email}" and update them`);
       }
@@ -471,7 +550,7 @@ export class ScimService {
         resourceKey: id,
         before: undefined,
         after: { email: user.email, name: user.name, role: user.role, ...(user.disabled ? { disabled: true } : {}), ...(user.scim.externalId === null ? {} : { externalId: user.scim.externalId }) },
-        marker: { via: 'scim' },
+        marker: markerOf(ignored),
       });
       return user;
     });
@@ -480,10 +559,11 @@ export class ScimService {
   /** PUT /Users/{id}: replaces what xp keeps; `active`, `roles` and `externalId` left out stay as they are. */
   async replace(actor: Actor, id: string, input: unknown): Promise<ScimUser> {
     assertCan(actor, Permission.UsersManage);
-    const body = parseBody(scimUserInputSchema, input, 'User');
+    const body = parseBody(scimUserInputSchema, canonicalUser(input), 'User');
     checkUserSchemas(body.schemas);
     const email = emailOf(body.userName, 'userName');
-    const role = body.roles === undefined ? undefined : roleFrom(body.roles);
+    // Only values xp does not know: as no roles (the role stays).
+    const { role, ignored } = body.roles === undefined ? { role: undefined, ignored: [] } : rolesFrom(body.roles);
     return this.deps.db.withTransaction(async (tx) => {
       const current = this.found(await scimUsers.find(tx, actor.orgId, id, { lock: true }));
       const draft: Draft = {
@@ -501,25 +581,28 @@ export class ScimService {
       if (body.name === undefined && (body.displayName === undefined || body.displayName === null)) {
         draft.name = current.name;
       }
-      return this.write(tx, actor, current, draft);
+      return this.write(tx, actor, current, draft, { ignoredRoles: ignored });
     });
   }
 
   /**
    * PATCH /Users/{id}: a PatchOp's operations, applied in order (add and replace alike; remove of
-   * externalId and name parts), including Entra ID's forms: capitalised ops, "True"/"False" strings,
-   * and operations without a path whose value is an object of attributes.
+   * externalId, the name or its parts, displayName, roles and emails), including Entra ID's forms:
+   * capitalised ops, "True"/"False" strings, and operations without a path whose value is an object
+   * of attributes. A remove of roles leaves the default role; of the name, the display name falls back
+   * to the name parts left, else the email's local part; of emails, nothing (userName is the email).
    */
   async patch(actor: Actor, id: string, input: unknown): Promise<ScimUser> {
     assertCan(actor, Permission.UsersManage);
-    const body = parseBody(scimPatchSchema, input, 'PatchOp');
+    const body = parseBody(scimPatchSchema, canonicalPatch(input), 'PatchOp');
     if (!body.schemas.includes(SCIM_PATCH_SCHEMA)) {
       throw scimError(AppErrorCode.Validation, 'invalidSyntax', `schemas must be ["${SCIM_PATCH_SCHEMA}"]`);
     }
     return this.deps.db.withTransaction(async (tx) => {
       const current = this.found(await scimUsers.find(tx, actor.orgId, id, { lock: true }));
       const draft: Draft = { email: current.email, name: current.name, active: !current.disabled, role: current.role, scim: { ...current.scim } };
-      const named = new Set<string>();
+      const context: PatchContext = { named: new Set<string>(), defaultRole: this.defaultRole(), ignoredRoles: [] };
+      const { named } = context;
       for (const operation of body.Operations) {
         const op = operation.op.toLowerCase() as 'add' | 'replace' | 'remove';
         if (operation.path === undefined || operation.path.trim() === '') {
@@ -533,20 +616,23 @@ export class ScimService {
             if (key === 'schemas') {
               continue;
             }
-            applyOperation(draft, op, targetOf(key), value, named);
+            applyOperation(draft, op, targetOf(key), value, context);
           }
         } else {
-          applyOperation(draft, op, targetOf(operation.path), operation.value, named);
+          applyOperation(draft, op, targetOf(operation.path), operation.value, context);
         }
       }
-      if (!named.has('full') && (named.has('givenName') || named.has('familyName'))) {
-        // Only name parts changed: the display name is made of them again (or stays when they are gone).
+      if (!named.has('full') && (named.has('givenName') || named.has('familyName') || named.has('cleared'))) {
+        // Only name parts changed: the display name is made of them again (or stays when they are gone);
+        // the display name removed: of the parts left, else the email's local part (as a person created without a name).
         const joined = [draft.scim.givenName, draft.scim.familyName].filter((p) => p !== null && p.trim() !== '').join(' ');
         if (joined !== '') {
           draft.name = displayNameOf(joined, 'name.givenName and name.familyName');
+        } else if (named.has('cleared')) {
+          draft.name = nameFrom({}, draft.email);
         }
       }
-      return this.write(tx, actor, current, draft);
+      return this.write(tx, actor, current, draft, { ignoredRoles: context.ignoredRoles });
     });
   }
 
@@ -572,16 +658,27 @@ export class ScimService {
     return user;
   }
 
+  /** The role of a person SCIM gives none: SSO's default role when SSO is configured, else viewer. */
+  private defaultRole(): Role {
+    return this.deps.sso?.defaultRole ?? Role.Viewer;
+  }
+
   private draftOf(user: ScimUser): Draft {
     return { email: user.email, name: user.name, active: !user.disabled, role: user.role, scim: { ...user.scim } };
   }
 
-  /** 403 for what SCIM may not do: disable or change the role of an owner, make an owner, act on its own caller, grant above the caller. */
+  /** 403 for what SCIM may not do: disable, delete, change the role or the email of an owner, make an owner, act on its own caller, grant above the caller. */
   private checkChange(actor: Actor, current: ScimUser, next: Draft): void {
     const disables = !current.disabled && !next.active;
     const changesRole = next.role !== current.role;
-    if (current.role === Role.Owner && (disables || changesRole)) {
-      throw scimError(AppErrorCode.Forbidden, undefined, `${current.email} is an owner: SCIM cannot disable, delete or change the role of an owner (an owner does it in xp); their name can be changed`);
+    // An owner's email in another case is the same email (write keeps theirs).
+    const changesOwnerEmail = next.email.toLowerCase() !== current.email.toLowerCase();
+    if (current.role === Role.Owner && (disables || changesRole || changesOwnerEmail)) {
+      throw scimError(
+        AppErrorCode.Forbidden,
+        undefined,
+        `${current.email} is an owner: SCIM cannot disable, delete or change the role or email of an owner (an owner does it in xp); their name can be changed`,
+      );
     }
     if (current.id === actor.userId && (disables || changesRole)) {
       throw scimError(AppErrorCode.Forbidden, undefined, 'this token is the person it would disable or change the role of: use a service account\'s token');
@@ -599,8 +696,15 @@ export class ScimService {
    * disabling ends sessions and tokens at once, audited as user.updated), `via: 'scim'`; nothing
    * written, and no entry, when nothing changes. Re-enabling does not bring revoked tokens back.
    */
-  private async write(tx: Queryable, actor: Actor, current: ScimUser, next: Draft, options: { undelete?: boolean } = {}): Promise<ScimUser> {
-    this.checkChange(actor, current, next);
+  private async write(
+    tx: Queryable,
+    actor: Actor,
+    current: ScimUser,
+    draft: Draft,
+    options: { undelete?: boolean; ignoredRoles?: readonly string[]; dropProjectRoles?: boolean } = {},
+  ): Promise<ScimUser> {
+    this.checkChange(actor, current, draft);
+    const next: Draft = current.role === Role.Owner ? { ...draft, email: current.email } : draft;
     if (changesRoleToAdmin(current, next) && current.passwordChangeRequired) {
       // As in the console: whoever set the password could otherwise sign in as the promoted user.
       throw scimError(AppErrorCode.InvalidState, undefined, `${current.email} has not yet chosen their own password (they must sign in once first): they cannot be made an admin until then`);
@@ -611,6 +715,7 @@ export class ScimService {
     if (!fieldsChanged && !coreChanged && !undelete) {
       return current;
     }
+    const marker = markerOf(options.ignoredRoles ?? []);
     const before: Record<string, unknown> = {};
     const after: Record<string, unknown> = {};
     if (next.email !== current.email) {
@@ -625,6 +730,14 @@ export class ScimService {
       before.scimDeleted = true;
       after.scimDeleted = false;
     }
+    if (options.dropProjectRoles === true) {
+      // The project roles of the person the IdP deleted; an owner has none (and is never deleted).
+      const removed = await projectRoles.removeAllForUser(tx, current.id);
+      if (removed.length > 0) {
+        before.projectRoles = removed;
+        after.projectRoles = [];
+      }
+    }
     // The fields first: a person the IdP deleted is undeleted before being enabled (a SCIM-deleted person is always disabled).
     if (fieldsChanged || undelete) {
       await scimUsers.setFields(tx, current.id, { email: next.email, scim: next.scim, undelete });
@@ -636,7 +749,7 @@ export class ScimService {
       current,
       { name: next.name !== current.name ? next.name : undefined, role: next.role !== current.role ? next.role : undefined, disabled: next.active === current.disabled ? !next.active : undefined },
       version,
-      { before, after, marker: { via: 'scim' } },
+      { before, after, marker },
     );
     return (await scimUsers.find(tx, actor.orgId, current.id))!;
   }

@@ -257,20 +257,21 @@ export interface ScimFields {
   readonly familyName: string | null;
 }
 
-/** A person as the SCIM endpoints see them. */
-export type ScimUser = User & { readonly scim: ScimFields; readonly scimDeleted: boolean };
+/** A person as the SCIM endpoints see them; `scimDeletedExternalId`: the externalId they had when the IdP deleted them (migration 0048). */
+export type ScimUser = User & { readonly scim: ScimFields; readonly scimDeleted: boolean; readonly scimDeletedExternalId: string | null };
 
 interface ScimRow extends Row {
   scim_external_id: string | null;
   scim_given_name: string | null;
   scim_family_name: string | null;
   scim_deleted: boolean;
+  scim_deleted_external_id: string | null;
 }
 
-const SCIM_COLUMNS = `${COLUMNS}, scim_external_id, scim_given_name, scim_family_name, (scim_deleted_at IS NOT NULL) AS scim_deleted`;
+const SCIM_COLUMNS = `${COLUMNS}, scim_external_id, scim_given_name, scim_family_name, (scim_deleted_at IS NOT NULL) AS scim_deleted, scim_deleted_external_id`;
 
 function fromScimRow(r: ScimRow): ScimUser {
-  return { ...fromRow(r), scim: { externalId: r.scim_external_id, givenName: r.scim_given_name, familyName: r.scim_family_name }, scimDeleted: r.scim_deleted };
+  return { ...fromRow(r), scim: { externalId: r.scim_external_id, givenName: r.scim_given_name, familyName: r.scim_family_name }, scimDeleted: r.scim_deleted, scimDeletedExternalId: r.scim_deleted_external_id };
 }
 
 /** The filters SCIM's GET /Users takes: one attribute compared for equality (emails case-insensitively). */
@@ -343,6 +344,7 @@ export const scimUsers = {
     try {
       await db.query(
         `UPDATE users SET email = $2, scim_external_id = $3, scim_given_name = $4, scim_family_name = $5, scim_deleted_at = CASE WHEN $6::boolean THEN NULL ELSE scim_deleted_at END,
+           scim_deleted_external_id = CASE WHEN $6::boolean THEN NULL ELSE scim_deleted_external_id END,
            version = version + 1, updated_at = now()
          WHERE id = $1 AND kind = 'person' AND (email IS DISTINCT FROM $2 OR scim_external_id IS DISTINCT FROM $3 OR scim_given_name IS DISTINCT FROM $4 OR scim_family_name IS DISTINCT FROM $5 OR ($6::boolean AND scim_deleted_at IS NOT NULL))`,
         [id, fields.email, fields.scim.externalId, fields.scim.givenName, fields.scim.familyName, fields.undelete === true],
@@ -352,8 +354,11 @@ export const scimUsers = {
     }
   },
 
-  /** Marks a (disabled) person deleted by the IdP, and forgets their externalId (a later one may be another's). */
+  /**
+   * Marks a (disabled) person deleted by the IdP, and frees their externalId (a later one may be
+   * another's), keeping it as `scim_deleted_external_id` to tell whether a later create is the same identity.
+   */
   async markDeleted(db: Queryable, id: string, at: Date): Promise<void> {
-    await db.query(`UPDATE users SET scim_deleted_at = $2, scim_external_id = NULL, version = version + 1, updated_at = now() WHERE id = $1 AND kind = 'person' AND disabled`, [id, at]);
+    await db.query(`UPDATE users SET scim_deleted_at = $2, scim_deleted_external_id = scim_external_id, scim_external_id = NULL, version = version + 1, updated_at = now() WHERE id = $1 AND kind = 'person' AND disabled`, [id, at]);
   },
 };

@@ -207,6 +207,8 @@ const FIXTURES: Readonly<Record<string, Fixture>> = {
   'GET /api/v1/scim/v2/ServiceProviderConfig': () => Promise.resolve({ path: '/api/v1/scim/v2/ServiceProviderConfig' }),
   'GET /api/v1/scim/v2/ResourceTypes': () => Promise.resolve({ path: '/api/v1/scim/v2/ResourceTypes' }),
   'GET /api/v1/scim/v2/Schemas': () => Promise.resolve({ path: '/api/v1/scim/v2/Schemas' }),
+  'GET /api/v1/scim/v2/ResourceTypes/{id}': () => Promise.resolve({ path: '/api/v1/scim/v2/ResourceTypes/User' }),
+  'GET /api/v1/scim/v2/Schemas/{id}': () => Promise.resolve({ path: `/api/v1/scim/v2/Schemas/${SCIM_USER}` }),
   'GET /api/v1/scim/v2/Users': () => Promise.resolve({ path: `/api/v1/scim/v2/Users?filter=${encodeURIComponent('userName eq "ada@example.com"')}` }),
   'POST /api/v1/scim/v2/Users': (ctx) => Promise.resolve({ path: '/api/v1/scim/v2/Users', body: { schemas: [SCIM_USER], userName: `scim-${ctx.n}@example.com`, roles: [{ value: 'viewer' }] } }),
   'GET /api/v1/scim/v2/Users/{id}': (ctx) => Promise.resolve({ path: `/api/v1/scim/v2/Users/${ctx.userIds.viewer}` }),

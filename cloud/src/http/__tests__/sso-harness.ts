@@ -1,8 +1,9 @@
 /**
- * The set-up the SSO tests share (sso.test.ts, sso-app.test.ts): a platform whose SSO settings a test
+ * The set-up the SSO tests share (sso.test.ts, sso-app.test.ts, sso-password.test.ts, scim.test.ts): a platform whose SSO settings a test
  * can swap (`box.sso`), the real test IdP it trusts (a confidential client `xp` and a public one
  * `xp-public`), and readers of what the platform stored and audited.
  */
+import { expect } from 'vitest';
 import { loadSsoConfig } from '../../auth/sso-config.js';
 import type { SsoConfig } from '../../auth/sso-config.js';
 import type { TestDatabase } from '../../store/__tests__/test-databases.js';
@@ -61,6 +62,41 @@ export async function startSsoPlatform(target: TestDatabase, options: { collectB
       await idp.close();
     },
   };
+}
+
+type Response = Awaited<ReturnType<Platform['request']>>;
+
+/** What a whole SSO sign-in ended with: the callback's redirect, the browser's cookie, and the exchange's answer when the redirect carried a code. */
+export interface SsoSignIn {
+  /** `/#sso-code=…` when the sign-in succeeded, else the refusal (`/#sso-error=…`). */
+  readonly location: string;
+  readonly cookie: string;
+  /** The answer of POST /api/v1/auth/sso/exchange (its body's `token` is the session); undefined when the callback refused. */
+  readonly response: Response | undefined;
+}
+
+/** A whole SSO sign-in as the IdP account: start, the IdP, the callback and (when it gave a code) the exchange. */
+export async function ssoSignIn(p: Platform, idp: TestIdp, account: string): Promise<SsoSignIn> {
+  const started = await p.request('GET', '/api/v1/auth/sso/start');
+  expect(started.status).toBe(302);
+  const cookie = started.headers.get('set-cookie')!.split(';')[0]!;
+  const back = await idp.signIn(started.headers.get('location')!, account);
+  const callback = await p.request('GET', `${back.pathname}${back.search}`, { headers: { cookie } });
+  expect(callback.status).toBe(302);
+  const location = callback.headers.get('location')!;
+  if (!location.startsWith('/#sso-code=')) {
+    return { location, cookie, response: undefined };
+  }
+  const response = await p.request('POST', '/api/v1/auth/sso/exchange', { body: { code: decodeURIComponent(location.slice('/#sso-code='.length)) }, headers: { cookie } });
+  return { location, cookie, response };
+}
+
+/** A whole SSO sign-in that must succeed: the session token. */
+export async function ssoSession(p: Platform, idp: TestIdp, account: string): Promise<string> {
+  const { location, response } = await ssoSignIn(p, idp, account);
+  expect(location).toMatch(/^\/#sso-code=/);
+  expect(response?.status).toBe(200);
+  return response!.body.token as string;
 }
 
 /** Rows of sessions and of one-time sign-in codes. */

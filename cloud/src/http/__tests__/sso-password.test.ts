@@ -3,7 +3,7 @@ import { TARGETS } from '../../store/__tests__/test-databases.js';
 import type { Platform } from './harness.js';
 import { INVITED_PASSWORD, signedInAs } from './harness.js';
 import type { TestIdp } from './sso-idp.js';
-import { startSsoPlatform } from './sso-harness.js';
+import { ssoSession as sharedSsoSession, startSsoPlatform } from './sso-harness.js';
 import type { SsoPlatform } from './sso-harness.js';
 
 const NEW_PASSWORD = 'an entirely new passphrase 77';
@@ -19,18 +19,7 @@ describe.each(TARGETS.map((t) => [t().name, t] as const))('SSO users and passwor
   let owner = '';
 
   /** A whole SSO sign-in as the IdP account, through start, the IdP, the callback and the exchange: the session token. */
-  async function ssoSession(account: string): Promise<string> {
-    const started = await p.request('GET', '/api/v1/auth/sso/start');
-    expect(started.status).toBe(302);
-    const cookie = started.headers.get('set-cookie')!.split(';')[0]!;
-    const back = await idp.signIn(started.headers.get('location')!, account);
-    const callback = await p.request('GET', `${back.pathname}${back.search}`, { headers: { cookie } });
-    const location = callback.headers.get('location')!;
-    expect(location).toMatch(/^\/#sso-code=/);
-    const exchanged = await p.request('POST', '/api/v1/auth/sso/exchange', { body: { code: decodeURIComponent(location.slice('/#sso-code='.length)) }, headers: { cookie } });
-    expect(exchanged.status).toBe(200);
-    return exchanged.body.token as string;
-  }
+  const ssoSession = (account: string): Promise<string> => sharedSsoSession(p, idp, account);
 
   const failedLogins = async (userId: string): Promise<number> =>
     (await p.db.query<{ n: number }>("SELECT count(*)::int AS n FROM audit_log WHERE action = 'user.login-failed' AND resource_key = $1", [userId])).rows[0]!.n;

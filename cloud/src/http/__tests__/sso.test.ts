@@ -7,7 +7,7 @@ import { TARGETS } from '../../store/__tests__/test-databases.js';
 import type { Platform } from './harness.js';
 import { INVITED_PASSWORD, OWNER, signedInAs } from './harness.js';
 import type { TestIdp } from './sso-idp.js';
-import { SSO_REDIRECT as REDIRECT, SSO_SECRET as SECRET, afterOf, auditOf as auditIn, ssoCounts, startSsoPlatform } from './sso-harness.js';
+import { SSO_REDIRECT as REDIRECT, SSO_SECRET as SECRET, afterOf, auditOf as auditIn, ssoCounts, ssoSession, startSsoPlatform } from './sso-harness.js';
 import type { SsoPlatform } from './sso-harness.js';
 
 type Response = Awaited<ReturnType<Platform['request']>>;
@@ -51,12 +51,7 @@ describe.each(TARGETS.map((t) => [t().name, t] as const))('single sign-on with O
   const exchange = (code: unknown, cookie?: string): Promise<Response> => p.request('POST', '/api/v1/auth/sso/exchange', { body: { code }, ...(cookie === undefined ? {} : { headers: { cookie } }) });
 
   /** Signs in through the IdP and the exchange: the session token. */
-  async function session(account: string): Promise<string> {
-    const { location, cookie } = await signIn(account);
-    const res = await exchange(codeOf(location), cookie);
-    expect(res.status).toBe(200);
-    return res.body.token as string;
-  }
+  const session = (account: string): Promise<string> => ssoSession(p, idp, account);
 
   const counts = (): Promise<{ sessions: number; codes: number }> => ssoCounts(p);
   const auditOf = (action: string, resourceKey?: string): Promise<string[]> => auditIn(p, action, resourceKey);

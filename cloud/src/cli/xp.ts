@@ -32,10 +32,13 @@ import { convertUnleashData } from './import-unleash.js';
 import { FLAGS_HELP, runFlags } from './flags.js';
 import { UNITS_HELP, runUnits } from './units.js';
 import { WEBHOOKS_HELP, runWebhooks } from './webhooks.js';
+import { apiUrlOf, credentialsPath, effectiveCredentials } from './credentials.js';
+import { LOGIN_HELP, runLogin, runLogout, runWhoami } from './login.js';
 
 const HELP = `xp — self-hosted experimentation platform
 
 Usage:
+${LOGIN_HELP}
   xp start [--data-dir DIR] [--port N] [--console-port N] [--no-demo]
       Run the local platform: API on :8000, console on :3000, embedded PostgreSQL (PGlite),
       DynamoDB and Kinesis stand-ins. Uses DATABASE_URL, DYNAMODB_ENDPOINT, KINESIS_ENDPOINT,
@@ -99,9 +102,11 @@ ${FLAGS_HELP}
 ${UNITS_HELP}
 ${WEBHOOKS_HELP}
 
-Commands that talk to a running platform read XP_API_URL (default http://localhost:8000) and
-XP_TOKEN (an access token: a service account's for CI and other automation, minted with
-POST /api/v1/service-accounts/{id}/tokens; or your personal one, POST /api/v1/me/tokens). Tokens are never
+Commands that talk to a running platform use the credentials xp login stored, at the API it
+logged in to; or XP_TOKEN when it is set (an access token: a service account's for CI and other
+automation, minted with POST /api/v1/service-accounts/{id}/tokens; or your personal one,
+POST /api/v1/me/tokens), at XP_API_URL (default http://localhost:8000). XP_API_URL naming another
+API than the stored login's is refused unless XP_TOKEN is set. Tokens and passwords are never
 taken on the command line, where other users of the machine could read them.
 `;
 
@@ -303,32 +308,8 @@ async function applyInParts(api: XpApiClient, doc: FlagsDocument, dryRun: boolea
 }
 
 function client(env: NodeJS.ProcessEnv): XpApiClient {
-  // A trailing newline (a token read from a file) is forgiven; anything else is not echoed back.
-  const token = env.XP_TOKEN?.trim();
-  if (token === undefined || token === '') {
-    throw new AppError('UNAUTHENTICATED', "set XP_TOKEN to an access token: a service account's for CI and other automation (POST /api/v1/service-accounts/{id}/tokens), or your personal one (POST /api/v1/me/tokens)");
-  }
-  if (!/^[\x21-\x7e]+$/.test(token)) {
-    throw new AppError('UNAUTHENTICATED', 'XP_TOKEN is not one token: it contains spaces, line breaks or other characters a token never has');
-  }
-  const apiUrl = apiUrlOf(env);
-  if (!URL.canParse(apiUrl)) {
-    throw new AppError('VALIDATION_FAILED', `XP_API_URL "${apiUrl.slice(0, 200)}" is not a URL (for example http://localhost:8000)`);
-  }
-  const url = new URL(apiUrl);
-  if (url.username !== '' || url.password !== '') {
-    // Never repeated: the password would be on screen.
-    throw new AppError('VALIDATION_FAILED', 'XP_API_URL must not hold a user name or password; the API authenticates with XP_TOKEN');
-  }
-  // "localhost:8000" parses as a URL of scheme "localhost:": a configuration error, not an API that is down.
-  if (url.protocol !== 'http:' && url.protocol !== 'https:') {
-    throw new AppError('VALIDATION_FAILED', `XP_API_URL "${apiUrl.slice(0, 200)}" needs http:// or https:// in front (for example http://localhost:8000)`);
-  }
-  // The client adds /api/v1 itself (a path before it, a reverse proxy's prefix, is kept).
-  const api = /\/api(\/v1)?\/*$/.exec(url.pathname);
-  if (api !== null) {
-    throw new AppError('VALIDATION_FAILED', `XP_API_URL "${apiUrl.slice(0, 200)}" ends in ${api[0].replace(/\/+$/, '')}, which xp adds itself: drop that path (for example ${url.origin}${url.pathname.slice(0, api.index)})`);
-  }
+  // XP_TOKEN (with XP_API_URL), else what `xp login` stored (at its API): see credentials.ts.
+  const { apiUrl, token } = effectiveCredentials(env);
   return new XpApiClient({ apiUrl, token, client: 'cli' });
 }
 
@@ -397,10 +378,6 @@ function decodeInput(bytes: Buffer, file: string): string {
     throw new AppError('VALIDATION_FAILED', `${file} is not a text file: ${nul >= 0 ? `it holds a NUL byte (line ${text.slice(0, nul).split('\n').length})` : 'it is not UTF-8'}`);
   }
   return text.charCodeAt(0) === 0xfeff ? text.slice(1) : text;
-}
-
-function apiUrlOf(env: NodeJS.ProcessEnv): string {
-  return env.XP_API_URL ?? 'http://localhost:8000';
 }
 
 /**
@@ -893,6 +870,12 @@ export async function main(argv: readonly string[], env: NodeJS.ProcessEnv, prin
         await runApply(api, doc, { dryRun: values['dry-run'], prune: false }, print);
         return 0;
       }
+      case 'login':
+        return await runLogin(rest, env, { print, printError, stdin }, (message) => new UsageError(message));
+      case 'logout':
+        return await runLogout(rest, env, { print, printError, stdin }, (message) => new UsageError(message));
+      case 'whoami':
+        return await runWhoami(rest, env, { print, printError, stdin }, (message) => new UsageError(message));
       case 'code-refs':
         return await runCodeRefs(rest, () => client(env), print);
       case 'replay':
@@ -919,7 +902,9 @@ export async function main(argv: readonly string[], env: NodeJS.ProcessEnv, prin
     if (e instanceof AppError || e instanceof ApiError) {
       // An answer without xp's error body (a 404 page from another server) says little by itself.
       const bare = e instanceof ApiError && /^HTTP \d+$/.test(e.message);
-      printError(printable(`error: ${e.message}${bare ? ` from ${apiUrlOf(env)}; is XP_API_URL the address of the xp API?` : ''}`));
+      // The stored login's token refused (revoked, expired): logging in again makes a new one.
+      const stale = e instanceof ApiError && e.status === 401 && command !== 'login' && command !== 'logout' && (env.XP_TOKEN ?? '').trim() === '';
+      printError(printable(`error: ${e.message}${bare ? ` from ${apiUrlOf(env)}; is XP_API_URL the address of the xp API?` : ''}${stale ? ` (the token xp login stored in ${credentialsPath(env)}): run xp login again` : ''}`));
       // Messages already name some issues (all of a flags file's, the first of the API's): the rest are listed.
       const issues = errorLines(e);
       // A message names an issue as "path: message" (flags files) or "path message" (the API's first).

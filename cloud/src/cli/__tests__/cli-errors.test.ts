@@ -111,8 +111,15 @@ describe('xp CLI errors', () => {
   it('checks code-refs arguments and the token before indexing the code', async () => {
     const noBranch = await run(['code-refs', '--repo', 'shop', '--dir', dir, '--project', 'demo']);
     expect(noBranch).toEqual({ code: 1, out: [], err: ['error: code-refs needs --repo NAME and --branch BRANCH (or --dry-run)'] });
-    const noToken = await run(['code-refs', '--repo', 'shop', '--branch', 'main', '--dir', dir, '--project', 'demo'], { ...env, XP_TOKEN: '' });
-    expect(noToken).toEqual({ code: 1, out: [], err: ["error: set XP_TOKEN to an access token: a service account's for CI and other automation (POST /api/v1/service-accounts/{id}/tokens), or your personal one (POST /api/v1/me/tokens)"] });
+    // No XP_TOKEN, and no xp login in this (empty) configuration folder.
+    const noToken = await run(['code-refs', '--repo', 'shop', '--branch', 'main', '--dir', dir, '--project', 'demo'], { ...env, XP_TOKEN: '', XP_CONFIG_DIR: path.join(dir, 'no-xp-config') });
+    expect(noToken).toEqual({
+      code: 1,
+      out: [],
+      err: [
+        "error: not logged in: run xp login (it keeps a personal access token for this computer), or set XP_TOKEN to an access token: a service account's for CI and other automation (POST /api/v1/service-accounts/{id}/tokens), or your personal one (POST /api/v1/me/tokens)",
+      ],
+    });
     // A commit id too short for the API is refused before the scan, with the rule.
     const shortCommit = await run(['code-refs', '--repo', 'shop', '--branch', 'main', '--dir', dir, '--project', 'demo', '--commit', 'abc123']);
     expect(shortCommit).toEqual({ code: 1, out: [], err: ['error: --commit must be a commit id of 7 to 64 lower-case hexadecimal characters (as git rev-parse prints it), not "abc123"'] });

@@ -100,7 +100,7 @@ describe.each(TARGETS.map((t) => [t().name, t] as const))('single sign-on for th
     const code = appCode(location);
     // Not sent on at once: a page of this site asks the person, with the code the app shows and who signs in.
     expect(new URL(location).searchParams.get('app_challenge')).toBe(challenge);
-    expect(page).toContain('Sign in to the xp desktop app on this computer as desk@example.com?');
+    expect(page).toContain('Sign in to the xp app (desktop or command line) on this computer as desk@example.com?');
     expect(page).toContain(`it shows the code</p>\n<p class="code" id="code">${await ssoConfirmationCode(challenge)}</p>`);
     expect(page).toContain('<a id="not-me" href="/" rel="noreferrer">');
     // Self-contained: no script, nothing loaded; its one link with the code is Continue.
@@ -174,7 +174,7 @@ describe.each(TARGETS.map((t) => [t().name, t] as const))('single sign-on for th
 
     const fromPages = await Promise.all(['cross-site', 'same-site', 'same-origin'].map((site) => p.request('GET', `/api/v1/auth/sso/start?${query}`, { headers: { 'sec-fetch-site': site } })));
     expect(fromPages.map((r) => [r.status, r.body.error, r.headers.get('location'), r.headers.get('set-cookie')])).toEqual(
-      Array.from({ length: 3 }, () => [403, { code: 'FORBIDDEN', message: 'open single sign-on from the xp desktop app' }, null, null]),
+      Array.from({ length: 3 }, () => [403, { code: 'FORBIDDEN', message: 'open single sign-on from the xp app (desktop or command line)' }, null, null]),
     );
     expect(await pendingLogins()).toBe(before);
     // Opened by the app (shell.openExternal) or pasted: `none`; an older browser sends none at all.

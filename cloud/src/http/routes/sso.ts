@@ -109,11 +109,11 @@ const html = (text: string): string => text.replace(/[&<>"']/g, (ch) => HTML_ESC
  */
 export function ssoConfirmationPage(page: { readonly email: string; readonly idpName: string; readonly code: string; readonly appUrl: string }): string {
   return `<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1"><meta name="referrer" content="no-referrer"><title>Sign in to the xp desktop app?</title>
+<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1"><meta name="referrer" content="no-referrer"><title>Sign in to the xp app?</title>
 <style>body{font:16px/1.5 system-ui,sans-serif;margin:0;display:grid;place-items:center;min-height:100vh;background:#f6f7f9;color:#1d2330}main{max-width:34rem;padding:2rem}h1{font-size:1.3rem}.code{font:700 1.6rem/1.2 ui-monospace,monospace;letter-spacing:.1em}.actions{display:flex;gap:1rem;align-items:center;margin-top:1.5rem}.continue{background:#2457d6;color:#fff;padding:.6rem 1.4rem;border-radius:6px;text-decoration:none;font-weight:600}</style>
 </head><body><main>
-<h1>Sign in to the xp desktop app on this computer as ${html(page.email)}?</h1>
-<p>Only continue if you just chose &ldquo;Sign in with ${html(page.idpName)}&rdquo; in the xp app and it shows the code</p>
+<h1>Sign in to the xp app (desktop or command line) on this computer as ${html(page.email)}?</h1>
+<p>Only continue if you just chose &ldquo;Sign in with ${html(page.idpName)}&rdquo; in the xp app or ran <code>xp login</code>, and it shows the code</p>
 <p class="code" id="code">${html(page.code)}</p>
 <p>If the app shows another code, or you did not start a sign-in, someone may be trying to get into your account: do not continue.</p>
 <div class="actions"><a class="continue" id="continue" href="${html(page.appUrl)}" rel="noreferrer">Continue</a><a id="not-me" href="/" rel="noreferrer">This wasn&rsquo;t me</a></div>
@@ -164,7 +164,7 @@ export function ssoRoutes(s: Services): AnyRoute[] {
       handler: async (req) => {
         if (req.query.app_port !== undefined && fromAWebPage(req.context)) {
           // The app opens it with shell.openExternal (`none`); a page that links or redirects here is someone else's start.
-          throw new AppError(AppErrorCode.Forbidden, 'open single sign-on from the xp desktop app');
+          throw new AppError(AppErrorCode.Forbidden, 'open single sign-on from the xp app (desktop or command line)');
         }
         const config = sso().config;
         const hop = config === undefined ? undefined : loopbackHop(req.context, config.redirectUrl);

@@ -257,7 +257,7 @@ describe('desktop SSO through the system browser, against a real platform and id
       expect(trip.page).toContain('Only continue if you just chose &ldquo;Sign in with Local IdP&rdquo; in the xp app');
       await new Promise((resolve) => setTimeout(resolve, 200));
       expect(got).toEqual([]);
-      expect([linked.status, ((await linked.json()) as { error: { code: string; message: string } }).error]).toEqual([403, { code: 'FORBIDDEN', message: 'open single sign-on from the xp desktop app' }]);
+      expect([linked.status, ((await linked.json()) as { error: { code: string; message: string } }).error]).toEqual([403, { code: 'FORBIDDEN', message: 'open single sign-on from the xp app (desktop or command line)' }]);
     } finally {
       attacker.closeAllConnections();
       await new Promise<void>((resolve) => attacker.close(() => { resolve(); }));

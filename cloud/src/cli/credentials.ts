@@ -1,13 +1,14 @@
 /**
  * The credentials `xp login` keeps, and the credentials an API command uses. `xp login` stores a
  * personal access token with the API's URL in `credentials.json` of the CLI's configuration folder
- * (`$XP_CONFIG_DIR`, else `$XDG_CONFIG_HOME/xp`, else `~/.config/xp`): the folder 0700, the file 0600,
+ * (`$XP_CONFIG_DIR`, else `$XDG_CONFIG_HOME/xp`, else `~/.config/xp`): the folder 0700 (made so when
+ * missing; an existing one others can open is refused, never changed), the file 0600,
  * written whole or not at all. A command uses XP_TOKEN when it is set (CI), else that file; the file's
  * token is sent only to the API it was made by: XP_API_URL naming another is refused, as a file that
  * other users of the machine can read is (as ssh refuses such a key).
  */
 import { randomBytes } from 'node:crypto';
-import { chmodSync, mkdirSync, readFileSync, statSync } from 'node:fs';
+import { mkdirSync, readFileSync, statSync } from 'node:fs';
 import type { Stats } from 'node:fs';
 import { open, rename, rm } from 'node:fs/promises';
 import { homedir } from 'node:os';
@@ -61,7 +62,7 @@ export function credentialsPath(env: NodeJS.ProcessEnv): string {
 /**
  * An API URL as commands use it (trailing slashes dropped), or a VALIDATION_FAILED naming `name`
  * (XP_API_URL, --api-url) and what is wrong: not http(s), a user name or password in it (never
- * repeated), or a path ending in /api or /api/v1 (which the client adds).
+ * repeated), a query or a fragment, or a path ending in /api or /api/v1 (which the client adds).
  */
 export function checkApiUrl(apiUrl: string, name: string): string {
   if (!URL.canParse(apiUrl)) {
@@ -75,6 +76,10 @@ export function checkApiUrl(apiUrl: string, name: string): string {
   // "localhost:8000" parses as a URL of scheme "localhost:": a configuration error, not an API that is down.
   if (url.protocol !== 'http:' && url.protocol !== 'https:') {
     throw new AppError('VALIDATION_FAILED', `${name} "${apiUrl.slice(0, 200)}" needs http:// or https:// in front (for example ${DEFAULT_API_URL})`);
+  }
+  // The client builds paths and queries on the URL: one of its own would be dropped or garbled.
+  if (apiUrl.includes('?') || apiUrl.includes('#')) {
+    throw new AppError('VALIDATION_FAILED', `${name} "${apiUrl.slice(0, 200)}" has a ${apiUrl.includes('?') ? 'query (?…)' : 'fragment (#…)'}, which an API address never has: drop it (for example ${url.origin}${url.pathname.replace(/\/+$/, '')})`);
   }
   // The client adds /api/v1 itself (a path before it, a reverse proxy's prefix, is kept).
   const api = /\/api(\/v1)?\/*$/.exec(url.pathname);
@@ -164,19 +169,43 @@ export function readCredentials(env: NodeJS.ProcessEnv, options: { checkMode?: b
   return parsed;
 }
 
+/** An error while writing in `dir` as a message naming it: not the user's, or not writable, rather than a bare EPERM. */
+function writeError(dir: string, e: unknown): Error {
+  const code = (e as NodeJS.ErrnoException).code;
+  if (code === 'EPERM' || code === 'EACCES' || code === 'EROFS') {
+    return new AppError('VALIDATION_FAILED', `${dir} is not yours or not writable (${code}): set XP_CONFIG_DIR to a private directory of your own`, undefined, { cause: e });
+  }
+  return e instanceof Error ? e : new Error(String(e));
+}
+
 /**
- * Writes the credentials atomically: a new file (mode 0600, created exclusively) in the folder
- * (created 0700, and made 0700 if it was not), synced, then renamed over the old one.
+ * Writes the credentials atomically: a new file (mode 0600, created exclusively) in the folder,
+ * synced, then renamed over the old one. A missing folder is created 0700; an existing one that
+ * group or others can get into (mode & 077) is refused, never changed (it may be shared, or a
+ * symbolic link to somewhere else).
  */
 export async function writeCredentials(env: NodeJS.ProcessEnv, credentials: StoredCredentials): Promise<string> {
   const dir = configDir(env);
   const file = path.join(dir, CREDENTIALS_FILE);
-  mkdirSync(dir, { recursive: true, mode: 0o700 });
+  try {
+    mkdirSync(dir, { recursive: true, mode: 0o700 });
+  } catch (e) {
+    throw writeError(dir, e);
+  }
+  // Windows has no such mode bits: its folder in the user's profile is private to them.
   if (process.platform !== 'win32') {
-    chmodSync(dir, 0o700);
+    const mode = statSync(dir).mode;
+    if ((mode & 0o077) !== 0) {
+      throw new AppError(
+        'VALIDATION_FAILED',
+        `${dir} can be read by other users of this machine (mode ${(mode & 0o777).toString(8).padStart(3, '0')}), so xp does not keep a token there: chmod 700 ${dir}, or set XP_CONFIG_DIR to a private directory`,
+      );
+    }
   }
   const temporary = path.join(dir, `.${CREDENTIALS_FILE}.${randomBytes(6).toString('hex')}.tmp`);
-  const handle = await open(temporary, 'wx', 0o600);
+  const handle = await open(temporary, 'wx', 0o600).catch((e: unknown) => {
+    throw writeError(dir, e);
+  });
   try {
     await handle.writeFile(`${JSON.stringify({ apiUrl: credentials.apiUrl, token: credentials.token, tokenId: credentials.tokenId, email: credentials.email }, null, 2)}\n`);
     // The umask may not take bits from 0600, but one may have been set without them: say it once more.
@@ -192,7 +221,7 @@ export async function writeCredentials(env: NodeJS.ProcessEnv, credentials: Stor
     await rename(temporary, file);
   } catch (e) {
     await rm(temporary, { force: true });
-    throw e;
+    throw writeError(dir, e);
   }
   return file;
 }
@@ -220,6 +249,27 @@ export function storedApiUrl(env: NodeJS.ProcessEnv): string | undefined {
 export function apiUrlOf(env: NodeJS.ProcessEnv): string {
   const token = env.XP_TOKEN?.trim();
   return env.XP_API_URL ?? (token === undefined || token === '' ? storedApiUrl(env) : undefined) ?? DEFAULT_API_URL;
+}
+
+/**
+ * Where a command's API URL came from, for messages: `--api-url` (xp login's `apiUrlOption`), else
+ * XP_API_URL, else the stored login's (xp login's, or a command's without XP_TOKEN), else
+ * the default. `url` is the one used; `hint` ends a message about an answer that is not the xp
+ * API's (a 404 page from another server).
+ */
+export function apiUrlSource(env: NodeJS.ProcessEnv, options: { apiUrlOption?: string | undefined; usesStoredLogin?: boolean } = {}): { url: string; from: string; hint: string } {
+  if (options.apiUrlOption !== undefined) {
+    return { url: options.apiUrlOption, from: '--api-url', hint: 'is --api-url the address of the xp API?' };
+  }
+  if (env.XP_API_URL !== undefined) {
+    return { url: env.XP_API_URL, from: 'XP_API_URL', hint: 'is XP_API_URL the address of the xp API?' };
+  }
+  const token = env.XP_TOKEN?.trim();
+  const stored = options.usesStoredLogin === true || token === undefined || token === '' ? storedApiUrl(env) : undefined;
+  if (stored !== undefined) {
+    return { url: stored, from: 'the stored login', hint: `is the address xp login stored in ${credentialsPath(env)} still the xp API's? xp login --api-url URL replaces it` };
+  }
+  return { url: DEFAULT_API_URL, from: 'the default', hint: 'neither --api-url, XP_API_URL nor a stored login named the API, so xp tried the default: set XP_API_URL to the address of the xp API' };
 }
 
 /** What a command says without credentials. */

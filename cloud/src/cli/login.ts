@@ -22,8 +22,10 @@ export const LOGIN_HELP = `  xp login [--api-url URL] [--sso | --email EMAIL] [-
       credentials.json of $XP_CONFIG_DIR, else $XDG_CONFIG_HOME/xp, else ~/.config/xp (mode 0600).
       --sso (the default when the API offers single sign-on and no --email is given) opens the
       system browser and prints the URL and a confirmation code to check on the xp page; the
-      browser comes back to a one-shot listener on this computer's 127.0.0.1 (over SSH, forward
-      the printed port: ssh -L PORT:127.0.0.1:PORT). --no-browser or XP_NO_BROWSER=1 only prints.
+      browser comes back to a one-shot listener on this computer's 127.0.0.1 (from another
+      computer, forward the printed port: ssh -L PORT:127.0.0.1:PORT). --no-browser or
+      XP_NO_BROWSER=1 only prints: the default over SSH (SSH_CONNECTION or SSH_TTY set) and on
+      Linux without a display (neither DISPLAY nor WAYLAND_DISPLAY); use it on a shared machine.
       --email signs in with a password, read from the terminal without echo, or from standard
       input when it is not a terminal. The API: --api-url, else XP_API_URL, else the stored
       login's, else ${DEFAULT_API_URL}.
@@ -57,8 +59,30 @@ export function tokenName(host: string = hostname()): string {
   return `xp CLI on ${clean === '' ? 'this computer' : clean}`;
 }
 
-/** Opens `url` in the system browser without waiting for it; says so when it could not. */
-export function openSystemBrowser(url: string, printError: Print): void {
+/**
+ * Why `xp login` does not open a browser by itself here, or null when it does: --no-browser or
+ * XP_NO_BROWSER, an SSH session (the browser would be the remote machine's, if any), or Linux
+ * without a display.
+ */
+export function noBrowserReason(noBrowser: boolean, env: NodeJS.ProcessEnv, platform: NodeJS.Platform = process.platform): string | null {
+  const set = (name: string): boolean => (env[name] ?? '') !== '';
+  if (noBrowser || env.XP_NO_BROWSER === '1' || env.XP_NO_BROWSER === 'true') {
+    return 'asked';
+  }
+  if (set('SSH_CONNECTION') || set('SSH_TTY')) {
+    return 'this is an SSH session';
+  }
+  if (platform === 'linux' && !set('DISPLAY') && !set('WAYLAND_DISPLAY')) {
+    return 'there is no display (neither DISPLAY nor WAYLAND_DISPLAY is set)';
+  }
+  return null;
+}
+
+/**
+ * Opens `url` in the system browser without waiting for it; says so, and calls `failed`, when it
+ * could not (the command missing, or exiting with an error). The command is looked up in `env`'s PATH.
+ */
+export function openSystemBrowser(url: string, printError: Print, failed: () => void = () => undefined, env: NodeJS.ProcessEnv = process.env): void {
   const [command, args, options]: [string, string[], { windowsVerbatimArguments?: boolean }] =
     process.platform === 'darwin'
       ? ['open', [url], {}]
@@ -66,15 +90,34 @@ export function openSystemBrowser(url: string, printError: Print): void {
         ? // cmd reads & as a command separator: escaped, as the URL's query has them.
           ['cmd', ['/c', 'start', '""', url.replace(/[&^]/g, '^$&')], { windowsVerbatimArguments: true }]
         : ['xdg-open', [url], {}];
+  let said = false;
+  const couldNot = (why: string): void => {
+    if (!said) {
+      said = true;
+      printError(`Could not open a browser (${command}: ${why}): open the URL above yourself.`);
+      failed();
+    }
+  };
   try {
-    const child = spawn(command, args, { stdio: 'ignore', detached: true, ...options });
+    const child = spawn(command, args, { stdio: 'ignore', detached: true, env, ...options });
     child.on('error', (e: NodeJS.ErrnoException) => {
-      printError(`Could not open a browser (${command}: ${e.code ?? e.message}): open the URL above yourself.`);
+      couldNot(e.code ?? e.message);
+    });
+    // xdg-open without a browser to run exits with 3 or 4 (open, start: 1).
+    child.on('exit', (code) => {
+      if (code !== null && code !== 0) {
+        couldNot(`exit code ${String(code)}`);
+      }
     });
     child.unref();
   } catch (e) {
-    printError(`Could not open a browser (${command}: ${(e as Error).message}): open the URL above yourself.`);
+    couldNot((e as Error).message);
   }
+}
+
+/** Why a request failed, briefly: the API's status and message, or the network's code (ECONNREFUSED…). */
+function failure(e: unknown): string {
+  return e instanceof ApiError ? `${String(e.status)} ${e.message}` : e instanceof Error && e.cause instanceof Error ? ((e.cause as NodeJS.ErrnoException).code ?? e.cause.message) : e instanceof Error ? e.message : String(e);
 }
 
 /** A fetch failure (the API down, a wrong host) as a message naming the API. */
@@ -185,12 +228,16 @@ async function passwordSession(apiUrl: string, email: string, io: LoginIo): Prom
 }
 
 /** The session of an SSO sign-in in the system browser (RFC 8252, as the desktop app's). */
-async function ssoSession(apiUrl: string, idpName: string | null, browser: boolean, io: LoginIo): Promise<{ token: string; user: User }> {
-  let startUrl = '';
+async function ssoSession(apiUrl: string, idpName: string | null, noBrowser: string | null, env: NodeJS.ProcessEnv, io: LoginIo): Promise<{ token: string; user: User }> {
+  // With a browser: the listener's one-shot /sso/begin, as the browser's command line shows it to
+  // every user of the machine (ps); a second request for it stops the sign-in. Without: the API's
+  // start URL itself (port and challenge), printed on this terminal only, and /sso/begin unserved.
+  let openUrl = '';
   const signIn = startLoopbackSignIn({
     apiUrl,
+    begin: noBrowser === null,
     openExternal: (url) => {
-      startUrl = url;
+      openUrl = url;
     },
   });
   let started: { confirmationCode: string };
@@ -200,13 +247,19 @@ async function ssoSession(apiUrl: string, idpName: string | null, browser: boole
     throw e instanceof SsoSignInError ? new AppError('VALIDATION_FAILED', `single sign-on could not start: ${e.message}`) : e;
   }
   io.printError(`To sign in${idpName === null ? '' : ` with ${idpName}`}, open this page in a browser on this computer:`);
-  io.printError(`  ${startUrl}`);
+  io.printError(`  ${openUrl}`);
   io.printError(`Continue on the xp page only if it shows the code ${started.confirmationCode}.`);
-  if (browser) {
-    openSystemBrowser(startUrl, io.printError);
-  } else {
-    const port = new URL(startUrl).searchParams.get('app_port') ?? '';
+  const port = new URL(openUrl).searchParams.get('app_port') ?? new URL(openUrl).port;
+  const forwardHint = (): void => {
     io.printError(`The browser comes back to 127.0.0.1:${port} of this computer: from another one, forward that port first (ssh -L ${port}:127.0.0.1:${port}, or the ~C escape of a running ssh session).`);
+  };
+  if (noBrowser === null) {
+    openSystemBrowser(openUrl, io.printError, forwardHint, env);
+  } else {
+    if (noBrowser !== 'asked') {
+      io.printError(`Not opening a browser: ${noBrowser} (as with --no-browser).`);
+    }
+    forwardHint();
   }
   io.printError(`Waiting for the browser (up to ${String(SSO_WAIT_MS / 60_000)} minutes; Ctrl-C cancels)…`);
   const cancel = (): void => {
@@ -216,6 +269,9 @@ async function ssoSession(apiUrl: string, idpName: string | null, browser: boole
   let outcome: Awaited<typeof signIn.outcome>;
   try {
     outcome = await signIn.outcome;
+  } catch (e) {
+    // The sign-in's link was opened twice (another program raced the browser): nothing is trusted.
+    throw e instanceof SsoSignInError ? new AppError('VALIDATION_FAILED', `single sign-on stopped: ${e.message}`) : e;
   } finally {
     process.off('SIGINT', cancel);
   }
@@ -249,7 +305,7 @@ export async function runLogin(args: readonly string[], env: NodeJS.ProcessEnv, 
     throw usage('--email needs the email address you sign in with');
   }
   const apiUrl = checkApiUrl(values['api-url'] ?? env.XP_API_URL ?? storedApiUrl(env) ?? DEFAULT_API_URL, values['api-url'] !== undefined ? '--api-url' : env.XP_API_URL !== undefined ? 'XP_API_URL' : 'the API URL');
-  const browser = !values['no-browser'] && env.XP_NO_BROWSER !== '1' && env.XP_NO_BROWSER !== 'true';
+  const noBrowser = noBrowserReason(values['no-browser'], env);
 
   let session: { token: string; user: User };
   if (values.email !== undefined) {
@@ -259,7 +315,7 @@ export async function runLogin(args: readonly string[], env: NodeJS.ProcessEnv, 
     if (!info.enabled) {
       throw new AppError('VALIDATION_FAILED', `${apiUrl} has no single sign-on configured: sign in with a password, xp login --email EMAIL`);
     }
-    session = await ssoSession(apiUrl, info.name, browser, io);
+    session = await ssoSession(apiUrl, info.name, noBrowser, env, io);
   }
 
   // The session made only this token: it ends whatever happens next.
@@ -289,9 +345,16 @@ export async function runLogin(args: readonly string[], env: NodeJS.ProcessEnv, 
   }
   // The login this one replaces: its token is no longer kept anywhere, so it is revoked (where it can be).
   if (previous !== undefined && previous.tokenId !== made.accessToken.id) {
-    await api(previous.apiUrl, previous.token, fetchWithin(5_000))
-      .revokeAccessToken(previous.tokenId)
-      .catch(() => undefined);
+    try {
+      await api(previous.apiUrl, previous.token, fetchWithin(5_000)).revokeAccessToken(previous.tokenId);
+    } catch (e) {
+      // Already revoked or expired (401) or gone: nothing left valid. Anything else: it may still work.
+      if (!(e instanceof ApiError && e.status === 401)) {
+        io.printError(
+          `warning: could not revoke the token of the previous login (${previous.email} at ${previous.apiUrl}: ${failure(e)}): "${tokenName()}" may still be valid; revoke it in that console (Users & keys, your personal API keys) or with DELETE /api/v1/me/tokens/${previous.tokenId}`,
+        );
+      }
+    }
   }
   io.print(`Logged in to ${apiUrl} as ${me.email} (role ${me.access?.role ?? me.role}).`);
   io.printError(`Token "${made.accessToken.name}" stored in ${file}; xp logout revokes it.`);
@@ -329,8 +392,7 @@ export async function runLogout(args: readonly string[], env: NodeJS.ProcessEnv,
       if (e instanceof ApiError && (e.status === 401 || e.status === 404)) {
         io.printError(`The token was no longer valid at ${stored.apiUrl} (revoked or expired already).`);
       } else {
-        const why = e instanceof ApiError ? `${String(e.status)} ${e.message}` : e instanceof Error && e.cause instanceof Error ? ((e.cause as NodeJS.ErrnoException).code ?? e.cause.message) : e instanceof Error ? e.message : String(e);
-        io.printError(`warning: could not revoke the token at ${stored.apiUrl} (${why}): it stays valid until it expires or is revoked in the console (Settings, personal access tokens: "${tokenName()}")`);
+        io.printError(`warning: could not revoke the token at ${stored.apiUrl} (${failure(e)}): it stays valid until it expires or is revoked in the console (Users & keys, your personal API keys: "${tokenName()}")`);
         code = 1;
       }
     }

@@ -32,7 +32,7 @@ import { convertUnleashData } from './import-unleash.js';
 import { FLAGS_HELP, runFlags } from './flags.js';
 import { UNITS_HELP, runUnits } from './units.js';
 import { WEBHOOKS_HELP, runWebhooks } from './webhooks.js';
-import { apiUrlOf, credentialsPath, effectiveCredentials } from './credentials.js';
+import { apiUrlOf, apiUrlSource, checkApiUrl, credentialsPath, effectiveCredentials } from './credentials.js';
 import { LOGIN_HELP, runLogin, runLogout, runWhoami } from './login.js';
 
 const HELP = `xp — self-hosted experimentation platform
@@ -904,7 +904,8 @@ export async function main(argv: readonly string[], env: NodeJS.ProcessEnv, prin
       const bare = e instanceof ApiError && /^HTTP \d+$/.test(e.message);
       // The stored login's token refused (revoked, expired): logging in again makes a new one.
       const stale = e instanceof ApiError && e.status === 401 && command !== 'login' && command !== 'logout' && (env.XP_TOKEN ?? '').trim() === '';
-      printError(printable(`error: ${e.message}${bare ? ` from ${apiUrlOf(env)}; is XP_API_URL the address of the xp API?` : ''}${stale ? ` (the token xp login stored in ${credentialsPath(env)}): run xp login again` : ''}`));
+      const source = bare ? apiUrlSource(env, command === 'login' ? { apiUrlOption: apiUrlOption(rest), usesStoredLogin: true } : {}) : undefined;
+      printError(printable(`error: ${e.message}${source !== undefined ? ` from ${source.url}; ${source.hint}` : ''}${stale ? ` (the token xp login stored in ${credentialsPath(env)}): run xp login again` : ''}`));
       // Messages already name some issues (all of a flags file's, the first of the API's): the rest are listed.
       const issues = errorLines(e);
       // A message names an issue as "path: message" (flags files) or "path message" (the API's first).
@@ -929,6 +930,26 @@ export async function main(argv: readonly string[], env: NodeJS.ProcessEnv, prin
       return 1;
     }
     throw e;
+  }
+}
+
+/** xp login's --api-url value (`--api-url URL` or `--api-url=URL`), as it used it; undefined without one. */
+function apiUrlOption(args: readonly string[]): string | undefined {
+  let value: string | undefined;
+  args.forEach((arg, i) => {
+    if (arg === '--api-url') {
+      value = args[i + 1];
+    } else if (arg.startsWith('--api-url=')) {
+      value = arg.slice('--api-url='.length);
+    }
+  });
+  if (value === undefined) {
+    return undefined;
+  }
+  try {
+    return checkApiUrl(value, '--api-url');
+  } catch {
+    return value;
   }
 }
 

@@ -3,14 +3,17 @@
  * the identity provider, and the API sends it back to a one-shot HTTP server on 127.0.0.1 with a
  * one-time code bound to a verifier only this process knows. The loopback sign-in itself (listener,
  * verifier and challenge, start URL) is `@xp/shared/node`'s, shared with the `xp` command line's
- * `xp login --sso`; here is the app's one-sign-in-at-a-time controller the IPC handlers use.
+ * `xp login --sso`; here is the app's one-sign-in-at-a-time controller the IPC handlers use. Main
+ * opens the system browser at the listener's one-shot `http://127.0.0.1:<port>/sso/begin` (with
+ * shell.openExternal: the renderer never supplies a URL), never at the start URL with the challenge,
+ * which a browser's command line would show to other users of the machine.
  * `openExternal` and `fetch` are injected, so tests play the browser.
  */
 import { apiEndpoint, startLoopbackSignIn } from '@xp/shared/node';
 import type { LoopbackSignIn } from '@xp/shared/node';
 import type { SsoSignInOutcome, SsoSignInStarted } from '../ipc-contract.js';
 
-export { CALLBACK_PAGE_CSP, LOOPBACK_CALLBACK_PATH, LOOPBACK_HOST, SSO_WAIT_MS, SsoSignInError, challengeOf, makeVerifier, ssoStartUrl, startLoopbackSignIn } from '@xp/shared/node';
+export { BEGIN_REUSED_MESSAGE, CALLBACK_PAGE_CSP, LOOPBACK_BEGIN_PATH, LOOPBACK_CALLBACK_PATH, LOOPBACK_HOST, SSO_WAIT_MS, SsoSignInError, challengeOf, makeVerifier, ssoStartUrl, startLoopbackSignIn } from '@xp/shared/node';
 export type { LoopbackSignIn, LoopbackSignInOptions } from '@xp/shared/node';
 
 /** A session token as the API makes them: short and printable. */

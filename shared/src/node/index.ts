@@ -3,5 +3,5 @@
  * main process, the `xp` command line) share that needs node:http or node:crypto. Kept out of the
  * main entry point so that browser bundles never see it.
  */
-export { CALLBACK_PAGE_CSP, LOOPBACK_CALLBACK_PATH, LOOPBACK_HOST, SSO_WAIT_MS, SsoSignInError, apiEndpoint, challengeOf, makeVerifier, ssoStartUrl, startLoopbackSignIn } from './sso-loopback.js';
+export { BEGIN_REUSED_MESSAGE, CALLBACK_PAGE_CSP, LOOPBACK_BEGIN_PATH, LOOPBACK_CALLBACK_PATH, LOOPBACK_HOST, SSO_WAIT_MS, SsoSignInError, apiEndpoint, challengeOf, makeVerifier, ssoStartUrl, startLoopbackSignIn } from './sso-loopback.js';
 export type { LoopbackSignIn, LoopbackSignInOptions, SsoSignInOutcome, SsoSignInStarted } from './sso-loopback.js';

@@ -6,7 +6,11 @@
  * API sends the code on only after the person confirmed, on a page of the xp site, the code this app
  * shows while it waits (ssoConfirmationCode of the challenge); and every outcome it sends carries the
  * challenge, which this server asks for, so a page or process that only found the port cannot end
- * the wait. Plain Node (node:http, node:crypto): `openExternal` and `fetch` are injected, so tests
+ * the wait. The browser is opened at this server's own one-shot `/sso/begin`, which redirects to the
+ * API's start (with the port and the challenge) the first time only: a program's arguments are visible
+ * to every user of the machine (`ps`), so the challenge never goes in them, and a second request for
+ * `/sso/begin` (another program that read the link and raced the browser, or came after it) ends the
+ * sign-in. Plain Node (node:http, node:crypto): `openExternal` and `fetch` are injected, so tests
  * play the browser. Node-only (the `@xp/shared/node` entry point): browser bundles never import it.
  */
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
@@ -43,6 +47,12 @@ export const SSO_WAIT_MS = 10 * 60 * 1000;
 /** The one path the API redirects the browser to. */
 export const LOOPBACK_CALLBACK_PATH = '/sso/callback';
 
+/** The path the browser is opened at: one redirect to the API's start, the first time only. */
+export const LOOPBACK_BEGIN_PATH = '/sso/begin';
+
+/** How a sign-in ends when its `/sso/begin` was asked for twice (SsoSignInError's message). */
+export const BEGIN_REUSED_MESSAGE = "another program opened this sign-in's link, so it was stopped and nothing was stored: start again";
+
 /** The loopback host: an IPv4 literal, never `localhost` (which may resolve elsewhere) nor 0.0.0.0. */
 export const LOOPBACK_HOST = '127.0.0.1';
 
@@ -63,8 +73,17 @@ export class SsoSignInError extends Error {
 export interface LoopbackSignInOptions {
   /** The API's URL (http or https, maybe with a base path): the desktop profile's, the CLI's. */
   readonly apiUrl: string;
-  /** Opens a URL in the system browser (Electron's `shell.openExternal`, the CLI's xdg-open/open/start). */
+  /**
+   * Opens a URL in the system browser (Electron's `shell.openExternal`, the CLI's xdg-open/open/start):
+   * this server's `http://127.0.0.1:<port>/sso/begin`, nothing secret in it.
+   */
   readonly openExternal: (url: string) => Promise<void> | void;
+  /**
+   * false: `openExternal` is given the API's start URL itself (port and challenge) and `/sso/begin`
+   * is not served, for a caller that only shows it to the person (`xp login --no-browser` prints it
+   * on their terminal) and never passes it to another program.
+   */
+  readonly begin?: boolean;
   /** How long to wait for the browser; 10 minutes unless a test says otherwise. */
   readonly timeoutMs?: number;
 }
@@ -160,6 +179,18 @@ function sameString(a: string, b: string): boolean {
   return x.length === y.length && timingSafeEqual(x, y);
 }
 
+/** Whether a request is for `/sso/begin` at exactly this server's host (any method, any query). */
+function isBegin(req: IncomingMessage, port: number): boolean {
+  if (req.headers.host !== `${LOOPBACK_HOST}:${port}`) {
+    return false;
+  }
+  try {
+    return new URL(req.url ?? '/', `http://${LOOPBACK_HOST}:${port}`).pathname === LOOPBACK_BEGIN_PATH;
+  } catch {
+    return false;
+  }
+}
+
 /**
  * What a request to the loopback server means: an outcome, or a refusal after which the wait goes on.
  * The API's redirects (a code or a reason) carry `app_challenge`, this sign-in's: without it (a page
@@ -200,8 +231,10 @@ function readCallback(req: IncomingMessage, port: number, challenge: string): Ss
 
 /**
  * Starts one loopback sign-in: listens on 127.0.0.1 at an ephemeral port, opens the system browser
- * at the API's SSO start with `app_port` and `app_challenge`, and settles with the first well-formed
- * `GET /sso/callback` (anything else gets 404 or 400 and the wait goes on), on cancel, or on timeout.
+ * at its `/sso/begin`, which answers the first request with a redirect to the API's SSO start with
+ * `app_port` and `app_challenge` (a second request ends the sign-in: `outcome` rejects with
+ * SsoSignInError, BEGIN_REUSED_MESSAGE), and settles with the first well-formed `GET /sso/callback`
+ * (anything else gets 404 or 400 and the wait goes on), on cancel, or on timeout.
  * The server closes as soon as the outcome is known.
  */
 export function startLoopbackSignIn(options: LoopbackSignInOptions): LoopbackSignIn {
@@ -223,10 +256,29 @@ export function startLoopbackSignIn(options: LoopbackSignInOptions): LoopbackSig
   started.catch(() => undefined);
   let timer: ReturnType<typeof setTimeout> | undefined;
   let port = 0;
+  const useBegin = options.begin !== false;
+  /** The API's start URL, once the port is known; served once by /sso/begin. */
+  let startHref = '';
+  let beginServed = false;
 
   const server = createServer((req, res) => {
     if (settled) {
       answer(res, 404, 'text/plain; charset=utf-8', 'not found\n');
+      return;
+    }
+    if (useBegin && startHref !== '' && isBegin(req, port)) {
+      if (!beginServed) {
+        beginServed = true;
+        res.writeHead(302, { location: startHref, 'cache-control': 'no-store', 'referrer-policy': 'no-referrer', 'content-length': '0', connection: 'close' });
+        res.end();
+        return;
+      }
+      // Someone else has the challenge (they came first), or will not get it but raced the browser: this sign-in cannot be trusted.
+      res.once('finish', () => {
+        server.closeAllConnections();
+      });
+      answer(res, 409, 'text/html; charset=utf-8', page('Not signed in to xp', 'This sign-in link was opened more than once, so the sign-in was stopped. Return to the app and start again.'));
+      abort(new SsoSignInError(BEGIN_REUSED_MESSAGE), false);
       return;
     }
     const read = readCallback(req, port, challenge);
@@ -272,12 +324,12 @@ export function startLoopbackSignIn(options: LoopbackSignInOptions): LoopbackSig
     settle(result);
   }
 
-  function abort(error: SsoSignInError): void {
+  function abort(error: SsoSignInError, closeAll = true): void {
     if (settled) {
       return;
     }
     settled = true;
-    stop(true);
+    stop(closeAll);
     notBegun(error);
     fail(error);
   }
@@ -303,9 +355,10 @@ export function startLoopbackSignIn(options: LoopbackSignInOptions): LoopbackSig
     timer = setTimeout(() => {
       end({ status: 'timeout' });
     }, options.timeoutMs ?? SSO_WAIT_MS);
-    const start = ssoStartUrl(options.apiUrl, port, challenge)!;
+    startHref = ssoStartUrl(options.apiUrl, port, challenge)!.href;
+    const opened = useBegin ? `http://${LOOPBACK_HOST}:${String(port)}${LOOPBACK_BEGIN_PATH}` : startHref;
     Promise.resolve()
-      .then(() => options.openExternal(start.href))
+      .then(() => options.openExternal(opened))
       .then(
         async () => {
           begun({ confirmationCode: await ssoConfirmationCode(challenge) });

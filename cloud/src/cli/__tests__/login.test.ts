@@ -1,5 +1,6 @@
 import { spawn } from 'node:child_process';
 import { chmod, mkdir, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { createServer as createHttpServer } from 'node:http';
 import { createServer } from 'node:net';
 import type { AddressInfo } from 'node:net';
 import { hostname, tmpdir } from 'node:os';
@@ -16,6 +17,7 @@ import { INVITED_PASSWORD, OWNER, signedInAs, startPlatform } from '../../http/_
 import { startTestIdp } from '../../http/__tests__/sso-idp.js';
 import type { TestIdp } from '../../http/__tests__/sso-idp.js';
 import { main } from '../xp.js';
+import { noBrowserReason, tokenName } from '../login.js';
 import { serveApi } from './cli-over-http.js';
 
 /**
@@ -88,7 +90,7 @@ describe('xp login, logout and whoami against a platform over HTTP', () => {
    * code, the browser signs in at the IdP as `account` (null: cancels there), checks the code on the
    * confirmation page and continues to the CLI. The CLI's result, and the page the browser saw.
    */
-  async function ssoLogin(account: string | null, args: string[] = ['--sso']): Promise<{ code: number; out: string[]; err: string[]; page: string | null; shown: string }> {
+  async function ssoLogin(account: string | null, args: string[] = ['--sso'], loginEnv: NodeJS.ProcessEnv = env): Promise<{ code: number; out: string[]; err: string[]; page: string | null; shown: string }> {
     const out: string[] = [];
     const err: string[] = [];
     let printed: (value: { url: string; code: string }) => void = () => undefined;
@@ -96,9 +98,9 @@ describe('xp login, logout and whoami against a platform over HTTP', () => {
       printed = resolve;
     });
     let url = '';
-    const cli = main(['login', '--api-url', served.url, ...args], env, (l) => out.push(l), (l) => {
+    const cli = main(['login', '--api-url', served.url, ...args], loginEnv, (l) => out.push(l), (l) => {
       err.push(l);
-      url = /^\s+(http:\/\/\S+\/api\/v1\/auth\/sso\/start\?\S+)$/.exec(l)?.[1] ?? url;
+      url = /^\s+(http:\/\/\S+\/api\/v1\/auth\/sso\/start\?\S+|http:\/\/127\.0\.0\.1:\d+\/sso\/begin)$/.exec(l)?.[1] ?? url;
       const shown = /shows the code ([A-Z2-7]{4}-[A-Z2-7]{4})\.$/.exec(l)?.[1];
       if (shown !== undefined) {
         printed({ url, code: shown });
@@ -108,8 +110,15 @@ describe('xp login, logout and whoami against a platform over HTTP', () => {
     if (first === null) {
       return { code: await cli, out, err, page: null, shown: '' };
     }
-    // The browser: the API's start (it sets the sign-in's cookie), the IdP, the API's callback.
-    const start = await fetch(first.url, { redirect: 'manual' });
+    // The browser: the listener's /sso/begin when that is what was printed (a redirect to the start), the
+    // API's start (it sets the sign-in's cookie), the IdP, the API's callback.
+    let startUrl = first.url;
+    if (first.url.endsWith('/sso/begin')) {
+      const begin = await fetch(first.url, { redirect: 'manual' });
+      expect(begin.status).toBe(302);
+      startUrl = begin.headers.get('location')!;
+    }
+    const start = await fetch(startUrl, { redirect: 'manual' });
     expect(start.status).toBe(302);
     const cookie = start.headers.get('set-cookie')!.split(';')[0]!;
     const atIdp = start.headers.get('location')!;
@@ -331,6 +340,132 @@ describe('xp login, logout and whoami against a platform over HTTP', () => {
     const port = new URL(start).searchParams.get('app_port')!;
     await expect(fetch(`http://127.0.0.1:${port}/sso/callback`)).rejects.toThrow();
   }, 60_000);
+
+  /** A login's environment that would open a browser (a display, no SSH, no XP_NO_BROWSER), whose PATH has no xdg-open. */
+  const withBrowser = async (): Promise<NodeJS.ProcessEnv> => {
+    const bin = path.join(configDir, 'empty-bin');
+    await mkdir(bin);
+    return { XP_CONFIG_DIR: env.XP_CONFIG_DIR, DISPLAY: ':0', PATH: bin };
+  };
+
+  it("opens the browser at the listener's one-shot /sso/begin, never the challenge; when it cannot, says so with the port-forward hint, and the link signs in", async () => {
+    idp.accounts.set('begin-sub', { email: 'begin@example.com', email_verified: true });
+    const login = await ssoLogin('begin-sub', ['--sso'], await withBrowser());
+
+    expect(login.code).toBe(0);
+    expect(login.err[1]).toMatch(/^ {2}http:\/\/127\.0\.0\.1:\d+\/sso\/begin$/);
+    const port = new URL(login.err[1]!.trim()).port;
+    expect(login.err.join('\n')).not.toContain('app_challenge');
+    expect(login.err).toContain('Could not open a browser (xdg-open: ENOENT): open the URL above yourself.');
+    expect(login.err).toContain(`The browser comes back to 127.0.0.1:${port} of this computer: from another one, forward that port first (ssh -L ${port}:127.0.0.1:${port}, or the ~C escape of a running ssh session).`);
+    expect((await stored()).email).toBe('begin@example.com');
+  });
+
+  it('stops a sign-in whose /sso/begin link is opened twice (another user raced the browser), storing nothing', async () => {
+    const err: string[] = [];
+    let printed: (url: string) => void = () => undefined;
+    const ready = new Promise<string>((resolve) => {
+      printed = resolve;
+    });
+    const cli = main(['login', '--sso', '--api-url', served.url], await withBrowser(), () => undefined, (l) => {
+      err.push(l);
+      const begin = /^\s+(http:\/\/127\.0\.0\.1:\d+\/sso\/begin)$/.exec(l)?.[1];
+      if (begin !== undefined) {
+        printed(begin);
+      }
+    });
+    const begin = await ready;
+    // Whoever comes first gets the start URL with the challenge; the second request ends the sign-in.
+    const first = await fetch(begin, { redirect: 'manual' });
+    expect([first.status, new URL(first.headers.get('location')!).searchParams.get('app_port')]).toEqual([302, new URL(begin).port]);
+    const second = await fetch(begin, { redirect: 'manual' });
+    expect(second.status).toBe(409);
+
+    expect(await cli).toBe(1);
+    expect(err.at(-1)).toBe("error: single sign-on stopped: another program opened this sign-in's link, so it was stopped and nothing was stored: start again");
+    expect(await exists(credentialsFile())).toBe(false);
+    await expect(fetch(begin)).rejects.toThrow();
+  });
+
+  it('does not open a browser over SSH or on Linux without a display: prints the start URL itself and the port-forward hint', async () => {
+    idp.accounts.set('ssh-sub', { email: 'ssh@example.com', email_verified: true });
+    const login = await ssoLogin('ssh-sub', ['--sso'], { XP_CONFIG_DIR: env.XP_CONFIG_DIR, DISPLAY: ':0', SSH_CONNECTION: '192.0.2.1 50000 192.0.2.2 22' });
+
+    expect(login.code).toBe(0);
+    expect(login.err[1]).toMatch(/^ {2}http:\/\/\S+\/api\/v1\/auth\/sso\/start\?app_port=\d+&app_challenge=/);
+    expect(login.err).toContain('Not opening a browser: this is an SSH session (as with --no-browser).');
+    expect(login.err.some((l) => l.startsWith('The browser comes back to 127.0.0.1:'))).toBe(true);
+    expect(login.err.some((l) => l.startsWith('Could not open a browser'))).toBe(false);
+    // The start URL was printed, so the listener serves no /sso/begin: asking for it neither gets the challenge nor matters.
+    expect((await stored()).email).toBe('ssh@example.com');
+
+    expect(noBrowserReason(false, { SSH_TTY: '/dev/pts/1' }, 'darwin')).toBe('this is an SSH session');
+    expect(noBrowserReason(false, {}, 'linux')).toBe('there is no display (neither DISPLAY nor WAYLAND_DISPLAY is set)');
+    expect(noBrowserReason(false, { WAYLAND_DISPLAY: 'wayland-0' }, 'linux')).toBeNull();
+    expect(noBrowserReason(false, {}, 'darwin')).toBeNull();
+    expect(noBrowserReason(true, { DISPLAY: ':0' }, 'linux')).toBe('asked');
+  });
+
+  it('never changes the mode of an existing config folder: one others can read is refused; one not writable is said plainly', async () => {
+    const dir = path.join(configDir, 'xp');
+    await mkdir(dir, { mode: 0o755 });
+    await chmod(dir, 0o755);
+    const shared = await xp(['login', '--api-url', served.url, '--email', OWNER.email], {}, Readable.from([Buffer.from(OWNER.password)]));
+    expect(shared.code).toBe(1);
+    expect(shared.err.at(-1)).toBe(
+      `error: cannot store the credentials in ${credentialsFile()}: ${dir} can be read by other users of this machine (mode 755), so xp does not keep a token there: chmod 700 ${dir}, or set XP_CONFIG_DIR to a private directory`,
+    );
+    expect((await stat(dir)).mode & 0o777).toBe(0o755);
+    expect(await exists(credentialsFile())).toBe(false);
+
+    // A folder this user cannot write (as root too: /sys refuses everyone).
+    const notMine = await xp(['login', '--api-url', served.url, '--email', OWNER.email], { XP_CONFIG_DIR: '/sys/kernel/xp-cli-test' }, Readable.from([Buffer.from(OWNER.password)]));
+    expect(notMine.code).toBe(1);
+    expect(notMine.err.at(-1)).toMatch(/^error: cannot store the credentials in \/sys\/kernel\/xp-cli-test\/credentials\.json: \/sys\/kernel\/xp-cli-test is not yours or not writable \((EPERM|EACCES|EROFS)\): set XP_CONFIG_DIR to a private directory of your own$/);
+
+    // A missing folder is made 0700.
+    await rm(dir, { recursive: true });
+    expect((await xp(['login', '--api-url', served.url, '--email', OWNER.email], {}, Readable.from([Buffer.from(OWNER.password)]))).code).toBe(0);
+    expect((await stat(dir)).mode & 0o777).toBe(0o700);
+  });
+
+  it('refuses an API URL with a query or a fragment; a bare 404 names the URL used and where it came from; a replaced login whose token cannot be revoked is warned about', async () => {
+    expect(await xp(['login', '--api-url', `${served.url}/?org=1`])).toEqual({
+      code: 1,
+      out: [],
+      err: [`error: --api-url "${served.url}/?org=1" has a query (?…), which an API address never has: drop it (for example ${served.url})`],
+    });
+    expect((await xp(['login', '--api-url', `${served.url}#x`])).err).toEqual([`error: --api-url "${served.url}#x" has a fragment (#…), which an API address never has: drop it (for example ${served.url})`]);
+
+    // Another server, which answers 404 to everything.
+    const other = createHttpServer((_req, res) => {
+      res.writeHead(404, { 'content-type': 'text/html' });
+      res.end('<h1>Not Found</h1>');
+    });
+    await new Promise<void>((resolve) => other.listen(0, '127.0.0.1', resolve));
+    const otherUrl = `http://127.0.0.1:${String((other.address() as AddressInfo).port)}`;
+    try {
+      const wrong = await xp(['login', '--api-url', otherUrl, '--email', OWNER.email], { XP_API_URL: served.url }, Readable.from([Buffer.from(OWNER.password)]));
+      expect(wrong.err.at(-1)).toBe(`error: HTTP 404 from ${otherUrl}; is --api-url the address of the xp API?`);
+      const fromEnv = await xp(['login', '--email', OWNER.email], { XP_API_URL: otherUrl }, Readable.from([Buffer.from(OWNER.password)]));
+      expect(fromEnv.err.at(-1)).toBe(`error: HTTP 404 from ${otherUrl}; is XP_API_URL the address of the xp API?`);
+
+      // A stored login at that server: whoami names the stored login; a new login cannot revoke its token there, and says so.
+      await mkdir(path.dirname(credentialsFile()), { recursive: true, mode: 0o700 });
+      await writeFile(credentialsFile(), JSON.stringify({ apiUrl: otherUrl, token: 'xpp_elsewhere', tokenId: 'tok-old', email: 'old@example.com' }), { mode: 0o600 });
+      const whoami = await xp(['whoami']);
+      expect(whoami.err).toEqual([`error: HTTP 404 from ${otherUrl}; is the address xp login stored in ${credentialsFile()} still the xp API's? xp login --api-url URL replaces it`]);
+      const replaced = await xp(['login', '--api-url', served.url, '--email', OWNER.email], {}, Readable.from([Buffer.from(OWNER.password)]));
+      expect(replaced.code).toBe(0);
+      expect(replaced.err).toContain(
+        `warning: could not revoke the token of the previous login (old@example.com at ${otherUrl}: 404 HTTP 404): "${tokenName()}" may still be valid; revoke it in that console (Users & keys, your personal API keys) or with DELETE /api/v1/me/tokens/tok-old`,
+      );
+      expect((await stored()).apiUrl).toBe(served.url);
+    } finally {
+      other.closeAllConnections();
+      await new Promise<void>((resolve) => other.close(() => { resolve(); }));
+    }
+  });
 
   it('shows the confirmation code that the page derives from the challenge', async () => {
     idp.accounts.set('code-sub', { email: 'code@example.com', email_verified: true });

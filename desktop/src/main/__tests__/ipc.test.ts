@@ -149,7 +149,11 @@ describe('the bridge as the page gets it (main.ts wiring, real profile store)', 
     const started = (await call(InvokeChannel.SsoStart, 'https://attacker.example/')) as { confirmationCode: string };
     const outcome = call(InvokeChannel.SsoWait) as Promise<unknown>;
     expect(opened).toHaveLength(1);
-    const start = new URL(opened[0]!);
+    // Main opens the listener's one-shot /sso/begin (no challenge on a command line), which sends the browser on to the profile's API.
+    expect(opened[0]).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/sso\/begin$/);
+    const begin = await fetch(opened[0]!, { redirect: 'manual' });
+    expect(begin.status).toBe(302);
+    const start = new URL(begin.headers.get('location')!);
     expect(`${start.origin}${start.pathname}`).toBe('https://xp.corp.example/console-api/api/v1/auth/sso/start');
     // The code to show is the one the API's confirmation page derives from the challenge the browser took there.
     expect(started).toEqual({ confirmationCode: await ssoConfirmationCode(start.searchParams.get('app_challenge')!) });

@@ -209,8 +209,10 @@ describe('desktop SSO through the system browser, against a real platform and id
     expect(trip!.last.pathname).toBe('/sso/callback');
     expect(trip!.status).toBe(200);
     expect(trip!.page).toContain('Signed in to xp. You can close this tab and return to the app.');
-    // The start URL carried the challenge of the verifier main kept.
-    const start = new URL(trip!.hops[0]!);
+    // The browser was opened at the loopback's own /sso/begin, which sent it to the start URL: that carried the challenge of the verifier main kept.
+    expect(trip!.hops[0]!.href).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/sso\/begin$/);
+    const start = new URL(trip!.hops[1]!);
+    expect(start.pathname).toBe('/api/v1/auth/sso/start');
     expect(start.searchParams.get('app_challenge')).toBe(createHash('sha256').update(outcome.verifier).digest('base64url'));
 
     const api = new XpApiClient({ apiUrl: stack!.apiUrl, client: 'desktop' });

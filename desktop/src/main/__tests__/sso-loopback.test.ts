@@ -6,17 +6,26 @@ import { ssoConfirmationCode } from '@xp/shared';
 import { CALLBACK_PAGE_CSP, SsoSignInController, SsoSignInError, ssoStartUrl, startLoopbackSignIn } from '../sso-loopback.js';
 import type { LoopbackSignIn } from '../sso-loopback.js';
 
-/** The system browser, played by the test: records what the app opened and hands the start URL on. */
+/**
+ * The system browser, played by the test: records what the app opened (its one-shot /sso/begin),
+ * follows it once to the API's start URL, and hands that on.
+ */
 function fakeBrowser() {
   const opened: URL[] = [];
+  const begun: URL[] = [];
   const waiters: ((url: URL) => void)[] = [];
   let taken = 0;
   return {
     opened,
-    openExternal: (url: string) => {
+    begun,
+    openExternal: async (url: string) => {
       const parsed = new URL(url);
-      opened.push(parsed);
-      waiters.shift()?.(parsed);
+      begun.push(parsed);
+      const res = await fetch(parsed, { redirect: 'manual' });
+      expect(res.status).toBe(302);
+      const location = new URL(res.headers.get('location')!);
+      opened.push(location);
+      waiters.shift()?.(location);
     },
     /** The next URL the app opens that the test has not seen yet. */
     next: (): Promise<URL> => {
@@ -85,6 +94,58 @@ describe('the loopback SSO sign-in', () => {
     expect(challenge).toBe(base64url(createHash('sha256').update(outcome.verifier).digest()));
     // And the server is gone once it has its answer.
     await expect(fetch(callback(url, '?code=again'))).rejects.toThrow();
+  });
+
+  it("opens the browser at its own one-shot /sso/begin (nothing secret in the URL), which redirects to the start once; a second request ends the sign-in", async () => {
+    const browser = fakeBrowser();
+    const signIn = start({ apiUrl: 'http://localhost:8000', openExternal: browser.openExternal });
+    const url = await browser.next();
+    const begin = browser.begun[0]!;
+
+    // What a program's command line shows (ps): the port, never the challenge.
+    expect(begin.href).toBe(`http://127.0.0.1:${url.searchParams.get('app_port')!}/sso/begin`);
+    const ended = signIn.outcome.then(
+      () => 'it went on',
+      (e: unknown) => e,
+    );
+    // Another program that read that link, asking after the browser (or before it: then the browser is second): the sign-in ends.
+    const again = await fetch(begin, { redirect: 'manual' });
+    expect(again.status).toBe(409);
+    expect(again.headers.get('location')).toBeNull();
+    expect(await again.text()).toContain('This sign-in link was opened more than once, so the sign-in was stopped.');
+    expect(await ended).toEqual(new SsoSignInError("another program opened this sign-in's link, so it was stopped and nothing was stored: start again"));
+    expect(await ended).toBeInstanceOf(SsoSignInError);
+    // Nothing listens any more: the real callback is too late.
+    await expect(fetch(callback(url, '?code=late'))).rejects.toThrow();
+  });
+
+  it('does not count a /sso/begin for another host name, and serves no /sso/begin when the caller shows the start URL itself (begin: false)', async () => {
+    const browser = fakeBrowser();
+    const signIn = start({ apiUrl: 'http://localhost:8000', openExternal: browser.openExternal });
+    const url = await browser.next();
+    const port = Number(url.searchParams.get('app_port'));
+    const status = await new Promise<number | undefined>((resolve, reject) => {
+      const req = request({ host: '127.0.0.1', port, path: '/sso/begin', headers: { host: `attacker.example:${port}` } }, (res) => {
+        res.resume();
+        resolve(res.statusCode);
+      });
+      req.on('error', reject);
+      req.end();
+    });
+    expect(status).toBe(400);
+    expect((await fetch(callback(url, '?code=real'))).status).toBe(200);
+    expect(await signIn.outcome).toMatchObject({ status: 'code', code: 'real' });
+
+    const shown: string[] = [];
+    const printed = start({ apiUrl: 'http://localhost:8000', openExternal: (u) => { shown.push(u); }, begin: false });
+    await printed.started;
+    const startUrl = new URL(shown[0]!);
+    expect(`${startUrl.origin}${startUrl.pathname}`).toBe('http://localhost:8000/api/v1/auth/sso/start');
+    // Nobody gets the challenge from the listener, and asking does not end the sign-in.
+    const asked = await fetch(`http://127.0.0.1:${startUrl.searchParams.get('app_port')!}/sso/begin`, { redirect: 'manual' });
+    expect([asked.status, asked.headers.get('location')]).toEqual([404, null]);
+    expect((await fetch(callback(startUrl, '?code=typed'))).status).toBe(200);
+    expect(await printed.outcome).toMatchObject({ status: 'code', code: 'typed' });
   });
 
   it('listens on 127.0.0.1 only, not on other addresses of the machine', async () => {

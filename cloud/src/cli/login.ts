@@ -13,6 +13,7 @@ import { ApiError, PASSWORD_CHANGE_REQUIRED, SSO_REQUIRED, XpApiClient } from '@
 import type { Me, SsoErrorReason, User } from '@xp/shared';
 import { SSO_WAIT_MS, SsoSignInError, startLoopbackSignIn } from '@xp/shared/node';
 import { AppError } from '../errors.js';
+import { readStdinBytes } from './stdin.js';
 import { DEFAULT_API_URL, checkApiUrl, credentialsPath, effectiveCredentials, readCredentials, removeCredentials, storedApiUrl, writeCredentials } from './credentials.js';
 
 type Print = (line: string) => void;
@@ -133,6 +134,9 @@ async function reaching<T>(apiUrl: string, fn: () => Promise<T>): Promise<T> {
   }
 }
 
+/** The most standard input a password is read from (64 KiB). */
+const MAX_PASSWORD_INPUT = 64 * 1024;
+
 /** Standard input as a terminal may be: a tty.ReadStream has both. */
 interface MaybeTerminal extends NodeJS.ReadableStream {
   readonly isTTY?: boolean;
@@ -186,17 +190,11 @@ async function readPassword(stdin: NodeJS.ReadableStream, printError: Print, pro
     });
   }
   printError('Reading the password from standard input…');
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of stdin) {
-    const bytes = typeof chunk === 'string' ? Buffer.from(chunk) : chunk;
-    chunks.push(bytes);
-    size += bytes.length;
-    if (size > 64 * 1024) {
-      throw new AppError('VALIDATION_FAILED', 'standard input is too long for a password');
-    }
+  const bytes = await readStdinBytes(stdin, MAX_PASSWORD_INPUT);
+  if (bytes.length > MAX_PASSWORD_INPUT) {
+    throw new AppError('VALIDATION_FAILED', 'standard input is too long for a password');
   }
-  return Buffer.concat(chunks).toString('utf8').replace(/\r?\n$/, '');
+  return bytes.toString('utf8').replace(/\r?\n$/, '');
 }
 
 /** An API client at `apiUrl` (with `token`), as the CLI's are. */

@@ -32,6 +32,7 @@ import { convertUnleashData } from './import-unleash.js';
 import { FLAGS_HELP, runFlags } from './flags.js';
 import { UNITS_HELP, runUnits } from './units.js';
 import { WEBHOOKS_HELP, runWebhooks } from './webhooks.js';
+import { readStdinBytes } from './stdin.js';
 import { apiUrlOf, apiUrlSource, checkApiUrl, credentialsPath, effectiveCredentials } from './credentials.js';
 import { LOGIN_HELP, runLogin, runLogout, runWhoami } from './login.js';
 
@@ -349,17 +350,7 @@ export async function readInput(file: string): Promise<string> {
 
 /** Standard input read whole as `readInput` reads a file (`xp apply -`), stopping once it is larger than a file may be. */
 async function readStdin(stdin: NodeJS.ReadableStream): Promise<string> {
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of stdin) {
-    const bytes = typeof chunk === 'string' ? Buffer.from(chunk) : chunk;
-    chunks.push(bytes);
-    size += bytes.length;
-    if (size > MAX_INPUT_BYTES) {
-      break;
-    }
-  }
-  return decodeInput(Buffer.concat(chunks), 'standard input');
+  return decodeInput(await readStdinBytes(stdin, MAX_INPUT_BYTES), 'standard input');
 }
 
 /** A command's input as text: refused when too large, not UTF-8 or holding a NUL byte; a byte order mark dropped. */

@@ -259,11 +259,12 @@ async function ssoSession(apiUrl: string, idpName: string | null, noBrowser: str
     }
     forwardHint();
   }
-  io.printError(`Waiting for the browser (up to ${String(SSO_WAIT_MS / 60_000)} minutes; Ctrl-C cancels)…`);
   const cancel = (): void => {
     signIn.cancel();
   };
+  // Listening before saying so: a Ctrl-C right after the line cancels instead of killing the process.
   process.once('SIGINT', cancel);
+  io.printError(`Waiting for the browser (up to ${String(SSO_WAIT_MS / 60_000)} minutes; Ctrl-C cancels)…`);
   let outcome: Awaited<typeof signIn.outcome>;
   try {
     outcome = await signIn.outcome;

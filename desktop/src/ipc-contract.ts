@@ -3,7 +3,7 @@
  * handler for every invoke channel; the preload exposes each as a named capability on `window.xp`.
  * Types only: the renderer imports it too, and nothing here touches Electron.
  */
-import type { SsoErrorReason } from '@xp/shared';
+import type { SsoSignInOutcome, SsoSignInStarted } from '@xp/shared';
 
 /** A named API endpoint the console can connect to. */
 export interface ConnectionProfile {
@@ -88,26 +88,8 @@ export interface InvokeContract {
   [InvokeChannel.SsoDiscard]: { args: [token: string]; result: boolean };
 }
 
-/**
- * A desktop SSO sign-in under way: `confirmationCode` (`XXXX-XXXX`, ssoConfirmationCode of its
- * challenge) is what the xp site's page asks the person to check against the app before it sends
- * the sign-in to the app; the app shows it while it waits.
- */
-export interface SsoSignInStarted {
-  readonly confirmationCode: string;
-}
-
-/**
- * How a desktop SSO sign-in ended. `code` is the API's one-time code and the verifier whose SHA-256
- * the API holds for it: the renderer exchanges the pair for a session (`XpApiClient.ssoExchange`).
- * `error` carries the API's reason (as the web console's `#sso-error=`); `cancelled` when the user
- * (or a newer sign-in) stopped it; `timeout` when the browser did not come back within 10 minutes.
- */
-export type SsoSignInOutcome =
-  | { readonly status: 'code'; readonly code: string; readonly verifier: string }
-  | { readonly status: 'error'; readonly reason: SsoErrorReason }
-  | { readonly status: 'cancelled' }
-  | { readonly status: 'timeout' };
+/** A desktop SSO sign-in under way, and how it ended (`@xp/shared`, shared with `xp login`). */
+export type { SsoSignInOutcome, SsoSignInStarted };
 
 /** Main → renderer event channels (webContents.send / ipcRenderer.on). */
 export const EventChannel = {

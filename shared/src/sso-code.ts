@@ -6,6 +6,29 @@
  * the app's challenge alone, by the API and by the app alike. Browser-safe (Web Crypto).
  */
 
+import type { SsoErrorReason } from './api/client.js';
+
+/**
+ * A native app's sign-in under way (the desktop app's, `xp login`'s): `confirmationCode`
+ * (`XXXX-XXXX`, ssoConfirmationCode of its challenge) is what the xp site's page asks the person to
+ * check against the app before it sends the sign-in on; the app shows it while it waits.
+ */
+export interface SsoSignInStarted {
+  readonly confirmationCode: string;
+}
+
+/**
+ * How a native app's sign-in ended. `code` is the API's one-time code and the verifier whose SHA-256
+ * the API holds for it: trade the pair for a session (`XpApiClient.ssoExchange`). `error` carries the
+ * API's reason (as the web console's `#sso-error=`); `cancelled` when the user (or a newer sign-in)
+ * stopped it; `timeout` when the browser did not come back in time.
+ */
+export type SsoSignInOutcome =
+  | { readonly status: 'code'; readonly code: string; readonly verifier: string }
+  | { readonly status: 'error'; readonly reason: SsoErrorReason }
+  | { readonly status: 'cancelled' }
+  | { readonly status: 'timeout' };
+
 /** RFC 4648 base32's alphabet: no 0/1/8 to misread, upper case only. */
 const BASE32 = 'ABCDEFGHIJKLMNOPQRSTUVWXYZ234567';
 

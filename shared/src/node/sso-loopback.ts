@@ -20,26 +20,7 @@ import type { AddressInfo } from 'node:net';
 import { SSO_ERROR_REASONS } from '../api/client.js';
 import type { SsoErrorReason } from '../api/client.js';
 import { ssoConfirmationCode } from '../sso-code.js';
-
-/**
- * A sign-in under way: `confirmationCode` (`XXXX-XXXX`, ssoConfirmationCode of its challenge) is what
- * the xp site's page asks the person to check against the app before it sends the sign-in on.
- */
-export interface SsoSignInStarted {
-  readonly confirmationCode: string;
-}
-
-/**
- * How a sign-in ended. `code` is the API's one-time code and the verifier whose SHA-256 the API holds
- * for it: trade the pair for a session (`XpApiClient.ssoExchange`). `error` carries the API's reason;
- * `cancelled` when the user (or a newer sign-in) stopped it; `timeout` when the browser did not come
- * back in time.
- */
-export type SsoSignInOutcome =
-  | { readonly status: 'code'; readonly code: string; readonly verifier: string }
-  | { readonly status: 'error'; readonly reason: SsoErrorReason }
-  | { readonly status: 'cancelled' }
-  | { readonly status: 'timeout' };
+import type { SsoSignInOutcome, SsoSignInStarted } from '../sso-code.js';
 
 /** How long the app waits for the browser: the API's pending sign-in lives as long. */
 export const SSO_WAIT_MS = 10 * 60 * 1000;
